@@ -1,0 +1,3 @@
+export * from './netns.js';
+export * from './sysctl.js';
+export * from './exec.js';

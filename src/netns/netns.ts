@@ -1,0 +1,185 @@
+// Named network namespaces, compatible with `ip netns`: a netns is kept alive by a bind mount of
+// its nsfs inode at /run/netns/NAME, and /run/netns itself is a shared mount so the bind mounts
+// propagate to other mount namespaces (exactly as iproute2 sets it up).
+//
+// Entering a netns is per thread. withNetns() switches the calling (main JS) thread, runs a
+// *synchronous* function and always switches back, so no other JS code ever observes the switch.
+// Sockets, sync file I/O on /proc/sys/net and child processes forked meanwhile belong to the target.
+import fs from 'node:fs';
+import path from 'node:path';
+import * as libc from '../sys/libc.js';
+
+export const NETNS_RUN_DIR = '/run/netns';
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+export class NetnsError extends Error {
+  readonly code: string;
+  constructor(message: string, code: string) {
+    super(message);
+    this.name = 'NetnsError';
+    this.code = code;
+  }
+}
+
+export function validateNetnsName(name: string): void {
+  if (typeof name !== 'string' || !NAME_RE.test(name) || name === '.' || name === '..') {
+    throw new NetnsError(
+      `invalid netns name ${JSON.stringify(name)}: use 1-64 characters from [A-Za-z0-9_.-], not starting with "." or "-"`,
+      'EINVAL',
+    );
+  }
+}
+
+/** A netns given by name (under /run/netns) or by an absolute path (e.g. /proc/PID/ns/net). */
+export type NetnsSpec = string;
+
+export function netnsPath(spec: NetnsSpec): string {
+  if (spec.startsWith('/')) return spec;
+  validateNetnsName(spec);
+  return path.join(NETNS_RUN_DIR, spec);
+}
+
+/** An open file descriptor on a netns; pass `fd` to IFLA_NET_NS_FD or setns(2). */
+export class NetnsRef {
+  readonly path: string;
+  readonly fd: number;
+  private closed = false;
+  constructor(p: string, fd: number) {
+    this.path = p;
+    this.fd = fd;
+  }
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    fs.closeSync(this.fd);
+  }
+}
+
+export function openNetns(spec: NetnsSpec): NetnsRef {
+  const p = netnsPath(spec);
+  let fd: number;
+  try {
+    fd = fs.openSync(p, fs.constants.O_RDONLY);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    throw new NetnsError(`cannot open netns ${JSON.stringify(spec)} at ${p}: ${code}; does it exist (ip netns list)?`, code);
+  }
+  if (!isNetnsFd(fd)) {
+    fs.closeSync(fd);
+    throw new NetnsError(`${p} is not a network namespace (expected an nsfs bind mount or /proc/PID/ns/net)`, 'EINVAL');
+  }
+  return new NetnsRef(p, fd);
+}
+
+// A netns file lives on nsfs; setns(CLONE_NEWNET) later rejects a namespace of another type.
+function isNetnsFd(fd: number): boolean {
+  return fs.fstatSync(fd).dev === fs.statSync('/proc/self/ns/net').dev;
+}
+
+let originalNetnsFd: number | undefined;
+function originalFd(): number {
+  // The netns this thread started in; kept open for the life of the process so we can always go back.
+  originalNetnsFd ??= fs.openSync('/proc/thread-self/ns/net', fs.constants.O_RDONLY);
+  return originalNetnsFd;
+}
+
+function switchTo(fd: number, what: string): void {
+  libc.setns(fd, libc.CLONE_NEWNET, what);
+}
+
+function switchBack(): void {
+  try {
+    switchTo(originalFd(), 'back to the original netns');
+  } catch (err) {
+    // Continuing in the wrong netns could touch the wrong network: stop the process instead.
+    process.stderr.write(`podwire: FATAL: could not return to the original netns: ${(err as Error).message}\n`);
+    process.exit(70);
+  }
+}
+
+/**
+ * Run `fn` synchronously with the calling thread inside the netns, then switch back (also on throw).
+ * `fn` must not be async: an awaited continuation would run after the switch back.
+ */
+export function withNetns<T>(ns: NetnsSpec | NetnsRef, fn: () => T): T {
+  originalFd();
+  const ref = ns instanceof NetnsRef ? ns : openNetns(ns);
+  try {
+    switchTo(ref.fd, `into netns ${ref.path}`);
+    try {
+      const result = fn();
+      if (result instanceof Promise) {
+        throw new NetnsError('withNetns(fn): fn returned a Promise; only synchronous work may run inside a netns', 'EINVAL');
+      }
+      return result;
+    } finally {
+      switchBack();
+    }
+  } finally {
+    if (!(ns instanceof NetnsRef)) ref.close();
+  }
+}
+
+function ensureSharedRunDir(): void {
+  fs.mkdirSync(NETNS_RUN_DIR, { recursive: true, mode: 0o755 });
+  try {
+    libc.mount('', NETNS_RUN_DIR, 'none', libc.MS_SHARED | libc.MS_REC);
+  } catch (err) {
+    if ((err as libc.SysError).code !== 'EINVAL') throw err;
+    // Not a mount point yet: bind it onto itself first (what iproute2 does).
+    libc.mount(NETNS_RUN_DIR, NETNS_RUN_DIR, 'none', libc.MS_BIND | libc.MS_REC);
+    libc.mount('', NETNS_RUN_DIR, 'none', libc.MS_SHARED | libc.MS_REC);
+  }
+}
+
+/** Create a named netns, like `ip netns add NAME`. Fails with EEXIST if it exists. */
+export function createNetns(name: string): void {
+  validateNetnsName(name);
+  ensureSharedRunDir();
+  const p = netnsPath(name);
+  try {
+    fs.closeSync(fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_CREAT | fs.constants.O_EXCL, 0o444));
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
+    const hint = code === 'EEXIST' ? '; delete it first (ip netns del) or pick another name' : '';
+    throw new NetnsError(`create netns ${name}: ${p}: ${code}${hint}`, code);
+  }
+  originalFd();
+  try {
+    libc.unshare(libc.CLONE_NEWNET);
+    try {
+      libc.mount(`/proc/thread-self/ns/net`, p, 'none', libc.MS_BIND);
+    } finally {
+      switchBack();
+    }
+  } catch (err) {
+    fs.rmSync(p, { force: true });
+    throw new NetnsError(`create netns ${name}: ${(err as Error).message}`, (err as libc.SysError).code ?? 'EIO');
+  }
+}
+
+/** Delete a named netns, like `ip netns del NAME`. The kernel frees it when nothing else holds it. */
+export function deleteNetns(name: string): void {
+  const p = netnsPath(name);
+  if (!fs.existsSync(p)) {
+    throw new NetnsError(`delete netns ${name}: ${p} does not exist`, 'ENOENT');
+  }
+  try {
+    libc.umount2(p, libc.MNT_DETACH);
+  } catch (err) {
+    if ((err as libc.SysError).code !== 'EINVAL') throw err; // EINVAL: not mounted, just a stale file
+  }
+  fs.rmSync(p, { force: true });
+}
+
+export function netnsExists(name: string): boolean {
+  return fs.existsSync(netnsPath(name));
+}
+
+export function listNetns(): string[] {
+  try {
+    return fs.readdirSync(NETNS_RUN_DIR).sort();
+  } catch {
+    return [];
+  }
+}
