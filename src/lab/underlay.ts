@@ -1,0 +1,34 @@
+// Underlay addressing: nodes sit on one L2 segment (a bridge inside the underlay netns). The default
+// range is TEST-NET-1 (192.0.2.0/24, RFC 5737), which is never routed anywhere real.
+import { formatIp, parseCidr } from '../netlink/ip.js';
+
+export const DEFAULT_UNDERLAY_CIDR = '192.0.2.0/24';
+export const UNDERLAY_BRIDGE = 'br0';
+export const NODE_UNDERLAY_IF = 'eth0';
+const FIRST_HOST = 11;
+
+export interface UnderlayPlan {
+  cidr: string;
+  prefixLen: number;
+  /** Node i (1-based) → its underlay address. */
+  nodeIp(i: number): string;
+}
+
+export function planUnderlay(cidr: string, nodes: number): UnderlayPlan {
+  const c = parseCidr(cidr);
+  if (c.addr.family !== 4) throw new Error(`underlay ${cidr}: only IPv4 underlays are supported`);
+  const size = 2 ** (32 - c.prefixLen);
+  if (FIRST_HOST + nodes >= size - 1) {
+    throw new Error(`underlay ${cidr} is too small for ${nodes} nodes (addresses start at .${FIRST_HOST}); use a larger range`);
+  }
+  const base = c.addr.bytes.readUInt32BE(0) & (size === 2 ** 32 ? 0 : ~(size - 1));
+  return {
+    cidr,
+    prefixLen: c.prefixLen,
+    nodeIp(i: number): string {
+      const b = Buffer.alloc(4);
+      b.writeUInt32BE((base + FIRST_HOST + i - 1) >>> 0);
+      return formatIp(b);
+    },
+  };
+}

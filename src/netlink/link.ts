@@ -1,0 +1,268 @@
+// rtnetlink links: list/get/add/del/set. A link spec is a tagged union by kernel kind, like
+// vishvananda/netlink's Link: bridge, veth (peer optionally created straight into another netns),
+// vxlan (VNI, local, underlay dev, port, learning). Requests mirror what `ip link` sends.
+import { Attrs, encodePayload, nla, type Attr } from './codec.js';
+import * as K from './constants.js';
+import { formatIp, formatMac, parseIp, parseMac } from './ip.js';
+import type { NetlinkSocket } from './socket.js';
+
+export interface LinkCommon {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  up?: boolean;
+  masterIndex?: number;
+  /** Create the link directly inside the netns behind this open fd (see openNetns). */
+  netnsFd?: number;
+}
+export interface BridgeSpec extends LinkCommon {
+  kind: 'bridge';
+}
+export interface VethPeerSpec {
+  name: string;
+  mtu?: number;
+  mac?: string;
+  /** Create the peer directly inside this netns (an open netns fd), never passing through ours. */
+  netnsFd?: number;
+}
+export interface VethSpec extends LinkCommon {
+  kind: 'veth';
+  peer: VethPeerSpec;
+}
+export interface VxlanSpec extends LinkCommon {
+  kind: 'vxlan';
+  vni: number;
+  local?: string;
+  /** Underlay device ifindex. */
+  devIndex?: number;
+  /** UDP destination port (flannel/podwire: 8472). */
+  port?: number;
+  learning?: boolean;
+}
+export type LinkSpec = BridgeSpec | VethSpec | VxlanSpec;
+
+export interface VxlanInfo {
+  vni: number;
+  local?: string;
+  devIndex?: number;
+  port: number;
+  learning: boolean;
+}
+
+export interface Link {
+  index: number;
+  name: string;
+  kind?: string;
+  mtu: number;
+  mac?: string;
+  flags: number;
+  up: boolean;
+  operState: number;
+  masterIndex?: number;
+  /** IFLA_LINK: e.g. a veth's peer ifindex (in the peer's netns). */
+  linkIndex?: number;
+  linkNetnsId?: number;
+  vxlan?: VxlanInfo;
+}
+
+export interface LinkChanges {
+  up?: boolean;
+  mtu?: number;
+  mac?: string;
+  /** ifindex of the new master, or null to detach (nomaster). */
+  masterIndex?: number | null;
+  /** Move the link into the netns behind this open fd. */
+  netnsFd?: number;
+  name?: string;
+}
+
+const IFNAMSIZ = 16;
+
+export function validateIfName(name: string, field = 'name'): void {
+  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) >= IFNAMSIZ ||
+      name === '.' || name === '..' || /[\s/:\0]/.test(name)) {
+    throw new Error(`invalid interface ${field} ${JSON.stringify(name)}: 1-15 characters, no whitespace, "/" or ":"`);
+  }
+}
+
+function validateMtu(mtu: number | undefined, field: string): void {
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535)) {
+    throw new Error(`invalid ${field} ${mtu}: must be an integer in 68-65535`);
+  }
+}
+
+export function encodeIfinfomsg(index: number, flags = 0, change = 0, family = K.AF_UNSPEC): Buffer {
+  const b = Buffer.alloc(16);
+  b.writeUInt8(family, 0);
+  b.writeInt32LE(index, 4);
+  b.writeUInt32LE(flags >>> 0, 8);
+  b.writeUInt32LE(change >>> 0, 12);
+  return b;
+}
+
+function commonAttrs(s: { name?: string; mtu?: number; mac?: string; netnsFd?: number }): Attr[] {
+  const attrs: Attr[] = [];
+  if (s.name !== undefined) attrs.push(nla.str(K.IFLA_IFNAME, s.name));
+  if (s.mtu !== undefined) attrs.push(nla.u32(K.IFLA_MTU, s.mtu));
+  if (s.mac !== undefined) attrs.push(nla.bytes(K.IFLA_ADDRESS, parseMac(s.mac)));
+  if (s.netnsFd !== undefined) attrs.push(nla.u32(K.IFLA_NET_NS_FD, s.netnsFd));
+  return attrs;
+}
+
+function kindData(spec: LinkSpec): Attr[] {
+  switch (spec.kind) {
+    case 'bridge':
+      return [];
+    case 'veth': {
+      const peer = encodePayload(encodeIfinfomsg(0), commonAttrs(spec.peer));
+      return [nla.bytes(K.VETH_INFO_PEER, peer)];
+    }
+    case 'vxlan': {
+      const data: Attr[] = [nla.u32(K.IFLA_VXLAN_ID, spec.vni)];
+      if (spec.local !== undefined) {
+        const local = parseIp(spec.local);
+        data.push(nla.bytes(local.family === 4 ? K.IFLA_VXLAN_LOCAL : K.IFLA_VXLAN_LOCAL6, local.bytes));
+      }
+      if (spec.devIndex !== undefined) data.push(nla.u32(K.IFLA_VXLAN_LINK, spec.devIndex));
+      if (spec.port !== undefined) data.push(nla.be16(K.IFLA_VXLAN_PORT, spec.port));
+      if (spec.learning !== undefined) data.push(nla.u8(K.IFLA_VXLAN_LEARNING, spec.learning ? 1 : 0));
+      return data;
+    }
+  }
+}
+
+export function validateLinkSpec(spec: LinkSpec): void {
+  validateIfName(spec.name);
+  validateMtu(spec.mtu, 'mtu');
+  if (spec.mac !== undefined) parseMac(spec.mac);
+  if (spec.kind === 'veth') {
+    if (!spec.peer) throw new Error(`veth ${spec.name}: peer is required`);
+    validateIfName(spec.peer.name, 'peer name');
+    validateMtu(spec.peer.mtu, 'peer mtu');
+    if (spec.peer.mac !== undefined) parseMac(spec.peer.mac);
+  } else if (spec.kind === 'vxlan') {
+    if (!Number.isInteger(spec.vni) || spec.vni < 0 || spec.vni > 0xffffff) {
+      throw new Error(`vxlan ${spec.name}: invalid vni ${spec.vni}: must be 0-16777215`);
+    }
+    if (spec.port !== undefined && (!Number.isInteger(spec.port) || spec.port < 1 || spec.port > 65535)) {
+      throw new Error(`vxlan ${spec.name}: invalid port ${spec.port}: must be 1-65535`);
+    }
+    if (spec.local !== undefined) parseIp(spec.local);
+  } else if ((spec as { kind: string }).kind !== 'bridge') {
+    throw new Error(`link ${spec.name}: unsupported kind ${JSON.stringify((spec as { kind: string }).kind)} (bridge, veth, vxlan)`);
+  }
+}
+
+/** RTM_NEWLINK payload creating `spec` (pure; used by linkAdd and golden tests). */
+export function encodeLinkAdd(spec: LinkSpec): Buffer {
+  validateLinkSpec(spec);
+  const flags = spec.up ? K.IFF_UP : 0;
+  const attrs = commonAttrs(spec);
+  if (spec.masterIndex !== undefined) attrs.push(nla.u32(K.IFLA_MASTER, spec.masterIndex));
+  const info: Attr[] = [nla.str(K.IFLA_INFO_KIND, spec.kind)];
+  const data = kindData(spec);
+  if (data.length) info.push(nla.nested(K.IFLA_INFO_DATA, data));
+  attrs.push(nla.nested(K.IFLA_LINKINFO, info));
+  return encodePayload(encodeIfinfomsg(0, flags, spec.up ? K.IFF_UP : 0), attrs);
+}
+
+/** RTM_NEWLINK payload changing an existing link (pure). */
+export function encodeLinkSet(index: number, ch: LinkChanges): Buffer {
+  validateMtu(ch.mtu, 'mtu');
+  if (ch.name !== undefined) validateIfName(ch.name);
+  const flags = ch.up ? K.IFF_UP : 0;
+  const change = ch.up !== undefined ? K.IFF_UP : 0;
+  const attrs = commonAttrs(ch);
+  if (ch.masterIndex !== undefined) attrs.push(nla.u32(K.IFLA_MASTER, ch.masterIndex ?? 0));
+  return encodePayload(encodeIfinfomsg(index, flags, change), attrs);
+}
+
+export function decodeLink(payload: Buffer): Link {
+  const index = payload.readInt32LE(4);
+  const flags = payload.readUInt32LE(8);
+  const a = new Attrs(payload.subarray(16));
+  const info = a.nested(K.IFLA_LINKINFO);
+  const kind = info?.str(K.IFLA_INFO_KIND);
+  const mac = a.raw(K.IFLA_ADDRESS);
+  const link: Link = {
+    index,
+    name: a.str(K.IFLA_IFNAME) ?? '',
+    mtu: a.u32(K.IFLA_MTU) ?? 0,
+    flags,
+    up: (flags & K.IFF_UP) !== 0,
+    operState: a.u8(K.IFLA_OPERSTATE) ?? 0,
+  };
+  if (kind !== undefined) link.kind = kind;
+  if (mac && mac.length === 6) link.mac = formatMac(mac);
+  const master = a.u32(K.IFLA_MASTER);
+  if (master) link.masterIndex = master;
+  const peer = a.u32(K.IFLA_LINK);
+  if (peer !== undefined && peer !== index) link.linkIndex = peer;
+  const nsid = a.i32(K.IFLA_LINK_NETNSID);
+  if (nsid !== undefined) link.linkNetnsId = nsid;
+  if (kind === 'vxlan') {
+    const data = info?.nested(K.IFLA_INFO_DATA);
+    if (data) link.vxlan = decodeVxlan(data);
+  }
+  return link;
+}
+
+function decodeVxlan(d: Attrs): VxlanInfo {
+  const info: VxlanInfo = {
+    vni: d.u32(K.IFLA_VXLAN_ID) ?? 0,
+    port: d.be16(K.IFLA_VXLAN_PORT) ?? 0,
+    learning: (d.u8(K.IFLA_VXLAN_LEARNING) ?? 0) !== 0,
+  };
+  const local = d.raw(K.IFLA_VXLAN_LOCAL) ?? d.raw(K.IFLA_VXLAN_LOCAL6);
+  if (local) info.local = formatIp(local);
+  const dev = d.u32(K.IFLA_VXLAN_LINK);
+  if (dev) info.devIndex = dev;
+  return info;
+}
+
+export type LinkRef = string | number;
+const describe = (ref: LinkRef) => (typeof ref === 'number' ? `link #${ref}` : `link ${JSON.stringify(ref)}`);
+
+function refPayload(ref: LinkRef): Buffer {
+  if (typeof ref === 'number') return encodeIfinfomsg(ref);
+  validateIfName(ref);
+  return encodePayload(encodeIfinfomsg(0), [nla.str(K.IFLA_IFNAME, ref)]);
+}
+
+export function linkList(sock: NetlinkSocket): Link[] {
+  return sock.dump(K.RTM_GETLINK, encodeIfinfomsg(0), { op: 'link list', object: 'all links' }).map((m) => decodeLink(m.payload));
+}
+
+export function linkGet(sock: NetlinkSocket, ref: LinkRef): Link {
+  const replies = sock.exec(K.RTM_GETLINK, 0, refPayload(ref), { op: 'link get', object: describe(ref) });
+  if (replies.length === 0) throw new Error(`netlink link get ${describe(ref)}: no reply from the kernel`);
+  return decodeLink(replies[0].payload);
+}
+
+/** Like linkGet, but undefined when the link does not exist. */
+export function linkFind(sock: NetlinkSocket, ref: LinkRef): Link | undefined {
+  try {
+    return linkGet(sock, ref);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'ENODEV') return undefined;
+    throw err;
+  }
+}
+
+export function linkAdd(sock: NetlinkSocket, spec: LinkSpec): void {
+  const payload = encodeLinkAdd(spec);
+  const peer = spec.kind === 'veth' ? ` peer ${JSON.stringify(spec.peer.name)}` : '';
+  sock.exec(K.RTM_NEWLINK, K.NLM_F_CREATE | K.NLM_F_EXCL, payload, {
+    op: 'link add',
+    object: `${spec.kind} ${JSON.stringify(spec.name)}${peer}`,
+  });
+}
+
+export function linkDel(sock: NetlinkSocket, ref: LinkRef): void {
+  sock.exec(K.RTM_DELLINK, 0, refPayload(ref), { op: 'link del', object: describe(ref) });
+}
+
+export function linkSet(sock: NetlinkSocket, ref: LinkRef, ch: LinkChanges): void {
+  const index = typeof ref === 'number' ? ref : linkGet(sock, ref).index;
+  sock.exec(K.RTM_NEWLINK, 0, encodeLinkSet(index, ch), { op: 'link set', object: `${describe(ref)} ${JSON.stringify(ch)}` });
+}
