@@ -12,7 +12,7 @@ import { linkAdd, linkGet, linkSet } from '../netlink/link.js';
 import { addrAdd } from '../netlink/address.js';
 import { registerCleanup, type CleanupHandle } from './cleanup.js';
 import { newLabPrefix, nodeName, nodeNetnsName, underlayNetnsName, validateLabPrefix } from './names.js';
-import { isAlive, killTracked, procStartTime, type TrackedProc } from './procs.js';
+import { isAlive, killTracked, procStartTime, waitGone, type TrackedProc } from './procs.js';
 import { DEFAULT_UNDERLAY_CIDR, NODE_UNDERLAY_IF, planUnderlay, UNDERLAY_BRIDGE } from './underlay.js';
 
 export const LAB_STATE_DIR = '/run/podwire/lab';
@@ -187,6 +187,7 @@ export class Lab {
 /** Kill tracked processes, delete the lab's namespaces and its state file. Synchronous. */
 export function teardownState(state: LabState): void {
   for (const p of state.procs) killTracked(p);
+  waitGone(state.procs);
   const names = new Set([...state.nodes.map((n) => n.netns), state.underlayNetns]);
   for (const n of listNetns()) if (n.startsWith(state.prefix)) names.add(n);
   for (const n of names) {

@@ -8,18 +8,39 @@ export interface TrackedProc {
   what: string;
 }
 
-export function procStartTime(pid: number): string | undefined {
+function procStat(pid: number): { state: string; startTime: string } | undefined {
   try {
     const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime); the command name (field 2) may hold spaces, so split after its ')'.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // The command name (field 2) may hold spaces, so split after its ')': field 3 (state) comes
+    // first, field 22 (starttime) is the 20th after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0], startTime: fields[19] };
   } catch {
     return undefined;
   }
 }
 
+export function procStartTime(pid: number): string | undefined {
+  return procStat(pid)?.startTime;
+}
+
+/** Still running and still the process we started (a zombie awaiting its reaper counts as gone). */
 export function isAlive(p: TrackedProc): boolean {
-  return procStartTime(p.pid) === p.startTime;
+  const st = procStat(p.pid);
+  return st !== undefined && st.startTime === p.startTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+
+/** Wait (synchronously, bounded) until none of the processes is alive; returns those still alive. */
+export function waitGone(procs: TrackedProc[], timeoutMs = 2000): TrackedProc[] {
+  const deadline = Date.now() + timeoutMs;
+  let alive = procs.filter(isAlive);
+  while (alive.length && Date.now() < deadline) {
+    Atomics.wait(sleeper, 0, 0, 10);
+    alive = alive.filter(isAlive);
+  }
+  return alive;
 }
 
 /** SIGKILL a tracked process if it is still the one we started. */

@@ -38,3 +38,20 @@ export function bridgeJson<T = any>(ns: string, args: string[]): T {
   const out = run(ns, 'bridge', ['-j', ...args]);
   return (out.trim() ? JSON.parse(out) : []) as T;
 }
+
+/** Assert that fn throws an error with this `code` whose message matches `message`. */
+export function throwsCode(
+  t: { ok: (...args: any[]) => unknown; fail: (...args: any[]) => unknown },
+  fn: () => unknown,
+  code: string,
+  message?: RegExp,
+): void {
+  try {
+    fn();
+  } catch (err) {
+    const e = err as { code?: string; message: string };
+    t.ok(e.code === code && (!message || message.test(e.message)), `throws ${code}${message ? ` ${message}` : ''}: got ${e.code}: ${e.message}`);
+    return;
+  }
+  t.fail(`expected a throw with code ${code}`);
+}
