@@ -50,6 +50,9 @@ export function decodeMsgs(buf: Buffer): NlMsg[] {
     });
     off += align4(len);
   }
+  if (off < buf.length) {
+    throw new CodecError(`truncated netlink message at offset ${off}: ${buf.length - off} trailing bytes`);
+  }
   return out;
 }
 

@@ -1,7 +1,7 @@
 // Request/response over a netlink transport: sequence numbers, ACK and error decoding (with the
 // kernel's extended ack message), multi-part dumps until NLMSG_DONE, retry of interrupted dumps.
 import {
-  NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+  NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST,
   NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, NLMSGERR_ATTR_MSG,
 } from './constants.js';
 import { Attrs, decodeMsgs, encodeMsg, type NlMsg } from './codec.js';
@@ -90,7 +90,7 @@ export class NetlinkSocket {
         }
         if (msg.type === NLMSG_OVERRUN) throw new NetlinkError(105 /* ENOBUFS */, ctx.op, ctx.object, 'overrun');
         replies.push(msg);
-        if (!isDump && !(msg.flags & 0x2) && !(flags & NLM_F_ACK)) return replies;
+        if (!isDump && !(msg.flags & NLM_F_MULTI) && !(flags & NLM_F_ACK)) return replies;
       }
     }
   }

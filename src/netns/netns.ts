@@ -71,9 +71,12 @@ export function openNetns(spec: NetnsSpec): NetnsRef {
   return new NetnsRef(p, fd);
 }
 
-// A netns file lives on nsfs; setns(CLONE_NEWNET) later rejects a namespace of another type.
 function isNetnsFd(fd: number): boolean {
-  return fs.fstatSync(fd).dev === fs.statSync('/proc/self/ns/net').dev;
+  try {
+    return libc.nsType(fd) === libc.CLONE_NEWNET;
+  } catch {
+    return false; // not a namespace file at all
+  }
 }
 
 let originalNetnsFd: number | undefined;
@@ -87,9 +90,9 @@ function switchTo(fd: number, what: string): void {
   libc.setns(fd, libc.CLONE_NEWNET, what);
 }
 
-function switchBack(): void {
+function switchBack(fd = originalFd()): void {
   try {
-    switchTo(originalFd(), 'back to the original netns');
+    switchTo(fd, 'back to the previous netns');
   } catch (err) {
     // Continuing in the wrong netns could touch the wrong network: stop the process instead.
     process.stderr.write(`podwire: FATAL: could not return to the original netns: ${(err as Error).message}\n`);
@@ -97,25 +100,34 @@ function switchBack(): void {
   }
 }
 
+const ASYNC_FUNCTIONS = new Set(['AsyncFunction', 'AsyncGeneratorFunction']);
+
 /**
- * Run `fn` synchronously with the calling thread inside the netns, then switch back (also on throw).
- * `fn` must not be async: an awaited continuation would run after the switch back.
+ * Run `fn` synchronously with the calling thread inside the netns, then switch back to the netns
+ * the thread was in (also on throw, and correct when nested). `fn` must not be async: an awaited
+ * continuation would run after the switch back.
  */
 export function withNetns<T>(ns: NetnsSpec | NetnsRef, fn: () => T): T {
+  if (ASYNC_FUNCTIONS.has(fn.constructor?.name)) {
+    throw new NetnsError('withNetns(fn): fn is async; only synchronous work may run inside a netns', 'EINVAL');
+  }
   originalFd();
   const ref = ns instanceof NetnsRef ? ns : openNetns(ns);
+  const previous = fs.openSync('/proc/thread-self/ns/net', fs.constants.O_RDONLY);
   try {
     switchTo(ref.fd, `into netns ${ref.path}`);
     try {
       const result = fn();
       if (result instanceof Promise) {
+        result.catch(() => {}); // refused below; must not surface as an unhandled rejection
         throw new NetnsError('withNetns(fn): fn returned a Promise; only synchronous work may run inside a netns', 'EINVAL');
       }
       return result;
     } finally {
-      switchBack();
+      switchBack(previous);
     }
   } finally {
+    fs.closeSync(previous);
     if (!(ns instanceof NetnsRef)) ref.close();
   }
 }

@@ -20,12 +20,15 @@ const c = {
   umount2: libc.func('int umount2(const char *target, int flags)'),
   strerror: libc.func('const char *strerror(int errnum)'),
   gettid: libc.func('int gettid(void)'),
+  ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
 };
 
 const errnoNames = new Map<number, string>();
 for (const [name, num] of Object.entries(os.constants.errno)) {
   if (!errnoNames.has(num)) errnoNames.set(num, name);
 }
+// Linux aliases ENOTSUP to EOPNOTSUPP; the kernel and iproute2 say EOPNOTSUPP.
+errnoNames.set(os.constants.errno.EOPNOTSUPP, 'EOPNOTSUPP');
 
 /** errno number → symbolic name ("EEXIST"), or "E<n>" when unknown. */
 export function errnoName(errno: number): string {
@@ -136,6 +139,13 @@ export function mount(source: string, target: string, fstype: string | null, fla
 
 export function umount2(target: string, flags: number): void {
   check(c.umount2(target, flags), 'umount2', target);
+}
+
+const NS_GET_NSTYPE = 0xb703;
+
+/** The namespace type (CLONE_NEW*) of an open namespace fd. */
+export function nsType(fd: number): number {
+  return check(c.ioctl(fd, NS_GET_NSTYPE), 'ioctl(NS_GET_NSTYPE)');
 }
 
 export function gettid(): number {

@@ -1,0 +1,28 @@
+import t from 'tap';
+import { parseArgs, UsageError, type FlagSpecs } from '../../src/cli/args.js';
+
+const specs: FlagSpecs = {
+  nodes: { type: 'int', default: 3, min: 1, max: 64, help: 'n' },
+  prefix: { type: 'string', help: 'p' },
+  keep: { type: 'bool', help: 'k' },
+};
+
+t.test('flags: defaults, both value forms, booleans, positionals', async (t) => {
+  t.same(parseArgs([], specs), { flags: { nodes: 3, prefix: undefined, keep: undefined }, positional: [] });
+  t.same(parseArgs(['--nodes', '5', '--prefix=pw-x-', '--keep', 'extra'], specs).flags, { nodes: 5, prefix: 'pw-x-', keep: true });
+  t.same(parseArgs(['a', '--', '--nodes'], specs).positional, ['a', '--nodes']);
+});
+
+t.test('flags: every bad input is a UsageError naming the flag', async (t) => {
+  const bad: Array<[string[], RegExp]> = [
+    [['--nope'], /unknown flag --nope/],
+    [['--nodes'], /--nodes needs a value/],
+    [['--nodes', 'three'], /--nodes expects an integer, got "three"/],
+    [['--nodes', '0'], /--nodes must be in 1\.\.64, got 0/],
+    [['--nodes', '65'], /--nodes must be in 1\.\.64, got 65/],
+    [['--nodes', '1.5'], /expects an integer/],
+    [['--keep=yes'], /--keep takes no value/],
+  ];
+  for (const [argv, re] of bad) t.throws(() => parseArgs(argv, specs), re, argv.join(' '));
+  t.throws(() => parseArgs(['--nope'], specs), UsageError);
+});
