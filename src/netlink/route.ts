@@ -1,0 +1,245 @@
+// Routes (RTM_{NEW,DEL,GET}ROUTE): rtmsg + RTA_* attributes, with the defaults `ip route` applies,
+// so `routeAdd(sock, { dst, gateway, ifindex })` sends the same bytes as `ip route add DST via GW dev IF`.
+import { Attrs, CodecError, encodePayload, nla, type Attr } from './codec.js';
+import {
+  AF_INET, AF_INET6, AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTA_DST, RTA_GATEWAY, RTA_OIF,
+  RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTM_DELROUTE, RTM_GETROUTE, RTM_NEWROUTE, RTN_BROADCAST, RTN_LOCAL,
+  RTN_UNICAST, RTN_UNSPEC, RTNH_F_ONLINK, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
+  RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT,
+} from './constants.js';
+import { AddressError, afOf, formatIp, parseCidr, parseIp, type Family } from './ip.js';
+import type { NetlinkSocket } from './socket.js';
+
+// Not (yet) in constants.ts: route types whose default scope/table differ (rtnetlink.h).
+const RTN_ANYCAST = 4;
+const RTN_MULTICAST = 5;
+const RTN_NAT = 10;
+const RTMSG_LEN = 12;
+
+export interface RouteSpec {
+  family?: 4 | 6;
+  /** CIDR; undefined or 'default' = the default route. */
+  dst?: string;
+  gateway?: string;
+  ifindex?: number;
+  onlink?: boolean;
+  /** Default 254 (main); tables above 255 travel in RTA_TABLE. */
+  table?: number;
+  /** Default RTPROT_BOOT, like `ip route`. */
+  protocol?: number;
+  /** Default like iproute2: link when there is no gateway, universe otherwise (always universe for IPv6). */
+  scope?: number;
+  /** Default RTN_UNICAST. */
+  type?: number;
+  priority?: number;
+  prefsrc?: string;
+}
+
+export interface Route {
+  family: 4 | 6;
+  /** Always a CIDR, e.g. 0.0.0.0/0 for the default route. */
+  dst: string;
+  gateway?: string;
+  ifindex?: number;
+  onlink: boolean;
+  table: number;
+  protocol: number;
+  scope: number;
+  type: number;
+  priority?: number;
+  prefsrc?: string;
+}
+
+export interface RouteFilter {
+  family?: 4 | 6;
+  /** Default main (254); 0 = all tables. */
+  table?: number;
+  ifindex?: number;
+  protocol?: number;
+}
+
+export function routeAdd(sock: NetlinkSocket, r: RouteSpec): void {
+  sock.exec(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, encodeRouteMsg(r, false), { op: 'route add', object: describeRoute(r) });
+}
+
+export function routeReplace(sock: NetlinkSocket, r: RouteSpec): void {
+  sock.exec(RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, encodeRouteMsg(r, false), { op: 'route replace', object: describeRoute(r) });
+}
+
+/** Fields left out match any route (like `ip route del`): give gateway/ifindex/… to pick one of several. */
+export function routeDel(sock: NetlinkSocket, r: RouteSpec): void {
+  sock.exec(RTM_DELROUTE, 0, encodeRouteMsg(r, true), { op: 'route del', object: describeRoute(r) });
+}
+
+/** Routes of the main table by default. The kernel filters by family only; the rest is done here. */
+export function routeList(sock: NetlinkSocket, filter: RouteFilter = {}): Route[] {
+  const table = filter.table ?? RT_TABLE_MAIN;
+  const header = Buffer.alloc(RTMSG_LEN);
+  header.writeUInt8(filter.family === undefined ? AF_UNSPEC : afOf(filter.family), 0);
+  const what = `routes${filter.family ? ` (IPv${filter.family})` : ''}${table ? ` of table ${table}` : ''}`;
+  const replies = sock.dump(RTM_GETROUTE, header, { op: 'route list', object: what });
+  const routes: Route[] = [];
+  for (const msg of replies) {
+    if (msg.type !== RTM_NEWROUTE || msg.payload.length < RTMSG_LEN) continue;
+    // An AF_UNSPEC dump also walks multicast routing families (RTNL_FAMILY_IPMR, …): not routes here.
+    const af = msg.payload.readUInt8(0);
+    if (af !== AF_INET && af !== AF_INET6) continue;
+    const route = decodeRoute(msg.payload);
+    if (table && route.table !== table) continue;
+    if (filter.family && route.family !== filter.family) continue;
+    if (filter.ifindex !== undefined && route.ifindex !== filter.ifindex) continue;
+    if (filter.protocol !== undefined && route.protocol !== filter.protocol) continue;
+    routes.push(route);
+  }
+  return routes;
+}
+
+interface ParsedRoute {
+  family: Family;
+  dst?: { bytes: Buffer; prefixLen: number };
+  gateway?: Buffer;
+  prefsrc?: Buffer;
+}
+
+/** rtmsg + attributes. Deletes leave protocol/type/scope as wildcards unless given, like `ip route del`. */
+export function encodeRouteMsg(r: RouteSpec, forDelete: boolean): Buffer {
+  const p = parseRouteSpec(r);
+  const type = r.type ?? (forDelete ? RTN_UNSPEC : RTN_UNICAST);
+  const table = r.table ?? defaultTable(type);
+  const header = Buffer.alloc(RTMSG_LEN);
+  header.writeUInt8(afOf(p.family), 0);
+  header.writeUInt8(p.dst?.prefixLen ?? 0, 1);
+  header.writeUInt8(table > 255 ? 0 : table, 4); // RT_TABLE_UNSPEC: the kernel reads RTA_TABLE instead
+  header.writeUInt8(r.protocol ?? (forDelete ? 0 : RTPROT_BOOT), 5);
+  header.writeUInt8(r.scope ?? defaultScope(p.family, type, p.gateway !== undefined, forDelete), 6);
+  header.writeUInt8(type, 7);
+  header.writeUInt32LE(r.onlink ? RTNH_F_ONLINK : 0, 8);
+  // Same attribute order as iproute2 for `ip route add DST via GW metric N src S table T dev IF`.
+  const attrs: Attr[] = [];
+  if (p.dst) attrs.push(nla.bytes(RTA_DST, p.dst.bytes));
+  if (p.gateway) attrs.push(nla.bytes(RTA_GATEWAY, p.gateway));
+  if (r.priority !== undefined) attrs.push(nla.u32(RTA_PRIORITY, r.priority));
+  if (p.prefsrc) attrs.push(nla.bytes(RTA_PREFSRC, p.prefsrc));
+  if (table > 255) attrs.push(nla.u32(RTA_TABLE, table));
+  if (r.ifindex !== undefined) attrs.push(nla.u32(RTA_OIF, r.ifindex));
+  return encodePayload(header, attrs);
+}
+
+export function decodeRoute(payload: Buffer): Route {
+  if (payload.length < RTMSG_LEN) throw new CodecError(`route message too short: ${payload.length} bytes`);
+  const af = payload.readUInt8(0);
+  if (af !== AF_INET && af !== AF_INET6) throw new CodecError(`not an IPv4/IPv6 route: address family ${af}`);
+  const family: Family = af === AF_INET ? 4 : 6;
+  const attrs = new Attrs(payload.subarray(RTMSG_LEN));
+  const dstBytes = attrs.raw(RTA_DST) ?? Buffer.alloc(family === 4 ? 4 : 16);
+  const route: Route = {
+    family,
+    dst: `${formatIp(dstBytes)}/${payload.readUInt8(1)}`,
+    onlink: (payload.readUInt32LE(8) & RTNH_F_ONLINK) !== 0,
+    table: attrs.u32(RTA_TABLE) ?? payload.readUInt8(4),
+    protocol: payload.readUInt8(5),
+    scope: payload.readUInt8(6),
+    type: payload.readUInt8(7),
+  };
+  const gateway = attrs.raw(RTA_GATEWAY);
+  if (gateway) route.gateway = formatIp(gateway);
+  const oif = attrs.u32(RTA_OIF);
+  if (oif !== undefined) route.ifindex = oif;
+  const priority = attrs.u32(RTA_PRIORITY);
+  if (priority !== undefined) route.priority = priority;
+  const prefsrc = attrs.raw(RTA_PREFSRC);
+  if (prefsrc) route.prefsrc = formatIp(prefsrc);
+  return route;
+}
+
+/** Validate everything before a byte is sent; errors name the field and the value. */
+function parseRouteSpec(r: RouteSpec): ParsedRoute {
+  checkInt('ifindex', r.ifindex, 1, 0x7fffffff);
+  checkInt('table', r.table, 0, 0xffffffff);
+  checkInt('priority', r.priority, 0, 0xffffffff);
+  for (const field of ['protocol', 'scope', 'type'] as const) checkInt(field, r[field], 0, 255);
+  if (r.family !== undefined && r.family !== 4 && r.family !== 6) {
+    throw new RangeError(`route family ${JSON.stringify(r.family)}: must be 4 or 6`);
+  }
+  const dst = r.dst === undefined || r.dst === 'default' ? undefined : parseDst(r.dst);
+  const gateway = r.gateway === undefined ? undefined : parseField('gateway', r.gateway);
+  const prefsrc = r.prefsrc === undefined ? undefined : parseField('prefsrc', r.prefsrc);
+  const family = r.family ?? dst?.family ?? gateway?.family ?? prefsrc?.family ?? 4;
+  for (const [field, addr] of [['dst', dst], ['gateway', gateway], ['prefsrc', prefsrc]] as const) {
+    if (addr && addr.family !== family) {
+      throw new AddressError(`route ${field} ${JSON.stringify(r[field])} is IPv${addr.family} but the route is IPv${family}`);
+    }
+  }
+  const parsed: ParsedRoute = { family };
+  if (dst) parsed.dst = { bytes: dst.bytes, prefixLen: dst.prefixLen };
+  if (gateway) parsed.gateway = gateway.bytes;
+  if (prefsrc) parsed.prefsrc = prefsrc.bytes;
+  return parsed;
+}
+
+function parseDst(text: string): { family: Family; bytes: Buffer; prefixLen: number } {
+  let cidr;
+  try {
+    cidr = parseCidr(text);
+  } catch (err) {
+    throw new AddressError(`route dst: ${(err as Error).message} (or 'default')`);
+  }
+  // The kernel rejects IPv4 prefixes with host bits set and silently masks IPv6 ones: refuse both
+  // here so the route that exists is always the one that was asked for.
+  const masked = maskPrefix(cidr.addr.bytes, cidr.prefixLen);
+  if (!masked.equals(cidr.addr.bytes)) {
+    throw new AddressError(`route dst ${JSON.stringify(text)} has host bits set: did you mean ${formatIp(masked)}/${cidr.prefixLen}?`);
+  }
+  return { family: cidr.addr.family, bytes: cidr.addr.bytes, prefixLen: cidr.prefixLen };
+}
+
+function parseField(field: string, text: string): { family: Family; bytes: Buffer } {
+  try {
+    return parseIp(text);
+  } catch (err) {
+    throw new AddressError(`route ${field}: ${(err as Error).message}`);
+  }
+}
+
+function maskPrefix(bytes: Buffer, prefixLen: number): Buffer {
+  const out = Buffer.from(bytes);
+  for (let i = 0; i < out.length; i++) {
+    const keep = Math.max(0, Math.min(8, prefixLen - i * 8));
+    out[i] &= (0xff << (8 - keep)) & 0xff;
+  }
+  return out;
+}
+
+function checkInt(field: string, value: number | undefined, min: number, max: number): void {
+  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
+    throw new RangeError(`route ${field} ${JSON.stringify(value)}: must be an integer ${min}-${max}`);
+  }
+}
+
+// iproute2 puts local/broadcast/nat/anycast routes in the local table when none is given.
+function defaultTable(type: number): number {
+  return [RTN_LOCAL, RTN_BROADCAST, RTN_NAT, RTN_ANYCAST].includes(type) ? RT_TABLE_LOCAL : RT_TABLE_MAIN;
+}
+
+// iproute2's iproute_modify(): scope from family, type and whether there is a gateway. For deletes
+// RT_SCOPE_NOWHERE is the kernel's "any scope" wildcard.
+function defaultScope(family: Family, type: number, hasGateway: boolean, forDelete: boolean): number {
+  if (family === 6) return RT_SCOPE_UNIVERSE;
+  if (type === RTN_LOCAL || type === RTN_NAT) return RT_SCOPE_HOST;
+  if (type === RTN_BROADCAST || type === RTN_MULTICAST || type === RTN_ANYCAST) return RT_SCOPE_LINK;
+  if (forDelete) return RT_SCOPE_NOWHERE;
+  if (type === RTN_UNICAST || type === RTN_UNSPEC) return hasGateway ? RT_SCOPE_UNIVERSE : RT_SCOPE_LINK;
+  return RT_SCOPE_UNIVERSE;
+}
+
+/** For error messages, in `ip route` words: route 10.244.2.0/24 via 10.244.2.0 dev #5 table 100. */
+export function describeRoute(r: RouteSpec): string {
+  const parts = [`route ${r.dst ?? 'default'}`];
+  if (r.gateway !== undefined) parts.push(`via ${r.gateway}`);
+  if (r.ifindex !== undefined) parts.push(`dev #${r.ifindex}`);
+  if (r.onlink) parts.push('onlink');
+  if (r.table !== undefined && r.table !== RT_TABLE_MAIN) parts.push(`table ${r.table}`);
+  if (r.priority !== undefined) parts.push(`metric ${r.priority}`);
+  if (r.prefsrc !== undefined) parts.push(`src ${r.prefsrc}`);
+  return parts.join(' ');
+}
