@@ -43,7 +43,7 @@ export function encodeAddressMsg(a: AddressSpec): Buffer {
   if (!Number.isInteger(a.ifindex) || a.ifindex <= 0) throw new Error(`address ${a.cidr}: invalid ifindex ${a.ifindex}`);
   const { addr, prefixLen } = parseCidr(a.cidr);
   const flags = a.flags ?? 0;
-  const hdr = Buffer.alloc(8);
+  const hdr = Buffer.alloc(K.IFADDRMSG_LEN);
   hdr.writeUInt8(afOf(addr.family), 0);
   hdr.writeUInt8(prefixLen, 1);
   hdr.writeUInt8(flags & 0xff, 2);
@@ -64,7 +64,7 @@ export function encodeAddressMsg(a: AddressSpec): Buffer {
 
 export function decodeAddress(payload: Buffer): Address {
   const prefixLen = payload.readUInt8(1);
-  const a = new Attrs(payload.subarray(8));
+  const a = new Attrs(payload.subarray(K.IFADDRMSG_LEN));
   const local = a.raw(K.IFA_LOCAL) ?? a.raw(K.IFA_ADDRESS) ?? Buffer.alloc(payload.readUInt8(0) === K.AF_INET ? 4 : 16);
   const out: Address = {
     family: familyOf(local),
@@ -97,7 +97,7 @@ export function addrDel(sock: NetlinkSocket, a: AddressSpec): void {
 }
 
 export function addrList(sock: NetlinkSocket, filter: { ifindex?: number; family?: Family } = {}): Address[] {
-  const hdr = Buffer.alloc(8);
+  const hdr = Buffer.alloc(K.IFADDRMSG_LEN);
   hdr.writeUInt8(filter.family ? afOf(filter.family) : K.AF_UNSPEC, 0);
   const all = sock.dump(K.RTM_GETADDR, hdr, { op: 'address list', object: filter.ifindex ? `dev #${filter.ifindex}` : 'all' });
   return all

@@ -3,6 +3,11 @@ export const NETLINK_ROUTE = 0;
 export const NETLINK_GENERIC = 16;
 
 export const NLMSG_HDRLEN = 16;
+// fixed family headers
+export const IFINFOMSG_LEN = 16;
+export const IFADDRMSG_LEN = 8;
+export const RTMSG_LEN = 12;
+export const NDMSG_LEN = 12;
 export const NLMSG_NOOP = 1;
 export const NLMSG_ERROR = 2;
 export const NLMSG_DONE = 3;
@@ -122,13 +127,17 @@ export const RTN_UNSPEC = 0;
 export const RTN_UNICAST = 1;
 export const RTN_LOCAL = 2;
 export const RTN_BROADCAST = 3;
+export const RTN_ANYCAST = 4;
+export const RTN_MULTICAST = 5;
 export const RTN_BLACKHOLE = 6;
 export const RTN_UNREACHABLE = 7;
+export const RTN_NAT = 10;
 export const RTNH_F_ONLINK = 4;
 
 export const NDA_DST = 1;
 export const NDA_LLADDR = 2;
 export const NDA_MASTER = 9;
+export const NDA_VLAN = 5;
 export const NDA_VNI = 7;
 export const NDA_PORT = 6;
 export const NUD_INCOMPLETE = 0x01;

@@ -4,15 +4,12 @@
 import { Attrs, CodecError, encodePayload, nla, type Attr } from './codec.js';
 import {
   AF_BRIDGE, NDA_DST, NDA_LLADDR, NDA_MASTER, NDA_PORT, NDA_VNI, NLM_F_APPEND, NLM_F_CREATE, NTF_MASTER,
-  NTF_SELF, NUD_NOARP, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH,
+  NTF_SELF, NUD_NOARP, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH, NDA_VLAN, IFINFOMSG_LEN, NDMSG_LEN,
 } from './constants.js';
 import { AddressError, formatIp, formatMac, parseIp, parseMac } from './ip.js';
-import { NDMSG_LEN } from './neigh.js';
 import type { NetlinkSocket } from './socket.js';
 
 // Not (yet) in constants.ts (include/uapi/linux/neighbour.h, rtnetlink.h).
-const NDA_VLAN = 5;
-const IFINFOMSG_LEN = 16;
 
 export interface FdbSpec {
   ifindex: number;

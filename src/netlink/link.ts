@@ -92,7 +92,7 @@ function validateMtu(mtu: number | undefined, field: string): void {
 }
 
 export function encodeIfinfomsg(index: number, flags = 0, change = 0, family = K.AF_UNSPEC): Buffer {
-  const b = Buffer.alloc(16);
+  const b = Buffer.alloc(K.IFINFOMSG_LEN);
   b.writeUInt8(family, 0);
   b.writeInt32LE(index, 4);
   b.writeUInt32LE(flags >>> 0, 8);
@@ -180,7 +180,7 @@ export function encodeLinkSet(index: number, ch: LinkChanges): Buffer {
 export function decodeLink(payload: Buffer): Link {
   const index = payload.readInt32LE(4);
   const flags = payload.readUInt32LE(8);
-  const a = new Attrs(payload.subarray(16));
+  const a = new Attrs(payload.subarray(K.IFINFOMSG_LEN));
   const info = a.nested(K.IFLA_LINKINFO);
   const kind = info?.str(K.IFLA_INFO_KIND);
   const mac = a.raw(K.IFLA_ADDRESS);

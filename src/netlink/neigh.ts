@@ -3,12 +3,11 @@
 import { Attrs, CodecError, encodePayload, nla, type Attr } from './codec.js';
 import {
   AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NLM_F_CREATE, NLM_F_REPLACE, NUD_PERMANENT, RTM_DELNEIGH,
-  RTM_GETNEIGH, RTM_NEWNEIGH,
+  RTM_GETNEIGH, RTM_NEWNEIGH, NDMSG_LEN,
 } from './constants.js';
 import { AddressError, afOf, formatIp, formatMac, parseIp, parseMac, type Family } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
 
-export const NDMSG_LEN = 12;
 
 export interface NeighSpec {
   ifindex: number;

@@ -5,16 +5,12 @@ import {
   AF_INET, AF_INET6, AF_UNSPEC, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, RTA_DST, RTA_GATEWAY, RTA_OIF,
   RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTM_DELROUTE, RTM_GETROUTE, RTM_NEWROUTE, RTN_BROADCAST, RTN_LOCAL,
   RTN_UNICAST, RTN_UNSPEC, RTNH_F_ONLINK, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
-  RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT,
+  RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT, RTN_ANYCAST, RTN_MULTICAST, RTN_NAT, RTMSG_LEN,
 } from './constants.js';
 import { AddressError, afOf, formatIp, parseCidr, parseIp, type Family } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
 
 // Not (yet) in constants.ts: route types whose default scope/table differ (rtnetlink.h).
-const RTN_ANYCAST = 4;
-const RTN_MULTICAST = 5;
-const RTN_NAT = 10;
-const RTMSG_LEN = 12;
 
 export interface RouteSpec {
   family?: 4 | 6;

@@ -2,8 +2,6 @@
 // capture.sh), decoding of a real `bridge fdb show dev vx0` dump, round trips, validation, and the
 // socket-level functions over a scripted transport (no root needed).
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { decodeMsgs, encodePayload, nla, type NlMsg } from '../../src/netlink/codec.js';
 import {
   AF_BRIDGE, AF_INET, NDA_DST, NDA_LLADDR, NDA_MASTER, NDA_PORT, NDA_VNI, NLM_F_ACK, NLM_F_APPEND, NLM_F_CREATE,
@@ -13,17 +11,11 @@ import {
 import { NetlinkError } from '../../src/netlink/errors.js';
 import { decodeFdb, encodeFdbMsg, fdbAppend, fdbDel, fdbList, type FdbSpec } from '../../src/netlink/fdb.js';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
+import { golden } from '../lib/fixtures.js';
 import { ackMsg, datagram, doneMsg, errorMsg, FakeTransport, multiMsg } from '../lib/fake-transport.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/netlink/', import.meta.url));
 const ENOENT = 2;
 
-/** A fixture's bytes: '#' lines are provenance comments, the rest is hex. */
-function golden(name: string): Buffer {
-  const text = readFileSync(`${FIXTURES}${name}.hex`, 'utf8');
-  const hex = text.split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s+/g, '');
-  return Buffer.from(hex, 'hex');
-}
 
 // ifindexes in the capture netns.
 const VX0 = 3;

@@ -1,6 +1,4 @@
 import t from 'tap';
-import fs from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { GENL_ID_CTRL, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST } from '../../src/netlink/constants.js';
 import { CodecError, encodeAttrs, nla } from '../../src/netlink/codec.js';
 import { NetlinkError } from '../../src/netlink/errors.js';
@@ -8,18 +6,11 @@ import {
   decodeFamily, encodeGenlHeader, encodeGetFamily, GenlFamilyNotFoundError, genlListFamilies, genlResolveFamily,
 } from '../../src/netlink/genl.js';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
+import { golden } from '../lib/fixtures.js';
 import { ackMsg, datagram, doneMsg, errorMsg, FakeTransport, multiMsg, replyMsg } from '../lib/fake-transport.js';
 
-// Fixtures live in the source tree (tsc does not copy them): dist/test/unit → test/fixtures.
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/netlink/', import.meta.url));
 
-/** A .hex fixture: '#' comment lines, then hex digits (whitespace ignored). */
-function hexFixture(name: string): Buffer {
-  const text = fs.readFileSync(FIXTURES + name, 'utf8');
-  const digits = text.split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s+/g, '');
-  if (!/^([0-9a-f]{2})+$/i.test(digits)) throw new Error(`${name}: not hex`);
-  return Buffer.from(digits, 'hex');
-}
+const hexFixture = golden;
 
 const ENOENT = 2;
 

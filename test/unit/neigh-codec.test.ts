@@ -2,8 +2,6 @@
 // capture.sh), decoding of a real `ip neigh show` dump, round trips, validation, and the socket-level
 // functions over a scripted transport (no root needed).
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { decodeMsgs, type NlMsg } from '../../src/netlink/codec.js';
 import {
   AF_BRIDGE, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_REPLACE, NLM_F_REQUEST, NTF_SELF, NUD_NOARP, NUD_PERMANENT,
@@ -12,17 +10,11 @@ import {
 import { NetlinkError } from '../../src/netlink/errors.js';
 import { decodeNeigh, encodeNeighMsg, neighDel, neighList, neighReplace, type NeighSpec } from '../../src/netlink/neigh.js';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
+import { golden } from '../lib/fixtures.js';
 import { ackMsg, datagram, doneMsg, errorMsg, FakeTransport, multiMsg } from '../lib/fake-transport.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/netlink/', import.meta.url));
 const ENOENT = 2;
 
-/** A fixture's bytes: '#' lines are provenance comments, the rest is hex. */
-function golden(name: string): Buffer {
-  const text = readFileSync(`${FIXTURES}${name}.hex`, 'utf8');
-  const hex = text.split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s+/g, '');
-  return Buffer.from(hex, 'hex');
-}
 
 const BR0 = 2; // ifindex of br0 in the capture netns
 

@@ -2,8 +2,6 @@
 // capture.sh), decoding of a real `ip route show table all` dump, round trips, input validation,
 // and the socket-level functions over a scripted transport (no root needed).
 import t from 'tap';
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { decodeMsgs, type NlMsg } from '../../src/netlink/codec.js';
 import {
   NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST, RTM_DELROUTE, RTM_GETROUTE,
@@ -15,17 +13,11 @@ import {
   decodeRoute, encodeRouteMsg, routeAdd, routeDel, routeList, routeReplace, type Route, type RouteSpec,
 } from '../../src/netlink/route.js';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
+import { golden } from '../lib/fixtures.js';
 import { ackMsg, datagram, doneMsg, errorMsg, FakeTransport, multiMsg } from '../lib/fake-transport.js';
 
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/netlink/', import.meta.url));
 const EEXIST = 17;
 
-/** A fixture's bytes: '#' lines are provenance comments, the rest is hex. */
-function golden(name: string): Buffer {
-  const text = readFileSync(`${FIXTURES}${name}.hex`, 'utf8');
-  const hex = text.split('\n').filter((l) => !l.startsWith('#')).join('').replace(/\s+/g, '');
-  return Buffer.from(hex, 'hex');
-}
 
 // Captured with br0 = ifindex 2 (see the fixture comments).
 const BR0 = 2;
