@@ -100,32 +100,42 @@ export function encodeIfinfomsg(index: number, flags = 0, change = 0, family = K
   return b;
 }
 
-function commonAttrs(s: { name?: string; mtu?: number; mac?: string; netnsFd?: number }): Attr[] {
+// Attribute order follows iproute2 (options, then IFLA_IFNAME, then IFLA_LINKINFO) so requests are
+// byte-identical to what `ip link` sends (see test/fixtures/netlink/link-*.hex).
+function optionAttrs(s: { mtu?: number; mac?: string; netnsFd?: number; masterIndex?: number | null }): Attr[] {
   const attrs: Attr[] = [];
-  if (s.name !== undefined) attrs.push(nla.str(K.IFLA_IFNAME, s.name));
   if (s.mtu !== undefined) attrs.push(nla.u32(K.IFLA_MTU, s.mtu));
   if (s.mac !== undefined) attrs.push(nla.bytes(K.IFLA_ADDRESS, parseMac(s.mac)));
   if (s.netnsFd !== undefined) attrs.push(nla.u32(K.IFLA_NET_NS_FD, s.netnsFd));
+  if (s.masterIndex !== undefined) attrs.push(nla.u32(K.IFLA_MASTER, s.masterIndex ?? 0));
   return attrs;
 }
+
+function namedAttrs(s: { name: string; mtu?: number; mac?: string; netnsFd?: number; masterIndex?: number }): Attr[] {
+  return [...optionAttrs(s), nla.str(K.IFLA_IFNAME, s.name)];
+}
+
+/** Nested without NLA_F_NESTED, as iproute2 sends IFLA_LINKINFO and IFLA_INFO_DATA. */
+const plainNest = (type: number, attrs: Attr[]): Attr => ({ type, value: attrs, nestedFlag: false });
 
 function kindData(spec: LinkSpec): Attr[] {
   switch (spec.kind) {
     case 'bridge':
       return [];
     case 'veth': {
-      const peer = encodePayload(encodeIfinfomsg(0), commonAttrs(spec.peer));
+      const peer = encodePayload(encodeIfinfomsg(0), namedAttrs(spec.peer));
       return [nla.bytes(K.VETH_INFO_PEER, peer)];
     }
     case 'vxlan': {
-      const data: Attr[] = [nla.u32(K.IFLA_VXLAN_ID, spec.vni)];
+      const data: Attr[] = [];
+      if (spec.devIndex !== undefined) data.push(nla.u32(K.IFLA_VXLAN_LINK, spec.devIndex));
+      data.push(nla.u32(K.IFLA_VXLAN_ID, spec.vni));
       if (spec.local !== undefined) {
         const local = parseIp(spec.local);
         data.push(nla.bytes(local.family === 4 ? K.IFLA_VXLAN_LOCAL : K.IFLA_VXLAN_LOCAL6, local.bytes));
       }
-      if (spec.devIndex !== undefined) data.push(nla.u32(K.IFLA_VXLAN_LINK, spec.devIndex));
-      if (spec.port !== undefined) data.push(nla.be16(K.IFLA_VXLAN_PORT, spec.port));
       if (spec.learning !== undefined) data.push(nla.u8(K.IFLA_VXLAN_LEARNING, spec.learning ? 1 : 0));
+      if (spec.port !== undefined) data.push(nla.be16(K.IFLA_VXLAN_PORT, spec.port));
       return data;
     }
   }
@@ -157,12 +167,12 @@ export function validateLinkSpec(spec: LinkSpec): void {
 export function encodeLinkAdd(spec: LinkSpec): Buffer {
   validateLinkSpec(spec);
   const flags = spec.up ? K.IFF_UP : 0;
-  const attrs = commonAttrs(spec);
-  if (spec.masterIndex !== undefined) attrs.push(nla.u32(K.IFLA_MASTER, spec.masterIndex));
-  const info: Attr[] = [nla.str(K.IFLA_INFO_KIND, spec.kind)];
+  const attrs = namedAttrs(spec);
+  // The kind goes without a trailing NUL, as iproute2 sends it (NLA_STRING accepts both).
+  const info: Attr[] = [nla.bytes(K.IFLA_INFO_KIND, Buffer.from(spec.kind))];
   const data = kindData(spec);
-  if (data.length) info.push(nla.nested(K.IFLA_INFO_DATA, data));
-  attrs.push(nla.nested(K.IFLA_LINKINFO, info));
+  if (data.length) info.push(plainNest(K.IFLA_INFO_DATA, data));
+  attrs.push(plainNest(K.IFLA_LINKINFO, info));
   return encodePayload(encodeIfinfomsg(0, flags, spec.up ? K.IFF_UP : 0), attrs);
 }
 
@@ -172,8 +182,8 @@ export function encodeLinkSet(index: number, ch: LinkChanges): Buffer {
   if (ch.name !== undefined) validateIfName(ch.name);
   const flags = ch.up ? K.IFF_UP : 0;
   const change = ch.up !== undefined ? K.IFF_UP : 0;
-  const attrs = commonAttrs(ch);
-  if (ch.masterIndex !== undefined) attrs.push(nla.u32(K.IFLA_MASTER, ch.masterIndex ?? 0));
+  const attrs = optionAttrs(ch);
+  if (ch.name !== undefined) attrs.push(nla.str(K.IFLA_IFNAME, ch.name));
   return encodePayload(encodeIfinfomsg(index, flags, change), attrs);
 }
 
