@@ -1,7 +1,7 @@
 // Request/response over a netlink transport: sequence numbers, ACK and error decoding (with the
 // kernel's extended ack message), multi-part dumps until NLMSG_DONE, retry of interrupted dumps.
 import {
-  NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_MULTI, NLM_F_REQUEST,
+  NLM_F_ACK, NLM_F_ACK_TLVS, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
   NLMSG_DONE, NLMSG_ERROR, NLMSG_HDRLEN, NLMSG_NOOP, NLMSG_OVERRUN, NLMSGERR_ATTR_MSG,
 } from './constants.js';
 import { Attrs, decodeMsgs, encodeMsg, type NlMsg } from './codec.js';
@@ -49,14 +49,14 @@ export class NetlinkSocket {
 
   /** A request that changes something: waits for the ACK, throws NetlinkError on failure. */
   exec(type: number, flags: number, payload: Buffer, ctx: RequestContext): NlMsg[] {
-    return this.roundTrip(type, NLM_F_REQUEST | NLM_F_ACK | flags, payload, ctx, false);
+    return this.roundTrip(type, NLM_F_REQUEST | NLM_F_ACK | flags, payload, ctx);
   }
 
   /** A dump: all parts until NLMSG_DONE; an interrupted dump (table changed meanwhile) is redone. */
   dump(type: number, payload: Buffer, ctx: RequestContext): NlMsg[] {
     for (let attempt = 1; ; attempt++) {
       try {
-        return this.roundTrip(type, NLM_F_REQUEST | NLM_F_DUMP, payload, ctx, true);
+        return this.roundTrip(type, NLM_F_REQUEST | NLM_F_DUMP, payload, ctx);
       } catch (err) {
         if (!(err instanceof NetlinkError) || err.errno !== EINTR || attempt >= MAX_DUMP_ATTEMPTS) throw err;
       }
@@ -67,7 +67,8 @@ export class NetlinkSocket {
     this.transport.close();
   }
 
-  private roundTrip(type: number, flags: number, payload: Buffer, ctx: RequestContext, isDump: boolean): NlMsg[] {
+  // Collects replies until the ACK (requests always ask for one) or NLMSG_DONE (dumps).
+  private roundTrip(type: number, flags: number, payload: Buffer, ctx: RequestContext): NlMsg[] {
     const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
     this.transport.send(encodeMsg({ type, flags, seq, pid: 0, payload }));
     const replies: NlMsg[] = [];
@@ -90,7 +91,6 @@ export class NetlinkSocket {
         }
         if (msg.type === NLMSG_OVERRUN) throw new NetlinkError(105 /* ENOBUFS */, ctx.op, ctx.object, 'overrun');
         replies.push(msg);
-        if (!isDump && !(msg.flags & NLM_F_MULTI) && !(flags & NLM_F_ACK)) return replies;
       }
     }
   }
