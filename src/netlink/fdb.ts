@@ -6,8 +6,9 @@ import {
   AF_BRIDGE, NDA_DST, NDA_LLADDR, NDA_MASTER, NDA_PORT, NDA_VNI, NLM_F_APPEND, NLM_F_CREATE, NTF_MASTER,
   NTF_SELF, NUD_NOARP, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH, NDA_VLAN, IFINFOMSG_LEN, NDMSG_LEN,
 } from './constants.js';
-import { AddressError, formatIp, formatMac, parseIp, parseMac } from './ip.js';
+import { formatIp, formatMac, parseIp, parseMac } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
+import { checkInt, parseField } from './validate.js';
 
 // Not (yet) in constants.ts (include/uapi/linux/neighbour.h, rtnetlink.h).
 
@@ -52,7 +53,7 @@ export function fdbDel(sock: NetlinkSocket, e: FdbSpec): void {
  * applied here too, so the result does not depend on which dump parser the kernel picks.
  */
 export function fdbList(sock: NetlinkSocket, filter: { ifindex?: number } = {}): FdbEntry[] {
-  checkInt('ifindex', filter.ifindex, 1, 0x7fffffff);
+  checkInt('fdb', 'ifindex', filter.ifindex, 1, 0x7fffffff);
   const header = Buffer.alloc(IFINFOMSG_LEN);
   header.writeUInt8(AF_BRIDGE, 0);
   header.writeInt32LE(filter.ifindex ?? 0, 4);
@@ -71,10 +72,10 @@ export function fdbList(sock: NetlinkSocket, filter: { ifindex?: number } = {}):
 /** ndmsg(AF_BRIDGE) + NDA_LLADDR [+ NDA_DST]; the same message serves append and delete, as in bridge(8). */
 export function encodeFdbMsg(e: FdbSpec): Buffer {
   if (e.ifindex === undefined) throw new RangeError('fdb ifindex: required');
-  checkInt('ifindex', e.ifindex, 1, 0x7fffffff);
-  checkInt('state', e.state, 0, 0xffff);
-  const mac = parseField('mac', e.mac, parseMac);
-  const dst = e.dst === undefined ? undefined : parseField('dst', e.dst, parseIp);
+  checkInt('fdb', 'ifindex', e.ifindex, 1, 0x7fffffff);
+  checkInt('fdb', 'state', e.state, 0, 0xffff);
+  const mac = parseField('fdb', 'mac', e.mac, parseMac);
+  const dst = e.dst === undefined ? undefined : parseField('fdb', 'dst', e.dst, parseIp);
   const self = e.self ?? !e.master;
   const header = Buffer.alloc(NDMSG_LEN);
   header.writeUInt8(AF_BRIDGE, 0);
@@ -112,19 +113,7 @@ export function decodeFdb(payload: Buffer): FdbEntry | undefined {
   return entry;
 }
 
-function parseField<T>(field: string, text: string, parse: (s: string) => T): T {
-  try {
-    return parse(text);
-  } catch (err) {
-    throw new AddressError(`fdb ${field}: ${(err as Error).message}`);
-  }
-}
 
-function checkInt(field: string, value: number | undefined, min: number, max: number): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-    throw new RangeError(`fdb ${field} ${JSON.stringify(value)}: must be an integer ${min}-${max}`);
-  }
-}
 
 /** For error messages, in `bridge fdb` words: fdb 00:00:00:00:00:00 dev #3 dst 192.168.50.2 self. */
 export function describeFdb(e: FdbSpec): string {

@@ -5,8 +5,9 @@ import {
   AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NLM_F_CREATE, NLM_F_REPLACE, NUD_PERMANENT, RTM_DELNEIGH,
   RTM_GETNEIGH, RTM_NEWNEIGH, NDMSG_LEN,
 } from './constants.js';
-import { AddressError, afOf, formatIp, formatMac, parseIp, parseMac, type Family } from './ip.js';
+import { afOf, formatIp, formatMac, parseIp, parseMac, type Family } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
+import { checkInt, parseField } from './validate.js';
 
 
 export interface NeighSpec {
@@ -67,11 +68,11 @@ export function neighList(sock: NetlinkSocket, filter: NeighFilter = {}): Neigh[
 /** ndmsg + NDA_DST [+ NDA_LLADDR]; the same message serves replace and delete, as in iproute2. */
 export function encodeNeighMsg(n: NeighSpec): Buffer {
   if (n.ifindex === undefined) throw new RangeError('neigh ifindex: required');
-  checkInt('ifindex', n.ifindex, 1, 0x7fffffff);
-  checkInt('state', n.state, 0, 0xffff);
-  checkInt('flags', n.flags, 0, 0xff);
-  const ip = parseField('ip', n.ip, parseIp);
-  const mac = n.mac === undefined ? undefined : parseField('mac', n.mac, parseMac);
+  checkInt('neigh', 'ifindex', n.ifindex, 1, 0x7fffffff);
+  checkInt('neigh', 'state', n.state, 0, 0xffff);
+  checkInt('neigh', 'flags', n.flags, 0, 0xff);
+  const ip = parseField('neigh', 'ip', n.ip, parseIp);
+  const mac = n.mac === undefined ? undefined : parseField('neigh', 'mac', n.mac, parseMac);
   const header = Buffer.alloc(NDMSG_LEN);
   header.writeUInt8(afOf(ip.family), 0);
   header.writeInt32LE(n.ifindex, 4);
@@ -103,19 +104,7 @@ export function decodeNeigh(payload: Buffer): Neigh | undefined {
   return neigh;
 }
 
-function parseField<T>(field: string, text: string, parse: (s: string) => T): T {
-  try {
-    return parse(text);
-  } catch (err) {
-    throw new AddressError(`neigh ${field}: ${(err as Error).message}`);
-  }
-}
 
-function checkInt(field: string, value: number | undefined, min: number, max: number): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-    throw new RangeError(`neigh ${field} ${JSON.stringify(value)}: must be an integer ${min}-${max}`);
-  }
-}
 
 /** For error messages, in `ip neigh` words: neigh 10.1.0.9 lladdr 02:… dev #2. */
 export function describeNeigh(n: NeighSpec): string {

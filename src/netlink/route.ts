@@ -9,6 +9,7 @@ import {
 } from './constants.js';
 import { AddressError, afOf, formatIp, parseCidr, parseIp, type Family } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
+import { checkInt, parseField } from './validate.js';
 
 // Not (yet) in constants.ts: route types whose default scope/table differ (rtnetlink.h).
 
@@ -150,16 +151,16 @@ export function decodeRoute(payload: Buffer): Route {
 
 /** Validate everything before a byte is sent; errors name the field and the value. */
 function parseRouteSpec(r: RouteSpec): ParsedRoute {
-  checkInt('ifindex', r.ifindex, 1, 0x7fffffff);
-  checkInt('table', r.table, 0, 0xffffffff);
-  checkInt('priority', r.priority, 0, 0xffffffff);
-  for (const field of ['protocol', 'scope', 'type'] as const) checkInt(field, r[field], 0, 255);
+  checkInt('route', 'ifindex', r.ifindex, 1, 0x7fffffff);
+  checkInt('route', 'table', r.table, 0, 0xffffffff);
+  checkInt('route', 'priority', r.priority, 0, 0xffffffff);
+  for (const field of ['protocol', 'scope', 'type'] as const) checkInt('route', field, r[field], 0, 255);
   if (r.family !== undefined && r.family !== 4 && r.family !== 6) {
     throw new RangeError(`route family ${JSON.stringify(r.family)}: must be 4 or 6`);
   }
   const dst = r.dst === undefined || r.dst === 'default' ? undefined : parseDst(r.dst);
-  const gateway = r.gateway === undefined ? undefined : parseField('gateway', r.gateway);
-  const prefsrc = r.prefsrc === undefined ? undefined : parseField('prefsrc', r.prefsrc);
+  const gateway = r.gateway === undefined ? undefined : parseField('route', 'gateway', r.gateway, parseIp);
+  const prefsrc = r.prefsrc === undefined ? undefined : parseField('route', 'prefsrc', r.prefsrc, parseIp);
   const family = r.family ?? dst?.family ?? gateway?.family ?? prefsrc?.family ?? 4;
   for (const [field, addr] of [['dst', dst], ['gateway', gateway], ['prefsrc', prefsrc]] as const) {
     if (addr && addr.family !== family) {
@@ -189,13 +190,6 @@ function parseDst(text: string): { family: Family; bytes: Buffer; prefixLen: num
   return { family: cidr.addr.family, bytes: cidr.addr.bytes, prefixLen: cidr.prefixLen };
 }
 
-function parseField(field: string, text: string): { family: Family; bytes: Buffer } {
-  try {
-    return parseIp(text);
-  } catch (err) {
-    throw new AddressError(`route ${field}: ${(err as Error).message}`);
-  }
-}
 
 function maskPrefix(bytes: Buffer, prefixLen: number): Buffer {
   const out = Buffer.from(bytes);
@@ -206,11 +200,6 @@ function maskPrefix(bytes: Buffer, prefixLen: number): Buffer {
   return out;
 }
 
-function checkInt(field: string, value: number | undefined, min: number, max: number): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-    throw new RangeError(`route ${field} ${JSON.stringify(value)}: must be an integer ${min}-${max}`);
-  }
-}
 
 // iproute2 puts local/broadcast/nat/anycast routes in the local table when none is given.
 function defaultTable(type: number): number {
