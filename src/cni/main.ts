@@ -1,27 +1,84 @@
 #!/usr/bin/env node
-// The CNI plugin binary (installed as /opt/cni/bin/podwire). This build answers VERSION; the
-// network operations (ADD/DEL/CHECK/GC/STATUS) are not built yet and fail with a CNI error that
-// says so, never with a fake success.
-import { versionResult } from './version.js';
+// The CNI plugin binary (installed as /opt/cni/bin/podwire): reads CNI_* and the config on stdin,
+// dispatches, prints the result or a CNI error as JSON on stdout. Nothing is touched before all
+// input has been validated.
+import fs from 'node:fs';
+import type { NetConf } from './config.js';
+import { parseEnv, type CniEnv } from './env.js';
+import { asCniError, CniError, CNI_ERR } from './errors.js';
+import { CNI_SPEC_VERSION, versionResult } from './version.js';
+// The command modules (and with them koffi and the netlink library) load only when needed, so
+// VERSION and input errors answer at node's start-up cost.
 
-const command = process.env.CNI_COMMAND ?? '';
-
-function fail(code: number, msg: string, details = ''): never {
-  process.stdout.write(JSON.stringify({ cniVersion: versionResult().cniVersion, code, msg, details }) + '\n');
-  process.exit(1);
+/** Operations a config version allows (CHECK since 0.4.0, GC and STATUS since 1.1.0). */
+function requireVersion(conf: NetConf, command: string, min: string): void {
+  const [a, b, c] = conf.cniVersion.split('.').map(Number);
+  const [x, y, z] = min.split('.').map(Number);
+  if (a < x || (a === x && (b < y || (b === y && c < z)))) {
+    throw new CniError(CNI_ERR.INCOMPATIBLE_VERSION, `config version ${conf.cniVersion} does not allow ${command}`, `${command} needs cniVersion ${min} or later`);
+  }
 }
 
-switch (command) {
-  case 'VERSION':
-    process.stdout.write(JSON.stringify(versionResult()) + '\n');
-    break;
-  case 'ADD':
-  case 'DEL':
-  case 'CHECK':
-  case 'GC':
-  case 'STATUS':
-    fail(100, `podwire: CNI ${command} is not implemented in this build`, 'this podwire version only answers VERSION');
-    break;
-  default:
-    fail(4, `podwire: invalid CNI_COMMAND ${JSON.stringify(command)}`, 'expected ADD, DEL, CHECK, VERSION, GC or STATUS');
+function readStdin(): string {
+  try {
+    return fs.readFileSync(0, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EAGAIN' || code === 'EOF') return '';
+    throw new CniError(CNI_ERR.IO, `cannot read the network config from stdin: ${code}`);
+  }
 }
+
+async function run(env: CniEnv, stdin: string): Promise<unknown> {
+  if (env.command === 'VERSION') return versionResult();
+  const { parseConfig } = await import('./config.js');
+  const conf = parseConfig(stdin, { cniArgs: env.args });
+  switch (env.command) {
+    case 'ADD': {
+      const [{ cmdAdd }, { formatResult }] = await Promise.all([import('./add.js'), import('./result.js')]);
+      return formatResult(cmdAdd(env, conf), conf.cniVersion);
+    }
+    case 'DEL':
+      (await import('./del.js')).cmdDel(env, conf);
+      return undefined;
+    case 'CHECK':
+      requireVersion(conf, 'CHECK', '0.4.0');
+      (await import('./check.js')).cmdCheck(env, conf);
+      return undefined;
+    case 'GC':
+      requireVersion(conf, 'GC', '1.1.0');
+      (await import('./gc.js')).cmdGc(env, conf);
+      return undefined;
+    case 'STATUS':
+      requireVersion(conf, 'STATUS', '1.1.0');
+      (await import('./status.js')).cmdStatus(env, conf);
+      return undefined;
+  }
+}
+
+/** The cniVersion to put in an error: the config's when it has a readable one. */
+function errorVersion(stdin: string): string {
+  try {
+    const v = (JSON.parse(stdin) as { cniVersion?: unknown }).cniVersion;
+    return typeof v === 'string' && /^\d+\.\d+\.\d+$/.test(v) ? v : CNI_SPEC_VERSION;
+  } catch {
+    return CNI_SPEC_VERSION;
+  }
+}
+
+async function main(): Promise<number> {
+  let stdin = '';
+  try {
+    const env = parseEnv(process.env);
+    if (env.command !== 'VERSION') stdin = readStdin();
+    const out = await run(env, stdin);
+    if (out !== undefined) process.stdout.write(JSON.stringify(out) + '\n');
+    return 0;
+  } catch (err) {
+    const e = asCniError(err, CNI_ERR.KERNEL);
+    process.stdout.write(JSON.stringify(e.toJSON(errorVersion(stdin))) + '\n');
+    return 1;
+  }
+}
+
+process.exitCode = await main();

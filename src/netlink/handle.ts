@@ -4,7 +4,7 @@
 import { NETLINK_GENERIC, NETLINK_ROUTE } from './constants.js';
 import { NetlinkSocket } from './socket.js';
 import type { SocketOptions } from './transport.js';
-import { linkAdd, linkDel, linkFind, linkGet, linkList, linkSet, type Link, type LinkChanges, type LinkRef, type LinkSpec } from './link.js';
+import { linkAdd, linkDel, linkFind, linkGet, linkList, linkSet, linkSetBridgePort, type Link, type LinkChanges, type LinkRef, type LinkSpec } from './link.js';
 import { addrAdd, addrDel, addrList, addrReplace, type Address, type AddressSpec } from './address.js';
 import { routeAdd, routeDel, routeList, routeReplace, type Route, type RouteFilter, type RouteSpec } from './route.js';
 import { neighDel, neighList, neighReplace, type Neigh, type NeighSpec } from './neigh.js';
@@ -43,6 +43,7 @@ export class Handle {
   linkAdd(spec: LinkSpec): void { linkAdd(this.route, spec); }
   linkDel(ref: LinkRef): void { linkDel(this.route, ref); }
   linkSet(ref: LinkRef, changes: LinkChanges): void { linkSet(this.route, ref, changes); }
+  linkSetBridgePort(ref: LinkRef, changes: { hairpin?: boolean }): void { linkSetBridgePort(this.route, ref, changes); }
 
   addrAdd(a: AddressSpec): void { addrAdd(this.route, a); }
   addrReplace(a: AddressSpec): void { addrReplace(this.route, a); }

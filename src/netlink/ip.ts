@@ -108,3 +108,11 @@ export function parseMac(text: string): Buffer {
 export function formatMac(bytes: Buffer): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(':');
 }
+
+/** The network of an address with prefix: 10.244.1.5/24 → 10.244.1.0/24 (host bits cleared). */
+export function networkCidr(text: string): string {
+  const c = parseCidr(text);
+  const bytes = Buffer.from(c.addr.bytes);
+  for (let bit = c.prefixLen; bit < bytes.length * 8; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7));
+  return `${formatIp(bytes)}/${c.prefixLen}`;
+}

@@ -63,6 +63,12 @@ export interface Link {
   linkIndex?: number;
   linkNetnsId?: number;
   vxlan?: VxlanInfo;
+  /** Set when the link is a bridge port (IFLA_INFO_SLAVE_KIND "bridge"). */
+  bridgePort?: BridgePortInfo;
+}
+
+export interface BridgePortInfo {
+  hairpin: boolean;
 }
 
 export interface LinkChanges {
@@ -214,6 +220,10 @@ export function decodeLink(payload: Buffer): Link {
     const data = info?.nested(K.IFLA_INFO_DATA);
     if (data) link.vxlan = decodeVxlan(data);
   }
+  if (info?.str(K.IFLA_INFO_SLAVE_KIND) === 'bridge') {
+    const port = info.nested(K.IFLA_INFO_SLAVE_DATA);
+    link.bridgePort = { hairpin: (port?.u8(K.IFLA_BRPORT_MODE) ?? 0) !== 0 };
+  }
   return link;
 }
 
@@ -275,4 +285,20 @@ export function linkDel(sock: NetlinkSocket, ref: LinkRef): void {
 export function linkSet(sock: NetlinkSocket, ref: LinkRef, ch: LinkChanges): void {
   const index = typeof ref === 'number' ? ref : linkGet(sock, ref).index;
   sock.exec(K.RTM_NEWLINK, 0, encodeLinkSet(index, ch), { op: 'link set', object: `${describe(ref)} ${JSON.stringify(ch)}` });
+}
+
+/**
+ * RTM_SETLINK payload changing bridge port options, as `bridge link set dev X hairpin on` sends it:
+ * an AF_BRIDGE ifinfomsg with IFLA_PROTINFO (nested) holding IFLA_BRPORT_* attributes (pure).
+ */
+export function encodeBridgePortSet(index: number, ch: { hairpin?: boolean }): Buffer {
+  const port: Attr[] = [];
+  if (ch.hairpin !== undefined) port.push(nla.u8(K.IFLA_BRPORT_MODE, ch.hairpin ? 1 : 0));
+  return encodePayload(encodeIfinfomsg(index, 0, 0, K.AF_BRIDGE), [nla.nested(K.IFLA_PROTINFO, port)]);
+}
+
+/** Change options of a bridge port (the link must be enslaved to a bridge: else EOPNOTSUPP). */
+export function linkSetBridgePort(sock: NetlinkSocket, ref: LinkRef, ch: { hairpin?: boolean }): void {
+  const index = typeof ref === 'number' ? ref : linkGet(sock, ref).index;
+  sock.exec(K.RTM_SETLINK, 0, encodeBridgePortSet(index, ch), { op: 'bridge port set', object: `${describe(ref)} ${JSON.stringify(ch)}` });
 }

@@ -21,6 +21,7 @@ const c = {
   strerror: libc.func('const char *strerror(int errnum)'),
   gettid: libc.func('int gettid(void)'),
   ioctl: libc.func('int ioctl(int fd, unsigned long request, ...)'),
+  flock: libc.func('int flock(int fd, int op)'),
 };
 
 const errnoNames = new Map<number, string>();
@@ -150,4 +151,14 @@ export function nsType(fd: number): number {
 
 export function gettid(): number {
   return Number(c.gettid());
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+/** flock(2) on an open fd: LOCK_SH | LOCK_EX | LOCK_UN, optionally | LOCK_NB (then EWOULDBLOCK when held). */
+export function flock(fd: number, op: number, what?: string): void {
+  check(c.flock(fd, op), 'flock', what);
 }

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { decodeMsgs } from '../../src/netlink/codec.js';
 import { RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK } from '../../src/netlink/constants.js';
-import { decodeLink, encodeLinkAdd, encodeLinkSet, linkDel, type LinkSpec } from '../../src/netlink/link.js';
+import { decodeLink, encodeBridgePortSet, encodeLinkAdd, encodeLinkSet, linkDel, type LinkSpec } from '../../src/netlink/link.js';
 import { decodeAddress, encodeAddressMsg } from '../../src/netlink/address.js';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
 import { golden } from '../lib/fixtures.js';
@@ -80,4 +80,11 @@ t.test('link and address input is validated before encoding', async (t) => {
   t.throws(() => encodeLinkSet(3, { mtu: 65536 }), /invalid mtu 65536/);
   t.throws(() => encodeAddressMsg({ ifindex: 2, cidr: '10.1.0.5/40' }), /prefix length must be 0-32/);
   t.throws(() => encodeAddressMsg({ ifindex: -1, cidr: '10.1.0.5/24' }), /invalid ifindex -1/);
+});
+
+t.test('bridge port hairpin: the bytes `bridge link set dev X hairpin on` sends (strace)', async (t) => {
+  // ifinfomsg {AF_BRIDGE, index 7} + IFLA_PROTINFO|NLA_F_NESTED { IFLA_BRPORT_MODE u8 1 }
+  const want = Buffer.from('07000000' + '07000000' + '00000000' + '00000000' + '0c000c80' + '05000400' + '01000000', 'hex');
+  t.same(encodeBridgePortSet(7, { hairpin: true }), want);
+  t.equal(encodeBridgePortSet(7, { hairpin: false }).at(-4), 0);
 });

@@ -1,0 +1,110 @@
+// ADD (SPEC.md): veth pair with the container end created straight into the pod netns as CNI_IFNAME,
+// host end on the bridge, address and routes in the pod, optional masquerade. Every step pushes its
+// undo; any failure unwinds them in reverse, so a failed ADD leaves nothing behind.
+import { Handle } from '../netlink/handle.js';
+import type { NetConf } from './config.js';
+import type { CniEnv } from './env.js';
+import { asCniError, CniError, CNI_ERR } from './errors.js';
+import { ensureBridge, ensureForwarding, ensureGatewayAddress, familyOfIp, ipOf, openPodNetns, prefixOf } from './host.js';
+import { ipamClient, type IpamResult } from './ipam-client.js';
+import { masqAddFor } from './masq-ops.js';
+import { hostVethName } from './names.js';
+import type { Result, ResultRoute } from './result.js';
+
+type Undo = { what: string; run: () => void };
+
+/** Routes for the pod: IPAM's, each without gw taking the gateway of its family, plus the default. */
+export function podRoutes(conf: NetConf, ipr: IpamResult): ResultRoute[] {
+  const gwOf = (family: 4 | 6) => ipr.ips.find((ip) => familyOfIp(ipOf(ip.address)) === family && ip.gateway)?.gateway;
+  const routes: ResultRoute[] = ipr.routes.map((r) => ({ ...r }));
+  if (conf.isDefaultGateway) {
+    for (const family of [4, 6] as const) {
+      const gw = gwOf(family);
+      const dst = family === 4 ? '0.0.0.0/0' : '::/0';
+      if (gw && !routes.some((r) => r.dst === dst)) routes.push({ dst, gw });
+    }
+  }
+  return routes.map((r) => (r.gw || !gwOf(familyOfIp(ipOf(r.dst))) ? r : { ...r, gw: gwOf(familyOfIp(ipOf(r.dst))) }));
+}
+
+function unwind(undo: Undo[], err: unknown): never {
+  const failures: string[] = [];
+  for (const step of undo.reverse()) {
+    try {
+      step.run();
+    } catch (e) {
+      failures.push(`${step.what}: ${(e as Error).message}`);
+    }
+  }
+  const cni = asCniError(err);
+  if (failures.length) {
+    throw new CniError(cni.code, cni.message, [cni.details, `cleanup after the failure also failed (run DEL): ${failures.join('; ')}`].filter(Boolean).join('; '));
+  }
+  throw cni;
+}
+
+export function cmdAdd(env: CniEnv, conf: NetConf): Result {
+  const podNs = openPodNetns(env.netns);
+  const host = Handle.open();
+  let pod: Handle | undefined;
+  const undo: Undo[] = [];
+  try {
+    pod = Handle.open({ netns: podNs });
+    if (pod.linkFind(env.ifname)) {
+      throw new CniError(CNI_ERR.KERNEL, `container ${env.containerId} already has an interface ${env.ifname} in ${env.netns}`,
+        'ADD was already done for this attachment: run DEL first, or use another CNI_IFNAME');
+    }
+    const bridge = ensureBridge(host, conf.bridge, conf.mtu);
+
+    const ipam = ipamClient(conf, env);
+    const ipr = ipam.add();
+    undo.push({ what: 'release the IP', run: () => void ipam.del() });
+    if (ipr.ips.length === 0) throw new CniError(CNI_ERR.IPAM_DELEGATE, `IPAM plugin ${conf.ipam.type} returned no IP address`);
+
+    const hostName = hostVethName(env.containerId, env.ifname);
+    // A host veth under this name is a leftover of an interrupted ADD of this very attachment.
+    if (host.linkFind(hostName)) host.linkDel(hostName);
+    host.linkAdd({ kind: 'veth', name: hostName, mtu: conf.mtu, peer: { name: env.ifname, mtu: conf.mtu, ...(conf.mac ? { mac: conf.mac } : {}), netnsFd: podNs.fd } });
+    undo.push({ what: `delete veth ${hostName}`, run: () => host.linkFind(hostName) && host.linkDel(hostName) });
+    host.linkSet(hostName, { masterIndex: bridge.index });
+    if (conf.hairpinMode) host.linkSetBridgePort(hostName, { hairpin: true });
+    host.linkSet(hostName, { up: true });
+
+    if (conf.isGateway) {
+      for (const ip of ipr.ips) {
+        if (!ip.gateway) continue;
+        ensureGatewayAddress(host, bridge.index, ip.gateway, prefixOf(ip.address));
+        ensureForwarding(familyOfIp(ip.gateway));
+      }
+    }
+
+    const podIf = pod.linkGet(env.ifname);
+    for (const ip of ipr.ips) pod.addrAdd({ ifindex: podIf.index, cidr: ip.address, ...(ip.address.includes(':') ? { flags: 0x02 } : {}) });
+    pod.linkSet(podIf.index, { up: true });
+    const routes = podRoutes(conf, ipr);
+    for (const r of routes) pod.routeAdd({ dst: r.dst, ...(r.gw ? { gateway: r.gw } : {}), ifindex: podIf.index });
+
+    if (conf.ipMasq) {
+      for (const ip of ipr.ips) undo.push(masqAddFor(conf, env, ip.address));
+    }
+
+    const hostLink = host.linkGet(hostName);
+    const brLink = host.linkGet(bridge.index);
+    return {
+      interfaces: [
+        { name: brLink.name, ...(brLink.mac ? { mac: brLink.mac } : {}) },
+        { name: hostName, ...(hostLink.mac ? { mac: hostLink.mac } : {}) },
+        { name: env.ifname, ...(podIf.mac ? { mac: podIf.mac } : {}), mtu: podIf.mtu, sandbox: env.netns },
+      ],
+      ips: ipr.ips.map((ip) => ({ ...ip, interface: 2 })),
+      routes,
+      dns: conf.dns && Object.keys(conf.dns).length ? conf.dns : ipr.dns,
+    };
+  } catch (err) {
+    return unwind(undo, err);
+  } finally {
+    pod?.close();
+    host.close();
+    podNs.close();
+  }
+}

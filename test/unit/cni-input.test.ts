@@ -1,0 +1,119 @@
+// The CNI plugin's input layer: environment, network config, subnet.env, prevResult and result
+// versions. Pure: no kernel, no files except a temp subnet.env.
+import t from 'tap';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseConfig, parseSubnetEnv } from '../../src/cni/config.js';
+import { parseEnv, parseCniArgs } from '../../src/cni/env.js';
+import { CniError } from '../../src/cni/errors.js';
+import { formatResult, parsePrevResult } from '../../src/cni/result.js';
+import { hostVethName, isHostVethName } from '../../src/cni/names.js';
+
+const base = { cniVersion: '1.0.0', name: 'pwnet', type: 'podwire', ipam: { type: 'podwire', ranges: [[{ subnet: '10.244.1.0/24' }]] } };
+const conf = (over: Record<string, unknown> = {}) => JSON.stringify({ ...base, ...over });
+const env = (over: Record<string, string | undefined> = {}) => ({
+  CNI_COMMAND: 'ADD', CNI_CONTAINERID: 'abc123', CNI_NETNS: '/run/netns/x', CNI_IFNAME: 'eth0', CNI_PATH: '/opt/cni/bin', ...over,
+});
+
+function code(fn: () => unknown): number | string {
+  try {
+    fn();
+    return 'no error';
+  } catch (err) {
+    return err instanceof CniError ? err.code : `not a CniError: ${(err as Error).message}`;
+  }
+}
+
+t.test('env: required variables per command, hostile values refused with code 4', async (t) => {
+  const e = parseEnv(env({ CNI_ARGS: 'IgnoreUnknown=1;K8S_POD_NAME=web-0', CNI_PATH: '/a::/b' }));
+  t.equal(e.command, 'ADD');
+  t.same([...e.args], [['IgnoreUnknown', '1'], ['K8S_POD_NAME', 'web-0']]);
+  t.same(e.path, ['/a', '/b']);
+  t.equal(code(() => parseEnv(env({ CNI_COMMAND: undefined }))), 4);
+  t.equal(code(() => parseEnv(env({ CNI_COMMAND: 'add' }))), 4, 'commands are upper case');
+  for (const k of ['CNI_CONTAINERID', 'CNI_NETNS', 'CNI_IFNAME', 'CNI_PATH']) t.equal(code(() => parseEnv(env({ [k]: undefined }))), 4, `ADD without ${k}`);
+  t.equal(code(() => parseEnv(env({ CNI_COMMAND: 'DEL', CNI_NETNS: undefined }))), 'no error', 'DEL may come without a netns');
+  t.equal(code(() => parseEnv({ CNI_COMMAND: 'VERSION' })), 'no error');
+  for (const id of ['../etc', 'a/b', '-lead', 'a b', 'x'.repeat(256), '.hidden']) t.equal(code(() => parseEnv(env({ CNI_CONTAINERID: id }))), 4, `container id ${JSON.stringify(id.slice(0, 20))}`);
+  for (const n of ['eth0/x', 'a'.repeat(16), '..', 'e th0', 'a:b']) t.equal(code(() => parseEnv(env({ CNI_IFNAME: n }))), 4, `ifname ${JSON.stringify(n)}`);
+  t.equal(code(() => parseEnv(env({ CNI_NETNS: 'relative/ns' }))), 4);
+  t.equal(code(() => parseCniArgs('novalue')), 4);
+  t.equal(code(() => parseCniArgs('=v')), 4);
+});
+
+t.test('config: defaults like the reference bridge, errors with spec codes', async (t) => {
+  const c = parseConfig(conf());
+  t.match(c, { bridge: 'cni0', isGateway: false, isDefaultGateway: false, ipMasq: false, mtu: 1500, hairpinMode: false });
+  t.same(c.ipam.ranges, [[{ subnet: '10.244.1.0/24' }]]);
+  t.equal(parseConfig(conf({ isDefaultGateway: true })).isGateway, true, 'isDefaultGateway implies isGateway');
+  t.equal(code(() => parseConfig('{not json')), 6);
+  t.equal(code(() => parseConfig('[]')), 6);
+  t.equal(code(() => parseConfig(conf({ cniVersion: '9.9.9' }))), 1);
+  t.equal(code(() => parseConfig(conf({ name: '../x' }))), 7);
+  t.equal(code(() => parseConfig(conf({ mtu: 20 }))), 7);
+  t.equal(code(() => parseConfig(conf({ isGateway: 'yes' }))), 7);
+  t.equal(code(() => parseConfig(conf({ bridge: 'a'.repeat(16) }))), 7);
+  t.equal(code(() => parseConfig(conf({ vlan: 100 }))), 2, 'a bridge option podwire lacks is refused, not ignored');
+  t.equal(code(() => parseConfig(conf({ ipam: { type: 'podwire', ranges: [[{ subnet: '10.244.1.0/33' }]] } }))), 7);
+  t.equal(code(() => parseConfig(conf({ ipam: { type: 'podwire', ranges: [[{ subnet: '10.244.1.0/24', rangeStart: '10.9.9.9' }]] } }))), 7);
+  t.equal(code(() => parseConfig(conf({ ipam: { type: 'podwire', ranges: [] } }))), 7);
+  t.equal(code(() => parseConfig(conf({ ipam: { type: 'podwire', ranges: [[{ subnet: '10.244.1.0/24' }]], dataDir: 'rel' } }))), 7);
+  t.equal(code(() => parseConfig(conf({ ipam: { type: '../../bin/sh' } }))), 7, 'an IPAM type is a plugin name, not a path');
+  t.equal(parseConfig(conf({ ipam: { type: 'host-local', subnet: '10.1.0.0/16' } })).ipam.type, 'host-local');
+  const legacy = parseConfig(conf({ ipam: { type: 'podwire', subnet: '10.5.0.0/24', gateway: '10.5.0.254' } }));
+  t.same(legacy.ipam.ranges, [[{ subnet: '10.5.0.0/24', gateway: '10.5.0.254' }]], "host-local's single-range form");
+});
+
+t.test('config: MAC and IPs requested through runtimeConfig, args or CNI_ARGS', async (t) => {
+  t.match(parseConfig(conf({ runtimeConfig: { mac: '0A:58:0A:F4:01:05', ips: ['10.244.1.5/24'] } })), { mac: '0a:58:0a:f4:01:05', requestedIps: ['10.244.1.5'] });
+  t.match(parseConfig(conf(), { cniArgs: new Map([['IP', '10.244.1.7'], ['MAC', '0a:58:00:00:00:01']]) }), { mac: '0a:58:00:00:00:01', requestedIps: ['10.244.1.7'] });
+  t.equal(code(() => parseConfig(conf({ runtimeConfig: { mac: '01:00:5e:00:00:01' } }))), 7, 'multicast MAC');
+  t.equal(code(() => parseConfig(conf({ runtimeConfig: { ips: ['10.1.2'] } }))), 7);
+});
+
+t.test('config without ipam: the node subnet from subnet.env, flannel defaults', async (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-cni-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, 'subnet.env');
+  fs.writeFileSync(file, 'PODWIRE_NETWORK=10.244.0.0/16\nPODWIRE_SUBNET=10.244.3.1/24\nPODWIRE_MTU=1450\nPODWIRE_IPMASQ=true\n');
+  const c = parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', type: 'podwire', subnetFile: file }));
+  t.match(c, { isGateway: true, isDefaultGateway: true, hairpinMode: true, ipMasq: false, mtu: 1450 });
+  t.same(c.ipam.ranges, [[{ subnet: '10.244.3.0/24', gateway: '10.244.3.1' }]]);
+  t.same(c.ipam.routes, [{ dst: '10.244.0.0/16' }]);
+  t.equal(code(() => parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', subnetFile: path.join(dir, 'missing') }))), 11, 'no agent yet: try again later');
+  t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/8\n', 'f')), 7);
+  t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/8\nPODWIRE_SUBNET=10.0.1.1/24\nPODWIRE_MTU=9x\n', 'f')), 7);
+});
+
+t.test('results per version; prevResult of any version read back', async (t) => {
+  const r = {
+    interfaces: [{ name: 'cni0', mac: 'aa:aa:aa:aa:aa:aa' }, { name: 'pw0', mac: 'bb:bb:bb:bb:bb:bb' }, { name: 'eth0', mac: 'cc:cc:cc:cc:cc:cc', mtu: 1500, sandbox: '/run/netns/p' }],
+    ips: [{ address: '10.244.1.2/24', gateway: '10.244.1.1', interface: 2 }],
+    routes: [{ dst: '0.0.0.0/0', gw: '10.244.1.1' }],
+    dns: {},
+  };
+  const v04 = formatResult(r, '0.4.0') as any;
+  t.same(v04.ips, [{ version: '4', interface: 2, address: '10.244.1.2/24', gateway: '10.244.1.1' }]);
+  t.notOk('mtu' in v04.interfaces[2], 'no mtu before 1.1.0');
+  const v10 = formatResult(r, '1.0.0') as any;
+  t.same(v10.ips, [{ interface: 2, address: '10.244.1.2/24', gateway: '10.244.1.1' }]);
+  t.equal((formatResult(r, '1.1.0') as any).interfaces[2].mtu, 1500);
+  t.same(parsePrevResult(v04), { ...r, interfaces: r.interfaces.map(({ mtu: _, ...i }) => i) }, '0.4.0 result reads back');
+  t.equal(code(() => parsePrevResult({ ips: [{ address: 'x' }] })), 6);
+  t.equal(code(() => parsePrevResult({ interfaces: [], ips: [{ address: '10.0.0.1/24', interface: 3 }] })), 6);
+});
+
+t.test('host veth names: deterministic, short, recognisable', async (t) => {
+  const n = hostVethName('abc', 'eth0');
+  t.equal(n, hostVethName('abc', 'eth0'));
+  t.not(n, hostVethName('abc', 'eth1'));
+  t.equal(n.length, 14);
+  t.ok(isHostVethName(n));
+  t.notOk(isHostVethName('veth1234'));
+});
+
+t.test('env: VERSION and GC ignore attachment variables (libcni sends CNI_NETNS=dummy with VERSION)', async (t) => {
+  t.equal(code(() => parseEnv({ CNI_COMMAND: 'VERSION', CNI_NETNS: 'dummy', CNI_CONTAINERID: 'x/y' })), 'no error');
+  t.equal(code(() => parseEnv({ CNI_COMMAND: 'GC', CNI_PATH: '/x', CNI_NETNS: 'dummy' })), 'no error');
+});
