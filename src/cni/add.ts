@@ -54,12 +54,14 @@ export function cmdAdd(env: CniEnv, conf: NetConf): Result {
       throw new CniError(CNI_ERR.KERNEL, `container ${env.containerId} already has an interface ${env.ifname} in ${env.netns}`,
         'ADD was already done for this attachment: run DEL first, or use another CNI_IFNAME');
     }
-    const bridge = ensureBridge(host, conf.bridge, conf.mtu);
-
+    // IPAM first: a config problem it finds (e.g. a delegate missing from CNI_PATH, an exhausted
+    // range) must fail the ADD before the node is touched at all.
     const ipam = ipamClient(conf, env);
     const ipr = ipam.add();
     undo.push({ what: 'release the IP', run: () => void ipam.del() });
     if (ipr.ips.length === 0) throw new CniError(CNI_ERR.IPAM_DELEGATE, `IPAM plugin ${conf.ipam.type} returned no IP address`);
+    // Never removed by the undo: other pods' ADDs may already use it.
+    const bridge = ensureBridge(host, conf.bridge, conf.mtu);
 
     const hostName = hostVethName(env.containerId, env.ifname);
     // A host veth under this name is a leftover of an interrupted ADD of this very attachment.

@@ -3,7 +3,7 @@
 import { FileIpam } from '../ipam/ipam.js';
 import { IpamError, type Owner } from '../ipam/types.js';
 import type { NetConf } from './config.js';
-import { execPlugin } from './delegate.js';
+import { execPlugin, findPlugin } from './delegate.js';
 import type { CniEnv } from './env.js';
 import { CniError, CNI_ERR } from './errors.js';
 import { parsePrevResult, type ResultIp, type ResultRoute } from './result.js';
@@ -79,6 +79,7 @@ function builtin(conf: NetConf, env: CniEnv): IpamClient {
 
 function delegated(conf: NetConf, env: CniEnv): IpamClient {
   const type = conf.ipam.type;
+  findPlugin(type, env.path); // a missing delegate is a config error, found before anything is done
   const run = (command: string, extra: Record<string, unknown> = {}) => execPlugin(type, env, command, { ...conf.raw, ...extra });
   const delegateVersions = (): string[] => {
     const v = execPlugin(type, env, 'VERSION', { cniVersion: conf.cniVersion }) as { supportedVersions?: string[] } | undefined;

@@ -69,8 +69,9 @@ function errorVersion(stdin: string): string {
 async function main(): Promise<number> {
   let stdin = '';
   try {
+    // stdin first: even an error about the environment answers in the config's cniVersion.
+    if (!process.stdin.isTTY) stdin = readStdin();
     const env = parseEnv(process.env);
-    if (env.command !== 'VERSION') stdin = readStdin();
     const out = await run(env, stdin);
     if (out !== undefined) process.stdout.write(JSON.stringify(out) + '\n');
     return 0;
