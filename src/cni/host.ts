@@ -12,12 +12,17 @@ const code = (err: unknown) => (err as { code?: string }).code;
 export function ensureBridge(host: Handle, name: string, mtu: number): Link {
   let br = host.linkFind(name);
   if (!br) {
+    let created = false;
     try {
       host.linkAdd({ kind: 'bridge', name, mtu, up: true });
+      created = true;
     } catch (err) {
       if (code(err) !== 'EEXIST') throw err;
     }
     br = host.linkGet(name);
+    // Pin the random MAC it was born with (addr_assign_type "set"): otherwise the bridge takes the
+    // lowest port MAC and changes it as pods come and go, which breaks neighbours' ARP caches.
+    if (created && br.mac) host.linkSet(br.index, { mac: br.mac });
   }
   if (br.kind !== 'bridge') {
     throw new CniError(CNI_ERR.INVALID_CONFIG, `${name} exists but is a ${br.kind ?? 'plain'} link, not a bridge`, 'choose another "bridge" name in the network config');

@@ -19,14 +19,38 @@ function requireVersion(conf: NetConf, command: string, min: string): void {
   }
 }
 
+const STDIN_LIMIT = 16 << 20;
+const STDIN_TIMEOUT_MS = 30_000;
+
+/**
+ * All of stdin until EOF. Node may hand us a non-blocking pipe (EAGAIN before the runtime has
+ * written): wait and retry rather than take an empty read for the whole config.
+ */
 function readStdin(): string {
-  try {
-    return fs.readFileSync(0, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'EAGAIN' || code === 'EOF') return '';
-    throw new CniError(CNI_ERR.IO, `cannot read the network config from stdin: ${code}`);
+  const chunks: Buffer[] = [];
+  const buf = Buffer.alloc(64 << 10);
+  const nap = new Int32Array(new SharedArrayBuffer(4));
+  const deadline = Date.now() + STDIN_TIMEOUT_MS;
+  let total = 0;
+  for (;;) {
+    let n: number;
+    try {
+      n = fs.readSync(0, buf, 0, buf.length, null);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'EAGAIN' && Date.now() < deadline) {
+        Atomics.wait(nap, 0, 0, 2);
+        continue;
+      }
+      if (code === 'EOF') break;
+      throw new CniError(CNI_ERR.IO, `cannot read the network config from stdin: ${code}`, 'the runtime must write the config to stdin and close it');
+    }
+    if (n === 0) break;
+    total += n;
+    if (total > STDIN_LIMIT) throw new CniError(CNI_ERR.DECODE, `the network config on stdin is larger than ${STDIN_LIMIT} bytes`);
+    chunks.push(Buffer.from(buf.subarray(0, n)));
   }
+  return Buffer.concat(chunks).toString('utf8');
 }
 
 async function run(env: CniEnv, stdin: string): Promise<unknown> {
