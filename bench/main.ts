@@ -12,6 +12,7 @@ interface Benchmark {
 }
 
 const BENCHMARKS: Record<string, Benchmark> = { netlink };
+BENCHMARKS.cni = await import('./cni.js');
 
 function usage(): string {
   const lines = ['usage: npm run bench -- NAME [flags]   (or: node dist/bench/main.js NAME [flags])', '', 'benchmarks:'];

@@ -14,8 +14,8 @@ import { spawnInNetns } from '../../src/netns/exec.js';
 import { freshNetns, ipJson } from './netns.js';
 
 export const REFERENCE_CNI_DIR = '/usr/lib/cni';
-/** dist/test/lib → dist/src/cni/main.js, the compiled plugin entry point. */
-export const PODWIRE_CNI_MAIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cni', 'main.js');
+/** dist/test/lib → dist/bin/podwire-cni.mjs, the bundled plugin: what package.json installs (scripts/bundle.js). */
+export const PODWIRE_CNI_MAIN = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'podwire-cni.mjs');
 export const SKIP_NO_REFERENCE = fs.existsSync(path.join(REFERENCE_CNI_DIR, 'bridge'))
   ? false
   : `reference CNI plugins missing (${REFERENCE_CNI_DIR}/bridge): apt-get install containernetworking-plugins (scripts/bootstrap)`;
@@ -176,7 +176,7 @@ export function makePluginDir(t: Teardown): string {
 }
 
 export function populatePluginDir(dir: string): void {
-  // tsc emits main.js without the x bit (npm run build adds it); a runtime execs it directly.
+  // A runtime execs the plugin directly: it must be executable (npm run build makes it so).
   if (fs.existsSync(PODWIRE_CNI_MAIN) && (fs.statSync(PODWIRE_CNI_MAIN).mode & 0o111) !== 0o111) fs.chmodSync(PODWIRE_CNI_MAIN, 0o755);
   fs.symlinkSync(PODWIRE_CNI_MAIN, path.join(dir, 'podwire'));
   if (!fs.existsSync(REFERENCE_CNI_DIR)) return;

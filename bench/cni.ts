@@ -1,0 +1,298 @@
+// The CNI benchmark: N pods ADDed then DELeted one at a time, as a runtime does, by podwire and by
+// the reference bridge+host-local (/usr/lib/cni), with the same config, ipMasq off and on, in the
+// same run. Every implementation works in its own fresh host netns (the plugin process runs inside
+// it); the pods' netns are created before the clock starts. The two are interleaved pod by pod so
+// a drift of the machine's load hits both alike. The work is verified after each phase (N ports on
+// cni0 and N reservations with the pod IPs on the pods' eth0, masquerade rules when on; then none),
+// so a figure never comes from a run that did nothing. Also measured: the process floor (node's
+// start, podwire's VERSION, the reference's VERSION, node + podwire's ADD module graph).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath } from '../src/netns/netns.js';
+import { bridgePorts, describe, inetAddrs, invokePlugin, netConf, PODWIRE, PODWIRE_CNI_MAIN, PODWIRE_HOSTLOCAL, populatePluginDir, REFERENCE, reservations, veths, type Variant } from '../test/lib/cni.js';
+
+export const summary = 'N pods ADD then DEL, podwire vs reference bridge+host-local, ipMasq off and on (p50/p99 and ratios)';
+
+export const flags: FlagSpecs = {
+  pods: { type: 'int', default: 100, min: 1, max: 250, help: 'pods per implementation and masq setting (default 100; one /24)' },
+  masq: { type: 'string', default: 'off,on', help: 'ipMasq settings to run: off, on or off,on (default off,on)' },
+  impls: { type: 'string', default: 'podwire,reference', help: 'podwire, podwire+host-local, reference (default podwire,reference)' },
+};
+
+const IMPLS: Record<string, Variant> = { podwire: PODWIRE, 'podwire+host-local': PODWIRE_HOSTLOCAL, reference: REFERENCE };
+// Namespaces and temp dirs: pw-cnibench-*, not pw-bench-*, so this run and the netlink bench's smoke
+// test (which checks that no pw-bench-* netns is left) can run at the same time.
+export const PREFIX = 'pw-cnibench-';
+const SETTLE_MS = 300; // let the kernel finish setting up fresh namespaces before the clock starts
+const FLOOR_RUNS = 15;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function listFlag(raw: string, allowed: string[], flag: string): string[] {
+  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
+  const bad = items.filter((x) => !allowed.includes(x));
+  if (!items.length || bad.length) throw new RangeError(`--${flag}: unknown ${JSON.stringify(bad.join(',') || raw)} (choose from ${allowed.join(',')})`);
+  return [...new Set(items)];
+}
+
+export function check(f: Flags): void {
+  listFlag(String(f.masq), ['off', 'on'], 'masq');
+  listFlag(String(f.impls), Object.keys(IMPLS), 'impls');
+}
+
+// ---- namespaces and temp dirs: always removed, also on SIGINT/SIGTERM/SIGHUP ------------------
+
+const live = { netns: new Set<string>(), dirs: new Set<string>() };
+
+function newNetns(label: string, tag: string): string {
+  const name = `${PREFIX}${tag}-${label}`;
+  createNetns(name);
+  live.netns.add(name);
+  execFileSync('ip', ['-n', name, 'link', 'set', 'lo', 'up']);
+  return name;
+}
+
+function dropAll(): void {
+  for (const name of [...live.netns]) {
+    live.netns.delete(name);
+    try {
+      if (netnsExists(name)) deleteNetns(name);
+    } catch (err) {
+      process.stderr.write(`bench: could not delete netns ${name}: ${(err as Error).message}; run: ip netns del ${name}\n`);
+    }
+  }
+  for (const dir of [...live.dirs]) {
+    live.dirs.delete(dir);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function onSignal(signal: NodeJS.Signals): void {
+  dropAll();
+  process.stderr.write(`\nbench cni: interrupted by ${signal}; bench namespaces removed\n`);
+  process.exit(128 + (os.constants.signals[signal] ?? 1));
+}
+const SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+// ---- one implementation, one masq setting ------------------------------------------------------
+
+interface Run {
+  impl: string;
+  variant: Variant;
+  masq: boolean;
+  host: string;
+  dataDir: string;
+  conf: Record<string, any>;
+  pods: string[]; // netns names
+  results: any[];
+  addMs: number[];
+  delMs: number[];
+}
+
+const cid = (i: number) => `bench${String(i).padStart(4, '0')}`;
+
+function invokeFor(r: Run, bin: string, command: string, i: number, config: object) {
+  const pod = i < 0 ? r.pods[r.pods.length - 1] : r.pods[i];
+  return invokePlugin({ pluginDir: bin, hostNetns: r.host, type: r.variant.type, command, config, containerId: i < 0 ? 'benchwarm' : cid(i), netns: netnsPath(pod), ifname: 'eth0', launcher: 'setns', timeoutMs: 60_000 });
+}
+
+async function step(r: Run, bin: string, command: 'ADD' | 'DEL', i: number): Promise<number> {
+  const config = command === 'DEL' && r.results[i] ? { ...r.conf, prevResult: r.results[i] } : r.conf;
+  const res = await invokeFor(r, bin, command, i, config);
+  if (res.exitCode !== 0) throw new Error(`${r.impl} ipMasq ${r.masq ? 'on' : 'off'}: ${command} pod ${i}: ${describe(res)}`);
+  if (command === 'ADD') r.results[i] = res.result;
+  return res.ms;
+}
+
+function rulesetText(host: string): string {
+  const nft = spawnSync('ip', ['netns', 'exec', host, 'nft', 'list', 'ruleset'], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout ?? '';
+  const ipt = spawnSync('ip', ['netns', 'exec', host, 'iptables-save', '-t', 'nat'], { encoding: 'utf8', maxBuffer: 64 << 20 }).stdout ?? '';
+  return nft + ipt;
+}
+
+const ipIn = (text: string, ip: string) => new RegExp(`(^|[^0-9.])${ip.replace(/\./g, '\\.')}(?![0-9])`).test(text);
+
+function verifyAdded(r: Run, n: number): void {
+  const problems: string[] = [];
+  const ports = bridgePorts(r.host).filter((l) => l.linkinfo?.info_kind === 'veth');
+  if (ports.length !== n) problems.push(`${ports.length} veths on cni0, expected ${n}`);
+  const ips = r.results.slice(0, n).map((x) => String(x?.ips?.[0]?.address ?? ''));
+  if (new Set(ips).size !== n) problems.push(`${new Set(ips).size} distinct IPs in the results, expected ${n}`);
+  const held = new Set(reservations(r.dataDir).map((x) => x.ip));
+  if (held.size !== n || ips.some((a) => !held.has(a.split('/')[0]))) problems.push(`${held.size} reservation files, not matching the ${n} result IPs`);
+  const rules = r.masq ? rulesetText(r.host) : '';
+  for (let i = 0; i < n && problems.length < 5; i++) {
+    if (inetAddrs(r.pods[i], 'eth0').join() !== ips[i]) problems.push(`pod ${i}: eth0 lacks ${ips[i]}`);
+    if (r.masq && !ipIn(rules, ips[i].split('/')[0])) problems.push(`pod ${i}: no masquerade rule for ${ips[i]}`);
+  }
+  if (problems.length) throw new Error(`${r.impl} ipMasq ${r.masq ? 'on' : 'off'} after ADD: ${problems.slice(0, 5).join('; ')}`);
+}
+
+function verifyDeleted(r: Run, n: number): void {
+  const problems: string[] = [];
+  const left = veths(r.host).map((l) => l.ifname);
+  if (left.length) problems.push(`veths left: ${left.slice(0, 5).join(' ')}`);
+  const held = reservations(r.dataDir);
+  if (held.length) problems.push(`${held.length} reservation files left`);
+  if (r.masq) {
+    const rules = rulesetText(r.host);
+    const stale = r.results.slice(0, n).map((x) => String(x?.ips?.[0]?.address ?? '').split('/')[0]).filter((ip) => ipIn(rules, ip));
+    if (stale.length) problems.push(`masquerade rules left for ${stale.slice(0, 3).join(' ')}`);
+  }
+  if (problems.length) throw new Error(`${r.impl} ipMasq ${r.masq ? 'on' : 'off'} after DEL: ${problems.join('; ')}`);
+}
+
+/** All implementations for one masq setting, interleaved pod by pod; each in its own fresh host netns. */
+async function runMasq(masq: boolean, impls: string[], n: number, bin: string, tag: string, podsFor: (impl: string) => string[]): Promise<Run[]> {
+  const runs: Run[] = impls.map((impl) => {
+    const host = newNetns(`${impl.replace(/[^a-z]/g, '')}-${masq ? 'm' : 'n'}`, tag);
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}ipam-`));
+    live.dirs.add(dataDir);
+    const variant = IMPLS[impl];
+    return { impl, variant, masq, host, dataDir, conf: netConf(variant, { dataDir, ipMasq: masq }), pods: podsFor(impl), results: [], addMs: [], delMs: [] };
+  });
+  await sleep(SETTLE_MS);
+  for (const r of runs) {
+    // Warm-up outside the clock: page cache, bridge creation; pod n (spare) is left empty again.
+    const add = await invokeFor(r, bin, 'ADD', -1, r.conf);
+    if (add.exitCode !== 0) throw new Error(`${r.impl}: warm-up ADD: ${describe(add)}`);
+    const del = await invokeFor(r, bin, 'DEL', -1, r.conf);
+    if (del.exitCode !== 0) throw new Error(`${r.impl}: warm-up DEL: ${describe(del)}`);
+  }
+  for (let i = 0; i < n; i++) for (const r of runs) r.addMs.push(await step(r, bin, 'ADD', i));
+  for (const r of runs) verifyAdded(r, n);
+  for (let i = 0; i < n; i++) for (const r of runs) r.delMs.push(await step(r, bin, 'DEL', i));
+  for (const r of runs) verifyDeleted(r, n);
+  for (const r of runs) process.stderr.write(`  ${r.impl.padEnd(19)} ipMasq ${masq ? 'on ' : 'off'}  ADD p50 ${fmt(pct(r.addMs, 50))} ms  DEL p50 ${fmt(pct(r.delMs, 50))} ms  verified\n`);
+  return runs;
+}
+
+// ---- the floor: what a process costs before it does any work ----------------------------------
+
+interface Floor {
+  nodeStart: number;
+  podwireVersion: number;
+  referenceVersion: number;
+  /** node + importing the module graph an operation loads (without running it), when the modules exist. */
+  modules: { ADD?: number; DEL?: number };
+}
+
+// What podwire's main imports for each operation (src/cni/main.ts); only imported, nothing runs.
+const OP_MODULES = { ADD: ['config.js', 'add.js', 'result.js'], DEL: ['config.js', 'del.js'] };
+
+function timedSpawn(cmd: string, args: string[]): number {
+  const t0 = performance.now();
+  const r = spawnSync(cmd, args, { stdio: 'ignore', env: { PATH: process.env.PATH ?? '/usr/bin:/bin' } });
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}`);
+  return performance.now() - t0;
+}
+
+async function measureFloor(bin: string, host: string): Promise<Floor> {
+  const version = (type: string) => invokePlugin({ pluginDir: bin, hostNetns: host, type, command: 'VERSION', config: { cniVersion: '1.0.0' }, launcher: 'setns' }).then((r) => r.ms);
+  const cniDir = path.dirname(PODWIRE_CNI_MAIN);
+  const graphs = Object.entries(OP_MODULES)
+    .map(([op, mods]) => [op, mods.map((m) => path.join(cniDir, m))] as const)
+    .filter(([, mods]) => mods.every((m) => fs.existsSync(m)));
+  const samples = { nodeStart: [] as number[], podwireVersion: [] as number[], referenceVersion: [] as number[], modules: new Map<string, number[]>() };
+  for (let i = 0; i < FLOOR_RUNS; i++) {
+    samples.nodeStart.push(timedSpawn(process.execPath, ['-e', '0']));
+    samples.podwireVersion.push(await version('podwire'));
+    samples.referenceVersion.push(await version('bridge'));
+    for (const [op, mods] of graphs) {
+      const script = `await Promise.all(${JSON.stringify(mods)}.map((m) => import(m)))`;
+      samples.modules.set(op, [...(samples.modules.get(op) ?? []), timedSpawn(process.execPath, ['--input-type=module', '-e', script])]);
+    }
+  }
+  return {
+    nodeStart: pct(samples.nodeStart, 50), podwireVersion: pct(samples.podwireVersion, 50), referenceVersion: pct(samples.referenceVersion, 50),
+    modules: Object.fromEntries([...samples.modules].map(([op, xs]) => [op, pct(xs, 50)])),
+  };
+}
+
+// ---- report ------------------------------------------------------------------------------------
+
+/** Nearest-rank percentile. */
+export function pct(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+const fmt = (x: number) => x.toFixed(x < 100 ? 1 : 0);
+const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+
+function table(rows: string[][]): string {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
+}
+
+function machine(): string {
+  const cpu = os.cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+  const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  return `${os.availableParallelism()} cores (${cpu}), kernel ${os.release()}, node ${process.version}; load average at the end ${load}`;
+}
+
+function report(n: number, runs: Run[], floor: Floor): void {
+  const rows = [['implementation', 'ipMasq', 'ADD p50', 'ADD p99', 'DEL p50', 'DEL p99', 'ADD total s', 'DEL total s']];
+  for (const r of runs) {
+    rows.push([r.impl, r.masq ? 'on' : 'off', fmt(pct(r.addMs, 50)), fmt(pct(r.addMs, 99)), fmt(pct(r.delMs, 50)), fmt(pct(r.delMs, 99)), (sum(r.addMs) / 1000).toFixed(2), (sum(r.delMs) / 1000).toFixed(2)]);
+  }
+  const out = [
+    `podwire bench cni — ${n} pods ADD then DEL per implementation and ipMasq setting (ms per operation, wall time of the plugin process)`,
+    `machine: ${machine()}; ${new Date().toISOString().slice(0, 10)}`,
+    'each implementation in its own fresh host netns, interleaved pod by pod; pod netns created beforehand; verified after each phase',
+    '',
+    table(rows),
+    '',
+  ];
+  const ratioRows = [['ratio vs reference', 'ipMasq', 'ADD p50', 'ADD p99', 'DEL p50', 'DEL p99']];
+  for (const r of runs) {
+    const ref = runs.find((x) => x.impl === 'reference' && x.masq === r.masq);
+    if (!ref || r === ref) continue;
+    const ratio = (a: number[], b: number[], p: number) => `${(pct(a, p) / pct(b, p)).toFixed(2)}×`;
+    ratioRows.push([`${r.impl}/reference`, r.masq ? 'on' : 'off', ratio(r.addMs, ref.addMs, 50), ratio(r.addMs, ref.addMs, 99), ratio(r.delMs, ref.delMs, 50), ratio(r.delMs, ref.delMs, 99)]);
+  }
+  if (ratioRows.length > 1) out.push(table(ratioRows), '');
+  out.push('where the time goes (medians, ms):');
+  out.push(`  process floor: \`node -e 0\` ${fmt(floor.nodeStart)}; podwire VERSION ${fmt(floor.podwireVersion)} (node start + entry module); reference VERSION ${fmt(floor.referenceVersion)} (Go binary start)`);
+  for (const [op, x] of Object.entries(floor.modules)) out.push(`  node + importing podwire's ${op} modules (${OP_MODULES[op as keyof typeof OP_MODULES].join(', ')}) without running them: ${fmt(x)}`);
+  for (const r of runs.filter((x) => x.variant.podwire)) {
+    const split = (op: 'ADD' | 'DEL', xs: number[]) => {
+      const p50 = pct(xs, 50);
+      const load = floor.modules[op] ?? floor.podwireVersion;
+      return `${op} p50 ${fmt(p50)} = start+load ${fmt(load)} (${Math.round((100 * load) / p50)}%) + work ${fmt(Math.max(0, p50 - load))}`;
+    };
+    out.push(`  ${r.impl} ipMasq ${r.masq ? 'on' : 'off'}: ${split('ADD', r.addMs)}; ${split('DEL', r.delMs)}`);
+  }
+  process.stdout.write(out.join('\n') + '\n');
+}
+
+export async function run(f: Flags): Promise<void> {
+  if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces (nothing outside them is touched)');
+  if (!fs.existsSync('/usr/lib/cni/bridge')) throw new Error('reference plugins missing (/usr/lib/cni/bridge): apt-get install containernetworking-plugins');
+  const n = Number(f.pods);
+  const masqs = listFlag(String(f.masq), ['off', 'on'], 'masq').map((m) => m === 'on');
+  const impls = listFlag(String(f.impls), Object.keys(IMPLS), 'impls');
+  const stale = listNetns().filter((x) => x.startsWith(PREFIX));
+  if (stale.length) process.stderr.write(`note: other bench namespaces exist (another run, or a killed one): ${stale.slice(0, 5).join(' ')}\n`);
+  for (const s of SIGNALS) process.on(s, onSignal);
+  process.on('exit', dropAll);
+  try {
+    const tag = randomBytes(3).toString('hex');
+    const bin = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}bin-`));
+    live.dirs.add(bin);
+    populatePluginDir(bin);
+    // n pods + 1 spare (warm-up) per implementation, created before any clock starts, reused across masq settings.
+    const pods = new Map(impls.map((impl, k) => [impl, Array.from({ length: n + 1 }, (_, i) => newNetns(`i${k}p${i}`, tag))]));
+    const runs: Run[] = [];
+    for (const masq of masqs) runs.push(...(await runMasq(masq, impls, n, bin, tag, (impl) => pods.get(impl)!)));
+    const floor = await measureFloor(bin, runs[0].host);
+    report(n, runs, floor);
+  } finally {
+    dropAll();
+    for (const s of SIGNALS) process.off(s, onSignal);
+    process.off('exit', dropAll);
+  }
+}
