@@ -1,13 +1,12 @@
 // DEL (SPEC.md): idempotent. Succeeds when the netns is gone, when ADD half-failed, when called twice.
-// The host veth is found by its derived name (deleting it removes the pod end too), then the IP and
-// the masquerade entry are released.
+// The host veth is found by its derived name (deleting it removes the pod end too), then the
+// masquerade entry and the IP are released.
 import { Handle } from '../netlink/handle.js';
 import type { NetConf } from './config.js';
 import type { CniEnv } from './env.js';
 import { ipamClient } from './ipam-client.js';
 import { masqDelFor } from './masq-ops.js';
 import { hostVethName } from './names.js';
-import { ipOf } from './host.js';
 
 export function cmdDel(env: CniEnv, conf: NetConf): void {
   const host = Handle.open();
@@ -24,9 +23,8 @@ export function cmdDel(env: CniEnv, conf: NetConf): void {
   } finally {
     host.close();
   }
-  const released = ipamClient(conf, env).del();
-  if (conf.ipMasq) {
-    const ips = new Set([...released, ...(conf.prevResult?.ips ?? []).map((ip) => ipOf(ip.address))]);
-    masqDelFor(conf, env, [...ips]);
-  }
+  // The masquerade entry goes before the IP is released: once released, another pod's ADD may take
+  // the IP, and its fresh entry for that IP must not be removed by this DEL.
+  if (conf.ipMasq) masqDelFor(env);
+  ipamClient(conf, env).del();
 }

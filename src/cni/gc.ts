@@ -16,6 +16,7 @@ export interface GcReport {
 export function cmdGc(env: CniEnv, conf: NetConf): GcReport {
   const valid = conf.validAttachments ?? [];
   const keep = new Set(valid.map((a) => hostVethName(a.containerId, a.ifname)));
+  if (conf.ipMasq) masqGcFor(conf, valid);
   const released = ipamClient(conf, env).gc(valid);
   const doomed = new Set(released.map((o) => hostVethName(o.containerId, o.ifname)).filter((n) => !keep.has(n)));
   const host = Handle.open();
@@ -37,6 +38,5 @@ export function cmdGc(env: CniEnv, conf: NetConf): GcReport {
   } finally {
     host.close();
   }
-  if (conf.ipMasq) masqGcFor(conf, valid, released);
   return { released, deletedLinks };
 }

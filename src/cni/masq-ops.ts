@@ -28,7 +28,7 @@ export function masqAddFor(conf: NetConf, env: CniEnv, address: string): { what:
 }
 
 /** Remove this attachment's masquerade entries (found by owner, so IPs are not needed). */
-export function masqDelFor(_conf: NetConf, env: CniEnv, _ips: string[]): void {
+export function masqDelFor(env: CniEnv): void {
   try {
     masqDel(runner, { containerId: env.containerId, ifname: env.ifname });
   } catch (err) {
@@ -50,13 +50,13 @@ export function masqCheckFor(conf: NetConf, env: CniEnv, addresses: string[]): v
 
 /**
  * GC: entries of this network (the chains derived from its ranges) whose owner is not valid; other
- * networks' entries are out of scope. With a delegated IPAM plugin the subnets are unknown here:
- * only the entries of owners the delegate released (none reported) are removed.
+ * networks' entries are out of scope. Runs before IPAM's GC, so that an IP is never handed to a new
+ * pod while its old entry may still be removed. With a delegated IPAM plugin the network's subnets
+ * are unknown here, so nothing is collected (DEL still removes each attachment's entry).
  */
-export function masqGcFor(conf: NetConf, valid: Owner[], released: Owner[]): void {
+export function masqGcFor(conf: NetConf, valid: Owner[]): void {
+  if (conf.ipam.type !== 'podwire') return;
   try {
-    for (const owner of released) masqDel(runner, owner);
-    if (conf.ipam.type !== 'podwire') return;
     const ours = conf.ipam.ranges.flat().map((r) => networkChain(conf.name, networkCidr(r.subnet)));
     masqGc(runner, valid, { chains: ours });
   } catch (err) {
