@@ -5,10 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { networkCidr, parseCidr, parseIp, parseMac, AddressError } from '../netlink/ip.js';
 import { parseRangeSets } from '../ipam/range.js';
+import { NETWORK_NAME_MAX, NETWORK_NAME_RE } from '../ipam/store.js';
 import type { RangeSet } from '../ipam/types.js';
 import { CniError, CNI_ERR } from './errors.js';
 import { SUPPORTED_CNI_VERSIONS } from './version.js';
-import { parsePrevResult, type Result } from './result.js';
+import { isObject, parsePrevResult, type Result } from './result.js';
 
 export const DEFAULT_SUBNET_FILE = '/run/podwire/subnet.env';
 export const DEFAULT_DATA_DIR = '/var/lib/podwire/networks';
@@ -57,13 +58,8 @@ export interface NetConf {
 const UNSUPPORTED = ['vlan', 'vlanTrunk', 'preserveDefaultVlan', 'promiscMode', 'macspoofchk', 'enabledad',
   'disableContainerInterface', 'forceAddress', 'portIsolation'];
 
-export const NETWORK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 const bad = (msg: string, details = '') => new CniError(CNI_ERR.INVALID_CONFIG, msg, details);
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 function optBool(o: Record<string, unknown>, key: string, dflt: boolean): boolean {
   const v = o[key];
@@ -267,7 +263,7 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
       `podwire supports cniVersion ${SUPPORTED_CNI_VERSIONS.join(', ')}`);
   }
   const name = o.name;
-  if (typeof name !== 'string' || !NETWORK_NAME_RE.test(name) || name.length > 128) {
+  if (typeof name !== 'string' || !NETWORK_NAME_RE.test(name) || name.length > NETWORK_NAME_MAX) {
     throw bad(`invalid network name ${JSON.stringify(name)}`, 'a network name is 1-128 letters, digits, "_", "." or "-", starting with a letter or digit');
   }
   for (const key of UNSUPPORTED) {

@@ -15,6 +15,7 @@
 // number of pods, and GC finds every pod's entry by its comment. We only ever touch this table.
 import { createHash } from 'node:crypto';
 import { formatIp, parseCidr, parseIp, type Family } from '../netlink/ip.js';
+import { CONTAINER_ID_RE } from './env.js';
 import { MasqError, type NftRunner } from './nft-runner.js';
 
 export { FakeNft, MasqError, realNft, type NftRunner } from './nft-runner.js';
@@ -63,7 +64,6 @@ export interface MasqState {
 // ---------------------------------------------------------------------------------------------
 // Validation and naming
 
-const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 // The comment is written inside "..." and nft strings have no escapes, so interface names are
 // limited to printable ASCII without space, quotes or backslash; '/' is our comment separator and
 // the kernel refuses '/' and ':' in interface names anyway.

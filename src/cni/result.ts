@@ -31,7 +31,7 @@ export interface Result {
 
 const bad = (msg: string) => new CniError(CNI_ERR.DECODE, `invalid prevResult: ${msg}`, 'the runtime must pass the cached ADD result as prevResult');
 
-function isObject(v: unknown): v is Record<string, unknown> {
+export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 

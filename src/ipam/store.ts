@@ -29,7 +29,7 @@ export type StoreFactory = (network: string) => IpamStore;
 
 export const NETWORK_NAME_MAX = 128;
 // The CNI spec's network name pattern: it cannot hold "/" or NUL, and cannot be "." or "..".
-const NETWORK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+export const NETWORK_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
 /** A network name safe as one path component under dataDir; IpamError('invalid') otherwise. */
 export function validateNetworkName(name: unknown): string {

@@ -11,6 +11,7 @@
 import { FileIpam } from '../../src/ipam/ipam.js';
 import { DiskStore } from '../../src/ipam/disk-store.js';
 import { IpamError, type Owner, type RangeSet } from '../../src/ipam/types.js';
+import { parentAlive } from './orphan-guard.js';
 
 interface Args {
   dataDir: string;
@@ -20,21 +21,6 @@ interface Args {
   rangeSets?: RangeSet[];
   lockTimeoutMs?: number;
   barrier?: boolean;
-}
-
-// A test that dies (or times out) cannot kill its workers: they stop by themselves when the test
-// process is gone, and after a minute in any case.
-const parentPid = process.ppid;
-const deadline = Date.now() + 60_000;
-
-function parentAlive(): boolean {
-  if (Date.now() > deadline) return false;
-  try {
-    process.kill(parentPid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 function main(mode: string | undefined, args: Args): void {

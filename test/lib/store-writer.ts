@@ -3,21 +3,7 @@
 // Writes /pods/ns/p0, p1, … (every third one through a txn that also bumps /alloc/counter) and
 // prints each key on stdout only after the write was acknowledged, until killed.
 import { SqliteStore } from '../../src/controlplane/store/sqlite.js';
-
-// A test that dies cannot kill its writer: it stops by itself when the parent is gone, and after
-// a minute in any case.
-const parentPid = process.ppid;
-const deadline = Date.now() + 60_000;
-
-function parentAlive(): boolean {
-  if (Date.now() > deadline) return false;
-  try {
-    process.kill(parentPid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
+import { parentAlive } from './orphan-guard.js';
 
 async function main(dbPath: string): Promise<void> {
   const store = new SqliteStore({ path: dbPath });

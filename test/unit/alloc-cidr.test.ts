@@ -12,16 +12,7 @@ import {
   type PodCidrState,
 } from '../../src/controlplane/alloc/cidr.js';
 import { AllocError, countBits, decodeBitmap, testBit } from '../../src/controlplane/alloc/bitmap.js';
-
-/** Seeded PRNG so a failing random run can be replayed. */
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../lib/prng.js';
 
 const code = (c: string) => ({ name: 'AllocError', code: c });
 

@@ -11,15 +11,7 @@ import {
   releaseServiceNodePorts,
   type NodePortState,
 } from '../../src/controlplane/alloc/node-port.js';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../lib/prng.js';
 
 t.test('defaults 30000-32767, round robin, requested ports, exhaustion', async (t) => {
   const layout = parseNodePortConfig();

@@ -9,15 +9,7 @@ import {
   serviceIpUsage,
   type ServiceIpState,
 } from '../../src/controlplane/alloc/service-ip.js';
-
-function mulberry32(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../lib/prng.js';
 
 t.test('defaults: 10.96.0.0/12, first dynamic IP is 10.96.0.2 (10.96.0.1 is reserved)', async (t) => {
   const layout = parseServiceIpConfig();
