@@ -7,8 +7,9 @@ import type { NetConf } from './config.js';
 import { parseEnv, type CniEnv } from './env.js';
 import { asCniError, CniError, CNI_ERR } from './errors.js';
 import { CNI_SPEC_VERSION, versionResult } from './version.js';
-// The command modules (and with them koffi and the netlink library) load only when needed, so
-// VERSION and input errors answer at node's start-up cost.
+// The command modules are imported per command. Unbundled, that keeps koffi and the netlink library
+// out of VERSION; in the esbuild bundle (dist/bin/podwire-cni.mjs) their code is only initialised
+// on use, but koffi, an external import, is loaded at start for every command.
 
 /** Operations a config version allows (CHECK since 0.4.0, GC and STATUS since 1.1.0). */
 function requireVersion(conf: NetConf, command: string, min: string): void {
