@@ -20,8 +20,8 @@ export const notSupported = (field: string, value: unknown, supported: readonly 
   field,
   message: `Unsupported value: ${show(value)}: supported values: ${supported.map((s) => JSON.stringify(s)).join(', ')}`,
 });
-const forbidden = (field: string, detail: string): FieldError => ({ field, message: `Forbidden: ${detail}` });
-const duplicate = (field: string, value: unknown): FieldError => ({ field, message: `Duplicate value: ${show(value)}` });
+export const forbidden = (field: string, detail: string): FieldError => ({ field, message: `Forbidden: ${detail}` });
+export const duplicate = (field: string, value: unknown): FieldError => ({ field, message: `Duplicate value: ${show(value)}` });
 const tooLong = (field: string, max: number): FieldError => ({ field, message: `Too long: may not be more than ${max} bytes` });
 
 /** "spec.ports[0].port: Invalid value: 0: ...; metadata.name: Required value" for logs and Status messages. */
@@ -29,7 +29,7 @@ export function formatFieldErrors(errors: readonly FieldError[]): string {
   return errors.map((e) => `${e.field}: ${e.message}`).join('; ');
 }
 
-const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+export const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function checkString(value: unknown, field: string, max: number, re: RegExp, rule: string): Errors {
   if (value === undefined || value === '') return [required(field)];
@@ -177,7 +177,7 @@ export const SESSION_AFFINITIES = ['None', 'ClientIP'] as const;
 /** kube-apiserver's MaxClientIPServiceAffinitySeconds: one day; the default is 10800 (3 hours). */
 export const MAX_AFFINITY_SECONDS = 86400;
 
-function oneOf(value: unknown, field: string, supported: readonly string[]): Errors {
+export function oneOf(value: unknown, field: string, supported: readonly string[]): Errors {
   if (value === undefined) return [];
   return supported.includes(value as string) ? [] : [notSupported(field, value, supported)];
 }

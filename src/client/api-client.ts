@@ -1,0 +1,196 @@
+// A small client for the control plane API (and so for the subset of kube-apiserver it mirrors):
+// JSON requests with a bearer token over http or https (custom CA), errors as ApiClientError
+// carrying the server's Status, and watch streams parsed from newline-delimited JSON.
+import http from 'node:http';
+import https from 'node:https';
+import type { KubeObject, ObjectList, Status, WatchEventBody } from '../controlplane/objects.js';
+
+export interface ClientOptions {
+  /** http://HOST:PORT or https://HOST:PORT */
+  server: string;
+  token?: string;
+  /** PEM CA bundle for an https server with its own certificate. */
+  ca?: string | Buffer;
+  /** Per-request timeout for non-watch requests (ms, default 30 s). */
+  timeoutMs?: number;
+}
+
+export class ApiClientError extends Error {
+  constructor(
+    message: string,
+    readonly code: number, // HTTP status; 0 when the server was not reached
+    readonly status?: Status,
+  ) {
+    super(message);
+    this.name = 'ApiClientError';
+  }
+  get reason(): string | undefined {
+    return this.status?.reason;
+  }
+}
+
+export interface ResourceRef {
+  plural: string; // nodes | pods | services | endpoints
+  namespace?: string; // absent: cluster-scoped, or all namespaces for a list
+  name?: string;
+}
+
+export function resourcePath(ref: ResourceRef): string {
+  const base = ref.namespace ? `/api/v1/namespaces/${encodeURIComponent(ref.namespace)}/${ref.plural}` : `/api/v1/${ref.plural}`;
+  return ref.name ? `${base}/${encodeURIComponent(ref.name)}` : base;
+}
+
+export interface WatchStream {
+  close(): void;
+  /** Resolves when the stream ends (server closed it, close() was called); rejects on a network error. */
+  done: Promise<void>;
+}
+
+export class ApiClient {
+  private readonly url: URL;
+  private readonly agent: http.Agent;
+
+  constructor(readonly opts: ClientOptions) {
+    try {
+      this.url = new URL(opts.server);
+    } catch {
+      throw new Error(`server ${JSON.stringify(opts.server)} is not a URL; expected e.g. http://127.0.0.1:6443`);
+    }
+    if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new Error(`server ${opts.server}: only http:// and https:// are supported`);
+    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca }) : new http.Agent({ keepAlive: true });
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private open(method: string, path: string, headers: Record<string, string>): http.ClientRequest {
+    const mod = this.url.protocol === 'https:' ? https : http;
+    return mod.request({
+      protocol: this.url.protocol,
+      hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
+      port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80),
+      method,
+      path,
+      agent: this.agent,
+      headers: { accept: 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}), ...headers },
+    });
+  }
+
+  async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise<T>((resolve, reject) => {
+      const req = this.open(method, path, payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {});
+      req.setTimeout(this.opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer within ${this.opts.timeoutMs ?? 30_000} ms`)));
+      req.on('error', (e) => reject(new ApiClientError(`${method} ${this.opts.server}${path}: ${e.message}`, 0)));
+      req.on('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('error', (e) => reject(new ApiClientError(`${method} ${path}: ${e.message}`, 0)));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          const code = res.statusCode ?? 0;
+          let parsed: unknown = text;
+          if ((res.headers['content-type'] ?? '').includes('json') && text !== '') {
+            try {
+              parsed = JSON.parse(text);
+            } catch {
+              return reject(new ApiClientError(`${method} ${path}: the server sent invalid JSON (HTTP ${code})`, code));
+            }
+          }
+          if (code >= 200 && code < 300) return resolve(parsed as T);
+          const status = isStatus(parsed) ? parsed : undefined;
+          reject(new ApiClientError(status?.message ?? `${method} ${path}: HTTP ${code}: ${String(text).slice(0, 200)}`, code, status));
+        });
+      });
+      req.end(payload);
+    });
+  }
+
+  list<T extends KubeObject>(ref: ResourceRef, query: Record<string, string> = {}): Promise<ObjectList<T>> {
+    return this.request('GET', withQuery(resourcePath(ref), query));
+  }
+  get<T extends KubeObject>(ref: ResourceRef): Promise<T> {
+    return this.request('GET', resourcePath(ref));
+  }
+  create<T extends KubeObject>(ref: ResourceRef, obj: unknown): Promise<T> {
+    return this.request('POST', resourcePath({ ...ref, name: undefined }), obj);
+  }
+  update<T extends KubeObject>(ref: ResourceRef, obj: unknown): Promise<T> {
+    return this.request('PUT', resourcePath(ref), obj);
+  }
+  patch<T extends KubeObject>(ref: ResourceRef, mergePatch: unknown): Promise<T> {
+    return this.request('PATCH', resourcePath(ref), mergePatch, 'application/merge-patch+json');
+  }
+  delete<T = KubeObject>(ref: ResourceRef): Promise<T> {
+    return this.request('DELETE', resourcePath(ref));
+  }
+
+  /**
+   * Opens `GET path?watch=1&…` and calls onEvent for each event line. A non-2xx answer (e.g. 410
+   * for a too-old resourceVersion) rejects with ApiClientError before any event.
+   */
+  async watch(ref: ResourceRef, query: Record<string, string>, onEvent: (ev: WatchEventBody) => void): Promise<WatchStream> {
+    const path = withQuery(resourcePath(ref), { ...query, watch: '1' });
+    return new Promise<WatchStream>((resolve, reject) => {
+      const req = this.open('GET', path, {});
+      let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
+      const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
+      done.catch(() => undefined); // callers that never await it must not crash the process
+      let closed = false;
+      const close = () => {
+        closed = true;
+        req.destroy();
+        settle?.resolve();
+      };
+      req.on('error', (e) => {
+        const err = new ApiClientError(`watch ${path}: ${e.message}`, 0);
+        if (closed) return;
+        reject(err);
+        settle?.reject(err);
+      });
+      req.on('response', (res) => {
+        const code = res.statusCode ?? 0;
+        if (code < 200 || code >= 300) {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            let status: Status | undefined;
+            try {
+              const p = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              if (isStatus(p)) status = p;
+            } catch {
+              /* not JSON: the message says the code */
+            }
+            reject(new ApiClientError(status?.message ?? `watch ${path}: HTTP ${code}`, code, status));
+          });
+          return;
+        }
+        resolve({ close, done });
+        let buffered = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          buffered += chunk;
+          let nl: number;
+          while ((nl = buffered.indexOf('\n')) >= 0 && !closed) {
+            const line = buffered.slice(0, nl);
+            buffered = buffered.slice(nl + 1);
+            if (line.trim() !== '') onEvent(JSON.parse(line) as WatchEventBody);
+          }
+        });
+        res.on('end', () => settle?.resolve());
+        res.on('error', (e) => settle?.reject(e));
+      });
+      req.end();
+    });
+  }
+}
+
+export function withQuery(path: string, query: Record<string, string>): string {
+  const q = new URLSearchParams(Object.entries(query).filter(([, v]) => v !== undefined && v !== '')).toString();
+  return q ? `${path}?${q}` : path;
+}
+
+export function isStatus(v: unknown): v is Status {
+  return typeof v === 'object' && v !== null && (v as { kind?: unknown }).kind === 'Status';
+}

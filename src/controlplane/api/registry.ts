@@ -1,0 +1,160 @@
+// Generic create/read/update/delete of API objects over the Store: identity and metadata
+// (uid, creationTimestamp, resourceVersion = the store's modRevision), optimistic concurrency,
+// validation before anything is written, and the resource's allocation hooks in the same txn.
+import { randomUUID } from 'node:crypto';
+import type { KubeObject, ObjectList } from '../objects.js';
+import { isStoreError, type Store, type StoredObject } from '../store/types.js';
+import { matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../selectors.js';
+import { ApiError, alreadyExists, conflict, invalidError, notFound } from './status.js';
+import { storeKey, storePrefix, type ResourceDef } from './resources.js';
+import { applyMergePatch } from './merge-patch.js';
+
+/** Authorization that needs the objects themselves (e.g. a node may only write its own pods). */
+export type WriteCheck = (next: KubeObject | undefined, old: KubeObject | undefined) => void;
+
+export interface ListOptions {
+  labelSelector?: LabelSelector;
+  fieldSelector?: FieldSelector;
+}
+
+export interface DeleteOptions {
+  /** Preconditions, as in a Kubernetes DeleteOptions body. */
+  resourceVersion?: string;
+  uid?: string;
+}
+
+export function toApiObject<T extends KubeObject>(o: StoredObject<T>): T {
+  return { ...o.value, metadata: { ...o.value.metadata, resourceVersion: String(o.modRevision) } };
+}
+
+function forStore<T extends KubeObject>(obj: T): T {
+  const { resourceVersion: _rv, ...metadata } = obj.metadata;
+  return { ...obj, metadata };
+}
+
+function now(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Store failures the handlers do not expect become 500/503 Status errors. */
+function storeFailure(e: unknown, def: ResourceDef, name: string): never {
+  if (e instanceof ApiError) throw e;
+  if (isStoreError(e, 'Conflict')) throw conflict(def.plural, name, 'too many concurrent writers; retry');
+  if (isStoreError(e, 'Closed')) throw new ApiError('ServiceUnavailable', 'the control plane is shutting down; retry against another instance', { kind: def.plural, name });
+  throw new ApiError('InternalError', `${def.plural} ${JSON.stringify(name)}: store error: ${(e as Error).message}`, { kind: def.plural, name });
+}
+
+export class Registry {
+  constructor(readonly store: Store) {}
+
+  async get(def: ResourceDef, namespace: string | undefined, name: string): Promise<KubeObject> {
+    const o = await this.store.get<KubeObject>(storeKey(def, namespace, name)).catch((e) => storeFailure(e, def, name));
+    if (!o) throw notFound(def.plural, name);
+    return toApiObject(o);
+  }
+
+  async list(def: ResourceDef, namespace: string | undefined, opts: ListOptions = {}): Promise<ObjectList<KubeObject>> {
+    const r = await this.store.list<KubeObject>(storePrefix(def, namespace)).catch((e) => storeFailure(e, def, ''));
+    const items = r.items.map(toApiObject).filter((o) => selected(o, opts));
+    return { apiVersion: 'v1', kind: def.listKind, metadata: { resourceVersion: String(r.revision) }, items };
+  }
+
+  /** Validates the body (400 naming every bad field) and checks it against the URL. */
+  private prepare(def: ResourceDef, namespace: string | undefined, body: unknown, urlName?: string): KubeObject {
+    const errors = def.validate(body);
+    const obj = body as KubeObject;
+    const name = typeof obj?.metadata?.name === 'string' ? obj.metadata.name : urlName;
+    if (errors.length > 0) throw invalidError(def.kind, { kind: def.plural, name }, errors);
+    if (obj.kind !== undefined && obj.kind !== def.kind) throw new ApiError('BadRequest', `kind ${JSON.stringify(obj.kind)} sent to the ${def.plural} endpoint; expected ${def.kind}`, { kind: def.plural, name });
+    if (obj.apiVersion !== undefined && obj.apiVersion !== 'v1') throw new ApiError('BadRequest', `apiVersion ${JSON.stringify(obj.apiVersion)} is not served; use v1`, { kind: def.plural, name });
+    if (def.namespaced && obj.metadata.namespace && obj.metadata.namespace !== namespace) {
+      throw new ApiError('BadRequest', `the namespace of the provided object (${obj.metadata.namespace}) does not match the namespace sent on the request (${namespace})`, { kind: def.plural, name });
+    }
+    if (urlName !== undefined && obj.metadata.name !== urlName) {
+      throw new ApiError('BadRequest', `the name of the object (${obj.metadata.name}) does not match the name on the URL (${urlName})`, { kind: def.plural, name: urlName });
+    }
+    const metadata = { ...obj.metadata, ...(def.namespaced ? { namespace } : {}) };
+    if (!def.namespaced) delete metadata.namespace;
+    return def.defaults({ ...obj, apiVersion: 'v1', kind: def.kind, metadata });
+  }
+
+  async create(def: ResourceDef, namespace: string | undefined, body: unknown, check?: WriteCheck): Promise<KubeObject> {
+    const prepared = this.prepare(def, namespace, body);
+    const name = prepared.metadata.name;
+    const key = storeKey(def, namespace, name);
+    check?.(prepared, undefined);
+    try {
+      const { result, revision } = await this.store.txn(async (tx) => {
+        if (await tx.get(key)) throw alreadyExists(def.plural, name);
+        const metadata = { ...prepared.metadata, uid: randomUUID(), creationTimestamp: now() };
+        const obj = forStore(await (def.onCreate?.(tx, { ...prepared, metadata }) ?? { ...prepared, metadata }));
+        tx.put(key, obj);
+        return obj;
+      });
+      return { ...result, metadata: { ...result.metadata, resourceVersion: String(revision) } };
+    } catch (e) {
+      return storeFailure(e, def, name);
+    }
+  }
+
+  async update(def: ResourceDef, namespace: string | undefined, name: string, body: unknown, check?: WriteCheck): Promise<KubeObject> {
+    const prepared = this.prepare(def, namespace, body, name);
+    return this.replace(def, namespace, name, () => prepared, check);
+  }
+
+  /** JSON merge patch (RFC 7386) on the current object, then an update guarded by its revision. */
+  async patch(def: ResourceDef, namespace: string | undefined, name: string, patch: unknown, check?: WriteCheck): Promise<KubeObject> {
+    return this.replace(def, namespace, name, (current) => this.prepare(def, namespace, applyMergePatch(current, patch), name), check);
+  }
+
+  private async replace(def: ResourceDef, namespace: string | undefined, name: string, build: (current: KubeObject) => KubeObject, check?: WriteCheck): Promise<KubeObject> {
+    const key = storeKey(def, namespace, name);
+    try {
+      const { result, revision } = await this.store.txn(async (tx) => {
+        const old = await tx.get<KubeObject>(key);
+        if (!old) throw notFound(def.plural, name);
+        const current = toApiObject(old);
+        const next = build(current);
+        const wantRv = next.metadata.resourceVersion;
+        if (wantRv !== undefined && wantRv !== '' && wantRv !== current.metadata.resourceVersion) throw conflict(def.plural, name);
+        if (next.metadata.uid !== undefined && next.metadata.uid !== current.metadata.uid) {
+          throw invalidError(def.kind, { kind: def.plural, name }, [{ field: 'metadata.uid', message: `Invalid value: ${JSON.stringify(next.metadata.uid)}: field is immutable` }]);
+        }
+        check?.(next, current);
+        const metadata = { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp };
+        const obj = forStore(await (def.onUpdate?.(tx, { ...next, metadata }, current) ?? { ...next, metadata }));
+        tx.put(key, obj);
+        return obj;
+      });
+      return { ...result, metadata: { ...result.metadata, resourceVersion: String(revision) } };
+    } catch (e) {
+      return storeFailure(e, def, name);
+    }
+  }
+
+  async delete(def: ResourceDef, namespace: string | undefined, name: string, opts: DeleteOptions = {}, check?: WriteCheck): Promise<KubeObject> {
+    const key = storeKey(def, namespace, name);
+    try {
+      const { result } = await this.store.txn(async (tx) => {
+        const old = await tx.get<KubeObject>(key);
+        if (!old) throw notFound(def.plural, name);
+        const current = toApiObject(old);
+        if (opts.resourceVersion && opts.resourceVersion !== current.metadata.resourceVersion) throw conflict(def.plural, name, `precondition failed: resourceVersion is ${current.metadata.resourceVersion}, not ${opts.resourceVersion}`);
+        if (opts.uid && opts.uid !== current.metadata.uid) throw conflict(def.plural, name, `precondition failed: uid is ${current.metadata.uid}, not ${opts.uid}`);
+        check?.(undefined, current);
+        await def.onDelete?.(tx, current);
+        tx.delete(key);
+        return current;
+      });
+      return result;
+    } catch (e) {
+      return storeFailure(e, def, name);
+    }
+  }
+}
+
+export function selected(o: KubeObject, opts: ListOptions): boolean {
+  if (opts.labelSelector && !matchesLabels(opts.labelSelector, o.metadata.labels)) return false;
+  if (opts.fieldSelector && !matchesFields(opts.fieldSelector, o as never)) return false;
+  return true;
+}

@@ -1,0 +1,153 @@
+// core/v1 resource routes, kube-apiserver's paths:
+//   /api/v1/nodes[/NAME]                              (cluster-scoped)
+//   /api/v1/{pods,services,endpoints}                 (list/watch across namespaces)
+//   /api/v1/namespaces/NS/{pods,services,endpoints}[/NAME]
+// GET lists (or watches with ?watch=1), POST creates, GET/PUT/PATCH/DELETE on NAME.
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Type, type Static } from '@sinclair/typebox';
+import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
+import { authorize, writeCheckFor, type Actor, type Verb } from './auth.js';
+import { findStrategicDirective } from './merge-patch.js';
+import { storePrefix, RESOURCES, type ResourceDef } from './resources.js';
+import type { ListOptions, Registry } from './registry.js';
+import { ApiError } from './status.js';
+import { startWatch } from './watch.js';
+import type { Store } from '../store/types.js';
+
+const Name = Type.String({ minLength: 1, maxLength: 253 });
+const Params = Type.Object({ namespace: Type.Optional(Name), name: Type.Optional(Name) });
+type ParamsT = Static<typeof Params>;
+
+const ListQuery = Type.Object(
+  {
+    watch: Type.Optional(Type.String()),
+    resourceVersion: Type.Optional(Type.String({ maxLength: 32 })),
+    labelSelector: Type.Optional(Type.String({ maxLength: 4096 })),
+    fieldSelector: Type.Optional(Type.String({ maxLength: 4096 })),
+    allowWatchBookmarks: Type.Optional(Type.String()),
+    timeoutSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+  },
+  { additionalProperties: true },
+);
+type ListQueryT = Static<typeof ListQuery>;
+
+/** The envelope every object body has; the resource's validator checks the rest, field by field. */
+export const ObjectBody = Type.Object(
+  {
+    apiVersion: Type.Optional(Type.String()),
+    kind: Type.Optional(Type.String()),
+    metadata: Type.Object({ name: Type.Optional(Type.String()), namespace: Type.Optional(Type.String()) }, { additionalProperties: true }),
+  },
+  { additionalProperties: true },
+);
+
+const DeleteBody = Type.Union([
+  Type.Null(),
+  Type.Object(
+    {
+      preconditions: Type.Optional(Type.Object({ uid: Type.Optional(Type.String()), resourceVersion: Type.Optional(Type.String()) }, { additionalProperties: false })),
+    },
+    { additionalProperties: true },
+  ),
+]);
+
+export interface RouteDeps {
+  registry: Registry;
+  store: Store;
+  bookmarkIntervalMs: number;
+  watches: Set<() => void>;
+  onWatchOpen(): void;
+  onWatchClose(): void;
+  onWatchEvent(type: string): void;
+}
+
+const isTrue = (v: string | undefined): boolean => v === '1' || v === 'true';
+
+export function actorOf(req: FastifyRequest): Actor {
+  return (req as FastifyRequest & { actor: Actor }).actor;
+}
+
+function listOptions(q: ListQueryT): ListOptions {
+  try {
+    return {
+      labelSelector: q.labelSelector ? parseLabelSelector(q.labelSelector) : undefined,
+      fieldSelector: q.fieldSelector ? parseFieldSelector(q.fieldSelector) : undefined,
+    };
+  } catch (e) {
+    if (e instanceof SelectorError) throw new ApiError('BadRequest', `unable to parse requirement: ${e.message}`);
+    throw e;
+  }
+}
+
+function check(req: FastifyRequest, verb: Verb, def: ResourceDef) {
+  const actor = actorOf(req);
+  authorize(actor, verb, def.plural);
+  return writeCheckFor(actor, verb, def.plural);
+}
+
+export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): void {
+  for (const def of RESOURCES.values()) {
+    const base = def.namespaced ? `/api/v1/namespaces/:namespace/${def.plural}` : `/api/v1/${def.plural}`;
+    const listHandler = async (req: FastifyRequest<{ Params: ParamsT; Querystring: ListQueryT }>, reply: FastifyReply) => {
+      const ns = req.params.namespace;
+      const select = listOptions(req.query);
+      if (isTrue(req.query.watch)) {
+        check(req, 'watch', def);
+        return watch(deps, def, ns, req, reply, select);
+      }
+      check(req, 'list', def);
+      return deps.registry.list(def, ns, select);
+    };
+    const listSchema = { schema: { params: Params, querystring: ListQuery } };
+    app.get(base, listSchema, listHandler);
+    if (def.namespaced) app.get(`/api/v1/${def.plural}`, listSchema, listHandler);
+
+    app.post<{ Params: ParamsT }>(base, { schema: { params: Params, body: ObjectBody } }, async (req, reply) => {
+      const obj = await deps.registry.create(def, req.params.namespace, req.body, check(req, 'create', def));
+      return reply.code(201).send(obj);
+    });
+    app.get<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
+      check(req, 'get', def);
+      return deps.registry.get(def, req.params.namespace, req.params.name!);
+    });
+    app.put<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params, body: ObjectBody } }, async (req) =>
+      deps.registry.update(def, req.params.namespace, req.params.name!, req.body, check(req, 'update', def)),
+    );
+    app.patch<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
+      const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+      if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
+        throw new ApiError('UnsupportedMediaType', `patch content type ${JSON.stringify(type)} is not supported: use application/merge-patch+json (kubectl patch --type merge) or a strategic merge patch without $ directives`);
+      }
+      const directive = findStrategicDirective(req.body);
+      if (directive) throw new ApiError('UnsupportedMediaType', `strategic merge patch directive ${directive} is not supported; send a JSON merge patch (kubectl patch --type merge) or PUT the whole object`);
+      return deps.registry.patch(def, req.params.namespace, req.params.name!, req.body, check(req, 'patch', def));
+    });
+    app.delete<{ Params: ParamsT; Body: Static<typeof DeleteBody> }>(`${base}/:name`, { schema: { params: Params, body: DeleteBody } }, async (req) => {
+      const pre = req.body?.preconditions ?? {};
+      return deps.registry.delete(def, req.params.namespace, req.params.name!, pre, check(req, 'delete', def));
+    });
+  }
+}
+
+async function watch(deps: RouteDeps, def: ResourceDef, ns: string | undefined, req: FastifyRequest<{ Querystring: ListQueryT }>, reply: FastifyReply, select: ListOptions): Promise<FastifyReply> {
+  const w = await startWatch(
+    deps.store,
+    {
+      def,
+      prefix: storePrefix(def, ns),
+      resourceVersion: req.query.resourceVersion,
+      select,
+      allowBookmarks: isTrue(req.query.allowWatchBookmarks),
+      bookmarkIntervalMs: deps.bookmarkIntervalMs,
+      timeoutSeconds: req.query.timeoutSeconds,
+    },
+    () => {
+      reply.hijack();
+      return reply.raw;
+    },
+    { onOpen: deps.onWatchOpen, onClose: deps.onWatchClose, onEvent: deps.onWatchEvent },
+  );
+  deps.watches.add(w.stop);
+  void w.done.then(() => deps.watches.delete(w.stop));
+  return reply;
+}

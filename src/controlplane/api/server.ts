@@ -1,0 +1,138 @@
+// buildServer(deps): the control plane's fastify app, separate from listen() so tests drive it
+// with inject(). Every error leaves as a Kubernetes Status object.
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Store } from '../store/types.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec } from '../objects.js';
+import { EndpointsController } from '../endpoints/controller.js';
+import { Authenticator, type Actor } from './auth.js';
+import { registerAdminRoutes, seedClusterConfig } from './admin-routes.js';
+import { registerDiscovery } from './discovery.js';
+import { createMetrics } from './metrics.js';
+import { Registry } from './registry.js';
+import { registerResourceRoutes } from './routes.js';
+import { ApiError, statusOf } from './status.js';
+
+export interface ServerDeps {
+  store: Store;
+  /** Bearer tokens with full access (DATA_DIR/admin.token). */
+  adminTokens: string[];
+  /** pino options or false (tests). */
+  logger?: FastifyServerOptions['logger'];
+  /** Seeds the stored ClusterConfig when the store has none. */
+  clusterConfig?: ClusterConfigSpec;
+  /** BOOKMARK period on watches that ask for them (default 60 s, as kube-apiserver's ~1 min). */
+  bookmarkIntervalMs?: number;
+  /** Run the endpoints controller in this process (default true). */
+  endpointsController?: boolean;
+  https?: { key: Buffer; cert: Buffer };
+}
+
+const PUBLIC_PATHS = new Set(['/healthz', '/livez', '/readyz', '/version']);
+
+export interface ControlPlaneServer extends FastifyInstance {
+  endpointsController?: EndpointsController;
+}
+
+export function buildServer(deps: ServerDeps): ControlPlaneServer {
+  const app: ControlPlaneServer = Fastify({
+    logger: deps.logger ?? false,
+    bodyLimit: 3 * 1024 * 1024, // kube-apiserver's request size limit
+    ...(deps.https ? { https: deps.https } : {}),
+    ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
+  }) as unknown as ControlPlaneServer;
+  const auth = new Authenticator(deps.store, deps.adminTokens);
+  const metrics = createMetrics(deps.store);
+  const registry = new Registry(deps.store);
+  const watches = new Set<() => void>();
+  const controller = deps.endpointsController === false ? undefined : new EndpointsController(deps.store, app.log);
+  app.endpointsController = controller;
+
+  for (const type of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
+    app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
+      try {
+        done(null, JSON.parse(body as string));
+      } catch (e) {
+        done(new ApiError('BadRequest', `the patch body is not valid JSON: ${(e as Error).message}`), undefined);
+      }
+    });
+  }
+
+  app.decorateRequest('actor', null);
+  app.addHook('onRequest', async (req) => {
+    (req as unknown as { startedAt: bigint }).startedAt = process.hrtime.bigint();
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path)) return;
+    (req as unknown as { actor: Actor }).actor = await auth.authenticate(req.headers.authorization);
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    const route = req.routeOptions.url ?? 'unmatched';
+    metrics.requests.inc({ method: req.method, route, code: String(reply.statusCode) });
+    const started = (req as unknown as { startedAt?: bigint }).startedAt;
+    if (started) metrics.duration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
+  });
+
+  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    if (err instanceof ApiError) return reply.code(err.code).send(err.toStatus());
+    if ('validation' in err && err.validation) {
+      const where = err.validationContext ?? 'body';
+      const causes = err.validation.map((v) => ({ reason: 'FieldValueInvalid', field: fieldOf(where, v.instancePath, v.params), message: v.message ?? 'invalid' }));
+      const message = `${where} is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join('; ')}`;
+      return reply.code(400).send(statusOf(400, 'Invalid', message, {}, causes));
+    }
+    const code = err.statusCode ?? 500;
+    if (code === 415) return reply.code(415).send(statusOf(415, 'UnsupportedMediaType', `${err.message}; send application/json`));
+    if (code >= 400 && code < 500) return reply.code(code).send(statusOf(code, 'BadRequest', err.message));
+    req.log.error({ err }, 'request failed');
+    return reply.code(500).send(statusOf(500, 'InternalError', `internal error: ${err.message}`));
+  });
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(statusOf(404, 'NotFound', `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`));
+  });
+
+  registerDiscovery(app);
+  registerResourceRoutes(app, {
+    registry,
+    store: deps.store,
+    bookmarkIntervalMs: deps.bookmarkIntervalMs ?? 60_000,
+    watches,
+    onWatchOpen: () => metrics.watches.inc(),
+    onWatchClose: () => metrics.watches.dec(),
+    onWatchEvent: (type) => metrics.watchEvents.inc({ type }),
+  });
+  registerAdminRoutes(app, deps.store, auth);
+
+  app.get('/healthz', async () => 'ok');
+  app.get('/livez', async () => 'ok');
+  app.get('/readyz', async (_req, reply) => {
+    try {
+      await deps.store.revision();
+    } catch (e) {
+      return reply.code(503).send(`store: ${(e as Error).message}`);
+    }
+    if (controller && !controller.synced) return reply.code(503).send('endpoints controller: initial sync not done');
+    return 'ok';
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.header('content-type', metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+
+  app.addHook('onReady', async () => {
+    await seedClusterConfig(deps.store, deps.clusterConfig ?? DEFAULT_CLUSTER_CONFIG);
+    if (controller) await controller.start();
+  });
+  // Open watches would hold the HTTP server open: end them first (clients reconnect elsewhere).
+  app.addHook('preClose', async () => {
+    [...watches].forEach((stop) => stop());
+    await controller?.stop();
+  });
+  return app;
+}
+
+/** "body" + "/spec/ports/0/port" → "spec.ports[0].port" (required props name the missing one). */
+function fieldOf(where: string, instancePath: string, params: Record<string, unknown>): string {
+  const parts = instancePath.split('/').filter(Boolean);
+  if (typeof params.missingProperty === 'string') parts.push(params.missingProperty);
+  const path = parts.map((p, i) => (/^\d+$/.test(p) ? `[${p}]` : i === 0 ? p : `.${p}`)).join('');
+  return where === 'body' ? path || '(body)' : `${where}.${path}`;
+}
