@@ -24,6 +24,28 @@ export function apiResourceList(): object {
   };
 }
 
+/**
+ * A minimal OpenAPI v3 document for core/v1: one PATCH operation per kind that declares the
+ * `fieldValidation` query parameter. That is what kubectl looks for before it lets the server
+ * validate (instead of downloading the whole protobuf OpenAPI v2 schema to validate client-side),
+ * so `kubectl create -f` works without --validate=false.
+ */
+export function openApiV1(): object {
+  const paths: Record<string, object> = {};
+  for (const d of RESOURCES.values()) {
+    const path = d.namespaced ? `/api/v1/namespaces/{namespace}/${d.plural}/{name}` : `/api/v1/${d.plural}/{name}`;
+    paths[path] = {
+      patch: {
+        operationId: `patchCoreV1${d.kind}`,
+        'x-kubernetes-group-version-kind': { group: '', version: 'v1', kind: d.kind },
+        parameters: [{ name: 'fieldValidation', in: 'query', schema: { type: 'string', enum: ['Ignore', 'Warn', 'Strict'] } }],
+        responses: { '200': { description: 'OK' } },
+      },
+    };
+  }
+  return { openapi: '3.0.0', info: { title: 'podwire', version: VERSION }, paths };
+}
+
 export function registerDiscovery(app: FastifyInstance): void {
   app.get('/version', async () => ({
     major: KUBE_API_LEVEL.major,
@@ -43,4 +65,6 @@ export function registerDiscovery(app: FastifyInstance): void {
   }));
   app.get('/api/v1', async () => apiResourceList());
   app.get('/apis', async () => ({ kind: 'APIGroupList', apiVersion: 'v1', groups: [] }));
+  app.get('/openapi/v3', async () => ({ paths: { 'api/v1': { serverRelativeURL: `/openapi/v3/api/v1?hash=${VERSION}` } } }));
+  app.get('/openapi/v3/api/v1', async () => openApiV1());
 }
