@@ -1,0 +1,154 @@
+// A stock kubectl against podwire-controlplane (HTTPS with a self-signed certificate: kubectl sends
+// bearer tokens only over TLS): create -f, get (table, -o json, jsonpath), get -w, label, delete,
+// for Services, Endpoints, Pods and Nodes; a node token is refused what it may not do.
+import t from 'tap';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { initDataDir, selfSignedCert, startControlPlane } from '../lib/controlplane-process.js';
+import { eventually } from '../lib/controlplane.js';
+
+const haveKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
+
+function kubeconfig(file: string, server: string, ca: string, token: string): void {
+  const text = `apiVersion: v1
+kind: Config
+clusters:
+- name: podwire
+  cluster: {server: "${server}", certificate-authority: "${ca}"}
+users:
+- name: user
+  user: {token: "${token}"}
+contexts:
+- name: podwire
+  context: {cluster: podwire, user: user, namespace: default}
+current-context: podwire
+`;
+  fs.writeFileSync(file, text, { mode: 0o600 });
+}
+
+function kubectl(config: string, args: string[], input?: string): Promise<{ code: number; out: string; err: string }> {
+  return new Promise((resolve) => {
+    const child = execFile('kubectl', ['--kubeconfig', config, ...args], { timeout: 30_000, env: { ...process.env, KUBECONFIG: '' } }, (err, out, errOut) => {
+      resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, out, err: errOut });
+    });
+    if (input !== undefined) child.stdin!.end(input);
+    else child.stdin!.end();
+  });
+}
+
+const MANIFESTS = `apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  labels: {app: web}
+spec:
+  type: NodePort
+  selector: {app: web}
+  ports:
+  - {name: http, port: 80, targetPort: 8080}
+---
+apiVersion: v1
+kind: Node
+metadata:
+  name: node-a
+  annotations: {podwire.io/public-ip: 192.168.50.2}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  labels: {app: web}
+spec:
+  nodeName: node-a
+  containers: [{name: web, image: busybox}]
+status:
+  phase: Running
+  podIP: 10.244.0.5
+  conditions: [{type: Ready, status: "True"}]
+---
+apiVersion: v1
+kind: Endpoints
+metadata:
+  name: external-db
+subsets:
+- addresses: [{ip: 192.168.50.10}]
+  ports: [{port: 5432}]
+`;
+
+t.test('kubectl create/get/get -w/label/delete against podwire', { skip: haveKubectl ? false : 'kubectl not installed' }, async (t) => {
+  const dir = initDataDir();
+  const tls = selfSignedCert(dir);
+  const cp = await startControlPlane({ dir, tls });
+  t.teardown(async () => {
+    await cp.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const admin = path.join(dir, 'admin.kubeconfig');
+  kubeconfig(admin, cp.url, tls.cert, cp.token);
+
+  const created = await kubectl(admin, ['create', '-f', '-'], MANIFESTS);
+  t.equal(created.code, 0, created.err);
+  t.match(created.out, /service\/web created[\s\S]*node\/node-a created[\s\S]*pod\/web-1 created[\s\S]*endpoints\/external-db created/);
+
+  const svc = JSON.parse((await kubectl(admin, ['get', 'svc', 'web', '-o', 'json'])).out);
+  t.match(svc.spec, { type: 'NodePort', clusterIP: /^10\.\d+\.\d+\.\d+$/, ports: [{ port: 80, nodePort: Number }] });
+  const podCidr = await kubectl(admin, ['get', 'nodes', 'node-a', '-o', 'jsonpath={.spec.podCIDR}']);
+  t.match(podCidr.out, /^10\.244\.\d+\.0\/24$/, 'the node got a podCIDR');
+  const table = await kubectl(admin, ['get', 'services']);
+  t.match(table.out, /^NAME\s+/m);
+  t.match(table.out, /^web\s/m, 'get services lists web');
+  const ep = await eventually(async () => {
+    const r = await kubectl(admin, ['get', 'endpoints', 'web', '-o', 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}']);
+    return r.out === '10.244.0.5:8080' ? r.out : undefined;
+  }, 'endpoints of web through kubectl', 10_000);
+  t.equal(ep, '10.244.0.5:8080', 'endpoints derived from the pod');
+  t.equal((await kubectl(admin, ['get', 'ep', 'external-db', '-o', 'jsonpath={.subsets[0].addresses[0].ip}'])).out, '192.168.50.10');
+
+  // get -w: events for a create, a label change and a delete made meanwhile.
+  const watch = spawn('kubectl', ['--kubeconfig', admin, 'get', 'services', '-w', '-o', 'name'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let watched = '';
+  watch.stdout.setEncoding('utf8').on('data', (s: string) => (watched += s));
+  const watchExit = new Promise((r) => watch.on('close', r));
+  t.teardown(async () => {
+    if (watch.exitCode === null) watch.kill('SIGTERM');
+    await watchExit;
+  });
+  await eventually(async () => watched.includes('service/web'), 'the watch lists web first');
+  t.equal((await kubectl(admin, ['create', 'service', 'clusterip', 'db', '--tcp=5432:5432'])).code, 0, 'kubectl create service clusterip');
+  const labelled = await kubectl(admin, ['label', 'service', 'web', 'tier=front']);
+  t.equal(labelled.code, 0, labelled.err);
+  t.equal((await kubectl(admin, ['delete', 'service', 'db'])).code, 0);
+  await eventually(async () => (watched.match(/service\/db/g) ?? []).length >= 2 && (watched.match(/service\/web/g) ?? []).length >= 2, 'watch events for db (added, deleted) and web (labelled)');
+  watch.kill('SIGTERM');
+  t.equal((await kubectl(admin, ['get', 'svc', 'web', '-o', 'jsonpath={.metadata.labels.tier}'])).out, 'front', 'kubectl label went through');
+
+  const invalid = await kubectl(admin, ['create', '-f', '-'], 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: 70000}]}\n');
+  t.not(invalid.code, 0);
+  t.match(invalid.err, /spec\.ports\[0\]\.port/, 'kubectl shows the field the server refused');
+
+  const nodeToken = (await fetchJson(cp.url, tls.cert, cp.token, 'POST', '/api/v1/nodes/node-a/token')).token as string;
+  const nodeConfig = path.join(dir, 'node.kubeconfig');
+  kubeconfig(nodeConfig, cp.url, tls.cert, nodeToken);
+  t.equal((await kubectl(nodeConfig, ['get', 'services', '-o', 'name'])).out.trim(), 'service/web', 'a node token reads services');
+  const refused = await kubectl(nodeConfig, ['delete', 'service', 'web']);
+  t.not(refused.code, 0);
+  t.match(refused.err, /Forbidden/, 'a node token may not delete services');
+
+  const deleted = await kubectl(admin, ['delete', '-f', '-'], MANIFESTS);
+  t.equal(deleted.code, 0, deleted.err);
+  t.match(deleted.out, /service "web" deleted/);
+  const gone = await kubectl(admin, ['get', 'svc', 'web']);
+  t.not(gone.code, 0);
+  t.match(gone.err, /NotFound/);
+});
+
+async function fetchJson(server: string, ca: string, token: string, method: string, urlPath: string): Promise<Record<string, unknown>> {
+  const { ApiClient } = await import('../../src/client/api-client.js');
+  const c = new ApiClient({ server, token, ca: fs.readFileSync(ca) });
+  try {
+    return await c.request(method, urlPath);
+  } finally {
+    c.close();
+  }
+}
