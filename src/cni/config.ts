@@ -7,6 +7,7 @@ import { networkCidr, parseCidr, parseIp, parseMac, AddressError } from '../netl
 import { parseRangeSets } from '../ipam/range.js';
 import { NETWORK_NAME_MAX, NETWORK_NAME_RE } from '../ipam/store.js';
 import type { RangeSet } from '../ipam/types.js';
+import type { ControlPlaneConf } from './register.js';
 import { CniError, CNI_ERR } from './errors.js';
 import { SUPPORTED_CNI_VERSIONS } from './version.js';
 import { isObject, parsePrevResult, type Result } from './result.js';
@@ -52,6 +53,8 @@ export interface NetConf {
   raw: Record<string, unknown>;
   /** Where the node subnet came from when there was no ipam section. */
   subnetFile?: string;
+  /** Register pods with the control plane (see register.ts). */
+  controlPlane?: ControlPlaneConf;
 }
 
 /** Options of the reference bridge plugin that podwire does not implement: refused, never ignored. */
@@ -242,6 +245,28 @@ function parseValidAttachments(o: Record<string, unknown>): NetConf['validAttach
   });
 }
 
+const CONTROL_PLANE_KEYS = ['server', 'tokenFile', 'caFile', 'nodeName', 'ifname'];
+const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** The optional controlPlane section: where and as which node to register pods. */
+function parseControlPlane(o: Record<string, unknown>): ControlPlaneConf | undefined {
+  const cp = o.controlPlane;
+  if (cp === undefined) return undefined;
+  if (!isObject(cp)) throw bad('config field controlPlane must be an object {server, tokenFile, nodeName[, caFile, ifname]}');
+  const unknown = Object.keys(cp).filter((k) => !CONTROL_PLANE_KEYS.includes(k));
+  if (unknown.length > 0) throw bad(`config field controlPlane.${unknown[0]} is not known`, `known: ${CONTROL_PLANE_KEYS.join(', ')}`);
+  const server = optString(cp, 'server', 'controlPlane.server');
+  if (!server || !/^https?:\/\/[^/\s]+\/?$/.test(server)) throw bad(`controlPlane.server ${JSON.stringify(server)} must be http(s)://HOST:PORT`);
+  const tokenFile = optString(cp, 'tokenFile', 'controlPlane.tokenFile');
+  if (!tokenFile || !tokenFile.startsWith('/')) throw bad('controlPlane.tokenFile must be an absolute path to the node token');
+  const caFile = optString(cp, 'caFile', 'controlPlane.caFile');
+  if (caFile !== undefined && !caFile.startsWith('/')) throw bad('controlPlane.caFile must be an absolute path');
+  const nodeName = optString(cp, 'nodeName', 'controlPlane.nodeName');
+  if (!nodeName || nodeName.length > 253 || !NODE_NAME_RE.test(nodeName)) throw bad(`controlPlane.nodeName ${JSON.stringify(nodeName)} must be the node's name (an RFC 1123 subdomain)`);
+  const ifname = optString(cp, 'ifname', 'controlPlane.ifname') ?? 'eth0';
+  return { server: server.replace(/\/$/, ''), tokenFile, ...(caFile ? { caFile } : {}), nodeName, ifname };
+}
+
 export interface ParseOptions {
   cniArgs?: Map<string, string>;
   /** Read subnet.env from here instead of the config's subnetFile (tests). */
@@ -298,6 +323,7 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
     validAttachments: parseValidAttachments(o),
     raw: o,
     subnetFile,
+    controlPlane: parseControlPlane(o),
   };
   if (isObject(o.dns)) conf.dns = o.dns;
   if (o.prevResult !== undefined) conf.prevResult = parsePrevResult(o.prevResult);

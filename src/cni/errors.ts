@@ -18,6 +18,7 @@ export const CNI_ERR = {
   IPAM_DELEGATE: 102,
   CHECK_FAILED: 103,
   MASQ: 104,
+  CONTROL_PLANE: 105,
 } as const;
 
 export class CniError extends Error {

@@ -61,10 +61,17 @@ async function run(env: CniEnv, stdin: string): Promise<unknown> {
   switch (env.command) {
     case 'ADD': {
       const [{ cmdAdd }, { formatResult }] = await Promise.all([import('./add.js'), import('./result.js')]);
-      return formatResult(cmdAdd(env, conf), conf.cniVersion);
+      // Labels and names are checked before the node is touched.
+      if (conf.controlPlane) (await import('./register.js')).podIdentity(env);
+      const result = cmdAdd(env, conf);
+      if (conf.controlPlane) await registerOrUndo(env, conf, result);
+      return formatResult(result, conf.cniVersion);
     }
     case 'DEL':
       (await import('./del.js')).cmdDel(env, conf);
+      // After the local cleanup: a control plane that is down makes DEL fail (the runtime retries;
+      // DEL is idempotent), but never leaves the node half cleaned.
+      if (conf.controlPlane) await (await import('./register.js')).unregisterPod(conf.controlPlane, env);
       return undefined;
     case 'CHECK':
       requireVersion(conf, 'CHECK', '0.4.0');
@@ -78,6 +85,21 @@ async function run(env: CniEnv, stdin: string): Promise<unknown> {
       requireVersion(conf, 'STATUS', '1.1.0');
       (await import('./status.js')).cmdStatus(env, conf);
       return undefined;
+  }
+}
+
+/** A pod the control plane does not know is unreachable through Services: undo the ADD instead. */
+async function registerOrUndo(env: CniEnv, conf: NetConf, result: import('./result.js').Result): Promise<void> {
+  try {
+    await (await import('./register.js')).registerPod(conf.controlPlane!, env, result);
+  } catch (err) {
+    try {
+      (await import('./del.js')).cmdDel(env, conf);
+    } catch (undoErr) {
+      const e = asCniError(err);
+      throw new CniError(e.code, e.message, `${e.details}; undoing the ADD also failed (run DEL): ${(undoErr as Error).message}`);
+    }
+    throw err;
   }
 }
 
