@@ -13,6 +13,8 @@ export interface ClientOptions {
   ca?: string | Buffer;
   /** Per-request timeout for non-watch requests (ms, default 30 s). */
   timeoutMs?: number;
+  /** Talk HTTP over this unix socket instead (the agent's local API); `server` is then only a label. */
+  socketPath?: string;
 }
 
 export class ApiClientError extends Error {
@@ -66,10 +68,11 @@ export class ApiClient {
 
   private open(method: string, path: string, headers: Record<string, string>): http.ClientRequest {
     const mod = this.url.protocol === 'https:' ? https : http;
+    const where = this.opts.socketPath
+      ? { socketPath: this.opts.socketPath }
+      : { protocol: this.url.protocol, hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80) };
     return mod.request({
-      protocol: this.url.protocol,
-      hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
-      port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80),
+      ...where,
       method,
       path,
       agent: this.agent,

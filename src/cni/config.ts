@@ -185,12 +185,16 @@ function readSubnetEnv(file: string): SubnetEnv {
 
 function parseIpam(o: Record<string, unknown>, subnetEnv: SubnetEnv | undefined): IpamConf {
   if (subnetEnv) {
+    // Without an ipam section the reservations go to dataDir (top level), e.g. one per node when
+    // several nodes share a machine (the netns lab).
+    const dataDir = optString(o, 'dataDir') ?? DEFAULT_DATA_DIR;
+    if (!dataDir.startsWith('/')) throw bad('config field dataDir must be an absolute path');
     const gateway = subnetEnv.subnet.split('/')[0];
     return {
       type: 'podwire',
       ranges: [[{ subnet: networkCidr(subnetEnv.subnet), gateway }]],
       routes: [{ dst: subnetEnv.network }],
-      dataDir: DEFAULT_DATA_DIR,
+      dataDir,
       raw: {},
     };
   }
