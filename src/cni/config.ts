@@ -249,25 +249,35 @@ function parseValidAttachments(o: Record<string, unknown>): NetConf['validAttach
   });
 }
 
-const CONTROL_PLANE_KEYS = ['server', 'tokenFile', 'caFile', 'nodeName', 'ifname'];
+const CONTROL_PLANE_KEYS = ['server', 'tokenFile', 'caFile', 'agentSocket', 'nodeName', 'ifname'];
 const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 
-/** The optional controlPlane section: where and as which node to register pods. */
+/**
+ * The optional controlPlane section: where and as which node to register pods: through the local
+ * agent ({agentSocket, nodeName}: the agent adds its node token) or straight to the control plane
+ * ({server, tokenFile, nodeName[, caFile]}).
+ */
 function parseControlPlane(o: Record<string, unknown>): ControlPlaneConf | undefined {
   const cp = o.controlPlane;
   if (cp === undefined) return undefined;
-  if (!isObject(cp)) throw bad('config field controlPlane must be an object {server, tokenFile, nodeName[, caFile, ifname]}');
+  if (!isObject(cp)) throw bad('config field controlPlane must be an object: {agentSocket, nodeName} or {server, tokenFile, nodeName[, caFile]}');
   const unknown = Object.keys(cp).filter((k) => !CONTROL_PLANE_KEYS.includes(k));
   if (unknown.length > 0) throw bad(`config field controlPlane.${unknown[0]} is not known`, `known: ${CONTROL_PLANE_KEYS.join(', ')}`);
+  const nodeName = optString(cp, 'nodeName', 'controlPlane.nodeName');
+  if (!nodeName || nodeName.length > 253 || !NODE_NAME_RE.test(nodeName)) throw bad(`controlPlane.nodeName ${JSON.stringify(nodeName)} must be the node's name (an RFC 1123 subdomain)`);
+  const ifname = optString(cp, 'ifname', 'controlPlane.ifname') ?? 'eth0';
+  const agentSocket = optString(cp, 'agentSocket', 'controlPlane.agentSocket');
+  if (agentSocket !== undefined) {
+    if (!agentSocket.startsWith('/')) throw bad('controlPlane.agentSocket must be an absolute path');
+    if (cp.server !== undefined || cp.tokenFile !== undefined) throw bad('controlPlane: give agentSocket, or server and tokenFile, not both');
+    return { agentSocket, nodeName, ifname };
+  }
   const server = optString(cp, 'server', 'controlPlane.server');
   if (!server || !/^https?:\/\/[^/\s]+\/?$/.test(server)) throw bad(`controlPlane.server ${JSON.stringify(server)} must be http(s)://HOST:PORT`);
   const tokenFile = optString(cp, 'tokenFile', 'controlPlane.tokenFile');
   if (!tokenFile || !tokenFile.startsWith('/')) throw bad('controlPlane.tokenFile must be an absolute path to the node token');
   const caFile = optString(cp, 'caFile', 'controlPlane.caFile');
   if (caFile !== undefined && !caFile.startsWith('/')) throw bad('controlPlane.caFile must be an absolute path');
-  const nodeName = optString(cp, 'nodeName', 'controlPlane.nodeName');
-  if (!nodeName || nodeName.length > 253 || !NODE_NAME_RE.test(nodeName)) throw bad(`controlPlane.nodeName ${JSON.stringify(nodeName)} must be the node's name (an RFC 1123 subdomain)`);
-  const ifname = optString(cp, 'ifname', 'controlPlane.ifname') ?? 'eth0';
   return { server: server.replace(/\/$/, ''), tokenFile, ...(caFile ? { caFile } : {}), nodeName, ifname };
 }
 

@@ -14,8 +14,11 @@ import { CniError, CNI_ERR } from './errors.js';
 import type { Result } from './result.js';
 
 export interface ControlPlaneConf {
-  server: string;
-  tokenFile: string;
+  /** Through the local agent (it adds its node token) … */
+  agentSocket?: string;
+  /** … or straight to the control plane with a node token. */
+  server?: string;
+  tokenFile?: string;
   caFile?: string;
   /** spec.nodeName of the pods this node registers. */
   nodeName: string;
@@ -48,21 +51,22 @@ export function podIdentity(env: CniEnv): { namespace: string; name: string; lab
 }
 
 function clientFor(conf: ControlPlaneConf): ApiClient {
+  if (conf.agentSocket) return new ApiClient({ server: 'http://podwire-agent', socketPath: conf.agentSocket, timeoutMs: 10_000 });
   let token: string;
   let ca: Buffer | undefined;
   try {
-    token = fs.readFileSync(conf.tokenFile, 'utf8').trim();
+    token = fs.readFileSync(conf.tokenFile!, 'utf8').trim();
     if (conf.caFile) ca = fs.readFileSync(conf.caFile);
   } catch (e) {
     throw fail(`cannot read the control plane credentials: ${(e as Error).message}`, 'controlPlane.tokenFile (a node token from `podwire token create NODE`) and controlPlane.caFile must be readable files');
   }
-  return new ApiClient({ server: conf.server, token, ca, timeoutMs: 10_000 });
+  return new ApiClient({ server: conf.server!, token, ca, timeoutMs: 10_000 });
 }
 
 function explain(e: unknown, what: string): CniError {
   if (e instanceof ApiClientError) {
     const reason = e.status?.reason ? ` (${e.status.reason})` : '';
-    return fail(`${what}: ${e.message}${reason}`, e.code === 0 ? 'the control plane is unreachable: check controlPlane.server and that podwire-controlplane runs' : e.code === 401 || e.code === 403 ? 'check the node token in controlPlane.tokenFile and controlPlane.nodeName' : '');
+    return fail(`${what}: ${e.message}${reason}`, e.code === 0 ? 'the control plane is unreachable: check controlPlane.server (or agentSocket) and that podwire-controlplane (or podwire-agent) runs' : e.code === 401 || e.code === 403 ? 'check the node token in controlPlane.tokenFile and controlPlane.nodeName' : '');
   }
   return fail(`${what}: ${(e as Error).message}`, '');
 }
