@@ -7,6 +7,8 @@ export interface FlagSpec {
   help: string;
   min?: number;
   max?: number;
+  /** One-letter short form, kubectl style: `-o json`, `-o=json`, `-ojson`, `-A`. */
+  alias?: string;
 }
 export type FlagSpecs = Record<string, FlagSpec>;
 export type Flags = Record<string, string | number | boolean | undefined>;
@@ -28,6 +30,30 @@ function convert(name: string, spec: FlagSpec, raw: string): string | number {
   return n;
 }
 
+// `-x`, `-xVALUE`, `-x=VALUE` with a letter x; "-" (stdin) and "-5" stay positional.
+const SHORT_FLAG = /^-([A-Za-z])(.*)$/;
+
+function longName(letter: string, specs: FlagSpecs): string {
+  const found = Object.entries(specs).find(([, s]) => s.alias === letter);
+  if (!found) {
+    const known = Object.values(specs).flatMap((s) => (s.alias ? ['-' + s.alias] : []));
+    throw new UsageError(`unknown flag -${letter} (known short flags: ${known.join(', ') || 'none'})`);
+  }
+  return found[0];
+}
+
+/** The long name an argument sets and its inline value, or undefined for a positional argument. */
+function flagOf(arg: string, specs: FlagSpecs): { name: string; inline?: string } | undefined {
+  if (arg.startsWith('--')) {
+    const eq = arg.indexOf('=');
+    return eq < 0 ? { name: arg.slice(2) } : { name: arg.slice(2, eq), inline: arg.slice(eq + 1) };
+  }
+  const short = SHORT_FLAG.exec(arg);
+  if (!short) return undefined;
+  const name = longName(short[1]!, specs);
+  return short[2] === '' ? { name } : { name, inline: short[2]!.replace(/^=/, '') };
+}
+
 export function parseArgs(argv: string[], specs: FlagSpecs): { flags: Flags; positional: string[] } {
   const flags: Flags = {};
   for (const [name, s] of Object.entries(specs)) flags[name] = s.default;
@@ -38,20 +64,20 @@ export function parseArgs(argv: string[], specs: FlagSpecs): { flags: Flags; pos
       positional.push(...argv.slice(i + 1));
       break;
     }
-    if (!arg.startsWith('--')) {
+    const flag = flagOf(arg, specs);
+    if (!flag) {
       positional.push(arg);
       continue;
     }
-    const eq = arg.indexOf('=');
-    const name = arg.slice(2, eq < 0 ? undefined : eq);
+    const { name, inline } = flag;
     const spec = specs[name];
     if (!spec) throw new UsageError(`unknown flag --${name} (known: ${Object.keys(specs).map((k) => '--' + k).join(', ') || 'none'})`);
     if (spec.type === 'bool') {
-      if (eq >= 0) throw new UsageError(`--${name} takes no value`);
+      if (inline !== undefined) throw new UsageError(`--${name} takes no value`);
       flags[name] = true;
       continue;
     }
-    const raw = eq >= 0 ? arg.slice(eq + 1) : argv[++i];
+    const raw = inline ?? argv[++i];
     if (raw === undefined) throw new UsageError(`--${name} needs a value`);
     flags[name] = convert(name, spec, raw);
   }
@@ -63,7 +89,8 @@ export function flagHelp(specs: FlagSpecs): string {
     .map(([name, s]) => {
       const arg = s.type === 'bool' ? '' : s.type === 'int' ? ' N' : ' VALUE';
       const def = s.default !== undefined && s.type !== 'bool' ? ` (default ${s.default})` : '';
-      return `  --${name}${arg}`.padEnd(26) + s.help + def;
+      const short = s.alias ? `-${s.alias}, ` : '';
+      return `  ${short}--${name}${arg}`.padEnd(26) + s.help + def;
     })
     .join('\n');
 }

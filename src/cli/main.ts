@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // `podwire`: the command-line interface.
 import { labCommand, LAB_USAGE } from './lab.js';
+import { API_COMMANDS, API_USAGE, describeError } from './api.js';
 import { UsageError } from './args.js';
 import { VERSION } from '../version.js';
 
@@ -9,13 +10,25 @@ const USAGE = `podwire ${VERSION}: a Kubernetes-style pod network for Linux node
 usage: podwire <command> [args]
 
 commands:
+  get       list or show nodes, pods, services, endpoints, the clusterconfig
+  apply     create or update objects from a YAML / JSON manifest
+  delete    delete objects by name or from a manifest
+  token     create or revoke node tokens
   lab       build / remove a multi-node netns lab cluster on this machine
   version   print the version
+
+The API commands find the server in --server / --token (or --token-file), else PODWIRE_SERVER /
+PODWIRE_TOKEN, else the config file (--config, $PODWIRE_CONFIG, ~/.config/podwire/config.json):
+  {"server": "http://127.0.0.1:6443", "token": "..." | "tokenFile": "...", "caFile": "..."}
+
+${API_USAGE}
 
 ${LAB_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  const api = cmd !== undefined && Object.hasOwn(API_COMMANDS, cmd) ? API_COMMANDS[cmd] : undefined;
+  if (api) return api(rest);
   switch (cmd) {
     case 'lab':
       return labCommand(rest);
@@ -36,7 +49,7 @@ async function main(argv: string[]): Promise<number> {
 main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
-    process.stderr.write(`podwire: ${err.message}\n`);
+    process.stderr.write(`podwire: ${describeError(err)}\n`);
     process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

@@ -24,6 +24,7 @@ const INIT_FLAGS: FlagSpecs = {
 const SERVE_FLAGS: FlagSpecs = {
   'data-dir': { type: 'string', help: 'directory made by init' },
   listen: { type: 'string', default: '127.0.0.1:6443', help: 'HOST:PORT to serve on' },
+  'unix-socket': { type: 'string', help: 'also serve on this unix socket (0600; local admin tools, the netns lab)' },
   store: { type: 'string', default: 'sqlite', help: 'sqlite | etcd' },
   'sqlite-path': { type: 'string', help: 'SQLite file (default DATA_DIR/state.db)' },
   'etcd-endpoints': { type: 'string', help: 'comma-separated etcd URLs, e.g. http://10.0.0.1:2379' },
@@ -161,7 +162,18 @@ async function serve(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await app.listen({ host, port });
+  if (flags['unix-socket']) await listenUnix(app.server, flags['unix-socket'] as string);
   return -1; // keep running
+}
+
+/** A second listener on a unix socket that hands its requests to the same app (same hooks, auth). */
+async function listenUnix(server: import('node:http').Server, socketPath: string): Promise<void> {
+  const { createServer } = await import('node:http');
+  const local = createServer((req, res) => server.emit('request', req, res));
+  fs.rmSync(socketPath, { force: true });
+  await new Promise<void>((resolve, reject) => local.once('error', reject).listen(socketPath, resolve));
+  fs.chmodSync(socketPath, 0o600);
+  server.once('close', () => local.close());
 }
 
 async function main(argv: string[]): Promise<number> {

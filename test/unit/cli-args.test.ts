@@ -26,3 +26,16 @@ t.test('flags: every bad input is a UsageError naming the flag', async (t) => {
   for (const [argv, re] of bad) t.throws(() => parseArgs(argv, specs), re, argv.join(' '));
   t.throws(() => parseArgs(['--nope'], specs), UsageError);
 });
+
+t.test('flags: one-letter aliases in every form, "-" and negative numbers stay positional', async (t) => {
+  const withAliases: FlagSpecs = { output: { type: 'string', alias: 'o', help: 'o' }, all: { type: 'bool', alias: 'A', help: 'a' }, n: { type: 'int', help: 'n' } };
+  t.same(parseArgs(['get', '-o', 'json', '-A'], withAliases), { flags: { output: 'json', all: true, n: undefined }, positional: ['get'] });
+  t.equal(parseArgs(['-ojson'], withAliases).flags.output, 'json');
+  t.equal(parseArgs(['-o=yaml'], withAliases).flags.output, 'yaml');
+  t.same(parseArgs(['-', '-5'], withAliases).positional, ['-', '-5']);
+  t.equal(parseArgs(['--n', '-5'], withAliases).flags.n, -5, 'a value may start with "-"');
+  t.throws(() => parseArgs(['-x'], withAliases), /unknown flag -x \(known short flags: -o, -A\)/);
+  t.throws(() => parseArgs(['-o'], withAliases), /--output needs a value/);
+  t.throws(() => parseArgs(['-Ax'], withAliases), /--all takes no value/);
+  t.throws(() => parseArgs(['-n'], specs), /unknown flag -n \(known short flags: none\)/, 'specs without aliases refuse short flags');
+});
