@@ -1,11 +1,120 @@
 #!/usr/bin/env node
-// podwire-agent entry point. This build has no agent yet: it says so and exits non-zero.
+// podwire-agent: one per node, run in the node's network namespace.
+//   podwire-agent --server URL --token-file F [--node-name N] [--iface IF | --public-ip IP]
+//                 [--backend vxlan|host-gw|auto] [--masq-mode nftables|iptables] [--run-dir DIR]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../cli/args.js';
+import { ApiClient } from '../client/api-client.js';
+import { BACKENDS, type Backend } from '../controlplane/objects.js';
+import { Handle } from '../netlink/handle.js';
 import { VERSION } from '../version.js';
+import { Agent } from './agent.js';
+import { startLocalApi } from './local-api.js';
+import { execRunner, Masquerade, type MasqMode } from './masq/masq.js';
+import { vtepMacFor } from './network/desired.js';
+import { pickUnderlay } from './underlay.js';
 
-const arg = process.argv[2];
-if (arg === '--version' || arg === 'version') {
-  console.log(VERSION);
-  process.exit(0);
+const FLAGS: FlagSpecs = {
+  server: { type: 'string', help: 'control plane URL, e.g. https://10.0.0.1:6443' },
+  'token-file': { type: 'string', help: 'this node\'s token (podwire token create NODE)' },
+  'ca-file': { type: 'string', help: 'PEM CA of the control plane\'s certificate' },
+  'node-name': { type: 'string', help: 'Node name (default: the hostname)' },
+  iface: { type: 'string', help: 'underlay interface (default: the default route\'s, else the only one with an IPv4 address)' },
+  'public-ip': { type: 'string', help: 'underlay address to advertise' },
+  backend: { type: 'string', help: 'vxlan | host-gw | auto (default: the cluster config\'s)' },
+  'masq-mode': { type: 'string', default: 'nftables', help: 'nftables | iptables' },
+  'run-dir': { type: 'string', default: '/run/podwire', help: 'subnet.env, state.json, the local socket' },
+  socket: { type: 'string', help: 'local API socket (default RUN_DIR/agent.sock)' },
+  'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between full resyncs' },
+  'log-level': { type: 'string', default: 'info', help: 'fatal | error | warn | info | debug | silent' },
+};
+
+const USAGE = `podwire-agent ${VERSION}: the node agent (run it in the node's network namespace)\n\n${flagHelp(FLAGS)}`;
+
+function need(v: unknown, flag: string): string {
+  if (typeof v !== 'string' || v === '') throw new UsageError(`--${flag} is required; see podwire-agent --help`);
+  return v;
 }
-process.stderr.write('podwire-agent ' + VERSION + ': the agent is not part of this build yet\n');
-process.exit(1);
+
+/** ip_forward: pods are routed through the node. /proc/sys/net is this process's netns. */
+function enableForwarding(): void {
+  fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+}
+
+async function main(argv: string[]): Promise<number> {
+  if (argv[0] === '--version' || argv[0] === 'version') {
+    console.log(VERSION);
+    return 0;
+  }
+  if (argv[0] === '--help' || argv[0] === '-h') {
+    console.log(USAGE);
+    return 0;
+  }
+  const { flags, positional } = parseArgs(argv, FLAGS);
+  if (positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+  const server = need(flags.server, 'server');
+  const tokenFile = need(flags['token-file'], 'token-file');
+  const backend = flags.backend as string | undefined;
+  if (backend !== undefined && !BACKENDS.includes(backend as Backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
+  const masqMode = flags['masq-mode'] as MasqMode;
+  if (masqMode !== 'nftables' && masqMode !== 'iptables') throw new UsageError(`--masq-mode ${JSON.stringify(masqMode)}: expected nftables or iptables`);
+  const nodeName = (flags['node-name'] as string | undefined) ?? os.hostname().toLowerCase();
+  const runDir = path.resolve(flags['run-dir'] as string);
+  const socketPath = (flags.socket as string | undefined) ?? path.join(runDir, 'agent.sock');
+  let token: string;
+  try {
+    token = fs.readFileSync(tokenFile, 'utf8').trim();
+  } catch (e) {
+    throw new UsageError(`--token-file ${tokenFile}: ${(e as Error).message}`);
+  }
+  const ca = flags['ca-file'] ? fs.readFileSync(flags['ca-file'] as string) : undefined;
+  const log = pino({ level: flags['log-level'] as string, base: { node: nodeName } });
+  const handle = Handle.open();
+  const underlay = pickUnderlay({ links: handle.linkList(), addrs: handle.addrList(), routes: handle.routeList({ table: 254 }) }, { iface: flags.iface as string | undefined, publicIp: flags['public-ip'] as string | undefined });
+  const client = new ApiClient({ server, token, ca, timeoutMs: 10_000 });
+  const masq = new Masquerade(execRunner, masqMode);
+  masq.removeOtherMode();
+  const agent = new Agent({
+    client,
+    handle,
+    masq,
+    nodeName,
+    underlay,
+    vtepMac: vtepMacFor(nodeName),
+    backend: backend as Backend | undefined,
+    runDir,
+    log,
+    enableForwarding,
+    reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 },
+  });
+  log.info({ version: VERSION, underlay, server }, 'starting');
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  const api = await startLocalApi({ socketPath, client, state: () => agent.state });
+  const shutdown = (signal: string) => {
+    log.info({ signal }, 'stopping (the kernel state stays: pods keep their network)');
+    const force = setTimeout(() => process.exit(1), 5000);
+    force.unref();
+    void Promise.allSettled([agent.stop(), api.close()]).then(() => {
+      client.close();
+      handle.close();
+      process.exit(0);
+    });
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+  await agent.start();
+  return -1;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    if (code >= 0) process.exit(code);
+  },
+  (err: Error) => {
+    process.stderr.write(`podwire-agent: ${err.message}\n`);
+    process.exit(err instanceof UsageError ? 2 : 1);
+  },
+);

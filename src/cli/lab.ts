@@ -1,5 +1,8 @@
 // `podwire lab up|down|status`: the netns lab cluster (the main job).
 import { Lab, leakCheck, readLabStates, teardownState, type LabState } from '../lab/lab.js';
+import { createCluster, destroyCluster, type LabCluster } from '../lab/cluster.js';
+import { clusterConnectivity } from '../lab/cluster-probes.js';
+import { BACKENDS, type Backend } from '../controlplane/objects.js';
 import { formatMatrix, runProbes, type Probe } from '../lab/connectivity.js';
 import { validateLabPrefix } from '../lab/names.js';
 import { listNetns } from '../netns/netns.js';
@@ -8,7 +11,8 @@ import { flagHelp, parseArgs, UsageError, type FlagSpecs } from './args.js';
 const UP_FLAGS: FlagSpecs = {
   nodes: { type: 'int', default: 3, min: 1, max: 64, help: 'number of nodes' },
   prefix: { type: 'string', help: 'name prefix of every netns, e.g. pw-demo- (default: random pw-XXXXXX-)' },
-  underlay: { type: 'string', default: '192.0.2.0/24', help: 'underlay subnet of the nodes' },
+  backend: { type: 'string', default: 'vxlan', help: 'vxlan | host-gw | auto' },
+  'pods-per-node': { type: 'int', default: 2, min: 1, max: 20, help: 'pods created with the CNI plugin on each node' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with `podwire lab down`' },
 };
 const DOWN_FLAGS: FlagSpecs = {
@@ -20,12 +24,15 @@ export const LAB_USAGE = `usage: podwire lab up [flags] | lab down [--prefix P] 
 lab up flags:
 ${flagHelp(UP_FLAGS)}`;
 
-function printState(lab: Lab): void {
+function printCluster(c: LabCluster): void {
+  const lab = c.lab;
   console.log(`\nlab ${lab.prefix}  underlay netns ${lab.state.underlayNetns}  subnet ${lab.state.underlayCidr}`);
-  console.log('NODE'.padEnd(10) + 'NETNS'.padEnd(24) + 'UNDERLAY'.padEnd(20) + 'MAC');
-  for (const n of lab.nodes) {
-    console.log(n.name.padEnd(10) + n.netns.padEnd(24) + `${n.underlayIf} ${n.underlayCidr}`.padEnd(20) + n.mac);
+  console.log('NODE'.padEnd(10) + 'NETNS'.padEnd(24) + 'UNDERLAY'.padEnd(22) + 'PODS');
+  for (const n of c.nodes) {
+    const pods = c.pods.filter((p) => p.node === n.name).map((p) => `${p.name}=${p.ip}`);
+    console.log(n.name.padEnd(10) + n.netns.padEnd(24) + `${n.underlayIf} ${n.underlayCidr}`.padEnd(22) + pods.join(' '));
   }
+  console.log(`outside   ${c.outside.netns.padEnd(24)}${`${c.outside.underlayIf} ${c.outside.underlayCidr}`.padEnd(22)}(not a cluster node)`);
   console.log('');
 }
 
@@ -38,31 +45,41 @@ function underlayProbes(lab: Lab): Probe[] {
 async function labUp(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, UP_FLAGS);
   if (positional.length) throw new UsageError(`lab up takes no arguments (got ${positional.join(' ')})`);
+  const backend = flags.backend as Backend;
+  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
   const started = Date.now();
-  const lab = Lab.create({
+  console.log(`lab up: ${flags.nodes} nodes, backend ${backend}, ${flags['pods-per-node']} pods per node`);
+  const cluster = await createCluster({
     nodes: flags.nodes as number,
-    underlayCidr: flags.underlay as string,
+    backend,
+    podsPerNode: flags['pods-per-node'] as number,
     log: (line) => console.log(`  + ${line}`),
     ...(flags.prefix ? { prefix: flags.prefix as string } : {}),
   });
   let failed = 0;
   try {
-    console.log(`lab up: ${lab.nodes.length} nodes in ${Date.now() - started} ms`);
-    printState(lab);
-    const results = lab.nodes.length > 1 ? await runProbes(underlayProbes(lab)) : [];
-    failed = results.filter((r) => !r.ok).length;
-    console.log(formatMatrix('underlay (node -> node, ICMP):', results));
+    console.log(`lab up: cluster ready in ${Date.now() - started} ms`);
+    printCluster(cluster);
+    const underlay = cluster.nodes.length > 1 ? await runProbes(underlayProbes(cluster.lab)) : [];
+    console.log(formatMatrix('underlay (node -> node, ICMP):', underlay) + '\n');
+    const results = await clusterConnectivity(cluster);
+    const all = [...underlay, ...results];
+    failed = all.filter((r) => !r.ok).length;
+    console.log(formatMatrix('pods (TCP :8080; pod -> pod keeps its source IP, pod -> outside is masqueraded to the node IP):', results));
+    // The job's verdict: every expected path of both matrices.
+    console.log(`\nconnectivity: ${all.length - failed}/${all.length} ok`);
   } catch (err) {
-    lab.destroy();
+    destroyCluster(cluster);
     throw err;
   }
   if (flags.keep) {
-    lab.detach();
-    console.log(`\nkept: lab ${lab.prefix} (state ${lab.statePath()}); remove with: podwire lab down --prefix ${lab.prefix}`);
+    cluster.admin.close();
+    cluster.lab.detach();
+    console.log(`\nkept: lab ${cluster.lab.prefix} (state ${cluster.lab.statePath()}, files ${cluster.dir}); remove with: podwire lab down --prefix ${cluster.lab.prefix}`);
     return failed ? 1 : 0;
   }
-  const leaks = lab.destroy();
-  console.log(leaks.length ? `teardown: LEAKED ${leaks.join(', ')}` : `teardown: clean (no ${lab.prefix}* namespaces left)`);
+  const leaks = destroyCluster(cluster);
+  console.log(leaks.length ? `teardown: LEAKED ${leaks.join(', ')}` : `teardown: clean (no ${cluster.lab.prefix}* namespaces or processes left)`);
   return failed || leaks.length ? 1 : 0;
 }
 

@@ -7,7 +7,7 @@ export interface Probe {
   fromNetns: string;
   to: string;
   toIp: string;
-  kind: 'ping';
+  kind: 'ping' | 'tcp';
 }
 
 export interface ProbeResult extends Probe {

@@ -40,6 +40,8 @@ export interface LabState {
   underlayNetns: string;
   underlayCidr: string;
   nodes: LabNode[];
+  /** Other machines on the underlay (e.g. the "outside" host of the main job); not cluster nodes. */
+  hosts?: LabNode[];
   procs: TrackedProc[];
   createdAt: string;
 }
@@ -100,7 +102,27 @@ export class Lab {
     this.saveState();
   }
 
-  private addNode(name: string, ip: string, prefixLen: number, ul: NetlinkSocket, brIndex: number, mtu?: number): LabNode {
+  /**
+   * Another machine on the underlay segment (its own netns, eth0 with ip/prefix), e.g. a host outside
+   * the cluster. Same wiring as a node; listed in state.hosts.
+   */
+  addHost(name: string, ip: string): LabNode {
+    const ul = this.socket(this.state.underlayNetns);
+    const brIndex = linkGet(ul, UNDERLAY_BRIDGE).index;
+    const prefixLen = Number(this.state.underlayCidr.split('/')[1]);
+    const host = this.addNode(name, ip, prefixLen, ul, brIndex, undefined, false);
+    this.saveState();
+    return host;
+  }
+
+  /** An address on the underlay bridge itself (the underlay netns plays a host, e.g. the control plane's). */
+  addUnderlayAddress(ip: string): void {
+    const ul = this.socket(this.state.underlayNetns);
+    const prefixLen = Number(this.state.underlayCidr.split('/')[1]);
+    addrAdd(ul, { ifindex: linkGet(ul, UNDERLAY_BRIDGE).index, cidr: `${ip}/${prefixLen}` });
+  }
+
+  private addNode(name: string, ip: string, prefixLen: number, ul: NetlinkSocket, brIndex: number, mtu?: number, isNode = true): LabNode {
     const netns = nodeNetnsName(this.prefix, name);
     this.addNetns(netns);
     const ref: NetnsRef = openNetns(netns);
@@ -117,7 +139,8 @@ export class Lab {
     addrAdd(ns, { ifindex: eth.index, cidr: `${ip}/${prefixLen}` });
     linkSet(ns, eth.index, { up: true });
     const node: LabNode = { name, netns, underlayIp: ip, underlayCidr: `${ip}/${prefixLen}`, underlayIf: NODE_UNDERLAY_IF, mac: eth.mac ?? '' };
-    this.state.nodes.push(node);
+    if (isNode) this.state.nodes.push(node);
+    else (this.state.hosts ??= []).push(node);
     return node;
   }
 
@@ -188,12 +211,14 @@ export class Lab {
 export function teardownState(state: LabState): void {
   for (const p of state.procs) killTracked(p);
   waitGone(state.procs);
-  const names = new Set([...state.nodes.map((n) => n.netns), state.underlayNetns]);
+  const names = new Set([...state.nodes.map((n) => n.netns), ...(state.hosts ?? []).map((n) => n.netns), state.underlayNetns]);
   for (const n of listNetns()) if (n.startsWith(state.prefix)) names.add(n);
   for (const n of names) {
     if (netnsExists(n)) deleteNetns(n);
   }
   fs.rmSync(path.join(LAB_STATE_DIR, `${state.prefix.replace(/-$/, '')}.json`), { force: true });
+  // The cluster's files (control plane data, node tokens, agent run dirs, logs).
+  fs.rmSync(path.join(LAB_STATE_DIR, `${state.prefix.replace(/-$/, '')}.d`), { recursive: true, force: true });
 }
 
 /** What is left of a lab: namespaces with its prefix and tracked processes still running. */

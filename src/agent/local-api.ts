@@ -1,0 +1,45 @@
+// The agent's local API on a unix socket (0600, root only: the file mode is the authentication):
+//   GET  /v1/status                                  what the agent knows and did last
+//   POST/GET/PUT/DELETE /api/v1/namespaces/NS/pods…  passed to the control plane with the node's
+//                                                    token, so the CNI plugin registers pods
+//                                                    through the agent without a token of its own
+import fs from 'node:fs';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { ApiClientError, isStatus, type ApiClient } from '../client/api-client.js';
+import type { AgentState } from './agent.js';
+
+export interface LocalApiDeps {
+  socketPath: string;
+  client: ApiClient;
+  state: () => AgentState;
+}
+
+export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
+  const app = Fastify({ logger: false });
+  app.get('/v1/status', async () => deps.state());
+  const forward = async (method: string, url: string, body: unknown, reply: import('fastify').FastifyReply) => {
+    try {
+      const out = await deps.client.request(method, url, body);
+      return reply.code(method === 'POST' ? 201 : 200).send(out);
+    } catch (e) {
+      if (e instanceof ApiClientError && e.code > 0) return reply.code(e.code).send(e.status ?? { kind: 'Status', status: 'Failure', message: e.message, code: e.code });
+      return reply.code(503).send({ apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Failure', reason: 'ServiceUnavailable', message: `the agent cannot reach the control plane: ${(e as Error).message}`, code: 503 });
+    }
+  };
+  app.post<{ Params: { ns: string } }>('/api/v1/namespaces/:ns/pods', async (req, reply) => forward('POST', req.url, req.body, reply));
+  for (const method of ['GET', 'PUT', 'DELETE'] as const) {
+    app.route<{ Params: { ns: string; name: string } }>({
+      method,
+      url: '/api/v1/namespaces/:ns/pods/:name',
+      handler: async (req, reply) => forward(method, req.url, method === 'GET' ? undefined : (req.body ?? undefined), reply),
+    });
+  }
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const code = (err as { statusCode?: number }).statusCode ?? 500;
+    reply.code(code).send(isStatus(err) ? err : { apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Failure', message: err.message, code });
+  });
+  fs.rmSync(deps.socketPath, { force: true }); // a stale socket of a previous run
+  await app.listen({ path: deps.socketPath });
+  fs.chmodSync(deps.socketPath, 0o600);
+  return app;
+}

@@ -1,0 +1,48 @@
+// The main job's connectivity matrix: from every pod, TCP to every other pod (same node over cni0,
+// other nodes over the overlay or direct routes) and to the outside host. A pod→pod connection
+// must arrive with the client pod's own address (never NATed); a pod→outside connection must
+// arrive from the node's underlay address (masqueraded).
+import { spawnInNetns } from '../netns/exec.js';
+import type { ProbeResult } from './connectivity.js';
+import { BIN, ECHO_PORT, OUTSIDE_IP, type LabCluster } from './cluster.js';
+
+interface EchoAnswer {
+  target: string;
+  ok: boolean;
+  name?: string;
+  seenAs?: string;
+  ms: number;
+  error?: string;
+}
+
+function probeFrom(netns: string, targets: string[], timeoutMs: number): Promise<EchoAnswer[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawnInNetns(netns, process.execPath, [BIN.echo, 'probe', String(timeoutMs), ...targets], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', reject);
+    child.on('close', (code) => {
+      if (code !== 0) return reject(new Error(`probe in ${netns} exited ${code}: ${err.trim()}`));
+      resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as EchoAnswer));
+    });
+  });
+}
+
+export async function clusterConnectivity(c: LabCluster, timeoutMs = 3000): Promise<ProbeResult[]> {
+  const underlayOf = new Map(c.nodes.map((n) => [n.name, n.underlayIp]));
+  const runs = c.pods.map(async (from) => {
+    const dests = [...c.pods.filter((p) => p !== from).map((p) => ({ to: p.name, ip: p.ip, expectSeen: from.ip, expectName: p.name })), { to: 'outside', ip: OUTSIDE_IP, expectSeen: underlayOf.get(from.node)!, expectName: 'outside' }];
+    const answers = await probeFrom(from.netns, dests.map((d) => `${d.ip}:${ECHO_PORT}`), timeoutMs);
+    return dests.map((d, i): ProbeResult => {
+      const a = answers[i]!;
+      const base = { from: from.name, fromNetns: from.netns, to: d.to, toIp: d.ip, kind: 'tcp' as const };
+      if (!a.ok) return { ...base, ok: false, detail: a.error ?? 'failed' };
+      if (a.name !== d.expectName) return { ...base, ok: false, detail: `answered by ${a.name}, not ${d.expectName}` };
+      if (a.seenAs !== d.expectSeen) return { ...base, ok: false, detail: `arrived from ${a.seenAs}, expected ${d.expectSeen} (${d.to === 'outside' ? 'not masqueraded' : 'NATed'})` };
+      return { ...base, ok: true, detail: `${a.ms} ms, seen as ${a.seenAs}` };
+    });
+  });
+  return (await Promise.all(runs)).flat();
+}

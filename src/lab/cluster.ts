@@ -1,0 +1,213 @@
+// The main job's cluster: a netns Lab, plus the control plane (in the underlay netns, on the
+// underlay at 192.0.2.2), one agent per node (in its node netns), pods created by the CNI plugin
+// exactly as a runtime does (a pod netns, CNI_* env, the config on stdin), a TCP echo server in
+// every pod, and an "outside" host on the underlay that is not part of the cluster.
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { ApiClient } from '../client/api-client.js';
+import type { Backend } from '../controlplane/objects.js';
+import { Handle } from '../netlink/handle.js';
+import { createNetns, netnsPath } from '../netns/netns.js';
+import { Lab, LAB_STATE_DIR, type LabNode } from './lab.js';
+
+const DIST = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
+export const BIN = {
+  controlplane: path.join(DIST, 'src', 'controlplane', 'main.js'),
+  agent: path.join(DIST, 'src', 'agent', 'main.js'),
+  cni: path.join(DIST, 'bin', 'podwire-cni.mjs'),
+  echo: path.join(DIST, 'src', 'lab', 'echo.js'),
+};
+export const CONTROL_PLANE_IP = '192.0.2.2';
+export const OUTSIDE_IP = '192.0.2.250';
+export const ECHO_PORT = 8080;
+const CP_PORT = 6443;
+
+export interface ClusterOptions {
+  nodes: number;
+  backend: Backend;
+  podsPerNode: number;
+  prefix?: string;
+  log?: (line: string) => void;
+}
+
+export interface ClusterPod {
+  name: string;
+  node: string;
+  netns: string;
+  ip: string;
+  containerId: string;
+}
+
+export interface ClusterNode extends LabNode {
+  dir: string;
+  socket: string;
+}
+
+export interface LabCluster {
+  lab: Lab;
+  dir: string;
+  /** Admin client over the control plane's unix socket (this process is not on the underlay). */
+  admin: ApiClient;
+  nodes: ClusterNode[];
+  pods: ClusterPod[];
+  outside: LabNode;
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr = '';
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (e) {
+      lastErr = (e as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${lastErr ? ` (last error: ${lastErr})` : ''}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function logFile(file: string): number {
+  return fs.openSync(file, 'a', 0o600);
+}
+
+async function startControlPlane(lab: Lab, dir: string, backend: Backend): Promise<ApiClient> {
+  const cpDir = path.join(dir, 'controlplane');
+  execFileSync(process.execPath, [BIN.controlplane, 'init', '--data-dir', cpDir, '--backend', backend], { stdio: 'pipe' });
+  lab.addUnderlayAddress(CONTROL_PLANE_IP);
+  const sock = path.join(cpDir, 'api.sock');
+  const out = logFile(path.join(cpDir, 'controlplane.log'));
+  lab.spawn(lab.state.underlayNetns, process.execPath, [BIN.controlplane, '--data-dir', cpDir, '--listen', `${CONTROL_PLANE_IP}:${CP_PORT}`, '--unix-socket', sock, '--log-level', 'warn'], { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  const admin = new ApiClient({ server: 'http://podwire-controlplane', socketPath: sock, token: fs.readFileSync(path.join(cpDir, 'admin.token'), 'utf8').trim() });
+  await waitFor('control plane ready', async () => fs.existsSync(sock) && (await admin.request<string>('GET', '/readyz')) === 'ok');
+  return admin;
+}
+
+async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend): Promise<ClusterNode> {
+  const nodeDir = path.join(dir, node.name);
+  fs.mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
+  const { token } = await admin.request<{ token: string }>('POST', `/api/v1/nodes/${node.name}/token`);
+  const tokenFile = path.join(nodeDir, 'node.token');
+  fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
+  const socket = path.join(nodeDir, 'agent.sock');
+  const out = logFile(path.join(nodeDir, 'agent.log'));
+  const args = [BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf];
+  lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  return { ...node, dir: nodeDir, socket };
+}
+
+interface AgentStatus {
+  podCidr?: string;
+  peers: unknown[];
+  lastSync?: { errors: string[] };
+}
+
+export function agentStatus(node: ClusterNode): Promise<AgentStatus> {
+  const c = new ApiClient({ server: 'http://podwire-agent', socketPath: node.socket, timeoutMs: 2000 });
+  return c.request<AgentStatus>('GET', '/v1/status').finally(() => c.close());
+}
+
+/** Runs the CNI plugin binary in the node netns, as a runtime would. */
+export function cniExec(node: ClusterNode, command: 'ADD' | 'DEL', pod: { name: string; netns: string; containerId: string }): Promise<{ code: number | null; stdout: string }> {
+  const config = {
+    cniVersion: '1.0.0',
+    name: 'podwire',
+    type: 'podwire',
+    subnetFile: path.join(node.dir, 'subnet.env'),
+    dataDir: path.join(node.dir, 'ipam'),
+    controlPlane: { agentSocket: node.socket, nodeName: node.name },
+  };
+  const env = {
+    PATH: `${path.dirname(process.execPath)}:/usr/sbin:/usr/bin:/sbin:/bin`,
+    CNI_COMMAND: command,
+    CNI_CONTAINERID: pod.containerId,
+    CNI_NETNS: netnsPath(pod.netns),
+    CNI_IFNAME: 'eth0',
+    CNI_PATH: path.dirname(BIN.cni),
+    CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.name};PODWIRE_LABELS=app:echo`,
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', BIN.cni], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    let stdout = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout }));
+    child.stdin!.end(JSON.stringify(config));
+  });
+}
+
+async function addPod(lab: Lab, node: ClusterNode, index: number): Promise<ClusterPod> {
+  const name = `echo-${node.name}-${index}`;
+  const netns = `${lab.prefix}${node.name}-p${index}`;
+  createNetns(netns);
+  const h = Handle.open({ netns });
+  try {
+    h.linkSet('lo', { up: true });
+  } finally {
+    h.close();
+  }
+  const containerId = randomBytes(32).toString('hex');
+  const r = await cniExec(node, 'ADD', { name, netns, containerId });
+  if (r.code !== 0) throw new Error(`CNI ADD of pod ${name} on ${node.name} failed: ${r.stdout.trim()}`);
+  const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+  await startEcho(lab, netns, name);
+  return { name, node: node.name, netns, ip, containerId };
+}
+
+/** A TCP echo server in a namespace; resolves once it listens. */
+export async function startEcho(lab: Lab, netns: string, name: string): Promise<void> {
+  const child = lab.spawn(netns, process.execPath, [BIN.echo, 'serve', String(ECHO_PORT), name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').once('data', () => resolve());
+    child.once('exit', (code) => reject(new Error(`echo server in ${netns} exited (${code})`)));
+  });
+}
+
+export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
+  const log = opts.log ?? (() => undefined);
+  const lab = Lab.create({ nodes: opts.nodes, log, ...(opts.prefix ? { prefix: opts.prefix } : {}) });
+  let admin: ApiClient | undefined;
+  try {
+    const dir = path.join(LAB_STATE_DIR, `${lab.prefix.replace(/-$/, '')}.d`);
+    fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    admin = await startControlPlane(lab, dir, opts.backend);
+    log(`control plane: ${CONTROL_PLANE_IP}:${CP_PORT} in ${lab.state.underlayNetns} (SQLite in ${dir}/controlplane)`);
+    const outside = lab.addHost('outside', OUTSIDE_IP);
+    await startEcho(lab, outside.netns, 'outside');
+    log(`outside host: ${OUTSIDE_IP} (not in the cluster), echo server on :${ECHO_PORT}`);
+    const nodes: ClusterNode[] = [];
+    for (const n of lab.nodes) nodes.push(await startAgent(lab, admin, n, dir, opts.backend));
+    for (const n of nodes) {
+      const st = await waitFor(`agent on ${n.name} synced with ${nodes.length - 1} peers`, async () => {
+        const s = await agentStatus(n);
+        return s.lastSync && s.lastSync.errors.length === 0 && s.peers.length === nodes.length - 1 ? s : undefined;
+      }, 30_000);
+      log(`${n.name}: agent up, podCIDR ${st.podCidr}, ${st.peers.length} peers, backend ${opts.backend}`);
+    }
+    const pods: ClusterPod[] = [];
+    for (const n of nodes) {
+      for (let i = 1; i <= opts.podsPerNode; i++) {
+        const p = await addPod(lab, n, i);
+        pods.push(p);
+        log(`${n.name}: pod ${p.name} ${p.ip} (CNI ADD), echo server on :${ECHO_PORT}`);
+      }
+    }
+    return { lab, dir, admin, nodes, pods, outside };
+  } catch (err) {
+    admin?.close();
+    lab.destroy();
+    throw err;
+  }
+}
+
+export function destroyCluster(c: LabCluster): string[] {
+  c.admin.close();
+  const leaks = c.lab.destroy();
+  fs.rmSync(c.dir, { recursive: true, force: true });
+  return leaks;
+}
