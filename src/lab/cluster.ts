@@ -2,7 +2,7 @@
 // underlay at 192.0.2.2), one agent per node (in its node netns), pods created by the CNI plugin
 // exactly as a runtime does (a pod netns, CNI_* env, the config on stdin), a TCP echo server in
 // every pod, and an "outside" host on the underlay that is not part of the cluster.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -26,6 +26,8 @@ const CP_PORT = 6443;
 
 export interface ClusterOptions {
   nodes: number;
+  /** Nodes (the first N) that get an agent and pods at creation; default all (tests add the rest later). */
+  startNodes?: number;
   backend: Backend;
   podsPerNode: number;
   prefix?: string;
@@ -43,11 +45,15 @@ export interface ClusterPod {
 export interface ClusterNode extends LabNode {
   dir: string;
   socket: string;
+  agent: ChildProcess;
+  agentArgs: string[];
 }
 
 export interface LabCluster {
   lab: Lab;
   dir: string;
+  backend: Backend;
+  controlPlane: { child: ChildProcess; args: string[] };
   /** Admin client over the control plane's unix socket (this process is not on the underlay). */
   admin: ApiClient;
   nodes: ClusterNode[];
@@ -74,20 +80,36 @@ function logFile(file: string): number {
   return fs.openSync(file, 'a', 0o600);
 }
 
-async function startControlPlane(lab: Lab, dir: string, backend: Backend): Promise<ApiClient> {
+async function startControlPlane(lab: Lab, dir: string, backend: Backend): Promise<{ admin: ApiClient; child: ChildProcess; args: string[] }> {
   const cpDir = path.join(dir, 'controlplane');
   execFileSync(process.execPath, [BIN.controlplane, 'init', '--data-dir', cpDir, '--backend', backend], { stdio: 'pipe' });
   lab.addUnderlayAddress(CONTROL_PLANE_IP);
   const sock = path.join(cpDir, 'api.sock');
-  const out = logFile(path.join(cpDir, 'controlplane.log'));
-  lab.spawn(lab.state.underlayNetns, process.execPath, [BIN.controlplane, '--data-dir', cpDir, '--listen', `${CONTROL_PLANE_IP}:${CP_PORT}`, '--unix-socket', sock, '--log-level', 'warn'], { stdio: ['ignore', out, out] });
-  fs.closeSync(out);
+  const args = [BIN.controlplane, '--data-dir', cpDir, '--listen', `${CONTROL_PLANE_IP}:${CP_PORT}`, '--unix-socket', sock, '--log-level', 'warn'];
+  const child = spawnControlPlane(lab, args, cpDir);
   const admin = new ApiClient({ server: 'http://podwire-controlplane', socketPath: sock, token: fs.readFileSync(path.join(cpDir, 'admin.token'), 'utf8').trim() });
-  await waitFor('control plane ready', async () => fs.existsSync(sock) && (await admin.request<string>('GET', '/readyz')) === 'ok');
-  return admin;
+  await waitControlPlane(admin, sock);
+  return { admin, child, args };
 }
 
-async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend): Promise<ClusterNode> {
+function spawnControlPlane(lab: Lab, args: string[], cpDir: string): ChildProcess {
+  const out = logFile(path.join(cpDir, 'controlplane.log'));
+  const child = lab.spawn(lab.state.underlayNetns, process.execPath, args, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+  return child;
+}
+
+function waitControlPlane(admin: ApiClient, sock: string): Promise<unknown> {
+  return waitFor('control plane ready', async () => fs.existsSync(sock) && (await admin.request<string>('GET', '/readyz')) === 'ok');
+}
+
+/** Starts the control plane again after a stop (same data dir, same addresses). */
+export async function restartControlPlane(c: LabCluster): Promise<void> {
+  c.controlPlane.child = spawnControlPlane(c.lab, c.controlPlane.args, path.join(c.dir, 'controlplane'));
+  await waitControlPlane(c.admin, path.join(c.dir, 'controlplane', 'api.sock'));
+}
+
+export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend): Promise<ClusterNode> {
   const nodeDir = path.join(dir, node.name);
   fs.mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
   const { token } = await admin.request<{ token: string }>('POST', `/api/v1/nodes/${node.name}/token`);
@@ -96,15 +118,31 @@ async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string
   const socket = path.join(nodeDir, 'agent.sock');
   const out = logFile(path.join(nodeDir, 'agent.log'));
   const args = [BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf];
-  lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
+  const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
-  return { ...node, dir: nodeDir, socket };
+  return { ...node, dir: nodeDir, socket, agent, agentArgs: args };
 }
 
-interface AgentStatus {
+/** The same agent command again (after a kill): it must adopt what it finds. */
+export function restartAgent(c: LabCluster, node: ClusterNode): void {
+  const out = logFile(path.join(node.dir, 'agent.log'));
+  node.agent = c.lab.spawn(node.netns, process.execPath, node.agentArgs, { stdio: ['ignore', out, out] });
+  fs.closeSync(out);
+}
+
+/** Waits until the node's agent has synced without errors and knows `peers` peers. */
+export function waitAgentSynced(node: ClusterNode, peers: number, timeoutMs = 30_000): Promise<AgentStatus> {
+  return waitFor(`agent on ${node.name} synced with ${peers} peers`, async () => {
+    const s = await agentStatus(node);
+    return s.lastSync && s.lastSync.errors.length === 0 && s.peers.length === peers ? s : undefined;
+  }, timeoutMs);
+}
+
+export interface AgentStatus {
   podCidr?: string;
   peers: unknown[];
-  lastSync?: { errors: string[] };
+  lastSync?: { at: string; steps: string[]; errors: string[] };
+  controlPlane: string;
 }
 
 export function agentStatus(node: ClusterNode): Promise<AgentStatus> {
@@ -141,7 +179,7 @@ export function cniExec(node: ClusterNode, command: 'ADD' | 'DEL', pod: { name: 
   });
 }
 
-async function addPod(lab: Lab, node: ClusterNode, index: number): Promise<ClusterPod> {
+export async function addPod(lab: Lab, node: ClusterNode, index: number): Promise<ClusterPod> {
   const name = `echo-${node.name}-${index}`;
   const netns = `${lab.prefix}${node.name}-p${index}`;
   createNetns(netns);
@@ -175,18 +213,16 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
   try {
     const dir = path.join(LAB_STATE_DIR, `${lab.prefix.replace(/-$/, '')}.d`);
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    admin = await startControlPlane(lab, dir, opts.backend);
+    const cp = await startControlPlane(lab, dir, opts.backend);
+    admin = cp.admin;
     log(`control plane: ${CONTROL_PLANE_IP}:${CP_PORT} in ${lab.state.underlayNetns} (SQLite in ${dir}/controlplane)`);
     const outside = lab.addHost('outside', OUTSIDE_IP);
     await startEcho(lab, outside.netns, 'outside');
     log(`outside host: ${OUTSIDE_IP} (not in the cluster), echo server on :${ECHO_PORT}`);
     const nodes: ClusterNode[] = [];
-    for (const n of lab.nodes) nodes.push(await startAgent(lab, admin, n, dir, opts.backend));
+    for (const n of lab.nodes.slice(0, opts.startNodes ?? lab.nodes.length)) nodes.push(await startAgent(lab, admin, n, dir, opts.backend));
     for (const n of nodes) {
-      const st = await waitFor(`agent on ${n.name} synced with ${nodes.length - 1} peers`, async () => {
-        const s = await agentStatus(n);
-        return s.lastSync && s.lastSync.errors.length === 0 && s.peers.length === nodes.length - 1 ? s : undefined;
-      }, 30_000);
+      const st = await waitAgentSynced(n, nodes.length - 1);
       log(`${n.name}: agent up, podCIDR ${st.podCidr}, ${st.peers.length} peers, backend ${opts.backend}`);
     }
     const pods: ClusterPod[] = [];
@@ -197,7 +233,8 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
         log(`${n.name}: pod ${p.name} ${p.ip} (CNI ADD), echo server on :${ECHO_PORT}`);
       }
     }
-    return { lab, dir, admin, nodes, pods, outside };
+    const controlPlane = { child: cp.child, args: cp.args };
+    return { lab, dir, backend: opts.backend, controlPlane, admin, nodes, pods, outside };
   } catch (err) {
     admin?.close();
     lab.destroy();

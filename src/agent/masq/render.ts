@@ -1,0 +1,213 @@
+// The node agent's masquerade, flannel's rules (pod traffic leaving the cluster CIDR is
+// masqueraded, cluster↔cluster traffic never is), rendered for nftables or iptables. Pure.
+//
+// Per family with a cluster CIDR C and this node's pod CIDR P, in order:
+//   saddr in C,  daddr in C              → return                      (pod ↔ pod: no NAT)
+//   saddr in C,  daddr not multicast     → masquerade fully-random     (pod → outside)
+//   saddr !in C, daddr in P              → return                      (outside → local pod: keep source)
+//   saddr !in C, daddr in C              → masquerade fully-random     (node/outside → remote pod: replies come back here)
+//
+// nftables: chain NFT_CHAIN in table `inet podwire`. The table is shared (the service proxy
+// lives there too): we add it but never flush or delete it, and own only our chain. The chain
+// is not called `masquerade` because that is an nft keyword: nftables 1.0.6 (Debian 12) refuses
+// it as a chain name in `nft -f` scripts and on the command line, quoted or not.
+// iptables: chain IPT_CHAIN in the nat table and one jump to it from POSTROUTING, applied with
+// `iptables-restore --noflush`, in which `:CHAIN - [0:0]` creates or flushes only that chain.
+import { networkCidr, parseCidr, type Family } from '../../netlink/ip.js';
+
+export const NFT_TABLE = 'podwire';
+export const NFT_CHAIN = 'pod-masquerade';
+const T = `inet ${NFT_TABLE}`;
+export const NFT_CHAIN_SPEC = 'type nat hook postrouting priority srcnat + 10;';
+export const IPT_CHAIN = 'PODWIRE-POSTRTG';
+export const IPT_JUMP_COMMENT = 'podwire: pod masquerade';
+
+export type MasqMode = 'nftables' | 'iptables';
+
+export interface MasqInput {
+  /** At most one CIDR per family, like Kubernetes' --cluster-cidr, e.g. ['10.244.0.0/16', 'fd00:10:244::/56']. */
+  clusterCidrs: string[];
+  /** This node's pod CIDR (Node spec.podCIDR). */
+  podCidr: string;
+  /** All of this node's pod CIDRs, one per family (Node spec.podCIDRs); podCidr is added to them. */
+  podCidrs?: string[];
+}
+
+/** One family's validated, canonical CIDRs (host bits cleared). */
+export interface FamilyMasq {
+  family: Family;
+  clusterCidr: string;
+  podCidr: string;
+}
+
+export class MasqueradeError extends Error {
+  readonly code: string;
+  constructor(message: string, code = 'EINVAL') {
+    super(message);
+    this.name = 'MasqueradeError';
+    this.code = code;
+  }
+}
+
+const MULTICAST: Record<Family, string> = { 4: '224.0.0.0/4', 6: 'ff00::/8' };
+
+function canonical(what: string, text: unknown): { family: Family; cidr: string; prefixLen: number } {
+  if (typeof text !== 'string') throw new MasqueradeError(`masquerade: ${what} must be a CIDR string, got ${JSON.stringify(text)}`);
+  try {
+    const c = parseCidr(text);
+    return { family: c.addr.family, cidr: networkCidr(text), prefixLen: c.prefixLen };
+  } catch (err) {
+    throw new MasqueradeError(`masquerade: ${what}: ${(err as Error).message}`);
+  }
+}
+
+function onePerFamily(what: string, list: unknown[]): Map<Family, { cidr: string; prefixLen: number }> {
+  const byFamily = new Map<Family, { cidr: string; prefixLen: number }>();
+  for (const text of list) {
+    const c = canonical(what, text);
+    const seen = byFamily.get(c.family);
+    if (seen && seen.cidr !== c.cidr) {
+      throw new MasqueradeError(`masquerade: at most one IPv${c.family} ${what} is supported, got ${seen.cidr} and ${c.cidr}`);
+    }
+    byFamily.set(c.family, c);
+  }
+  return byFamily;
+}
+
+function contains(outer: { cidr: string; prefixLen: number }, inner: { cidr: string; prefixLen: number }): boolean {
+  const innerAddr = inner.cidr.slice(0, inner.cidr.indexOf('/'));
+  return inner.prefixLen >= outer.prefixLen && networkCidr(`${innerAddr}/${outer.prefixLen}`) === outer.cidr;
+}
+
+/** Validates the input; one entry per family with a cluster CIDR, IPv4 first. */
+export function planFamilies(input: MasqInput): FamilyMasq[] {
+  if (!input || !Array.isArray(input.clusterCidrs) || input.clusterCidrs.length === 0) {
+    throw new MasqueradeError('masquerade: clusterCidrs must be a non-empty array of CIDRs');
+  }
+  if (input.podCidrs !== undefined && !Array.isArray(input.podCidrs)) throw new MasqueradeError('masquerade: podCidrs must be an array');
+  const clusters = onePerFamily('cluster CIDR', input.clusterCidrs);
+  const pods = onePerFamily('pod CIDR', [input.podCidr, ...(input.podCidrs ?? [])]);
+  for (const [family, pod] of pods) {
+    const cluster = clusters.get(family);
+    if (!cluster) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} has no IPv${family} cluster CIDR`);
+    if (!contains(cluster, pod)) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} is not inside cluster CIDR ${cluster.cidr}`);
+  }
+  const out: FamilyMasq[] = [];
+  for (const family of [4, 6] as const) {
+    const cluster = clusters.get(family);
+    if (!cluster) continue;
+    const pod = pods.get(family);
+    if (!pod) throw new MasqueradeError(`masquerade: cluster CIDR ${cluster.cidr} needs an IPv${family} pod CIDR for this node (podCidrs)`);
+    out.push({ family, clusterCidr: cluster.cidr, podCidr: pod.cidr });
+  }
+  return out;
+}
+
+interface Match {
+  cidr: string;
+  negate: boolean;
+}
+
+/** One of the four rules, independent of the backend. */
+export interface MasqRule {
+  family: Family;
+  saddr: Match;
+  daddr: Match;
+  action: 'return' | 'masquerade';
+  comment: string;
+}
+
+export function masqRules(f: FamilyMasq): MasqRule[] {
+  const inC = { cidr: f.clusterCidr, negate: false };
+  const notInC = { cidr: f.clusterCidr, negate: true };
+  const rule = (saddr: Match, daddr: Match, action: MasqRule['action'], comment: string): MasqRule => ({
+    family: f.family, saddr, daddr, action, comment: `podwire: ${comment}`,
+  });
+  return [
+    rule(inC, inC, 'return', 'cluster to cluster, no NAT'),
+    rule(inC, { cidr: MULTICAST[f.family], negate: true }, 'masquerade', 'cluster to outside, masquerade'),
+    rule(notInC, { cidr: f.podCidr, negate: false }, 'return', 'outside to local pods, no NAT'),
+    rule(notInC, inC, 'masquerade', 'outside to remote pods, masquerade'),
+  ];
+}
+
+// ---------------------------------------------------------------------------------------------
+// nftables (`nft -f -`, one transaction)
+
+function nftRule(r: MasqRule): string {
+  const kw = r.family === 4 ? 'ip' : 'ip6';
+  const m = (field: string, x: Match) => `${kw} ${field} ${x.negate ? '!= ' : ''}${x.cidr}`;
+  const verdict = r.action === 'return' ? 'return' : 'masquerade fully-random';
+  return `${m('saddr', r.saddr)} ${m('daddr', r.daddr)} ${verdict} comment "${r.comment}"`;
+}
+
+/**
+ * The table (created if missing, never flushed), our chain created and flushed, then our rules:
+ * idempotent and atomic. `recreate` first deletes the chain, for when it exists with another
+ * type/hook/priority (nft refuses to change those of an existing base chain: EOPNOTSUPP).
+ */
+export function renderNftMasq(input: MasqInput, opts: { recreate?: boolean } = {}): string {
+  const rules = planFamilies(input).flatMap(masqRules);
+  const lines = [
+    `add table ${T}`,
+    ...(opts.recreate ? nftRemoveLines() : []),
+    `add chain ${T} ${NFT_CHAIN} { ${NFT_CHAIN_SPEC} }`,
+    `flush chain ${T} ${NFT_CHAIN}`,
+    ...rules.map((r) => `add rule ${T} ${NFT_CHAIN} ${nftRule(r)}`),
+  ];
+  return lines.join('\n') + '\n';
+}
+
+// nft 1.0.6 has no `destroy` (a syntax error there; it also needs kernel 6.3), so `add chain` (a
+// no-op when the chain exists) makes the delete succeed when the chain is already gone. Flush
+// first: old kernels refuse to delete a chain with rules. The caller checks that the table
+// exists, so nothing is created where nothing was.
+function nftRemoveLines(): string[] {
+  return [`add chain ${T} ${NFT_CHAIN}`, `flush chain ${T} ${NFT_CHAIN}`, `delete chain ${T} ${NFT_CHAIN}`];
+}
+
+/** Removes only our chain; the table stays (it is shared). Needs the table to exist. */
+export function renderNftMasqRemove(): string {
+  return nftRemoveLines().join('\n') + '\n';
+}
+
+// ---------------------------------------------------------------------------------------------
+// iptables (`iptables-restore --noflush` / `ip6tables-restore --noflush`)
+
+function iptRule(r: MasqRule): string {
+  const m = (flag: string, x: Match) => `${x.negate ? '! ' : ''}${flag} ${x.cidr}`;
+  const target = r.action === 'return' ? '-j RETURN' : '-j MASQUERADE --random-fully';
+  // The order iptables-save prints, so a listing reads like the rendering.
+  return `-A ${IPT_CHAIN} ${m('-s', r.saddr)} ${m('-d', r.daddr)} -m comment --comment "${r.comment}" ${target}`;
+}
+
+/** The POSTROUTING jump, as iptables-save prints it. */
+export const IPT_JUMP_RULE = `-A POSTROUTING -m comment --comment "${IPT_JUMP_COMMENT}" -j ${IPT_CHAIN}`;
+
+/**
+ * Our chain for one family, or undefined when the input has no CIDR of that family. The jump is
+ * rendered only when the caller saw none: a --noflush restore appends, it does not deduplicate.
+ */
+export function renderIptablesMasq(input: MasqInput, family: Family, opts: { jumpMissing: boolean }): string | undefined {
+  const f = planFamilies(input).find((x) => x.family === family);
+  if (!f) return undefined;
+  const lines = ['*nat', `:${IPT_CHAIN} - [0:0]`, ...masqRules(f).map(iptRule), ...(opts.jumpMissing ? [IPT_JUMP_RULE] : []), 'COMMIT'];
+  return lines.join('\n') + '\n';
+}
+
+/**
+ * Removes our chain and the given jumps (POSTROUTING rules as iptables-save lists them, `-A …`).
+ * Declaring the chain first creates or flushes it, so `-X` works whether or not it existed.
+ */
+export function renderIptablesMasqRemove(jumps: readonly string[]): string {
+  const deletes = jumps.map((j) => {
+    if (!j.startsWith('-A POSTROUTING ')) throw new MasqueradeError(`masquerade: not a POSTROUTING rule: ${JSON.stringify(j)}`);
+    return '-D' + j.slice(2);
+  });
+  return ['*nat', `:${IPT_CHAIN} - [0:0]`, ...deletes, `-X ${IPT_CHAIN}`, 'COMMIT'].join('\n') + '\n';
+}
+
+/** `iptables` / `ip6tables` + suffix ('-save', '-restore', ''). */
+export function iptablesBinary(family: Family, suffix = ''): string {
+  return (family === 4 ? 'iptables' : 'ip6tables') + suffix;
+}
