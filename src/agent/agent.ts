@@ -102,6 +102,9 @@ export class Agent {
         this.state.controlPlane = 'connected';
         this.reconciler.request('nodes listed');
       },
+      onWatching: () => {
+        this.state.controlPlane = 'connected';
+      },
       onError: (e, ms) => {
         this.state.controlPlane = 'unreachable';
         this.deps.log.warn({ err: e.message, retryInMs: ms }, 'watching nodes failed; keeping the last state');

@@ -75,7 +75,8 @@ async function main(argv: string[]): Promise<number> {
   const handle = Handle.open();
   const underlay = pickUnderlay({ links: handle.linkList(), addrs: handle.addrList(), routes: handle.routeList({ table: 254 }) }, { iface: flags.iface as string | undefined, publicIp: flags['public-ip'] as string | undefined });
   const client = new ApiClient({ server, token, ca, timeoutMs: 10_000 });
-  const masq = new Masquerade(execRunner, masqMode);
+  fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  const masq = new Masquerade(execRunner, masqMode, path.join(runDir, 'masquerade.json'));
   masq.removeOtherMode();
   const agent = new Agent({
     client,

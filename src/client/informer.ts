@@ -11,6 +11,8 @@ export interface InformerHandlers<T> {
   onDelete?(obj: T): void;
   /** After each (re)list has been applied to the cache. */
   onSynced?(): void;
+  /** Each time a watch stream is open (after a list, or resumed after an outage without one). */
+  onWatching?(): void;
   /** Failures that the informer retries by itself (for logs). */
   onError?(err: Error, retryInMs: number): void;
 }
@@ -138,6 +140,7 @@ export class Informer<T extends KubeObject> {
     });
     this.stream = stream;
     this.failures = 0;
+    this.handlers.onWatching?.();
     await stream.done;
     this.stream = undefined;
     if (expired) throw expired;

@@ -12,6 +12,7 @@
 // Mode switch: the first successful sync of an instance then removes the other mode's rules
 // (removeOtherMode() does it on demand); a missing binary of the other mode means nothing to
 // remove. Briefly both modes' chains exist, which is harmless: the first NAT verdict wins.
+import fs from 'node:fs';
 import type { Family } from '../../netlink/ip.js';
 import {
   IPT_CHAIN, MasqueradeError, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
@@ -61,23 +62,55 @@ export function parseIptablesSave(text: string): IptablesMasqState {
   return state;
 }
 
+interface PersistedMasq {
+  mode: MasqMode;
+  nft?: { script: string; listing: string };
+  iptables?: Record<string, { script: string; listing: string }>;
+}
+
 export class Masquerade {
   private lastNft: { script: string; listing: string } | undefined;
   private readonly lastIpt = new Map<Family, { script: string; listing: string }>();
   private lastFamilies: string | undefined;
   private otherModeRemoved = false;
 
+  /**
+   * stateFile (optional): where the last write and the listing it produced are kept, so that an
+   * agent restarted on an intact node recognizes its own rules and writes nothing (rule handles stay).
+   */
   constructor(
     private readonly runner: CommandRunner,
     readonly mode: MasqMode,
+    private readonly stateFile?: string,
   ) {
     if (mode !== 'nftables' && mode !== 'iptables') throw new MasqueradeError(`masquerade: unknown mode ${JSON.stringify(mode)}: expected nftables or iptables`);
+    this.loadState();
+  }
+
+  private loadState(): void {
+    if (!this.stateFile) return;
+    try {
+      const saved = JSON.parse(fs.readFileSync(this.stateFile, 'utf8')) as PersistedMasq;
+      if (saved.mode !== this.mode) return;
+      this.lastNft = saved.nft;
+      for (const [family, v] of Object.entries(saved.iptables ?? {})) this.lastIpt.set(Number(family) as Family, v);
+    } catch {
+      // absent or unreadable: the first sync writes once
+    }
+  }
+
+  private saveState(): void {
+    if (!this.stateFile) return;
+    const saved: PersistedMasq = { mode: this.mode, nft: this.lastNft, iptables: Object.fromEntries(this.lastIpt) };
+    fs.writeFileSync(`${this.stateFile}.tmp`, JSON.stringify(saved) + '\n', { mode: 0o600 });
+    fs.renameSync(`${this.stateFile}.tmp`, this.stateFile);
   }
 
   /** Makes the installed rules match `input`; returns whether it wrote anything. */
   sync(input: MasqInput): boolean {
     const families = planFamilies(input).map((f) => f.family); // invalid input fails before anything runs
     const wrote = this.mode === 'nftables' ? this.syncNft(input) : this.syncAllIptables(input, families);
+    if (wrote) this.saveState();
     // Only once this mode works: if it cannot (e.g. nft is missing), the old mode keeps masquerading.
     return (this.otherModeRemoved ? false : this.removeOtherMode()) || wrote;
   }
