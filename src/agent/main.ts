@@ -12,6 +12,7 @@ import { BACKENDS, type Backend } from '../controlplane/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { VERSION } from '../version.js';
 import { Agent } from './agent.js';
+import { installCni } from './cni-install.js';
 import { startLocalApi } from './local-api.js';
 import { execRunner, Masquerade, type MasqMode } from './masq/masq.js';
 import { vtepMacFor } from './network/desired.js';
@@ -30,7 +31,12 @@ const FLAGS: FlagSpecs = {
   socket: { type: 'string', help: 'local API socket (default RUN_DIR/agent.sock)' },
   'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between full resyncs' },
   'log-level': { type: 'string', default: 'info', help: 'fatal | error | warn | info | debug | silent' },
+  'install-cni': { type: 'bool', help: 'install the CNI plugin and a conflist (see --cni-bin-dir, --cni-conf-dir)' },
+  'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: 'where --install-cni puts the plugin' },
+  'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: 'where --install-cni puts 10-podwire.conflist' },
 };
+
+const PLUGIN_BUNDLE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'podwire-cni.mjs');
 
 const USAGE = `podwire-agent ${VERSION}: the node agent (run it in the node's network namespace)\n\n${flagHelp(FLAGS)}`;
 
@@ -94,6 +100,10 @@ async function main(argv: string[]): Promise<number> {
   log.info({ version: VERSION, underlay, server }, 'starting');
   fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
   const api = await startLocalApi({ socketPath, client, state: () => agent.state });
+  if (flags['install-cni']) {
+    const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string, subnetFile: path.join(runDir, 'subnet.env'), agentSocket: socketPath, nodeName });
+    log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
+  }
   const shutdown = (signal: string) => {
     log.info({ signal }, 'stopping (the kernel state stays: pods keep their network)');
     const force = setTimeout(() => process.exit(1), 5000);

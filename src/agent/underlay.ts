@@ -23,7 +23,9 @@ export interface NetDump {
 const RT_SCOPE_UNIVERSE = 0;
 const IGNORED = new Set(['lo', BRIDGE_NAME, VXLAN_NAME]);
 
-export class UnderlayError extends Error {}
+export class UnderlayError extends Error {
+  override name = 'UnderlayError';
+}
 
 function globalV4(addrs: Address[], ifindex: number): Address[] {
   return addrs.filter((a) => a.family === 4 && a.ifindex === ifindex && a.scope === RT_SCOPE_UNIVERSE);

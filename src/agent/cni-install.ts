@@ -1,0 +1,48 @@
+// --install-cni: put the CNI plugin and a conflist where the runtime looks (as flannel's
+// install-cni init container does). Written atomically and only when the content differs, so a
+// restart does not disturb a runtime reading the directory.
+import fs from 'node:fs';
+import path from 'node:path';
+
+export interface CniInstallOptions {
+  pluginSource: string; // the bundled plugin (dist/bin/podwire-cni.mjs)
+  binDir: string; // e.g. /opt/cni/bin
+  confDir: string; // e.g. /etc/cni/net.d
+  subnetFile: string;
+  agentSocket: string;
+  nodeName: string;
+}
+
+export const CONFLIST_NAME = '10-podwire.conflist';
+
+/** The network config list (pure): podwire registering pods through the agent, plus portmap when installed. */
+export function conflist(o: Pick<CniInstallOptions, 'subnetFile' | 'agentSocket' | 'nodeName'>, withPortmap: boolean): object {
+  return {
+    cniVersion: '1.0.0',
+    name: 'podwire',
+    plugins: [
+      { type: 'podwire', subnetFile: o.subnetFile, controlPlane: { agentSocket: o.agentSocket, nodeName: o.nodeName } },
+      ...(withPortmap ? [{ type: 'portmap', capabilities: { portMappings: true } }] : []),
+    ],
+  };
+}
+
+function writeIfChanged(file: string, content: Buffer, mode: number): boolean {
+  if (fs.existsSync(file) && fs.readFileSync(file).equals(content)) return false;
+  fs.mkdirSync(path.dirname(file), { recursive: true, mode: 0o755 });
+  const tmp = `${file}.podwire-tmp`;
+  fs.writeFileSync(tmp, content, { mode });
+  fs.renameSync(tmp, file);
+  return true;
+}
+
+/** Returns the files it (re)wrote. */
+export function installCni(o: CniInstallOptions): string[] {
+  const written: string[] = [];
+  const plugin = path.join(o.binDir, 'podwire');
+  if (writeIfChanged(plugin, fs.readFileSync(o.pluginSource), 0o755)) written.push(plugin);
+  const list = path.join(o.confDir, CONFLIST_NAME);
+  const text = JSON.stringify(conflist(o, fs.existsSync(path.join(o.binDir, 'portmap'))), null, 2) + '\n';
+  if (writeIfChanged(list, Buffer.from(text), 0o644)) written.push(list);
+  return written;
+}
