@@ -1,5 +1,5 @@
 // Benchmarks against the reference tools: `npm run bench -- NAME [flags]`. main only dispatches;
-// each benchmark is a module with its summary, its flags and run(). Later: cni, overlay, services.
+// each benchmark is a module with its summary, its flags and run(). Later: services.
 import { parseArgs, UsageError, type FlagSpecs, type Flags } from '../src/cli/args.js';
 import * as netlink from './netlink.js';
 
@@ -13,11 +13,12 @@ interface Benchmark {
 
 const BENCHMARKS: Record<string, Benchmark> = { netlink };
 BENCHMARKS.cni = await import('./cni.js');
+BENCHMARKS.controlplane = await import('./controlplane.js');
 
 function usage(): string {
   const lines = ['usage: npm run bench -- NAME [flags]   (or: node dist/bench/main.js NAME [flags])', '', 'benchmarks:'];
   for (const [name, b] of Object.entries(BENCHMARKS)) {
-    lines.push(`  ${name.padEnd(10)} ${b.summary}`);
+    lines.push(`  ${name.padEnd(12)} ${b.summary}`);
     for (const [flag, spec] of Object.entries(b.flags)) {
       const value = spec.type === 'bool' ? '' : spec.type === 'int' ? ' N' : ' VALUE';
       const range = spec.min !== undefined || spec.max !== undefined ? ` [${spec.min ?? ''}..${spec.max ?? ''}]` : '';
