@@ -96,8 +96,9 @@ t.test('kubectl create/get/get -w/label/delete against podwire', { skip: haveKub
   const podCidr = await kubectl(admin, ['get', 'nodes', 'node-a', '-o', 'jsonpath={.spec.podCIDR}']);
   t.match(podCidr.out, /^10\.244\.\d+\.0\/24$/, 'the node got a podCIDR');
   const table = await kubectl(admin, ['get', 'services']);
-  t.match(table.out, /^NAME\s+/m);
-  t.match(table.out, /^web\s/m, 'get services lists web');
+  t.match(table.out, /^NAME\s+TYPE\s+CLUSTER-IP\s+EXTERNAL-IP\s+PORT\(S\)\s+AGE$/m, 'server-side table columns, as kube-apiserver prints services');
+  t.match(table.out, new RegExp(`^web\\s+NodePort\\s+${svc.spec.clusterIP.replace(/\./g, '\\.')}\\s+<none>\\s+80:${svc.spec.ports[0].nodePort}/TCP\\s`, 'm'), 'get services shows web\'s type, ClusterIP and ports');
+  t.match((await kubectl(admin, ['get', 'services', '-o', 'wide'])).out, /^NAME\s+TYPE\s+.*\s+SELECTOR$/m, '-o wide adds the wide columns');
   const ep = await eventually(async () => {
     const r = await kubectl(admin, ['get', 'endpoints', 'web', '-o', 'jsonpath={.subsets[0].addresses[0].ip}:{.subsets[0].ports[0].port}']);
     return r.out === '10.244.0.5:8080' ? r.out : undefined;

@@ -152,7 +152,9 @@ t.test('endpoints follow ready pods matched by the selector; selector-less servi
   await s.call('POST', '/api/v1/namespaces/default/pods', pod('other', 'node-a', '10.244.1.9', { app: 'db' }));
   const ep = await eventually(async () => {
     const r = await s.call('GET', '/api/v1/namespaces/default/endpoints/web');
-    return r.json?.subsets?.[0]?.addresses?.length === 2 ? r.json : undefined;
+    // All three pods are in once both ready ones and the unready one show (the controller may have
+    // synced in between the creates).
+    return r.json?.subsets?.[0]?.addresses?.length === 2 && r.json.subsets[0].notReadyAddresses?.length === 1 ? r.json : undefined;
   }, 'endpoints of web');
   t.same(ep.subsets[0].addresses.map((a: { ip: string; nodeName: string }) => [a.ip, a.nodeName]), [['10.244.1.5', 'node-a'], ['10.244.2.5', 'node-b']]);
   t.same(ep.subsets[0].notReadyAddresses.map((a: { ip: string }) => a.ip), ['10.244.2.6']);
@@ -189,4 +191,20 @@ t.test('merge patch (kubectl label / patch --type merge) and delete precondition
   t.equal(pre.statusCode, 409, 'delete precondition on resourceVersion');
   t.equal((await s.call('DELETE', '/api/v1/namespaces/default/pods/p', { kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background' })).statusCode, 200, 'kubectl-style DeleteOptions body');
   t.equal((await s.call('DELETE', '/api/v1/namespaces/default/pods/p')).statusCode, 404);
+});
+
+t.test('kubectl-style Table responses (Accept as=Table): lists, gets and watch rows', async (t) => {
+  const s = await testServer();
+  t.teardown(() => s.close());
+  await s.call('POST', '/api/v1/namespaces/default/services', service('web', { type: 'NodePort' }, { labels: { app: 'web' } }));
+  const accept = 'application/json;as=Table;v=v1;g=meta.k8s.io,application/json';
+  const table = (await s.call('GET', '/api/v1/namespaces/default/services', undefined, undefined, { accept })).json;
+  t.match(table, { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: /^\d+$/ } });
+  t.same(table.columnDefinitions.map((c: { name: string; priority: number }) => `${c.name}/${c.priority}`), ['NAME/0', 'TYPE/0', 'CLUSTER-IP/0', 'EXTERNAL-IP/0', 'PORT(S)/0', 'AGE/0', 'SELECTOR/1']);
+  t.match(table.rows[0], { cells: ['web', 'NodePort', /^10\./, '<none>', /^80:3\d{4}\/TCP$/, /s$/, 'app=web'], object: { kind: 'PartialObjectMetadata', metadata: { name: 'web', labels: { app: 'web' } } } });
+  const one = (await s.call('GET', '/api/v1/namespaces/default/services/web?includeObject=Object', undefined, undefined, { accept })).json;
+  t.equal(one.rows.length, 1);
+  t.equal(one.rows[0].object.kind, 'Service', 'includeObject=Object keeps the whole object');
+  const plain = (await s.call('GET', '/api/v1/namespaces/default/services')).json;
+  t.equal(plain.kind, 'ServiceList', 'without the Accept header: a plain list');
 });

@@ -12,6 +12,7 @@ import { storePrefix, RESOURCES, type ResourceDef } from './resources.js';
 import type { ListOptions, Registry } from './registry.js';
 import { ApiError } from './status.js';
 import { startWatch } from './watch.js';
+import { toTable, wantsTable } from './table.js';
 import type { Store } from '../store/types.js';
 
 const Name = Type.String({ minLength: 1, maxLength: 253 });
@@ -26,6 +27,7 @@ const ListQuery = Type.Object(
     fieldSelector: Type.Optional(Type.String({ maxLength: 4096 })),
     allowWatchBookmarks: Type.Optional(Type.String()),
     timeoutSeconds: Type.Optional(Type.Integer({ minimum: 0, maximum: 86400 })),
+    includeObject: Type.Optional(Type.String()),
   },
   { additionalProperties: true },
 );
@@ -85,6 +87,12 @@ function check(req: FastifyRequest, verb: Verb, def: ResourceDef) {
   return writeCheckFor(actor, verb, def.plural);
 }
 
+/** kubectl's `as=Table` requests (its default for `get`); includeObject=Object keeps whole objects in rows. */
+function tableRequest(req: FastifyRequest, def: ResourceDef): { kind: string; includeObject: boolean } | undefined {
+  if (!wantsTable(req.headers.accept)) return undefined;
+  return { kind: def.kind, includeObject: (req.query as { includeObject?: string }).includeObject === 'Object' };
+}
+
 export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): void {
   for (const def of RESOURCES.values()) {
     const base = def.namespaced ? `/api/v1/namespaces/:namespace/${def.plural}` : `/api/v1/${def.plural}`;
@@ -96,7 +104,9 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
         return watch(deps, def, ns, req, reply, select);
       }
       check(req, 'list', def);
-      return deps.registry.list(def, ns, select);
+      const list = await deps.registry.list(def, ns, select);
+      const table = tableRequest(req, def);
+      return table ? toTable(list.items, table, list.metadata.resourceVersion) : list;
     };
     const listSchema = { schema: { params: Params, querystring: ListQuery } };
     app.get(base, listSchema, listHandler);
@@ -108,7 +118,9 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
     });
     app.get<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
       check(req, 'get', def);
-      return deps.registry.get(def, req.params.namespace, req.params.name!);
+      const obj = await deps.registry.get(def, req.params.namespace, req.params.name!);
+      const table = tableRequest(req, def);
+      return table ? toTable([obj], table, obj.metadata.resourceVersion) : obj;
     });
     app.put<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params, body: ObjectBody } }, async (req) =>
       deps.registry.update(def, req.params.namespace, req.params.name!, req.body, check(req, 'update', def)),
@@ -140,6 +152,7 @@ async function watch(deps: RouteDeps, def: ResourceDef, ns: string | undefined, 
       allowBookmarks: isTrue(req.query.allowWatchBookmarks),
       bookmarkIntervalMs: deps.bookmarkIntervalMs,
       timeoutSeconds: req.query.timeoutSeconds,
+      ...(tableRequest(req, def) ? { present: (obj) => toTable([obj], tableRequest(req, def)!) } : {}),
     },
     () => {
       reply.hijack();

@@ -21,6 +21,8 @@ export interface WatchRequest {
   allowBookmarks: boolean;
   bookmarkIntervalMs: number;
   timeoutSeconds?: number;
+  /** How an object is sent (e.g. as a one-row Table for kubectl); default as is. */
+  present?: (obj: KubeObject) => unknown;
 }
 
 export interface WatchHooks {
@@ -92,9 +94,11 @@ export async function startWatch(store: Store, req: WatchRequest, openResponse: 
     hooks.onClose();
     resolveDone();
   };
+  const present = req.present;
   const send = (body: WatchEventBody): void => {
     if (finished) return;
-    res.write(JSON.stringify(body) + '\n');
+    const out = present && body.type !== 'BOOKMARK' && body.type !== 'ERROR' ? { type: body.type, object: present(body.object as KubeObject) } : body;
+    res.write(JSON.stringify(out) + '\n');
     hooks.onEvent(body.type);
     if (res.writableLength > MAX_BUFFERED_BYTES) {
       res.write(JSON.stringify({ type: 'ERROR', object: statusOf(410, 'Expired', 'watch closed: the client reads too slowly; list again and watch from the list\'s resourceVersion') }) + '\n');
