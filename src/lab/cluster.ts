@@ -199,7 +199,8 @@ export async function addPod(lab: Lab, node: ClusterNode, index: number): Promis
 
 /** A TCP echo server in a namespace; resolves once it listens. */
 export async function startEcho(lab: Lab, netns: string, name: string): Promise<void> {
-  const child = lab.spawn(netns, process.execPath, [BIN.echo, 'serve', String(ECHO_PORT), name], { stdio: ['ignore', 'pipe', 'inherit'] });
+  // No inherited stdio: with --keep the server outlives this process and must not hold its pipes.
+  const child = lab.spawn(netns, process.execPath, [BIN.echo, 'serve', String(ECHO_PORT), name], { stdio: ['ignore', 'pipe', 'ignore'] });
   await new Promise<void>((resolve, reject) => {
     child.stdout!.setEncoding('utf8').once('data', () => resolve());
     child.once('exit', (code) => reject(new Error(`echo server in ${netns} exited (${code})`)));
