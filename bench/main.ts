@@ -1,5 +1,5 @@
 // Benchmarks against the reference tools: `npm run bench -- NAME [flags]`. main only dispatches;
-// each benchmark is a module with its summary, its flags and run(). Later: services.
+// each benchmark is a module with its summary, its flags and run(). Later: overlay, services.
 import { parseArgs, UsageError, type FlagSpecs, type Flags } from '../src/cli/args.js';
 import * as netlink from './netlink.js';
 
@@ -14,6 +14,7 @@ interface Benchmark {
 const BENCHMARKS: Record<string, Benchmark> = { netlink };
 BENCHMARKS.cni = await import('./cni.js');
 BENCHMARKS.controlplane = await import('./controlplane.js');
+BENCHMARKS.overlay = await import('./overlay.js');
 
 function usage(): string {
   const lines = ['usage: npm run bench -- NAME [flags]   (or: node dist/bench/main.js NAME [flags])', '', 'benchmarks:'];

@@ -1,0 +1,58 @@
+// `bench overlay` must keep working: a tiny run (1 s per measurement, 1 repeat) measures every
+// scenario (underlay, hand-built VXLAN and direct routes, podwire vxlan and host-gw) and the node
+// join, prints every scenario row, every ratio row and the verdict on the target, and leaves no
+// namespace and no process behind. Bad flags are usage errors.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import fs from 'node:fs';
+import path from 'node:path';
+import { listNetns } from '../../src/netns/netns.js';
+import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { RATIOS, SCENARIOS } from '../../bench/overlay.js';
+
+const main = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'main.js');
+const haveIperf = spawnSync('iperf3', ['--version'], { stdio: 'ignore' }).status === 0;
+const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/** PIDs of processes whose environment holds exactly `entry`: everything the run started inherits it. */
+function processesWithEnv(entry: string): number[] {
+  const pids: number[] = [];
+  for (const name of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(entry)) pids.push(Number(name));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+t.test('bench overlay: a 1 s × 1 run measures every scenario and the node join, reports ratios, cleans up', { skip: SKIP_NOT_ROOT || (haveIperf ? false : 'iperf3 missing') }, async (t) => {
+  const marker = `PW_BENCH_OVERLAY_SMOKE=${randomBytes(6).toString('hex')}`;
+  const [key, value] = marker.split('=') as [string, string];
+  const r = spawnSync('node', [main, 'overlay', '--seconds', '1', '--repeat', '1'], { encoding: 'utf8', env: { ...process.env, [key]: value }, timeout: 300_000 });
+  t.equal(r.status, 0, `exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
+  const out = r.stdout;
+  t.match(out, /^podwire bench overlay — iperf3 TCP pod↔pod across 2 nodes, 1 s per measurement, -P 1, 1 run\(s\)/m, 'title');
+  for (const s of SCENARIOS) t.match(out, new RegExp(`^${esc(s)}\\s+\\d+\\.\\d\\d\\s+\\d+\\.\\d\\d$`, 'm'), `scenario row: ${s}`);
+  for (const [a, b] of RATIOS) t.match(out, new RegExp(`^${esc(`${a} / ${b}`)}\\s+\\d+\\.\\d{3}×\\s+\\d+\\.\\d{3}×$`, 'm'), `ratio row: ${a} / ${b}`);
+  t.match(out, /^target podwire vxlan ≥ 0\.97× hand-built vxlan: (met|NOT met) \(\d+\.\d{3}×/m, 'vxlan verdict');
+  t.match(out, /^target podwire host-gw ≥ 0\.97× hand-built direct: (met|NOT met) \(\d+\.\d{3}×/m, 'host-gw verdict');
+  t.match(out, /^\(a\) registered → other agents synced\s+\d+\s+\d+\s+\d+$/m, 'convergence (a)');
+  t.match(out, /^\(b\) agent start → pod reachable\s+\d+\s+\d+\s+\d+$/m, 'convergence (b)');
+  const cleanup = /^cleanup: 6 labs created and removed \(((?:pw-[0-9a-z]+- ?){6})\), no namespace of theirs left$/m.exec(out);
+  t.ok(cleanup, 'the benchmark checked its own cleanup (6 labs: 5 scenarios and the join)');
+  const prefixes = cleanup?.[1]?.trim().split(' ') ?? [];
+  t.same(listNetns().filter((n) => prefixes.some((p) => n.startsWith(p))), [], 'no namespace of those labs left');
+  t.same(processesWithEnv(marker), [], 'no process of the run left (iperf3, echo servers, agents, control planes)');
+});
+
+t.test('bench overlay: bad flags are usage errors (exit 2)', async (t) => {
+  for (const args of [['--seconds', '0'], ['--seconds', '121'], ['--repeat', '0'], ['--parallel', '0'], ['--parallel', 'two'], ['--nope'], ['extra']]) {
+    const r = spawnSync('node', [main, 'overlay', ...args], { encoding: 'utf8' });
+    t.equal(r.status, 2, `overlay ${args.join(' ')} exits 2`);
+    t.match(r.stderr, /^bench: /, `overlay ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
+  }
+});
