@@ -1,0 +1,275 @@
+// The structured form of what podwire's service proxy installs in table `inet podwire`: chains,
+// verdict maps and sets, with rules as matches + one action. render.ts builds it from a
+// ProxyInput, diff.ts turns two of them into one `nft -f` transaction, trace.ts walks it like the
+// kernel would. Keeping rules structured (not strings) is what lets the tracer evaluate them and
+// the diff compare them; the text below is the only place that knows nft syntax.
+//
+// Every construct printed here was checked with nftables 1.0.6 (Debian 12) on kernel 6.x. Two
+// quirks shape it: base-chain priorities are printed as numbers (1.0.6 refuses `priority dstnat`
+// on the output hook of an inet table), and `dnat` needs `ip to` in an inet table.
+
+export const NFT_FAMILY = 'inet';
+
+export type L4Proto = 'tcp' | 'udp' | 'sctp';
+export type Hook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+export type AddrField = 'saddr' | 'daddr';
+
+export interface BaseChainSpec {
+  type: 'nat' | 'filter';
+  hook: Hook;
+  priority: number;
+}
+
+export type Verdict = { kind: 'jump' | 'goto'; chain: string } | { kind: 'accept' | 'drop' | 'return' };
+
+export type Match =
+  /** ip saddr|daddr [!=] CIDR or { CIDR, ... } */
+  | { kind: 'addr'; field: AddrField; cidrs: string[]; negate?: boolean }
+  /** ip saddr|daddr @set */
+  | { kind: 'addrInSet'; field: AddrField; set: string }
+  | { kind: 'l4proto'; proto: L4Proto }
+  /** th dport N (any transport header: tcp, udp, sctp) */
+  | { kind: 'dport'; port: number }
+  /** fib saddr|daddr type local: the address is one of this node's own */
+  | { kind: 'fibLocal'; field: AddrField }
+  /** meta mark & MASK != 0 (isSet) or == 0 */
+  | { kind: 'mark'; mask: number; isSet: boolean }
+  | { kind: 'ctStateNew' };
+
+export type Action =
+  | { kind: 'verdict'; verdict: Verdict }
+  /** `ip daddr . meta l4proto . th dport vmap @map` or `meta l4proto . th dport vmap @map` */
+  | { kind: 'vmap'; key: 'daddr.proto.dport' | 'proto.dport'; map: string }
+  /**
+   * A uniformly random goto among chains. 'vmap': `numgen random mod N vmap { 0 : goto c0, ... }`,
+   * one rule, O(1) per packet. 'cascade': the iptables statistic pattern, N rules
+   * `numgen random mod N-i == 0 goto ci` (the last one a plain goto), no map at all; see render.ts
+   * for why both exist. One IR rule, one or N nft rules: see ruleLines.
+   */
+  | { kind: 'numgen'; chains: string[]; form: 'vmap' | 'cascade' }
+  | { kind: 'dnat'; ip: string; port: number }
+  /** meta mark set meta mark | VALUE (or) / ^ VALUE (xor, to clear a bit known to be set) */
+  | { kind: 'mark'; op: 'or' | 'xor'; value: number }
+  | { kind: 'masquerade' }
+  | { kind: 'reject'; with: 'tcp-reset' | 'icmpx-port-unreachable' }
+  /** update @set { ip saddr }: refreshes the element's timeout, adds it if missing */
+  | { kind: 'updateSet'; set: string };
+
+export interface Rule {
+  matches: Match[];
+  action: Action;
+  comment?: string;
+}
+
+export interface Chain {
+  name: string;
+  base?: BaseChainSpec;
+  comment?: string;
+  rules: Rule[];
+}
+
+export type KeyPart = 'ipv4_addr' | 'inet_proto' | 'inet_service';
+
+export interface MapElement {
+  /** One value per key part, e.g. ['10.96.0.10', 'tcp', '80']. */
+  key: string[];
+  verdict: Verdict;
+  comment?: string;
+}
+
+/** A verdict map (the only kind of map podwire uses). */
+export interface VerdictMap {
+  name: string;
+  key: KeyPart[];
+  comment?: string;
+  elements: MapElement[];
+}
+
+export interface NftSet {
+  name: string;
+  type: 'ipv4_addr';
+  /** dynamic + timeout: filled from the packet path (`update`), never by us. */
+  flags: ('dynamic' | 'timeout')[];
+  timeoutSeconds?: number;
+  comment?: string;
+  elements: string[];
+}
+
+export interface NftIR {
+  /** Table name in family inet (shared with the agent's pod-masquerade chain). */
+  table: string;
+  chains: Chain[];
+  maps: VerdictMap[];
+  sets: NftSet[];
+}
+
+export class NftIRError extends Error {
+  readonly code = 'EINVAL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'NftIRError';
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// text
+
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$/;
+// nft rejects comments over 128 characters (NFTNL_UDATA_COMMENT_MAXLEN).
+const COMMENT_MAX = 128;
+
+/** Refuses anything that is not a plain nft identifier: names are spliced into scripts. */
+export function checkName(name: string): string {
+  if (!NAME_RE.test(name)) throw new NftIRError(`nft: invalid object name ${JSON.stringify(name)}`);
+  return name;
+}
+
+/** A quoted comment: no quotes or backslashes can break out of it, at most 128 characters. */
+export function quoteComment(text: string): string {
+  let clean = text.replace(/["\\\n\r\t]/g, '_');
+  if (clean.length > COMMENT_MAX) clean = clean.slice(0, COMMENT_MAX - 3) + '...';
+  return `"${clean}"`;
+}
+
+const hex = (n: number) => '0x' + n.toString(16);
+
+export function verdictText(v: Verdict): string {
+  return v.kind === 'jump' || v.kind === 'goto' ? `${v.kind} ${checkName(v.chain)}` : v.kind;
+}
+
+function cidrList(cidrs: string[]): string {
+  if (cidrs.length === 0) throw new NftIRError('nft: empty address list in a match');
+  return cidrs.length === 1 ? cidrs[0] : `{ ${cidrs.join(', ')} }`;
+}
+
+export function matchText(m: Match): string {
+  switch (m.kind) {
+    case 'addr': return `ip ${m.field} ${m.negate ? '!= ' : ''}${cidrList(m.cidrs)}`;
+    case 'addrInSet': return `ip ${m.field} @${checkName(m.set)}`;
+    case 'l4proto': return `meta l4proto ${m.proto}`;
+    case 'dport': return `th dport ${m.port}`;
+    case 'fibLocal': return `fib ${m.field} type local`;
+    case 'mark': return `meta mark & ${hex(m.mask)} ${m.isSet ? '!=' : '=='} 0`;
+    case 'ctStateNew': return 'ct state new';
+  }
+}
+
+export function actionText(a: Action): string {
+  switch (a.kind) {
+    case 'verdict': return verdictText(a.verdict);
+    case 'vmap': {
+      const key = a.key === 'daddr.proto.dport' ? 'ip daddr . meta l4proto . th dport' : 'meta l4proto . th dport';
+      return `${key} vmap @${checkName(a.map)}`;
+    }
+    case 'numgen': {
+      if (a.chains.length === 0) throw new NftIRError('nft: numgen over no chains');
+      if (a.form === 'cascade') throw new NftIRError('nft: a numgen cascade is several rules: use ruleLines');
+      const arms = a.chains.map((c, i) => `${i} : goto ${checkName(c)}`);
+      return `numgen random mod ${a.chains.length} vmap { ${arms.join(', ')} }`;
+    }
+    case 'dnat': return `dnat ip to ${a.ip}:${a.port}`;
+    case 'mark': return `meta mark set meta mark ${a.op === 'or' ? '|' : '^'} ${hex(a.value)}`;
+    case 'masquerade': return 'masquerade fully-random';
+    case 'reject': return a.with === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable';
+    case 'updateSet': return `update @${checkName(a.set)} { ip saddr }`;
+  }
+}
+
+/**
+ * The nft rule(s) of one IR rule: one, except for a numgen cascade over N chains, which is N
+ * rules. Arm i is taken with probability 1/(N-i) of what reaches it, so each of the N is 1/N.
+ */
+export function ruleLines(r: Rule): string[] {
+  const tail = r.comment ? ` comment ${quoteComment(r.comment)}` : '';
+  const matches = r.matches.map(matchText);
+  const a = r.action;
+  if (a.kind !== 'numgen' || a.form !== 'cascade') return [[...matches, actionText(a)].join(' ') + tail];
+  if (a.chains.length === 0) throw new NftIRError('nft: numgen over no chains');
+  return a.chains.map((c, i) => {
+    const left = a.chains.length - i;
+    const pick = left > 1 ? [`numgen random mod ${left} == 0`] : [];
+    return [...matches, ...pick, `goto ${checkName(c)}`].join(' ') + (i === 0 ? tail : '');
+  });
+}
+
+/** ruleLines as one string (newline-separated): what diffs compare. */
+export function ruleText(r: Rule): string {
+  return ruleLines(r).join('\n');
+}
+
+/** The `{ ... }` of `add chain`, or '' for a regular chain without comment. */
+export function chainSpecText(c: Chain): string {
+  const parts: string[] = [];
+  if (c.base) parts.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`);
+  if (c.comment) parts.push(`comment ${quoteComment(c.comment)};`);
+  return parts.length ? `{ ${parts.join(' ')} }` : '';
+}
+
+export function mapSpecText(m: VerdictMap): string {
+  const comment = m.comment ? ` comment ${quoteComment(m.comment)};` : '';
+  return `{ type ${m.key.join(' . ')} : verdict;${comment} }`;
+}
+
+export function setSpecText(s: NftSet): string {
+  const parts = [`type ${s.type};`];
+  if (s.flags.length) parts.push(`flags ${s.flags.join(',')};`);
+  if (s.timeoutSeconds !== undefined) parts.push(`timeout ${s.timeoutSeconds}s;`);
+  if (s.comment) parts.push(`comment ${quoteComment(s.comment)};`);
+  return `{ ${parts.join(' ')} }`;
+}
+
+export function elementKeyText(key: string[]): string {
+  return key.join(' . ');
+}
+
+export function mapElementText(e: MapElement): string {
+  const comment = e.comment ? ` comment ${quoteComment(e.comment)}` : '';
+  return `${elementKeyText(e.key)}${comment} : ${verdictText(e.verdict)}`;
+}
+
+/** Chains, maps and sets a chain's rules refer to by name (jump/goto targets, @sets, @maps). */
+export function ruleReferences(r: Rule): { chains: string[]; setsOrMaps: string[] } {
+  const chains: string[] = [];
+  const named: string[] = [];
+  for (const m of r.matches) if (m.kind === 'addrInSet') named.push(m.set);
+  const a = r.action;
+  if (a.kind === 'verdict' && (a.verdict.kind === 'jump' || a.verdict.kind === 'goto')) chains.push(a.verdict.chain);
+  if (a.kind === 'numgen') chains.push(...a.chains);
+  if (a.kind === 'vmap') named.push(a.map);
+  if (a.kind === 'updateSet') named.push(a.set);
+  return { chains, setsOrMaps: named };
+}
+
+/**
+ * The IR as nft's declarative syntax, the way `nft list table` reads: for people and golden
+ * files. Loading it with `nft -f` only adds (a table block never flushes what is already
+ * there); diff.ts renders the transactions that actually sync the kernel.
+ */
+export function serialize(ir: NftIR): string {
+  const out = [`table ${NFT_FAMILY} ${checkName(ir.table)} {`];
+  const block = (head: string, body: string[]) => out.push(`\t${head} {`, ...body.map((l) => `\t\t${l}`), '\t}', '');
+  for (const m of ir.maps) {
+    const body = [`type ${m.key.join(' . ')} : verdict`];
+    if (m.comment) body.push(`comment ${quoteComment(m.comment)}`);
+    if (m.elements.length) body.push(`elements = { ${m.elements.map(mapElementText).join(',\n\t\t\t     ')} }`);
+    block(`map ${checkName(m.name)}`, body);
+  }
+  for (const s of ir.sets) {
+    const body = [`type ${s.type}`];
+    if (s.flags.length) body.push(`flags ${s.flags.join(',')}`);
+    if (s.timeoutSeconds !== undefined) body.push(`timeout ${s.timeoutSeconds}s`);
+    if (s.comment) body.push(`comment ${quoteComment(s.comment)}`);
+    if (s.elements.length) body.push(`elements = { ${s.elements.join(', ')} }`);
+    block(`set ${checkName(s.name)}`, body);
+  }
+  for (const c of ir.chains) {
+    const body: string[] = [];
+    if (c.comment) body.push(`comment ${quoteComment(c.comment)}`);
+    if (c.base) body.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`);
+    body.push(...c.rules.flatMap(ruleLines));
+    block(`chain ${checkName(c.name)}`, body);
+  }
+  if (out.at(-1) === '') out.pop();
+  out.push('}');
+  return out.join('\n') + '\n';
+}

@@ -1,0 +1,102 @@
+// The validated IPv4 view of a ProxyInput that render.ts works from. Pure.
+//
+// Everything that ends up in an nft script goes through here first: addresses are checked with
+// net.isIP (so nothing but an address can be spliced into a rule), ports are 1-65535, protocols
+// TCP/UDP/SCTP. IPv6 addresses are dropped, not rejected: a dual-stack service renders its IPv4
+// half. Endpoints are deduplicated and sorted so the rendering does not depend on input order.
+import net from 'node:net';
+import { networkCidr } from '../../netlink/ip.js';
+import type { EndpointInfo, ServicePortPlan } from '../types.js';
+import type { L4Proto } from './ir.js';
+
+export class ProxyRenderError extends Error {
+  readonly code = 'EINVAL';
+  constructor(message: string) {
+    super(message);
+    this.name = 'ProxyRenderError';
+  }
+}
+
+export interface Endpoint {
+  ip: string;
+  port: number;
+}
+
+/** A validated IPv4 view of one ServicePortPlan. */
+export interface PortPlan {
+  key: string;
+  proto: L4Proto;
+  clusterIps: string[];
+  port: number;
+  nodePort?: number;
+  /** External IPs then LB IPs, deduplicated. */
+  externalIps: string[];
+  affinitySeconds?: number;
+  externalLocal: boolean;
+  internal: Endpoint[];
+  external: Endpoint[];
+  all: Endpoint[];
+}
+
+export function checkPort(what: string, n: unknown): number {
+  if (!Number.isInteger(n) || (n as number) < 1 || (n as number) > 65535) throw new ProxyRenderError(`proxy: ${what} must be 1-65535, got ${JSON.stringify(n)}`);
+  return n as number;
+}
+
+/** IPv4 addresses of a list, validated; IPv6 ones dropped (not rendered yet). */
+export function ipv4Only(what: string, ips: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const ip of ips) {
+    const kind = net.isIP(ip);
+    if (kind === 0) throw new ProxyRenderError(`proxy: ${what}: invalid IP address ${JSON.stringify(ip)}`);
+    if (kind === 4 && !out.includes(ip)) out.push(ip);
+  }
+  return out;
+}
+
+export const ipNumber = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
+
+function endpoints(what: string, list: readonly EndpointInfo[]): Endpoint[] {
+  const seen = new Map<string, Endpoint>();
+  for (const e of list) {
+    const port = checkPort(`${what} endpoint port`, e.port);
+    for (const ip of ipv4Only(`${what} endpoint`, [e.ip])) seen.set(`${ip}:${port}`, { ip, port });
+  }
+  // Sorted, so the numgen arms do not move when the input order does.
+  return [...seen.values()].sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port);
+}
+
+export function portPlan(p: ServicePortPlan): PortPlan | string {
+  const s = p.svc;
+  if (s.type === 'ExternalName') return 'ExternalName service';
+  const proto = String(s.protocol).toLowerCase();
+  if (proto !== 'tcp' && proto !== 'udp' && proto !== 'sctp') throw new ProxyRenderError(`proxy: ${s.key}: unknown protocol ${JSON.stringify(s.protocol)}`);
+  const clusterIps = ipv4Only(`${s.key} clusterIPs`, s.clusterIPs);
+  if (clusterIps.length === 0) return s.clusterIPs.length ? 'no IPv4 ClusterIP (IPv6 is not rendered yet)' : 'headless';
+  const timeout = s.sessionAffinity?.timeoutSeconds;
+  if (timeout !== undefined && (!Number.isInteger(timeout) || timeout < 1 || timeout > 86400)) {
+    throw new ProxyRenderError(`proxy: ${s.key}: session affinity timeout must be 1-86400 seconds, got ${timeout}`);
+  }
+  return {
+    key: s.key, proto, clusterIps, port: checkPort(`${s.key} port`, s.port),
+    nodePort: s.nodePort === undefined || s.nodePort === 0 ? undefined : checkPort(`${s.key} nodePort`, s.nodePort),
+    externalIps: ipv4Only(`${s.key} external IPs`, [...s.externalIPs, ...s.loadBalancerIPs]),
+    affinitySeconds: timeout, externalLocal: s.externalPolicyLocal,
+    internal: endpoints(s.key, p.internalEndpoints), external: endpoints(s.key, p.externalEndpoints), all: endpoints(s.key, p.allEndpoints),
+  };
+}
+
+export function clusterCidrs(list: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const text of list) {
+    let cidr: string;
+    try {
+      cidr = networkCidr(text);
+    } catch (err) {
+      throw new ProxyRenderError(`proxy: cluster CIDR: ${(err as Error).message}`);
+    }
+    if (net.isIPv4(cidr.slice(0, cidr.indexOf('/'))) && !out.includes(cidr)) out.push(cidr);
+  }
+  return out.sort();
+}
+

@@ -1,0 +1,222 @@
+// A packet tracer over the NftIR, like kube-proxy's nftables tracer test: walks the base chains
+// of each hook in priority order the way netfilter would for the first packet of a connection,
+// so tests can assert where a packet goes instead of what the rules say. Pure.
+//
+// Model: a packet from outside (or from a pod) enters at prerouting; after it, the routing
+// decision sends it to input when its (possibly DNATed) destination is one of localAddresses,
+// else to forward then postrouting. A packet from a local process enters at output, then
+// postrouting, then input if it is addressed to this node. NAT statements, reject, drop and
+// accept end the current base chain (the hook's next base chain still runs, except after drop
+// and reject); falling off a base chain is its policy, accept. `ct state new` always matches
+// (first packet); affinity sets start with the IR's elements plus opts.affinity.
+import net from 'node:net';
+import { parseCidr } from '../../netlink/ip.js';
+import type { Chain, Hook, Match, NftIR, Rule, Verdict } from './ir.js';
+
+export interface TracePacket {
+  srcIp: string;
+  dstIp: string;
+  protocol: string;
+  dstPort: number;
+  hook: 'prerouting' | 'output';
+  /** Sent by a process on the node: same as hook 'output'. */
+  fromLocalProcess?: boolean;
+  /** The node's own addresses: `fib … type local` and the routing decision use them. */
+  localAddresses: string[];
+}
+
+export interface TraceOptions {
+  /** Which numgen arm to take (modulo the number of arms); 0 by default. */
+  randomPick?: number;
+  /** Initial contents of sets (affinity: client IPs already recorded), by set name. */
+  affinity?: Record<string, string[]>;
+}
+
+export interface TraceResult {
+  verdict: 'dnat' | 'reject' | 'drop' | 'accept';
+  /** IP:PORT the packet was DNATed to. */
+  dnatTo?: string;
+  masquerade: boolean;
+  /** Chains entered, in order. */
+  path: string[];
+  /** Every endpoint (IP:PORT) the numgen could have picked. */
+  candidates?: string[];
+  /** Rules whose matches were evaluated: the per-packet cost. */
+  rulesEvaluated: number;
+}
+
+export class TraceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TraceError';
+  }
+}
+
+type Outcome = { end: 'continue' } | { end: 'accept' | 'drop' | 'reject' };
+const CONTINUE: Outcome = { end: 'continue' };
+const MAX_DEPTH = 32;
+
+function ipv4Int(ip: string): number {
+  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
+}
+
+/** IPv4 address in CIDR (or equal to a bare address). IPv6 never matches: the IR is IPv4 only. */
+export function inCidr(ip: string, cidr: string): boolean {
+  if (!net.isIPv4(ip)) return false;
+  if (!cidr.includes('/')) return ip === cidr;
+  const c = parseCidr(cidr);
+  if (c.addr.family !== 4) return false;
+  const mask = c.prefixLen === 0 ? 0 : (~0 << (32 - c.prefixLen)) >>> 0;
+  return ((ipv4Int(ip) & mask) >>> 0) === ((c.addr.bytes.readUInt32BE(0) & mask) >>> 0);
+}
+
+class Tracer {
+  saddr: string;
+  daddr: string;
+  dport: number;
+  readonly proto: string;
+  mark = 0;
+  masquerade = false;
+  dnatTo?: string;
+  candidates?: string[];
+  rulesEvaluated = 0;
+  readonly path: string[] = [];
+  private readonly chains: Map<string, Chain>;
+  private readonly sets = new Map<string, Set<string>>();
+
+  constructor(private readonly ir: NftIR, private readonly pkt: TracePacket, private readonly opts: TraceOptions) {
+    this.saddr = pkt.srcIp;
+    this.daddr = pkt.dstIp;
+    this.dport = pkt.dstPort;
+    this.proto = pkt.protocol.toLowerCase();
+    this.chains = new Map(ir.chains.map((c) => [c.name, c]));
+    for (const s of ir.sets) this.sets.set(s.name, new Set(s.elements));
+    for (const [name, ips] of Object.entries(opts.affinity ?? {})) for (const ip of ips) this.setOf(name).add(ip);
+  }
+
+  private setOf(name: string): Set<string> {
+    let s = this.sets.get(name);
+    if (!s) this.sets.set(name, (s = new Set()));
+    return s;
+  }
+
+  isLocal(ip: string): boolean {
+    return this.pkt.localAddresses.includes(ip);
+  }
+
+  /** Every base chain of the hook, lowest priority first; drop/reject stops the packet. */
+  runHook(hook: Hook): 'accept' | 'drop' | 'reject' {
+    const bases = this.ir.chains.filter((c) => c.base?.hook === hook).sort((a, b) => a.base!.priority - b.base!.priority);
+    for (const c of bases) {
+      const out = this.runChain(c.name, 0);
+      if (out.end === 'drop' || out.end === 'reject') return out.end;
+    }
+    return 'accept';
+  }
+
+  private runChain(name: string, depth: number): Outcome {
+    const chain = this.chains.get(name);
+    if (!chain) throw new TraceError(`trace: no chain ${name}`);
+    if (depth > MAX_DEPTH) throw new TraceError(`trace: jumps nest deeper than ${MAX_DEPTH} at ${name}`);
+    this.path.push(name);
+    for (const rule of chain.rules) {
+      this.rulesEvaluated++;
+      if (!rule.matches.every((m) => this.matches(m))) continue;
+      const out = this.act(rule, depth);
+      if (out !== 'next') return out;
+    }
+    return CONTINUE;
+  }
+
+  private matches(m: Match): boolean {
+    const addr = (field: 'saddr' | 'daddr') => (field === 'saddr' ? this.saddr : this.daddr);
+    switch (m.kind) {
+      case 'addr': return m.cidrs.some((c) => inCidr(addr(m.field), c)) !== Boolean(m.negate);
+      case 'addrInSet': return [...this.setOf(m.set)].some((e) => inCidr(addr(m.field), e));
+      case 'l4proto': return this.proto === m.proto;
+      case 'dport': return this.dport === m.port;
+      case 'fibLocal': return this.isLocal(addr(m.field));
+      case 'mark': return ((this.mark & m.mask) !== 0) === m.isSet;
+      case 'ctStateNew': return true;
+    }
+  }
+
+  /** 'next': go on with the chain's next rule. */
+  private act(rule: Rule, depth: number): Outcome | 'next' {
+    const a = rule.action;
+    switch (a.kind) {
+      case 'verdict': return this.verdict(a.verdict, depth);
+      case 'vmap': {
+        const key = a.key === 'daddr.proto.dport' ? [this.daddr, this.proto, String(this.dport)] : [this.proto, String(this.dport)];
+        const map = this.ir.maps.find((m) => m.name === a.map);
+        if (!map) throw new TraceError(`trace: no map ${a.map}`);
+        const hit = map.elements.find((e) => e.key.length === key.length && e.key.every((k, i) => k === key[i]));
+        return hit ? this.verdict(hit.verdict, depth) : 'next';
+      }
+      case 'numgen': {
+        this.candidates = a.chains.map((c) => this.dnatTarget(c));
+        const n = a.chains.length;
+        const pick = (((this.opts.randomPick ?? 0) % n) + n) % n;
+        // A cascade evaluates its arms up to the one taken (the last needs no numgen).
+        if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
+        return this.verdict({ kind: 'goto', chain: a.chains[pick] }, depth);
+      }
+      case 'dnat':
+        this.daddr = a.ip;
+        this.dport = a.port;
+        this.dnatTo = `${a.ip}:${a.port}`;
+        return { end: 'accept' };
+      case 'mark':
+        this.mark = a.op === 'or' ? this.mark | a.value : this.mark ^ a.value;
+        return 'next';
+      case 'masquerade':
+        this.masquerade = true;
+        return { end: 'accept' };
+      case 'reject': return { end: 'reject' };
+      case 'updateSet':
+        this.setOf(a.set).add(this.saddr);
+        return 'next';
+    }
+  }
+
+  private verdict(v: Verdict, depth: number): Outcome | 'next' {
+    switch (v.kind) {
+      case 'accept': case 'drop': return { end: v.kind };
+      case 'return': return CONTINUE;
+      case 'goto': return this.runChain(v.chain, depth + 1);
+      case 'jump': {
+        const out = this.runChain(v.chain, depth + 1);
+        return out.end === 'continue' ? 'next' : out;
+      }
+    }
+  }
+
+  /** The IP:PORT an endpoint chain DNATs to (what a numgen arm leads to). */
+  private dnatTarget(chain: string): string {
+    const dnat = this.chains.get(chain)?.rules.find((r) => r.action.kind === 'dnat')?.action;
+    return dnat?.kind === 'dnat' ? `${dnat.ip}:${dnat.port}` : chain;
+  }
+}
+
+export function tracePacket(ir: NftIR, pkt: TracePacket, opts: TraceOptions = {}): TraceResult {
+  const t = new Tracer(ir, pkt, opts);
+  const hooks: Hook[] = [];
+  const done = (verdict: TraceResult['verdict']): TraceResult => ({
+    verdict: verdict === 'accept' && t.dnatTo ? 'dnat' : verdict,
+    ...(t.dnatTo ? { dnatTo: t.dnatTo } : {}),
+    masquerade: t.masquerade,
+    path: t.path,
+    ...(t.candidates ? { candidates: t.candidates } : {}),
+    rulesEvaluated: t.rulesEvaluated,
+  });
+  const fromLocal = pkt.hook === 'output' || pkt.fromLocalProcess === true;
+  hooks.push(fromLocal ? 'output' : 'prerouting');
+  for (let i = 0; i < hooks.length; i++) {
+    const verdict = t.runHook(hooks[i]);
+    if (verdict !== 'accept') return done(verdict);
+    // Routing decisions are taken on the destination as NAT left it.
+    if (hooks[i] === 'prerouting') hooks.push(...(t.isLocal(t.daddr) ? (['input'] as const) : (['forward', 'postrouting'] as const)));
+    if (hooks[i] === 'output') hooks.push('postrouting', ...(t.isLocal(t.daddr) ? (['input'] as const) : []));
+  }
+  return done('accept');
+}
