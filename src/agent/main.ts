@@ -17,6 +17,9 @@ import { startLocalApi } from './local-api.js';
 import { execRunner, Masquerade, type MasqMode } from './masq/masq.js';
 import { vtepMacFor } from './network/desired.js';
 import { pickUnderlay } from './underlay.js';
+import { ServiceProxy } from './service-proxy.js';
+import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
+import { NftProxyBackend } from '../proxy/nft/backend.js';
 
 const FLAGS: FlagSpecs = {
   server: { type: 'string', help: 'control plane URL, e.g. https://10.0.0.1:6443' },
@@ -27,6 +30,7 @@ const FLAGS: FlagSpecs = {
   'public-ip': { type: 'string', help: 'underlay address to advertise' },
   backend: { type: 'string', help: 'vxlan | host-gw | auto (default: the cluster config\'s)' },
   'masq-mode': { type: 'string', default: 'nftables', help: 'nftables | iptables' },
+  'proxy-mode': { type: 'string', default: 'nftables', help: 'service proxy: nftables | iptables | none' },
   'run-dir': { type: 'string', default: '/run/podwire', help: 'subnet.env, state.json, the local socket' },
   socket: { type: 'string', help: 'local API socket (default RUN_DIR/agent.sock)' },
   'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between full resyncs' },
@@ -50,6 +54,11 @@ function enableForwarding(): void {
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
 }
 
+function makeProxyBackends(log: pino.Logger): Partial<Record<ProxyMode, ProxyBackend>> {
+  const onSkip = (key: string, reason: string) => log.warn({ service: key, reason }, 'service port not proxied');
+  return { nftables: new NftProxyBackend(execRunner, onSkip) };
+}
+
 async function main(argv: string[]): Promise<number> {
   if (argv[0] === '--version' || argv[0] === 'version') {
     console.log(VERSION);
@@ -66,6 +75,8 @@ async function main(argv: string[]): Promise<number> {
   const backend = flags.backend as string | undefined;
   if (backend !== undefined && !BACKENDS.includes(backend as Backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
   const masqMode = flags['masq-mode'] as MasqMode;
+  const proxyMode = flags['proxy-mode'] as string;
+  if (proxyMode !== 'none' && proxyMode !== 'nftables') throw new UsageError(`--proxy-mode ${JSON.stringify(proxyMode)}: expected nftables or none (iptables mode is not built yet)`);
   if (masqMode !== 'nftables' && masqMode !== 'iptables') throw new UsageError(`--masq-mode ${JSON.stringify(masqMode)}: expected nftables or iptables`);
   const nodeName = (flags['node-name'] as string | undefined) ?? os.hostname().toLowerCase();
   const runDir = path.resolve(flags['run-dir'] as string);
@@ -99,7 +110,8 @@ async function main(argv: string[]): Promise<number> {
   });
   log.info({ version: VERSION, underlay, server }, 'starting');
   fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
-  const api = await startLocalApi({ socketPath, client, state: () => agent.state });
+  let proxy: ServiceProxy | undefined;
+  const api = await startLocalApi({ socketPath, client, state: () => ({ ...agent.state, proxy: proxy?.status }) });
   if (flags['install-cni']) {
     const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string, subnetFile: path.join(runDir, 'subnet.env'), agentSocket: socketPath, nodeName });
     log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
@@ -108,7 +120,7 @@ async function main(argv: string[]): Promise<number> {
     log.info({ signal }, 'stopping (the kernel state stays: pods keep their network)');
     const force = setTimeout(() => process.exit(1), 5000);
     force.unref();
-    void Promise.allSettled([agent.stop(), api.close()]).then(() => {
+    void Promise.allSettled([agent.stop(), proxy?.stop(), api.close()]).then(() => {
       client.close();
       handle.close();
       process.exit(0);
@@ -117,6 +129,20 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await agent.start();
+  if (proxyMode !== 'none' && agent.state.clusterCidr) {
+    const backends = makeProxyBackends(log);
+    proxy = new ServiceProxy({
+      client,
+      backend: backends[proxyMode as ProxyMode]!,
+      others: PROXY_MODES.filter((m) => m !== proxyMode).flatMap((m) => backends[m] ?? []),
+      runner: execRunner,
+      nodeName,
+      nodeIPs: [underlay.ip],
+      clusterCidrs: [agent.state.clusterCidr],
+      log,
+    });
+    proxy.start();
+  }
   return -1;
 }
 

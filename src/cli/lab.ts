@@ -1,7 +1,9 @@
 // `podwire lab up|down|status`: the netns lab cluster (the main job).
 import { Lab, leakCheck, readLabStates, teardownState, type LabState } from '../lab/lab.js';
-import { createCluster, destroyCluster, type LabCluster } from '../lab/cluster.js';
-import { clusterConnectivity } from '../lab/cluster-probes.js';
+import { createCluster, createEchoService, destroyCluster, type LabCluster } from '../lab/cluster.js';
+import { clusterConnectivity, serviceConnectivity } from '../lab/cluster-probes.js';
+import { formatTable, tableFor } from '../printers/tables.js';
+import type { Endpoints } from '../controlplane/objects.js';
 import { BACKENDS, type Backend } from '../controlplane/objects.js';
 import { formatMatrix, runProbes, type Probe } from '../lab/connectivity.js';
 import { validateLabPrefix } from '../lab/names.js';
@@ -63,9 +65,16 @@ async function labUp(argv: string[]): Promise<number> {
     const underlay = cluster.nodes.length > 1 ? await runProbes(underlayProbes(cluster.lab)) : [];
     console.log(formatMatrix('underlay (node -> node, ICMP):', underlay) + '\n');
     const results = await clusterConnectivity(cluster);
-    const all = [...underlay, ...results];
+    console.log(formatMatrix('pods (TCP :8080; pod -> pod keeps its source IP, pod -> outside is masqueraded to the node IP):', results) + '\n');
+    const svc = await createEchoService(cluster);
+    const eps = await cluster.admin.list<Endpoints>({ plural: 'endpoints', namespace: 'default' });
+    console.log('$ podwire get services');
+    console.log(formatTable(tableFor('Service', [svc], { wide: false, allNamespaces: false, now: Date.now(), endpoints: eps.items })) + '\n');
+    const nodePort = svc.spec.ports![0]!.nodePort!;
+    const services = await serviceConnectivity(cluster, svc.spec.clusterIP!, nodePort);
+    console.log(formatMatrix(`service default/echo (ClusterIP ${svc.spec.clusterIP}:80 from every pod, NodePort ${nodePort} on every node from the nodes and the outside host):`, services));
+    const all = [...underlay, ...results, ...services];
     failed = all.filter((r) => !r.ok).length;
-    console.log(formatMatrix('pods (TCP :8080; pod -> pod keeps its source IP, pod -> outside is masqueraded to the node IP):', results));
     // The job's verdict: every expected path of both matrices.
     console.log(`\nconnectivity: ${all.length - failed}/${all.length} ok`);
   } catch (err) {

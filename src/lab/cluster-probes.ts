@@ -4,7 +4,7 @@
 // arrive from the node's underlay address (masqueraded).
 import { spawnInNetns } from '../netns/exec.js';
 import type { ProbeResult } from './connectivity.js';
-import { BIN, ECHO_PORT, OUTSIDE_IP, type LabCluster } from './cluster.js';
+import { BIN, ECHO_PORT, ECHO_SERVICE_PORT, OUTSIDE_IP, type LabCluster } from './cluster.js';
 
 interface EchoAnswer {
   target: string;
@@ -43,6 +43,31 @@ export async function clusterConnectivity(c: LabCluster, timeoutMs = 3000): Prom
       if (a.seenAs !== d.expectSeen) return { ...base, ok: false, detail: `arrived from ${a.seenAs}, expected ${d.expectSeen} (${d.to === 'outside' ? 'not masqueraded' : 'NATed'})` };
       return { ...base, ok: true, detail: `${a.ms} ms, seen as ${a.seenAs}` };
     });
+  });
+  return (await Promise.all(runs)).flat();
+}
+
+/**
+ * The service part of the matrix: every pod → the ClusterIP (answered by some echo pod), every
+ * node → the NodePort on every node's address, and the outside host → every node's NodePort.
+ */
+export async function serviceConnectivity(c: LabCluster, clusterIp: string, nodePort: number, timeoutMs = 3000): Promise<ProbeResult[]> {
+  const echoNames = new Set(c.pods.map((p) => p.name));
+  const judge = (from: string, fromNetns: string, to: string, toIp: string, a: EchoAnswer): ProbeResult => {
+    const base = { from, fromNetns, to, toIp, kind: 'tcp' as const };
+    if (!a.ok) return { ...base, ok: false, detail: a.error ?? 'failed' };
+    if (!echoNames.has(a.name ?? '')) return { ...base, ok: false, detail: `answered by ${a.name}, not an echo pod` };
+    return { ...base, ok: true, detail: `${a.ms} ms via ${a.name}, seen as ${a.seenAs}` };
+  };
+  const nodePorts = c.nodes.map((n) => ({ to: `${n.name}:${nodePort}`, target: `${n.underlayIp}:${nodePort}` }));
+  const sources = [
+    ...c.pods.map((p) => ({ from: p.name, netns: p.netns, targets: [{ to: `clusterIP:${ECHO_SERVICE_PORT}`, target: `${clusterIp}:${ECHO_SERVICE_PORT}` }] })),
+    ...c.nodes.map((n) => ({ from: n.name, netns: n.netns, targets: nodePorts })),
+    { from: 'outside', netns: c.outside.netns, targets: nodePorts },
+  ];
+  const runs = sources.map(async (s) => {
+    const answers = await probeFrom(s.netns, s.targets.map((t) => t.target), timeoutMs);
+    return s.targets.map((t, i) => judge(s.from, s.netns, t.to, t.target, answers[i]!));
   });
   return (await Promise.all(runs)).flat();
 }

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ApiClient } from '../client/api-client.js';
-import type { Backend } from '../controlplane/objects.js';
+import type { Backend, Endpoints, Service } from '../controlplane/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { createNetns, netnsPath } from '../netns/netns.js';
 import { Lab, LAB_STATE_DIR, type LabNode } from './lab.js';
@@ -248,4 +248,31 @@ export function destroyCluster(c: LabCluster): string[] {
   const leaks = c.lab.destroy();
   fs.rmSync(c.dir, { recursive: true, force: true });
   return leaks;
+}
+
+export const ECHO_SERVICE = 'echo';
+export const ECHO_SERVICE_PORT = 80;
+
+/**
+ * The main job's Service: NodePort `default/echo`, port 80 → the echo pods' 8080 on every node.
+ * Resolves once every agent has synced rules for it with all pods as endpoints.
+ */
+export async function createEchoService(c: LabCluster): Promise<Service> {
+  const svc = await c.admin.create<Service>({ plural: 'services', namespace: 'default' }, {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: ECHO_SERVICE, labels: { app: 'echo' } },
+    spec: { type: 'NodePort', selector: { app: 'echo' }, ports: [{ name: 'http', port: ECHO_SERVICE_PORT, targetPort: ECHO_PORT }] },
+  });
+  await waitFor(`endpoints of ${ECHO_SERVICE} list all ${c.pods.length} pods`, async () => {
+    const ep = await c.admin.get<Endpoints>({ plural: 'endpoints', namespace: 'default', name: ECHO_SERVICE });
+    return (ep.subsets ?? []).reduce((n, s) => n + (s.addresses?.length ?? 0), 0) === c.pods.length;
+  });
+  for (const n of c.nodes) {
+    await waitFor(`service rules on ${n.name}`, async () => {
+      const st = (await agentStatus(n)) as AgentStatus & { proxy?: { servicePorts: number; endpoints: number; lastSync?: { error?: string } } };
+      return st.proxy && st.proxy.servicePorts >= 1 && st.proxy.endpoints >= c.pods.length && st.proxy.lastSync && !st.proxy.lastSync.error;
+    });
+  }
+  return svc;
 }

@@ -1,0 +1,129 @@
+// The agent's service proxy loop (kube-proxy's job): list + watch Services and Endpoints, keep a
+// change tracker, and on change sync the mode's ruleset — partially, for the service ports that
+// changed, or fully on start, node changes and after a failure — then clear stale UDP conntrack
+// entries. Coalesced and rate-limited like the network reconcile.
+import type { ApiClient } from '../client/api-client.js';
+import { Informer } from '../client/informer.js';
+import type { Endpoints, Service } from '../controlplane/objects.js';
+import type { CommandRunner } from './masq/runner.js';
+import type { ProxyBackend } from '../proxy/backend.js';
+import { ProxyChangeTracker } from '../proxy/changes.js';
+import { conntrackDeletes, runConntrackDeletes } from '../proxy/conntrack.js';
+import { Reconciler, type ReconcilerOptions } from './reconciler.js';
+import type { AgentLog } from './agent.js';
+
+export interface ServiceProxyDeps {
+  client: ApiClient;
+  backend: ProxyBackend;
+  /** The modes not in use: their rules are removed once this mode has synced. */
+  others: ProxyBackend[];
+  runner: CommandRunner;
+  nodeName: string;
+  nodeIPs: string[];
+  clusterCidrs: string[];
+  log: AgentLog;
+  reconciler?: ReconcilerOptions;
+}
+
+export interface ServiceProxyStatus {
+  mode: string;
+  servicePorts: number;
+  /** Endpoints in use over all service ports (allEndpoints). */
+  endpoints: number;
+  lastSync?: { at: string; scope: string; changed: number; bytes: number; ms: number; error?: string };
+}
+
+export class ServiceProxy {
+  readonly status: ServiceProxyStatus;
+  private readonly tracker: ProxyChangeTracker;
+  private readonly services: Informer<Service>;
+  private readonly endpoints: Informer<Endpoints>;
+  private readonly reconciler: Reconciler;
+  private forceFull = true;
+  private othersRemoved = false;
+
+  constructor(private readonly deps: ServiceProxyDeps) {
+    this.status = { mode: deps.backend.mode, servicePorts: 0, endpoints: 0 };
+    this.tracker = new ProxyChangeTracker(deps.nodeName, { ips: deps.nodeIPs, clusterCidrs: deps.clusterCidrs });
+    const request = (why: string) => () => this.reconciler.request(why);
+    const onError = (what: string) => (e: Error, ms: number) => deps.log.warn({ err: e.message, retryInMs: ms }, `watching ${what} failed; keeping the current rules`);
+    this.services = new Informer<Service>(deps.client, { plural: 'services' }, {
+      onAdd: (s) => (this.tracker.setService(s), request('service added')()),
+      onUpdate: (_o, s) => (this.tracker.setService(s), request('service changed')()),
+      onDelete: (s) => (this.tracker.deleteService(s.metadata.namespace ?? 'default', s.metadata.name), request('service deleted')()),
+      onSynced: request('services listed'),
+      onError: onError('services'),
+    });
+    this.endpoints = new Informer<Endpoints>(deps.client, { plural: 'endpoints' }, {
+      onAdd: (e) => (this.tracker.setEndpoints(e), request('endpoints added')()),
+      onUpdate: (_o, e) => (this.tracker.setEndpoints(e), request('endpoints changed')()),
+      onDelete: (e) => (this.tracker.deleteEndpoints(e.metadata.namespace ?? 'default', e.metadata.name), request('endpoints deleted')()),
+      onSynced: request('endpoints listed'),
+      onError: onError('endpoints'),
+    });
+    this.reconciler = new Reconciler(() => this.sync(), { coalesceMs: 10, minIntervalMs: 50, ...deps.reconciler }, (e) => deps.log.error({ err: e.message }, 'service proxy sync crashed'));
+  }
+
+  start(): void {
+    this.services.start();
+    this.endpoints.start();
+    // The first sync waits for both lists: rules from half a picture would reject live services.
+    void Promise.all([this.services.waitForSync(3_600_000), this.endpoints.waitForSync(3_600_000)]).then(() => this.reconciler.start(), () => undefined);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([this.services.stop(), this.endpoints.stop()]);
+    await this.reconciler.stop();
+  }
+
+  settled(): Promise<void> {
+    return this.reconciler.settled();
+  }
+
+  private async sync(): Promise<{ ok: boolean }> {
+    if (!this.services.synced || !this.endpoints.synced) return { ok: true };
+    const pending = this.tracker.pending();
+    const full = pending.full || this.forceFull;
+    if (!full && pending.changedKeys.size === 0) return { ok: true };
+    const input = this.tracker.input();
+    const at = new Date().toISOString();
+    try {
+      const report = this.deps.backend.sync(input, full ? undefined : pending.changedKeys);
+      const stale = conntrackDeletes(this.tracker.removedUdpEndpoints(), this.newlyActive(input));
+      const failures = runConntrackDeletes(this.deps.runner, stale);
+      if (failures.length) this.deps.log.warn({ failures }, 'clearing stale UDP conntrack entries failed');
+      this.tracker.commit();
+      this.forceFull = false;
+      this.status.servicePorts = input.ports.length;
+      this.status.endpoints = input.ports.reduce((n, p) => n + p.allEndpoints.length, 0);
+      this.status.lastSync = { at, scope: report.scope, changed: full ? input.ports.length : pending.changedKeys.size, bytes: report.bytes, ms: report.ms };
+      if (report.bytes > 0) this.deps.log.info({ scope: report.scope, changed: this.status.lastSync.changed, bytes: report.bytes, ms: report.ms, conntrackDeletes: stale.length }, 'service rules synced');
+      this.removeOthers();
+      return { ok: true };
+    } catch (e) {
+      // The kernel may hold half of a failed partial write's view: the next sync is a full one.
+      this.forceFull = true;
+      this.status.lastSync = { at, scope: full ? 'full' : 'partial', changed: pending.changedKeys.size, bytes: 0, ms: 0, error: (e as Error).message };
+      this.deps.log.error({ err: (e as Error).message }, 'service rules sync failed; retrying with a full sync');
+      return { ok: false };
+    }
+  }
+
+  private newlyActive(input: ReturnType<ProxyChangeTracker['input']>): { key: string; ips: string[] }[] {
+    const keys = new Set(this.tracker.newlyActiveUdpKeys());
+    return input.ports.filter((p) => keys.has(p.svc.key)).map((p) => ({ key: p.svc.key, ips: [...p.svc.clusterIPs, ...p.svc.externalIPs, ...p.svc.loadBalancerIPs] }));
+  }
+
+  /** After the first good sync of this mode: the old mode's rules go (switching --proxy-mode). */
+  private removeOthers(): void {
+    if (this.othersRemoved) return;
+    for (const other of this.deps.others) {
+      try {
+        other.remove();
+      } catch (e) {
+        this.deps.log.warn({ mode: other.mode, err: (e as Error).message }, 'could not remove the other proxy mode\'s rules');
+      }
+    }
+    this.othersRemoved = true;
+  }
+}

@@ -1,0 +1,23 @@
+// What the agent's service proxy loop needs from a mode (nftables, iptables; IPVS later): apply a
+// ProxyInput — fully, or only for the service ports that changed — and remove everything it owns
+// (a mode switch removes the other mode's rules).
+import type { ProxyInput } from './types.js';
+
+export type ProxyMode = 'nftables' | 'iptables';
+export const PROXY_MODES: readonly ProxyMode[] = ['nftables', 'iptables'];
+
+export interface ProxySyncReport {
+  /** Service ports rendered in this sync ("full" = all). */
+  scope: 'full' | 'partial';
+  /** Bytes of ruleset text written (0 = nothing to do). */
+  bytes: number;
+  ms: number;
+}
+
+export interface ProxyBackend {
+  readonly mode: ProxyMode;
+  /** changed undefined = full sync (first sync, node changes, after a failure). */
+  sync(input: ProxyInput, changed: ReadonlySet<string> | undefined): ProxySyncReport;
+  /** Removes every rule, chain, map and set this mode owns; fine when there are none. */
+  remove(): void;
+}
