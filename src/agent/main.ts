@@ -20,6 +20,7 @@ import { pickUnderlay } from './underlay.js';
 import { ServiceProxy } from './service-proxy.js';
 import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
 import { NftProxyBackend } from '../proxy/nft/backend.js';
+import { IptablesProxyBackend } from '../proxy/iptables/backend.js';
 
 const FLAGS: FlagSpecs = {
   server: { type: 'string', help: 'control plane URL, e.g. https://10.0.0.1:6443' },
@@ -54,9 +55,9 @@ function enableForwarding(): void {
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
 }
 
-function makeProxyBackends(log: pino.Logger): Partial<Record<ProxyMode, ProxyBackend>> {
+function makeProxyBackends(log: pino.Logger): Record<ProxyMode, ProxyBackend> {
   const onSkip = (key: string, reason: string) => log.warn({ service: key, reason }, 'service port not proxied');
-  return { nftables: new NftProxyBackend(execRunner, onSkip) };
+  return { nftables: new NftProxyBackend(execRunner, onSkip), iptables: new IptablesProxyBackend(execRunner, onSkip) };
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -76,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   if (backend !== undefined && !BACKENDS.includes(backend as Backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
   const masqMode = flags['masq-mode'] as MasqMode;
   const proxyMode = flags['proxy-mode'] as string;
-  if (proxyMode !== 'none' && proxyMode !== 'nftables') throw new UsageError(`--proxy-mode ${JSON.stringify(proxyMode)}: expected nftables or none (iptables mode is not built yet)`);
+  if (proxyMode !== 'none' && !PROXY_MODES.includes(proxyMode as ProxyMode)) throw new UsageError(`--proxy-mode ${JSON.stringify(proxyMode)}: expected ${PROXY_MODES.join(', ')} or none`);
   if (masqMode !== 'nftables' && masqMode !== 'iptables') throw new UsageError(`--masq-mode ${JSON.stringify(masqMode)}: expected nftables or iptables`);
   const nodeName = (flags['node-name'] as string | undefined) ?? os.hostname().toLowerCase();
   const runDir = path.resolve(flags['run-dir'] as string);
@@ -133,8 +134,8 @@ async function main(argv: string[]): Promise<number> {
     const backends = makeProxyBackends(log);
     proxy = new ServiceProxy({
       client,
-      backend: backends[proxyMode as ProxyMode]!,
-      others: PROXY_MODES.filter((m) => m !== proxyMode).flatMap((m) => backends[m] ?? []),
+      backend: backends[proxyMode as ProxyMode],
+      others: PROXY_MODES.filter((m) => m !== proxyMode).map((m) => backends[m]),
       runner: execRunner,
       nodeName,
       nodeIPs: [underlay.ip],

@@ -15,6 +15,7 @@ const UP_FLAGS: FlagSpecs = {
   prefix: { type: 'string', help: 'name prefix of every netns, e.g. pw-demo- (default: random pw-XXXXXX-)' },
   backend: { type: 'string', default: 'vxlan', help: 'vxlan | host-gw | auto' },
   'pods-per-node': { type: 'int', default: 2, min: 1, max: 20, help: 'pods created with the CNI plugin on each node' },
+  'proxy-mode': { type: 'string', default: 'nftables', help: 'the agents\' service proxy: nftables | iptables' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with `podwire lab down`' },
 };
 const DOWN_FLAGS: FlagSpecs = {
@@ -49,12 +50,15 @@ async function labUp(argv: string[]): Promise<number> {
   if (positional.length) throw new UsageError(`lab up takes no arguments (got ${positional.join(' ')})`);
   const backend = flags.backend as Backend;
   if (!BACKENDS.includes(backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
+  const proxyMode = flags['proxy-mode'] as string;
+  if (proxyMode !== 'nftables' && proxyMode !== 'iptables') throw new UsageError(`--proxy-mode ${JSON.stringify(proxyMode)}: expected nftables or iptables`);
   const started = Date.now();
-  console.log(`lab up: ${flags.nodes} nodes, backend ${backend}, ${flags['pods-per-node']} pods per node`);
+  console.log(`lab up: ${flags.nodes} nodes, backend ${backend}, proxy mode ${proxyMode}, ${flags['pods-per-node']} pods per node`);
   const cluster = await createCluster({
     nodes: flags.nodes as number,
     backend,
     podsPerNode: flags['pods-per-node'] as number,
+    proxyMode,
     log: (line) => console.log(`  + ${line}`),
     ...(flags.prefix ? { prefix: flags.prefix as string } : {}),
   });

@@ -30,6 +30,8 @@ export interface ClusterOptions {
   startNodes?: number;
   backend: Backend;
   podsPerNode: number;
+  /** The agents' --proxy-mode (default nftables). */
+  proxyMode?: 'nftables' | 'iptables';
   prefix?: string;
   log?: (line: string) => void;
 }
@@ -109,7 +111,7 @@ export async function restartControlPlane(c: LabCluster): Promise<void> {
   await waitControlPlane(c.admin, path.join(c.dir, 'controlplane', 'api.sock'));
 }
 
-export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend): Promise<ClusterNode> {
+export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend, proxyMode: 'nftables' | 'iptables' = 'nftables'): Promise<ClusterNode> {
   const nodeDir = path.join(dir, node.name);
   fs.mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
   const { token } = await admin.request<{ token: string }>('POST', `/api/v1/nodes/${node.name}/token`);
@@ -117,7 +119,7 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   const socket = path.join(nodeDir, 'agent.sock');
   const out = logFile(path.join(nodeDir, 'agent.log'));
-  const args = [BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf];
+  const args = [BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   return { ...node, dir: nodeDir, socket, agent, agentArgs: args };
@@ -221,7 +223,7 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
     await startEcho(lab, outside.netns, 'outside');
     log(`outside host: ${OUTSIDE_IP} (not in the cluster), echo server on :${ECHO_PORT}`);
     const nodes: ClusterNode[] = [];
-    for (const n of lab.nodes.slice(0, opts.startNodes ?? lab.nodes.length)) nodes.push(await startAgent(lab, admin, n, dir, opts.backend));
+    for (const n of lab.nodes.slice(0, opts.startNodes ?? lab.nodes.length)) nodes.push(await startAgent(lab, admin, n, dir, opts.backend, opts.proxyMode));
     for (const n of nodes) {
       const st = await waitAgentSynced(n, nodes.length - 1);
       log(`${n.name}: agent up, podCIDR ${st.podCidr}, ${st.peers.length} peers, backend ${opts.backend}`);
