@@ -94,8 +94,8 @@ async function main(argv: string[]): Promise<number> {
   const underlay = pickUnderlay({ links: handle.linkList(), addrs: handle.addrList(), routes: handle.routeList({ table: 254 }) }, { iface: flags.iface as string | undefined, publicIp: flags['public-ip'] as string | undefined });
   const client = new ApiClient({ server, token, ca, timeoutMs: 10_000 });
   fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
+  // The other masquerade mode's rules go after this mode's first good sync (Masquerade.sync).
   const masq = new Masquerade(execRunner, masqMode, path.join(runDir, 'masquerade.json'));
-  masq.removeOtherMode();
   const agent = new Agent({
     client,
     handle,
@@ -110,7 +110,6 @@ async function main(argv: string[]): Promise<number> {
     reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 },
   });
   log.info({ version: VERSION, underlay, server }, 'starting');
-  fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
   let proxy: ServiceProxy | undefined;
   const api = await startLocalApi({ socketPath, client, state: () => ({ ...agent.state, proxy: proxy?.status }) });
   if (flags['install-cni']) {
@@ -130,21 +129,16 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await agent.start();
-  if (proxyMode !== 'none' && agent.state.clusterCidr) {
-    const backends = makeProxyBackends(log);
-    proxy = new ServiceProxy({
-      client,
-      backend: backends[proxyMode as ProxyMode],
-      others: PROXY_MODES.filter((m) => m !== proxyMode).map((m) => backends[m]),
-      runner: execRunner,
-      nodeName,
-      nodeIPs: [underlay.ip],
-      clusterCidrs: [agent.state.clusterCidr],
-      log,
-    });
-    proxy.start();
-  }
+  if (proxyMode !== 'none' && agent.state.clusterCidr) proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: [underlay.ip], clusterCidrs: [agent.state.clusterCidr], log });
   return -1;
+}
+
+/** kube-proxy's part, once the node knows its cluster CIDR (after registration). */
+function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger }): ServiceProxy {
+  const backends = makeProxyBackends(o.log);
+  const proxy = new ServiceProxy({ ...o, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
+  proxy.start();
+  return proxy;
 }
 
 main(process.argv.slice(2)).then(
