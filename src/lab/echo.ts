@@ -4,6 +4,18 @@
 //                                      address the server sees: shows whether NAT happened)
 //   echo.js probe TIMEOUT_MS HOST:PORT…  connects to each target, prints one JSON line per target
 //                                      {target, ok, name?, seenAs?, ms, error?}
+//   echo.js probe-many COUNT TIMEOUT_MS HOST:PORT [CONCURRENCY]
+//                                      COUNT connections to one target, CONCURRENCY (default 20,
+//                                      at most 100) at a time; prints one JSON summary
+//                                      {target, count, ok, failed, names, seenAs, errors, maxMs}
+//                                      (names/seenAs/errors: value → how many times)
+//   echo.js latency COUNT WARMUP TIMEOUT_MS HOST:PORT
+//                                      WARMUP unmeasured, then COUNT measured connections to one
+//                                      target, one at a time; prints one JSON summary {target,
+//                                      count, ok, failed, names, errors, connectUs, answerUs}:
+//                                      per successful connection, µs from net.connect() to the
+//                                      'connect' event (handshake done) and to the end of the
+//                                      answer (performance.now(), high resolution), in order
 import net from 'node:net';
 
 function serve(port: number, name: string): void {
@@ -45,10 +57,82 @@ async function probe(timeoutMs: number, targets: string[]): Promise<void> {
   for (const r of results) process.stdout.write(JSON.stringify(r) + '\n');
 }
 
+async function probeMany(count: number, timeoutMs: number, target: string, concurrency: number): Promise<void> {
+  const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
+  const summary = { target, count, ok: 0, failed: 0, names: {} as Record<string, number>, seenAs: {} as Record<string, number>, errors: {} as Record<string, number>, maxMs: 0 };
+  let started = 0;
+  const worker = async () => {
+    while (started < count) {
+      started++;
+      const r = (await probeOne(target, timeoutMs)) as { ok: boolean; name?: string; seenAs?: string; error?: string; ms: number };
+      summary.maxMs = Math.max(summary.maxMs, r.ms);
+      if (r.ok) {
+        summary.ok++;
+        tally(summary.names, r.name!);
+        tally(summary.seenAs, r.seenAs!);
+      } else {
+        summary.failed++;
+        tally(summary.errors, r.error ?? 'failed');
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
+  process.stdout.write(JSON.stringify(summary) + '\n');
+}
+
+/** One connection: µs to the handshake and to the end of the answer (undefined on failure). */
+function timeOne(host: string, port: number, timeoutMs: number): Promise<{ connectUs: number; answerUs: number; name: string } | { error: string }> {
+  const t0 = performance.now();
+  let connected = 0;
+  return new Promise((resolve) => {
+    let data = '';
+    const sock = net.connect({ host, port, noDelay: true });
+    const done = (out: { connectUs: number; answerUs: number; name: string } | { error: string }) => {
+      sock.destroy();
+      resolve(out);
+    };
+    sock.setTimeout(timeoutMs, () => done({ error: `no answer within ${timeoutMs} ms` }));
+    sock.on('connect', () => (connected = performance.now()));
+    sock.on('data', (d) => (data += d.toString('utf8')));
+    sock.on('end', () => {
+      const end = performance.now();
+      const name = data.trim().split(' ')[0];
+      done(name && connected ? { connectUs: Math.round((connected - t0) * 1000), answerUs: Math.round((end - t0) * 1000), name } : { error: `unexpected answer ${JSON.stringify(data)}` });
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => done({ error: e.code ?? e.message }));
+  });
+}
+
+async function latency(count: number, warmup: number, timeoutMs: number, target: string): Promise<void> {
+  const colon = target.lastIndexOf(':');
+  const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
+  const port = Number(target.slice(colon + 1));
+  const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
+  const summary = { target, count, ok: 0, failed: 0, names: {} as Record<string, number>, errors: {} as Record<string, number>, connectUs: [] as number[], answerUs: [] as number[] };
+  for (let i = 0; i < warmup + count; i++) {
+    const r = await timeOne(host, port, timeoutMs);
+    if (i < warmup) continue;
+    if ('error' in r) {
+      summary.failed++;
+      tally(summary.errors, r.error);
+      continue;
+    }
+    summary.ok++;
+    tally(summary.names, r.name);
+    summary.connectUs.push(r.connectUs);
+    summary.answerUs.push(r.answerUs);
+  }
+  process.stdout.write(JSON.stringify(summary) + '\n');
+}
+
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'serve' && rest.length === 2 && /^\d+$/.test(rest[0]!)) serve(Number(rest[0]), rest[1]!);
 else if (mode === 'probe' && rest.length >= 2 && /^\d+$/.test(rest[0]!)) void probe(Number(rest[0]), rest.slice(1));
-else {
-  process.stderr.write('usage: echo.js serve PORT NAME | echo.js probe TIMEOUT_MS HOST:PORT...\n');
+else if (mode === 'probe-many' && (rest.length === 3 || rest.length === 4) && rest.every((a, i) => i === 2 || /^\d+$/.test(a)) && Number(rest[0]) >= 1 && Number(rest[0]) <= 10_000) {
+  void probeMany(Number(rest[0]), Number(rest[1]), rest[2]!, Math.min(100, Math.max(1, Number(rest[3] ?? 20))));
+} else if (mode === 'latency' && rest.length === 4 && rest.slice(0, 3).every((a) => /^\d+$/.test(a)) && Number(rest[0]) >= 1 && Number(rest[0]) <= 100_000 && Number(rest[1]) <= 10_000) {
+  void latency(Number(rest[0]), Number(rest[1]), Number(rest[2]), rest[3]!);
+} else {
+  process.stderr.write('usage: echo.js serve PORT NAME | echo.js probe TIMEOUT_MS HOST:PORT... | echo.js probe-many COUNT TIMEOUT_MS HOST:PORT [CONCURRENCY] | echo.js latency COUNT WARMUP TIMEOUT_MS HOST:PORT\n');
   process.exit(2);
 }

@@ -1,0 +1,236 @@
+// Helpers for the service proxy end-to-end test (test/integration/proxy-e2e.test.ts): TCP probes
+// through echo.js run as tracked lab processes, the kernel's view of the nftables service proxy
+// (`nft -j list table inet podwire`, read independently of the agent's own code) and small
+// wrappers around the control plane API.
+import { execFileSync, type ChildProcess } from 'node:child_process';
+import { BIN, waitFor, type LabCluster } from '../../src/lab/cluster.js';
+import type { Service } from '../../src/controlplane/objects.js';
+
+export interface ProbeAnswer {
+  target: string;
+  ok: boolean;
+  name?: string;
+  seenAs?: string;
+  ms: number;
+  error?: string;
+}
+
+export interface ManySummary {
+  target: string;
+  count: number;
+  ok: number;
+  failed: number;
+  /** Answering echo server name → connections. */
+  names: Record<string, number>;
+  /** Client address the echo server saw → connections. */
+  seenAs: Record<string, number>;
+  /** Error (ECONNREFUSED, "no answer within …") → connections. */
+  errors: Record<string, number>;
+  maxMs: number;
+}
+
+/**
+ * Runs `echo.js ARGS…` in a lab namespace as a tracked lab process and returns its stdout; the
+ * process is killed (by its own handle) if it outlives hardLimitMs.
+ */
+export function runEcho(c: LabCluster, netns: string, args: string[], hardLimitMs = 60_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = c.lab.spawn(netns, process.execPath, [BIN.echo, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    const timer = setTimeout(() => child.kill('SIGKILL'), hardLimitMs);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      if (code !== 0) reject(new Error(`echo.js ${args.join(' ')} in ${netns} exited ${code ?? signal}: ${err.trim()}`));
+      else resolve(out);
+    });
+  });
+}
+
+/** One connection to each target, all at once. */
+export async function probe(c: LabCluster, netns: string, targets: string[], timeoutMs = 3000): Promise<ProbeAnswer[]> {
+  const out = await runEcho(c, netns, ['probe', String(timeoutMs), ...targets]);
+  return out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeAnswer);
+}
+
+/** COUNT connections to one target, `concurrency` at a time, in one echo.js process. */
+export async function probeMany(c: LabCluster, netns: string, target: string, count: number, opts: { timeoutMs?: number; concurrency?: number } = {}): Promise<ManySummary> {
+  const out = await runEcho(c, netns, ['probe-many', String(count), String(opts.timeoutMs ?? 3000), target, String(opts.concurrency ?? 20)]);
+  return JSON.parse(out.trim()) as ManySummary;
+}
+
+/** Adds up several summaries of the same target. */
+export function mergeSummaries(list: ManySummary[]): ManySummary {
+  const add = (a: Record<string, number>, b: Record<string, number>) => {
+    for (const [k, v] of Object.entries(b)) a[k] = (a[k] ?? 0) + v;
+    return a;
+  };
+  return list.reduce<ManySummary>((acc, s) => ({
+    target: s.target, count: acc.count + s.count, ok: acc.ok + s.ok, failed: acc.failed + s.failed,
+    names: add(acc.names, s.names), seenAs: add(acc.seenAs, s.seenAs), errors: add(acc.errors, s.errors), maxMs: Math.max(acc.maxMs, s.maxMs),
+  }), { target: '', count: 0, ok: 0, failed: 0, names: {}, seenAs: {}, errors: {}, maxMs: 0 });
+}
+
+/** A command inside a lab namespace (nft, conntrack, iptables-save, ip), synchronously and bounded. */
+export function inNetns(netns: string, cmd: string, args: string[], input?: string): string {
+  return execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { encoding: 'utf8', timeout: 15_000, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
+}
+
+/** The IPv4 addresses a namespace owns (any interface but lo). */
+export function ipv4Addresses(netns: string): string[] {
+  const links = JSON.parse(execFileSync('ip', ['-n', netns, '-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 10_000 }) || '[]') as { ifname: string; addr_info: { local: string }[] }[];
+  return links.filter((l) => l.ifname !== 'lo').flatMap((l) => l.addr_info.map((a) => a.local));
+}
+
+// ---- The kernel's view of the proxy ----------------------------------------------------------
+
+type Json = Record<string, unknown>;
+
+export interface MapEntry {
+  key: string;
+  verdict: Json;
+}
+
+export interface NftView {
+  maps: Map<string, MapEntry[]>;
+  chains: Map<string, Json[][]>;
+}
+
+function keyText(v: unknown): string {
+  if (v && typeof v === 'object') {
+    const o = v as Json;
+    if ('elem' in o) return keyText((o.elem as Json).val);
+    if ('concat' in o) return (o.concat as unknown[]).map(keyText).join(' . ');
+    if ('prefix' in o) return `${(o.prefix as Json).addr}/${(o.prefix as Json).len}`;
+  }
+  return String(v);
+}
+
+/** `nft -j list table inet podwire` in a node netns: map elements ("10.96.0.2 . tcp . 80") and rules per chain. */
+export function nftView(netns: string): NftView {
+  const items = (JSON.parse(inNetns(netns, 'nft', ['-j', 'list', 'table', 'inet', 'podwire'])) as { nftables: Json[] }).nftables;
+  const view: NftView = { maps: new Map(), chains: new Map() };
+  for (const item of items) {
+    if (item.chain) view.chains.set((item.chain as Json).name as string, view.chains.get((item.chain as Json).name as string) ?? []);
+    if (item.map) {
+      const m = item.map as Json;
+      view.maps.set(m.name as string, ((m.elem as [unknown, Json][] | undefined) ?? []).map(([k, v]) => ({ key: keyText(k), verdict: v })));
+    }
+    if (item.rule) {
+      const r = item.rule as Json;
+      const list = view.chains.get(r.chain as string) ?? [];
+      list.push(r.expr as Json[]);
+      view.chains.set(r.chain as string, list);
+    }
+  }
+  return view;
+}
+
+export function mapVerdict(view: NftView, map: string, key: string): Json | undefined {
+  return view.maps.get(map)?.find((e) => e.key === key)?.verdict;
+}
+
+/** Every DNAT destination ("ip:port") reachable from a chain through goto/jump (numgen cascades and vmaps included). */
+export function dnatTargets(view: NftView, chain: string, seen = new Set<string>()): string[] {
+  if (seen.has(chain)) return [];
+  seen.add(chain);
+  const out = new Set<string>();
+  for (const rule of view.chains.get(chain) ?? []) {
+    const text = JSON.stringify(rule);
+    for (const m of text.matchAll(/"(?:goto|jump)":\{"target":"([^"]+)"\}/g)) for (const t of dnatTargets(view, m[1]!, seen)) out.add(t);
+    for (const m of text.matchAll(/"dnat":\{[^}]*"addr":"([^"]+)","port":(\d+)/g)) out.add(`${m[1]}:${m[2]}`);
+  }
+  return [...out].sort();
+}
+
+/** The DNAT destinations of a ClusterIP / external IP / LB IP ("ip . proto . port" in svc-ips); undefined when there is no element. */
+export function serviceIpTargets(view: NftView, ip: string, proto: string, port: number): string[] | undefined {
+  const v = mapVerdict(view, 'svc-ips', `${ip} . ${proto} . ${port}`) as { goto?: { target: string } } | undefined;
+  return v?.goto ? dnatTargets(view, v.goto.target) : undefined;
+}
+
+/** The chain a NodePort jumps to (svc-…-ext), if any. */
+export function nodePortChain(view: NftView, proto: string, nodePort: number): string | undefined {
+  const v = mapVerdict(view, 'svc-nodeports', `${proto} . ${nodePort}`) as { goto?: { target: string } } | undefined;
+  return v?.goto?.target;
+}
+
+/** Every element of the four service maps that names this address or NodePort. */
+export function mapEntriesFor(view: NftView, ip: string, nodePort?: number): string[] {
+  const out: string[] = [];
+  for (const [name, entries] of view.maps) {
+    for (const e of entries) {
+      if (e.key.startsWith(`${ip} . `) || (nodePort !== undefined && e.key.split(' . ').length === 2 && e.key.endsWith(` . ${nodePort}`))) out.push(`${name}: ${e.key}`);
+    }
+  }
+  return out;
+}
+
+/** Waits until `ok` holds for the proxy rules in every node's netns (polling the kernel). */
+export async function waitRules(c: LabCluster, what: string, ok: (view: NftView, node: LabCluster['nodes'][number]) => boolean, timeoutMs = 20_000): Promise<number> {
+  const t0 = Date.now();
+  await waitFor(what, () => c.nodes.every((n) => ok(nftView(n.netns), n)), timeoutMs);
+  return Date.now() - t0;
+}
+
+// ---- Control plane ---------------------------------------------------------------------------
+
+export function createService(c: LabCluster, name: string, spec: Service['spec']): Promise<Service> {
+  return c.admin.create<Service>({ plural: 'services', namespace: 'default' }, { apiVersion: 'v1', kind: 'Service', metadata: { name }, spec });
+}
+
+export function patchService(c: LabCluster, name: string, patch: unknown): Promise<Service> {
+  return c.admin.patch<Service>({ plural: 'services', namespace: 'default', name }, patch);
+}
+
+export function labelPod(c: LabCluster, name: string, labels: Record<string, string | null>): Promise<unknown> {
+  return c.admin.patch({ plural: 'pods', namespace: 'default', name }, { metadata: { labels } });
+}
+
+// ---- A UDP flow through socat ----------------------------------------------------------------
+
+export interface UdpFlow {
+  /** Reply lines received so far, with their arrival time (Date.now()). */
+  replies: { at: number; name: string }[];
+  /** Set when the client exited (e.g. ECONNREFUSED from an ICMP port unreachable). */
+  exited?: string;
+  stop(): void;
+}
+
+/**
+ * A UDP "connection" from a fixed source port: socat connected to target, fed one datagram every
+ * intervalMs; every reply line (the serving echo's name) is recorded.
+ */
+export function startUdpFlow(c: LabCluster, netns: string, target: string, sourcePort: number, intervalMs = 200): UdpFlow {
+  const child: ChildProcess = c.lab.spawn(netns, 'socat', ['-', `UDP4:${target},sourceport=${sourcePort}`], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const flow: UdpFlow = { replies: [], stop: () => undefined };
+  let buf = '';
+  let err = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let nl: number;
+    while ((nl = buf.indexOf('\n')) >= 0) {
+      const line = buf.slice(0, nl).trim();
+      buf = buf.slice(nl + 1);
+      if (line) flow.replies.push({ at: Date.now(), name: line });
+    }
+  });
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdin!.on('error', () => undefined);
+  const timer = setInterval(() => child.stdin!.write('ping\n'), intervalMs);
+  child.on('exit', (code, signal) => {
+    clearInterval(timer);
+    flow.exited = `socat exited ${code ?? signal}: ${err.trim()}`;
+  });
+  flow.stop = () => {
+    clearInterval(timer);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  };
+  return flow;
+}
