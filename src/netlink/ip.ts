@@ -116,3 +116,13 @@ export function networkCidr(text: string): string {
   for (let bit = c.prefixLen; bit < bytes.length * 8; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7));
   return `${formatIp(bytes)}/${c.prefixLen}`;
 }
+
+/** A sort key: IPv4 before IPv6, each numerically (fixed-width hex), anything unparseable last, as text. */
+export function ipSortKey(ip: string): string {
+  try {
+    const { family, bytes } = parseIp(ip);
+    return `${family}${bytes.toString('hex')}`;
+  } catch {
+    return `9${ip}`;
+  }
+}

@@ -1,7 +1,7 @@
 // Service + Endpoints (as the control plane stores them) → the proxy model of types.ts. Pure and
 // deterministic: equal inputs in any order give identical output, so a renderer's output (and a
 // golden test of it) only changes when the services or endpoints really did.
-import { parseIp } from '../netlink/ip.js';
+import { ipSortKey } from '../netlink/ip.js';
 import type { EndpointAddress, EndpointPort, Endpoints, KubeObject, Service, ServicePort } from '../controlplane/objects.js';
 import { planServicePort } from './topology.js';
 import type { EndpointInfo, Protocol, ProxyInput, ServicePortInfo, ServiceType } from './types.js';
@@ -106,16 +106,6 @@ export function servicePortsOf(svc: Service): ServicePortInfo[] {
 }
 
 // ---- Endpoints -------------------------------------------------------------------------------
-
-/** IPv4 before IPv6, each numerically (fixed-width hex), anything unparseable last, as text. */
-function ipSortKey(ip: string): string {
-  try {
-    const { family, bytes } = parseIp(ip);
-    return `${family}${bytes.toString('hex')}`;
-  } catch {
-    return `9${ip}`;
-  }
-}
 
 const endpointSortKey = (e: EndpointInfo): string => `${ipSortKey(e.ip)}\u0000${String(e.port).padStart(5, '0')}`;
 

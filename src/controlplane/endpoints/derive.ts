@@ -3,7 +3,7 @@
 // targetPort can map to different numbers on different pods), then packed into subsets the way
 // RepackSubsets does. Pure and deterministic: equal inputs in any order give byte-identical JSON,
 // so the controller can compare before writing and never rewrites an unchanged Endpoints.
-import { parseIp } from '../../netlink/ip.js';
+import { ipSortKey } from '../../netlink/ip.js';
 import type { EndpointAddress, EndpointPort, EndpointSubset, KubeObject, Pod, Service, ServicePort } from '../objects.js';
 import { matchesSelectorMap } from '../selectors.js';
 
@@ -82,16 +82,6 @@ function resolvePort(pod: Pod, sp: ServicePort): number | undefined {
 }
 
 // ---- Packing and ordering --------------------------------------------------------------------
-
-/** IPv4 before IPv6, each numerically (fixed-width hex), then anything unparseable as text. */
-function ipSortKey(ip: string): string {
-  try {
-    const { family, bytes } = parseIp(ip);
-    return `${family}${bytes.toString('hex')}`;
-  } catch {
-    return `9${ip}`;
-  }
-}
 
 // "\u0000" separates fields so a shorter name sorts before a longer one it prefixes.
 const addressSortKey = (a: EndpointAddress): string => `${ipSortKey(a.ip)}\u0000${JSON.stringify(a)}`;
