@@ -18,9 +18,12 @@ export interface CommandRunner {
 }
 
 const TIMEOUT_MS = 15_000;
+// Listings of large rulesets (nft -j list table, iptables-save with thousands of services) run to
+// tens of MB; Node's default 1 MiB cap made them fail with ENOBUFS.
+const MAX_OUTPUT = 512 * 1024 * 1024;
 
 function spawnChecked(cmd: string, argv: string[], input: string | undefined, shown: string): CommandResult {
-  const r = spawnSync(argv[0], argv.slice(1), { input, encoding: 'utf8', timeout: TIMEOUT_MS, stdio: ['pipe', 'pipe', 'pipe'] });
+  const r = spawnSync(argv[0], argv.slice(1), { input, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: MAX_OUTPUT, stdio: ['pipe', 'pipe', 'pipe'] });
   const err = r.error as NodeJS.ErrnoException | undefined;
   if (err?.code === 'ENOENT') throw new MasqueradeError(`${shown}: ${cmd} is not installed (not in PATH)`, 'CMD_MISSING');
   if (err) throw new MasqueradeError(`${shown}: ${err.message}`, 'CMD_FAILED');
