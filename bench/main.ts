@@ -15,6 +15,7 @@ const BENCHMARKS: Record<string, Benchmark> = { netlink };
 BENCHMARKS.cni = await import('./cni.js');
 BENCHMARKS.controlplane = await import('./controlplane.js');
 BENCHMARKS.overlay = await import('./overlay.js');
+BENCHMARKS.services = await import('./services.js');
 
 function usage(): string {
   const lines = ['usage: npm run bench -- NAME [flags]   (or: node dist/bench/main.js NAME [flags])', '', 'benchmarks:'];

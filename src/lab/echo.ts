@@ -16,6 +16,14 @@
 //                                      per successful connection, µs from net.connect() to the
 //                                      'connect' event (handshake done) and to the end of the
 //                                      answer (performance.now(), high resolution), in order
+//   echo.js switch TIMEOUT_MS INTERVAL_MS HOST:PORT WANT
+//                                      one connection every INTERVAL_MS (one at a time) until the
+//                                      answering name ends with WANT ("!SUFFIX": does not end with
+//                                      SUFFIX); prints "ready" after the first answer that does
+//                                      not match, then one JSON line {ok, tries, failed, hitNs,
+//                                      prevNs, name?, error?}: process.hrtime.bigint()
+//                                      (CLOCK_MONOTONIC, shared by all processes) at the start of
+//                                      the first matching attempt and of the last one before it
 import net from 'node:net';
 
 function serve(port: number, name: string): void {
@@ -80,7 +88,12 @@ async function probeMany(count: number, timeoutMs: number, target: string, concu
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
-/** One connection: µs to the handshake and to the end of the answer (undefined on failure). */
+function hostPort(target: string): [string, number] {
+  const colon = target.lastIndexOf(':');
+  return [target.slice(0, colon).replace(/^\[|\]$/g, ''), Number(target.slice(colon + 1))];
+}
+
+/** One connection: µs to the handshake and to the end of the answer, or what went wrong. */
 function timeOne(host: string, port: number, timeoutMs: number): Promise<{ connectUs: number; answerUs: number; name: string } | { error: string }> {
   const t0 = performance.now();
   let connected = 0;
@@ -104,9 +117,7 @@ function timeOne(host: string, port: number, timeoutMs: number): Promise<{ conne
 }
 
 async function latency(count: number, warmup: number, timeoutMs: number, target: string): Promise<void> {
-  const colon = target.lastIndexOf(':');
-  const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(target.slice(colon + 1));
+  const [host, port] = hostPort(target);
   const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   const summary = { target, count, ok: 0, failed: 0, names: {} as Record<string, number>, errors: {} as Record<string, number>, connectUs: [] as number[], answerUs: [] as number[] };
   for (let i = 0; i < warmup + count; i++) {
@@ -125,6 +136,30 @@ async function latency(count: number, warmup: number, timeoutMs: number, target:
   process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
+async function watchSwitch(timeoutMs: number, intervalMs: number, target: string, want: string): Promise<void> {
+  const [host, port] = hostPort(target);
+  const suffix = want.replace(/^!/, '');
+  const matches = (name: string) => name.endsWith(suffix) !== want.startsWith('!');
+  const out = (o: object): void => void process.stdout.write(JSON.stringify(o) + '\n');
+  const deadline = performance.now() + timeoutMs;
+  let [tries, failed, prevNs] = [0, 0, 0n];
+  while (performance.now() < deadline) {
+    const startNs = process.hrtime.bigint();
+    tries++;
+    const r = await timeOne(host, port, 1000);
+    if ('error' in r) failed++;
+    else if (!matches(r.name)) {
+      if (prevNs === 0n) process.stdout.write('ready\n');
+      prevNs = startNs;
+    } else {
+      return out(prevNs === 0n ? { ok: false, tries, failed, error: `already answered by ${r.name}` } : { ok: true, tries, failed, hitNs: String(startNs), prevNs: String(prevNs), name: r.name });
+    }
+    const wait = intervalMs - Number(process.hrtime.bigint() - startNs) / 1e6;
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  out({ ok: false, tries, failed, error: `no answer matching ${JSON.stringify(want)} within ${timeoutMs} ms` });
+}
+
 const [mode, ...rest] = process.argv.slice(2);
 if (mode === 'serve' && rest.length === 2 && /^\d+$/.test(rest[0]!)) serve(Number(rest[0]), rest[1]!);
 else if (mode === 'probe' && rest.length >= 2 && /^\d+$/.test(rest[0]!)) void probe(Number(rest[0]), rest.slice(1));
@@ -132,7 +167,9 @@ else if (mode === 'probe-many' && (rest.length === 3 || rest.length === 4) && re
   void probeMany(Number(rest[0]), Number(rest[1]), rest[2]!, Math.min(100, Math.max(1, Number(rest[3] ?? 20))));
 } else if (mode === 'latency' && rest.length === 4 && rest.slice(0, 3).every((a) => /^\d+$/.test(a)) && Number(rest[0]) >= 1 && Number(rest[0]) <= 100_000 && Number(rest[1]) <= 10_000) {
   void latency(Number(rest[0]), Number(rest[1]), Number(rest[2]), rest[3]!);
+} else if (mode === 'switch' && rest.length === 4 && rest.slice(0, 2).every((a) => /^\d+$/.test(a)) && rest[3]!.replace(/^!/, '') !== '') {
+  void watchSwitch(Number(rest[0]), Number(rest[1]), rest[2]!, rest[3]!);
 } else {
-  process.stderr.write('usage: echo.js serve PORT NAME | echo.js probe TIMEOUT_MS HOST:PORT... | echo.js probe-many COUNT TIMEOUT_MS HOST:PORT [CONCURRENCY] | echo.js latency COUNT WARMUP TIMEOUT_MS HOST:PORT\n');
+  process.stderr.write('usage: echo.js serve PORT NAME | echo.js probe TIMEOUT_MS HOST:PORT... | echo.js probe-many COUNT TIMEOUT_MS HOST:PORT [CONCURRENCY] | echo.js latency COUNT WARMUP TIMEOUT_MS HOST:PORT | echo.js switch TIMEOUT_MS INTERVAL_MS HOST:PORT WANT\n');
   process.exit(2);
 }
