@@ -136,7 +136,7 @@ export function mapVerdict(view: NftView, map: string, key: string): Json | unde
   return view.maps.get(map)?.find((e) => e.key === key)?.verdict;
 }
 
-/** Every DNAT destination ("ip:port") reachable from a chain through goto/jump (numgen cascades and vmaps included). */
+/** Every DNAT destination ("ip:port") reachable from a chain through goto/jump (numgen cascades, vmaps and dnat maps included). */
 export function dnatTargets(view: NftView, chain: string, seen = new Set<string>()): string[] {
   if (seen.has(chain)) return [];
   seen.add(chain);
@@ -145,6 +145,8 @@ export function dnatTargets(view: NftView, chain: string, seen = new Set<string>
     const text = JSON.stringify(rule);
     for (const m of text.matchAll(/"(?:goto|jump)":\{"target":"([^"]+)"\}/g)) for (const t of dnatTargets(view, m[1]!, seen)) out.add(t);
     for (const m of text.matchAll(/"dnat":\{[^}]*"addr":"([^"]+)","port":(\d+)/g)) out.add(`${m[1]}:${m[2]}`);
+    // dnat ip to numgen random mod N map { 0 : IP . PORT, ... }
+    for (const m of text.matchAll(/"concat":\["(\d+\.\d+\.\d+\.\d+)",(\d+)\]/g)) if (text.includes('"dnat":{"family":"ip","addr":{"map"')) out.add(`${m[1]}:${m[2]}`);
   }
   return [...out].sort();
 }

@@ -13,7 +13,8 @@ import { serialize, type NftIR } from '../../src/proxy/nft/ir.js';
 import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, renderProxyIR, type RenderOptions } from '../../src/proxy/nft/render.js';
 import { renderScript } from '../../src/proxy/nft/diff.js';
 import { tracePacket, type TracePacket } from '../../src/proxy/nft/trace.js';
-import { allocateNames, hashHex } from '../../src/proxy/nft/names.js';
+import { NameRegistry, hashHex } from '../../src/proxy/nft/names.js';
+import { NftRenderState } from '../../src/proxy/nft/incremental.js';
 import { renderNftMasq } from '../../src/agent/masq/render.js';
 import { freshNetns, isRoot, run } from '../lib/netns.js';
 
@@ -114,12 +115,17 @@ t.test('ruleset shape', async (t) => {
   t.match(full, /add chain inet podwire svc-nat-postrouting \{ type nat hook postrouting priority 100; policy accept; \}/);
   const web = chainOf(irA, 'default/web:http/TCP');
   t.match(web, /^svc-[0-9a-f]{8}$/, 'svc-<8 hex>');
-  t.match(full, new RegExp(`add rule inet podwire ${web} numgen random mod 3 == 0 goto (ep-[0-9a-f]{8})\n.* ${web} numgen random mod 2 == 0 goto ep-[0-9a-f]{8}\n.* ${web} goto ep-[0-9a-f]{8}\n`),
-    'fewer than NUMGEN_VMAP_MIN_ENDPOINTS endpoints: a cascade, no map');
-  const asVmap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3 }));
-  t.match(asVmap, new RegExp(`add rule inet podwire ${web} numgen random mod 3 vmap \\{ 0 : goto ep-[0-9a-f]{8}, 1 : goto ep-[0-9a-f]{8}, 2 : goto ep-[0-9a-f]{8} \\}`), 'from the threshold on: a numgen vmap');
+  t.match(full, new RegExp(`add rule inet podwire ${web} meta l4proto tcp numgen random mod 3 == 0 dnat ip to 10\\.244\\.1\\.5:8080\n.* ${web} meta l4proto tcp numgen random mod 2 == 0 dnat ip to 10\\.244\\.2\\.5:8080\n.* ${web} meta l4proto tcp dnat ip to 10\\.244\\.3\\.5:8080\n`),
+    'fewer than NUMGEN_VMAP_MIN_ENDPOINTS endpoints: a cascade of DNATs, no map');
+  t.same(irA.chains.filter((c) => c.name.startsWith('ep-')).map((c) => c.comment?.split(' ')[0]), ['default/sticky:/TCP', 'default/sticky:/TCP'], 'endpoint chains only for the affinity service');
+  const asMap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3 }));
+  t.match(asMap, new RegExp(`add rule inet podwire ${web} meta l4proto tcp dnat ip to numgen random mod 3 map \\{ 0 : 10\\.244\\.1\\.5 \\. 8080, 1 : 10\\.244\\.2\\.5 \\. 8080, 2 : 10\\.244\\.3\\.5 \\. 8080 \\}`), 'from the threshold on: a numgen data map');
   const many = eps(Array.from({ length: NUMGEN_VMAP_MIN_ENDPOINTS }, (_, i) => `10.244.9.${i + 1}@node-b`));
-  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], many, 'node-a')] })), `numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} vmap`);
+  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], many, 'node-a')] })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
+  const stickyVmap = renderScript(undefined, renderProxyIR(input(['sticky']), { numgenVmapMinEndpoints: 2 }));
+  t.match(stickyVmap, /numgen random mod 2 vmap \{ 0 : goto ep-[0-9a-f]{8}, 1 : goto ep-[0-9a-f]{8} \}/, 'affinity: a vmap of endpoint chains');
+  t.match(full, /add rule inet podwire svc-nat-postrouting ct status dnat ip saddr \. ip daddr @svc-hairpin masquerade fully-random comment "hairpin"\n/);
+  t.match(full, /add element inet podwire svc-hairpin \{ 10\.244\.1\.5 \. 10\.244\.1\.5 \}\n/, 'hairpin pairs: every endpoint IP');
   const shuffled = input(ALL);
   shuffled.ports.reverse();
   for (const p of shuffled.ports) p.allEndpoints.reverse();
@@ -135,7 +141,8 @@ t.test('ruleset shape', async (t) => {
 t.test('partial syncs touch only the changed service, in a safe order', async (t) => {
   const others = (ir: NftIR, keep: string) => ir.chains.filter((c) => c.comment && !c.comment.startsWith(keep) && c.name !== CHAINS.reject).map((c) => c.name);
   for (const name of others(irA, 'default/web:')) t.notMatch(scriptF, new RegExp(`\\b${name}\\b`), `(f) leaves ${name} alone`);
-  t.notMatch(scriptF, /element/, '(f) same ClusterIP, same chain: no map element changes');
+  t.same(scriptF.split('\n').filter((l) => l.includes('element')), ['add element inet podwire svc-hairpin { 10.244.2.9 . 10.244.2.9 }'],
+    '(f) same ClusterIP, same chain: no map element changes, only the new endpoint IP\'s hairpin pair (10.244.2.5 stays: shop uses it)');
   const webChain = chainOf(irA, 'default/web:http/TCP');
   t.match(scriptF, new RegExp(`flush chain inet podwire ${webChain}\n`), '(f) the service chain is rewritten');
   const lines = scriptG.trim().split('\n');
@@ -145,7 +152,8 @@ t.test('partial syncs touch only the changed service, in a safe order', async (t
   const firstChainDelete = lines.findIndex((l) => l.startsWith('delete chain'));
   t.ok(lastElementDelete > 0 && firstChainDelete > lastElementDelete, '(g) map elements deleted before the chains');
   t.same(lines.filter((l) => l.startsWith('delete chain')).map((l) => l.split(' ').at(-1)).sort(), [...shopChains].sort(), '(g) exactly shop\'s chains deleted');
-  t.equal(lines.filter((l) => l.startsWith('delete element')).length, 4, '(g) ClusterIP, external IP, LB IP, NodePort');
+  t.same(lines.filter((l) => l.startsWith('delete element')).map((l) => l.split(' ')[4]), [MAPS.serviceIps, MAPS.serviceIps, MAPS.serviceIps, MAPS.nodePorts, 'svc-hairpin'],
+    '(g) ClusterIP, external IP, LB IP, NodePort, and the hairpin pair of 10.244.2.5 (no service uses it any more)');
   const existing = { chains: [...irA.chains.map((c) => c.name), 'pod-masquerade', 'foreign'], maps: irA.maps.map((m) => m.name), sets: irA.sets.map((s) => s.name) };
   const resync = renderScript(undefined, irC, { existing }).split('\n');
   const flushIps = resync.indexOf(`flush map inet podwire ${MAPS.serviceIps}`);
@@ -295,6 +303,62 @@ t.test('nft accepts the goldens and applies the partial syncs in sequence', { sk
   t.same(after.filter((o) => o.chain).map((o) => o.chain.name).sort(), [...irC.chains.map((c) => c.name), 'pod-masquerade'].sort(), 'full sync with existing: stale chains gone');
 });
 
+const move = (from: string, to: string) => (list: Omit<EndpointInfo, 'isLocal'>[]) => list.map((e) => (e.ip === from ? { ...e, ip: to } : e));
+// (d) sticky's endpoint moved, local's local endpoint gone, empty gets endpoints, a second node IP; (e) local empty; (f) shop Local + affinity
+const inD: ProxyInput = {
+  ...input(ALL, 'node-a', (n, list) => (n === 'sticky' ? move('10.244.2.6', '10.244.2.7')(list) : n === 'local' ? list.filter((e) => e.nodeName !== 'node-a') : n === 'empty' ? THREE : list)),
+  nodeIPs: [NODE_IP['node-a'], '192.168.57.10'],
+};
+const inE = input(ALL, 'node-a', (n, list) => (n === 'local' ? [] : list));
+const inF = input(ALL);
+inF.ports = inF.ports.map((p) => (p.svc.name === 'shop' ? plan({ ...p.svc, externalPolicyLocal: true, sessionAffinity: { timeoutSeconds: 60 } }, THREE, 'node-a') : p));
+const inB = input(ALL, 'node-a', (n, list) => (n === 'web' ? list.map((e) => (e.ip === '10.244.2.5' ? { ...e, ip: '10.244.2.9' } : e)) : list));
+const inC = { ...inB, ports: inB.ports.filter((p) => p.svc.name !== 'shop') };
+/** The inputs of the convergence tests, in order: every kind of change, and back. */
+const STEPS: [string, ProxyInput][] = [['A', input(ALL)], ['B', inB], ['C', inC], ['D', inD], ['E', inE], ['A again', input(ALL)], ['F (shop: Local + affinity)', inF], ['A once more', input(ALL)]];
+const changedKeys = (a: ProxyInput, b: ProxyInput): Set<string> => {
+  const json = (i: ProxyInput) => new Map(i.ports.map((p) => [p.svc.key, JSON.stringify(p)]));
+  const [x, y] = [json(a), json(b)];
+  return new Set([...x.keys(), ...y.keys()].filter((k) => x.get(k) !== y.get(k)));
+};
+const sortedLines = (script: string) => script.split('\n').filter(Boolean).sort();
+
+t.test('incremental state: after every step ir() is the full render, and the partial script is the full-IR diff', async (t) => {
+  let state: NftRenderState | undefined;
+  let prev: ProxyInput | undefined;
+  for (const [label, inp] of STEPS) {
+    const want = renderProxyIR(inp);
+    if (!state || !prev) {
+      state = NftRenderState.build(inp);
+    } else {
+      const changed = changedKeys(prev, inp);
+      const partial = state.update(inp, changed);
+      if (!partial) {
+        t.not(JSON.stringify(prev.nodeIPs), JSON.stringify(inp.nodeIPs), `${label}: only a node change refuses a partial update`);
+        state = NftRenderState.build(inp);
+      } else {
+        t.equal(partial.rendered, [...changed].filter((k) => inp.ports.some((p) => p.svc.key === k)).length, `${label}: rendered only the ${changed.size} changed ports`);
+        t.same(sortedLines(renderScript(partial.prev, partial.next)), sortedLines(renderScript(renderProxyIR(prev), want)), `${label}: the same transaction as diffing the full IRs`);
+      }
+    }
+    t.same(state.ir(), want, `${label}: ir() equals renderProxyIR`);
+    prev = inp;
+  }
+  const s = NftRenderState.build(input(ALL));
+  const none = s.update(input(ALL), new Set())!;
+  t.equal(none.rendered, 0);
+  t.equal(renderScript(none.prev, none.next), '', 'nothing changed: nothing to do');
+  // two services claiming one external IP: the smaller key owns it, the other takes over when it goes
+  const twin = (name: string) => plan(svc(name, { clusterIPs: [name === 'a' ? '10.96.1.1' : '10.96.1.2'], externalIPs: ['192.0.2.99'] }), THREE, 'node-a');
+  const both = { ...input([]), ports: [twin('a'), twin('b')] };
+  const onlyB = { ...input([]), ports: [twin('b')] };
+  const st = NftRenderState.build(both);
+  const p = st.update(onlyB, new Set(['default/a:http/TCP']))!;
+  const script = renderScript(p.prev, p.next);
+  t.match(script, /delete element inet podwire svc-ips \{ 192\.0\.2\.99 \. tcp \. 80 \}\n(.*\n)*add element inet podwire svc-ips \{ 192\.0\.2\.99 \. tcp \. 80 comment "default\/b:http\/TCP"/, 'the external IP moves to b');
+  t.same(st.ir(), renderProxyIR(onlyB));
+});
+
 /** Our part of the kernel's table, comparable across netns: no handles, elements and rules as text. */
 function kernelState(ns: string): Record<string, unknown> {
   const items = JSON.parse(run(ns, 'nft', ['-j', 'list', 'table', 'inet', 'podwire'])).nftables as Record<string, any>[];
@@ -319,29 +383,35 @@ t.test('partial syncs converge to what a full sync installs', { skip, timeout: 6
     writeFileSync(file, script);
     run(ns, 'nft', ['-f', file]);
   };
-  const move = (from: string, to: string) => (list: Omit<EndpointInfo, 'isLocal'>[]) => list.map((e) => (e.ip === from ? { ...e, ip: to } : e));
-  const irD = renderProxyIR({
-    ...input(ALL, 'node-a', (n, list) => (n === 'sticky' ? move('10.244.2.6', '10.244.2.7')(list) : n === 'local' ? list.filter((e) => e.nodeName !== 'node-a') : n === 'empty' ? THREE : list)),
-    nodeIPs: [NODE_IP['node-a'], '192.168.57.10'],
-  });
-  const irE = renderProxyIR(input(ALL, 'node-a', (n, list) => (n === 'local' ? [] : list)));
-  const shopLocal = input(ALL);
-  shopLocal.ports = shopLocal.ports.map((p) => (p.svc.name === 'shop' ? plan({ ...p.svc, externalPolicyLocal: true, sessionAffinity: { timeoutSeconds: 60 } }, THREE, 'node-a') : p));
-  const irF = renderProxyIR(shopLocal);
-  const steps: [string, NftIR][] = [['A', irA], ['B', irB], ['C', irC], ['D', irD], ['E', irE], ['A again', irA], ['F (shop: Local + affinity)', irF], ['A once more', irA]];
+  const [irD, irE] = [inD, inE].map((i) => renderProxyIR(i));
   const partial = freshNetns(t, 'nftpart');
-  apply(partial, renderNftMasq({ clusterCidrs: [CLUSTER_CIDR], podCidr: '10.244.1.0/24' }));
+  const incremental = freshNetns(t, 'nftinc');
+  for (const ns of [partial, incremental]) apply(ns, renderNftMasq({ clusterCidrs: [CLUSTER_CIDR], podCidr: '10.244.1.0/24' }));
   let prev: NftIR | undefined;
-  for (const [label, ir] of steps) {
+  let state: NftRenderState | undefined;
+  let prevInput: ProxyInput | undefined;
+  for (const [label, inp] of STEPS) {
+    const ir = renderProxyIR(inp);
     const script = renderScript(prev, ir);
     t.doesNotThrow(() => apply(partial, script), `${prev ? 'partial' : 'full'} sync to ${label} applies`);
+    // the agent's way: the incremental state, a full sync (with the kernel's names) when it refuses
+    const step = state && prevInput ? state.update(inp, changedKeys(prevInput, inp)) : undefined;
+    if (step) apply(incremental, renderScript(step.prev, step.next));
+    else {
+      state = NftRenderState.build(inp);
+      const names = JSON.parse(run(incremental, 'nft', ['-j', 'list', 'table', 'inet', 'podwire'])).nftables as Record<string, { name: string }>[];
+      const existing = (kind: string) => names.filter((o) => o[kind]).map((o) => o[kind].name);
+      apply(incremental, renderScript(undefined, state.ir(), { existing: { chains: existing('chain'), maps: existing('map'), sets: existing('set') } }));
+    }
     const full = freshNetns(t, 'nftfull');
     apply(full, renderNftMasq({ clusterCidrs: [CLUSTER_CIDR], podCidr: '10.244.1.0/24' }));
     apply(full, renderScript(undefined, ir));
-    const state = kernelState(partial);
-    t.ok(Object.keys(state).length > 20 && JSON.stringify(state).includes('pod-masquerade'), `${label}: kernel state read`);
-    t.same(state, kernelState(full), `${label}: same kernel state as a full sync`);
+    const state0 = kernelState(partial);
+    t.ok(Object.keys(state0).length > 20 && JSON.stringify(state0).includes('pod-masquerade'), `${label}: kernel state read`);
+    t.same(state0, kernelState(full), `${label}: same kernel state as a full sync`);
+    t.same(kernelState(incremental), kernelState(full), `${label}: the incremental state's syncs too (${step ? 'partial' : 'full'})`);
     prev = ir;
+    prevInput = inp;
   }
   t.match(renderScript(irD, irE), /delete element inet podwire svc-no-endpoints \{ 192\.0\.2\.40 \. udp \. 53 \}\n(.*\n)*add element inet podwire svc-no-endpoints \{ 192\.0\.2\.40 \. udp \. 53 comment "default\/local:http\/UDP" : goto svc-reject \}/,
     'a verdict change is a delete then an add');
@@ -360,7 +430,7 @@ t.test('full sync: recreateBaseChains replaces a base chain whose priority chang
   t.match(run(ns, 'nft', ['list', 'chain', 'inet', 'podwire', CHAINS.filterOutput]), /priority -90;/);
 });
 
-t.test('names: 8 hex digits, 16 for ids whose 8 collide', async (t) => {
+t.test('names: 8 hex digits, 16 for an id whose 8 are taken; released names are free again', async (t) => {
   const seen = new Map<string, string>();
   let pair: [string, string] | undefined;
   for (let i = 0; !pair; i++) {
@@ -369,12 +439,19 @@ t.test('names: 8 hex digits, 16 for ids whose 8 collide', async (t) => {
     if (seen.has(short)) pair = [seen.get(short)!, id];
     seen.set(short, id);
   }
-  const names = allocateNames('svc-', [...pair, 'default/web:http/TCP']);
-  t.match(names.get(pair[0]), /^svc-[0-9a-f]{16}$/);
-  t.match(names.get(pair[1]), /^svc-[0-9a-f]{16}$/);
-  t.not(names.get(pair[0]), names.get(pair[1]));
-  t.equal(names.get('default/web:http/TCP'), chainOf(irA, 'default/web:http/TCP'), 'the others keep 8');
-  t.same(allocateNames('svc-', [pair[1], pair[0]]), new Map([[pair[1], names.get(pair[1])], [pair[0], names.get(pair[0])]]), 'order does not matter');
+  const reg = new NameRegistry();
+  const first = reg.name('svc-', pair[0]);
+  const second = reg.name('svc-', pair[1]);
+  t.equal(first, `svc-${hashHex(pair[0]).slice(0, 8)}`);
+  t.equal(second, `svc-${hashHex(pair[1]).slice(0, 16)}`, 'the later id gets 16');
+  t.equal(reg.name('svc-', pair[0]), first, 'stable while held');
+  t.equal(reg.name('svc-', 'default/web:http/TCP'), chainOf(irA, 'default/web:http/TCP'), 'the others keep 8');
+  t.equal(reg.name('ep-', pair[0]), `ep-${hashHex(pair[0]).slice(0, 8)}`, 'prefixes are separate name spaces');
+  reg.release('svc-', pair[0]);
+  t.equal(reg.name('svc-', pair[1]), second, 'a held name does not move when another is released');
+  const again = new NameRegistry();
+  again.name('svc-', pair[1]);
+  t.equal(again.name('svc-', pair[0]), `svc-${hashHex(pair[0]).slice(0, 16)}`, 'allocation order decides who gets 16');
 });
 
 t.test('10,000 services in the kernel: full sync and a one-endpoint partial sync stay fast', { skip, timeout: 120_000 }, async (t) => {

@@ -1,44 +1,57 @@
-// The nftables mode's applier: renders the IR, diffs it against what it last applied (partial
-// sync: only changed chains and map elements), and runs one `nft -f -` transaction. A full sync
-// (start, node changes, after any failure) lists the names of our objects in the kernel first so
-// stale ones are deleted; a partial sync never reads the table back.
+// The nftables mode's applier. It keeps the renderer's state (incremental.ts) between syncs: a
+// partial sync re-renders only the changed service ports and diffs just what they touch, then
+// runs one `nft -f -` transaction; a full sync (start, node changes, after any failure) renders
+// everything and lists the names of our objects in the kernel first, so stale ones are deleted.
+// Neither ever reads the ruleset itself back.
 import type { CommandRunner } from '../../agent/masq/runner.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
 import { renderScript, type ExistingObjects } from './diff.js';
-import type { NftIR } from './ir.js';
-import { isOwnedName, renderProxyIR } from './render.js';
+import { NftRenderState } from './incremental.js';
+import { isOwnedName, type RenderOptions } from './render.js';
 
 const TABLE = 'podwire';
 
 export class NftProxyBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;
-  private applied: NftIR | undefined;
+  /** What the kernel holds, as far as we know; undefined: unknown, the next sync is full. */
+  private state: NftRenderState | undefined;
+  private readonly opts: RenderOptions;
 
   constructor(
     private readonly runner: CommandRunner,
-    private readonly onSkip?: (key: string, reason: string) => void,
-  ) {}
+    onSkip?: (key: string, reason: string) => void,
+  ) {
+    this.opts = onSkip ? { onSkip } : {};
+  }
 
   sync(input: ProxyInput, changed: ReadonlySet<string> | undefined): ProxySyncReport {
     const t0 = performance.now();
-    const next = renderProxyIR(input, this.onSkip ? { onSkip: this.onSkip } : {});
-    const full = changed === undefined || this.applied === undefined;
-    let script: string;
+    const report = (scope: 'full' | 'partial', script: string): ProxySyncReport => ({ scope, bytes: script.length, ms: Math.round((performance.now() - t0) * 10) / 10 });
     try {
-      script = full ? renderScript(undefined, next, { existing: this.existing() }) : renderScript(this.applied, next);
-      if (script !== '') this.apply(script);
+      if (changed !== undefined && this.state) {
+        const partial = this.state.update(input, changed);
+        if (partial) {
+          const script = renderScript(partial.prev, partial.next);
+          if (script !== '') this.apply(script);
+          return report('partial', script);
+        }
+      }
+      this.state = undefined;
+      const state = NftRenderState.build(input, this.opts);
+      const script = renderScript(undefined, state.ir(), { existing: this.existing() });
+      this.apply(script);
+      this.state = state;
+      return report('full', script);
     } catch (e) {
-      this.applied = undefined; // unknown kernel state: the next sync is a full one
+      this.state = undefined; // unknown kernel state: the next sync is a full one
       throw e;
     }
-    this.applied = next;
-    return { scope: full ? 'full' : 'partial', bytes: script.length, ms: Math.round((performance.now() - t0) * 10) / 10 };
   }
 
   remove(): void {
     const existing = this.existing();
-    this.applied = undefined;
+    this.state = undefined;
     const names = [...existing.chains, ...existing.maps, ...existing.sets];
     if (names.length === 0) return;
     // Flush chains first (rules reference maps and chains), then drop maps and sets (their
@@ -53,19 +66,21 @@ export class NftProxyBackend implements ProxyBackend {
     this.apply(lines.join('\n') + '\n');
   }
 
-  /** Names of our objects (svc-/ep-/aff-) in table inet podwire; empty when the table is absent. */
+  /**
+   * Names of our objects (svc-/ep-/aff-) in table inet podwire; empty when there is none. Lists
+   * names only (`list chains|sets|maps`, terse): never the rules or elements of a large table.
+   */
   existing(): ExistingObjects {
-    const r = this.runner.run('nft', ['-j', 'list', 'table', 'inet', TABLE]);
     const out: ExistingObjects = { chains: [], maps: [], sets: [] };
-    if (r.code !== 0) {
-      if (/No such file or directory/.test(r.stderr)) return out;
-      throw new Error(`nft list table inet ${TABLE} failed (exit ${r.code}): ${r.stderr.trim()}`);
-    }
-    const items = (JSON.parse(r.stdout) as { nftables: Record<string, { name?: string; type?: unknown; map?: unknown }>[] }).nftables;
-    for (const item of items) {
-      if (item.chain?.name && isOwnedName(item.chain.name)) out.chains.push(item.chain.name);
-      if (item.map?.name && isOwnedName(item.map.name)) out.maps.push(item.map.name);
-      if (item.set?.name && isOwnedName(item.set.name)) out.sets.push(item.set.name);
+    for (const [what, list] of [['chains', out.chains], ['sets', out.sets], ['maps', out.maps]] as const) {
+      const r = this.runner.run('nft', ['-j', '-t', 'list', what, 'inet']);
+      if (r.code !== 0) throw new Error(`nft list ${what} inet failed (exit ${r.code}): ${r.stderr.trim()}`);
+      const items = (JSON.parse(r.stdout) as { nftables: Record<string, { name?: string; table?: string }>[] }).nftables;
+      const kind = what.slice(0, -1);
+      for (const item of items) {
+        const o = item[kind];
+        if (o?.table === TABLE && o.name && isOwnedName(o.name)) list.push(o.name);
+      }
     }
     return out;
   }

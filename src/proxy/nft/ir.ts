@@ -34,7 +34,11 @@ export type Match =
   | { kind: 'fibLocal'; field: AddrField }
   /** meta mark & MASK != 0 (isSet) or == 0 */
   | { kind: 'mark'; mask: number; isSet: boolean }
-  | { kind: 'ctStateNew' };
+  | { kind: 'ctStateNew' }
+  /** ct status dnat: the connection was DNATed (postrouting sees the translated destination) */
+  | { kind: 'ctStatusDnat' }
+  /** ip saddr . ip daddr @set (a set of address pairs) */
+  | { kind: 'addrPairInSet'; set: string };
 
 export type Action =
   | { kind: 'verdict'; verdict: Verdict }
@@ -48,6 +52,13 @@ export type Action =
    */
   | { kind: 'numgen'; chains: string[]; form: 'vmap' | 'cascade' }
   | { kind: 'dnat'; ip: string; port: number }
+  /**
+   * DNAT to a uniformly random endpoint, without a chain per endpoint. 'map': `dnat ip to numgen
+   * random mod N map { 0 : IP . PORT, ... }`, one rule and an anonymous data map (no verdicts, so
+   * none of the jump validation cost of a vmap). 'cascade': N rules `numgen random mod N-i == 0
+   * dnat ip to IP:PORT` (the last one without numgen). Needs an l4proto match in the rule.
+   */
+  | { kind: 'dnatPick'; endpoints: { ip: string; port: number }[]; form: 'map' | 'cascade' }
   /** meta mark set meta mark | VALUE (or) / ^ VALUE (xor, to clear a bit known to be set) */
   | { kind: 'mark'; op: 'or' | 'xor'; value: number }
   | { kind: 'masquerade' }
@@ -87,7 +98,8 @@ export interface VerdictMap {
 
 export interface NftSet {
   name: string;
-  type: 'ipv4_addr';
+  /** Addresses, or address pairs (`ip saddr . ip daddr @set`; elements written "A . B"). */
+  type: 'ipv4_addr' | 'ipv4_addr . ipv4_addr';
   /** dynamic + timeout: filled from the packet path (`update`), never by us. */
   flags: ('dynamic' | 'timeout')[];
   timeoutSeconds?: number;
@@ -151,6 +163,8 @@ export function matchText(m: Match): string {
     case 'fibLocal': return `fib ${m.field} type local`;
     case 'mark': return `meta mark & ${hex(m.mask)} ${m.isSet ? '!=' : '=='} 0`;
     case 'ctStateNew': return 'ct state new';
+    case 'ctStatusDnat': return 'ct status dnat';
+    case 'addrPairInSet': return `ip saddr . ip daddr @${checkName(m.set)}`;
   }
 }
 
@@ -168,6 +182,13 @@ export function actionText(a: Action): string {
       return `numgen random mod ${a.chains.length} vmap { ${arms.join(', ')} }`;
     }
     case 'dnat': return `dnat ip to ${a.ip}:${a.port}`;
+    case 'dnatPick': {
+      if (a.endpoints.length === 0) throw new NftIRError('nft: dnat pick over no endpoints');
+      if (a.form === 'cascade' && a.endpoints.length > 1) throw new NftIRError('nft: a dnat cascade is several rules: use ruleLines');
+      if (a.endpoints.length === 1) return `dnat ip to ${a.endpoints[0].ip}:${a.endpoints[0].port}`;
+      const arms = a.endpoints.map((e, i) => `${i} : ${e.ip} . ${e.port}`);
+      return `dnat ip to numgen random mod ${a.endpoints.length} map { ${arms.join(', ')} }`;
+    }
     case 'mark': return `meta mark set meta mark ${a.op === 'or' ? '|' : '^'} ${hex(a.value)}`;
     case 'masquerade': return 'masquerade fully-random';
     case 'reject': return a.with === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable';
@@ -176,19 +197,22 @@ export function actionText(a: Action): string {
 }
 
 /**
- * The nft rule(s) of one IR rule: one, except for a numgen cascade over N chains, which is N
- * rules. Arm i is taken with probability 1/(N-i) of what reaches it, so each of the N is 1/N.
+ * The nft rule(s) of one IR rule: one, except for a cascade over N chains or endpoints, which is
+ * N rules. Arm i is taken with probability 1/(N-i) of what reaches it, so each of the N is 1/N.
  */
 export function ruleLines(r: Rule): string[] {
   const tail = r.comment ? ` comment ${quoteComment(r.comment)}` : '';
   const matches = r.matches.map(matchText);
   const a = r.action;
-  if (a.kind !== 'numgen' || a.form !== 'cascade') return [[...matches, actionText(a)].join(' ') + tail];
-  if (a.chains.length === 0) throw new NftIRError('nft: numgen over no chains');
-  return a.chains.map((c, i) => {
-    const left = a.chains.length - i;
+  let arms: string[];
+  if (a.kind === 'numgen' && a.form === 'cascade') arms = a.chains.map((c) => `goto ${checkName(c)}`);
+  else if (a.kind === 'dnatPick' && a.form === 'cascade' && a.endpoints.length > 1) arms = a.endpoints.map((e) => `dnat ip to ${e.ip}:${e.port}`);
+  else return [[...matches, actionText(a)].join(' ') + tail];
+  if (arms.length === 0) throw new NftIRError('nft: numgen over no chains');
+  return arms.map((arm, i) => {
+    const left = arms.length - i;
     const pick = left > 1 ? [`numgen random mod ${left} == 0`] : [];
-    return [...matches, ...pick, `goto ${checkName(c)}`].join(' ') + (i === 0 ? tail : '');
+    return [...matches, ...pick, arm].join(' ') + (i === 0 ? tail : '');
   });
 }
 
@@ -231,7 +255,7 @@ export function mapElementText(e: MapElement): string {
 export function ruleReferences(r: Rule): { chains: string[]; setsOrMaps: string[] } {
   const chains: string[] = [];
   const named: string[] = [];
-  for (const m of r.matches) if (m.kind === 'addrInSet') named.push(m.set);
+  for (const m of r.matches) if (m.kind === 'addrInSet' || m.kind === 'addrPairInSet') named.push(m.set);
   const a = r.action;
   if (a.kind === 'verdict' && (a.verdict.kind === 'jump' || a.verdict.kind === 'goto')) chains.push(a.verdict.chain);
   if (a.kind === 'numgen') chains.push(...a.chains);

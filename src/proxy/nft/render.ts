@@ -7,26 +7,36 @@
 // chain; our objects all start with svc-, ep- or aff- (OWNED_PREFIXES) and nothing here names
 // pod-masquerade. Per packet, the cost never depends on the number of services: svc-services
 // holds two vmap rules and every per-service chain is reached through a map; inside a service,
-// the random pick is a numgen vmap or, below NUMGEN_VMAP_MIN_ENDPOINTS, a short cascade.
+// the random pick is a numgen data map or, below NUMGEN_VMAP_MIN_ENDPOINTS, a short cascade.
+//
+// Unlike kube-proxy there is no chain per endpoint (except for ClientIP affinity, which needs a
+// set per endpoint): the service chain DNATs straight to the picked endpoint, and hairpin
+// traffic is found in postrouting by `ip saddr . ip daddr @svc-hairpin`. nft 1.0.6 reads every
+// chain of the ruleset into its cache before each transaction that names one (~2 ms per 1,000
+// chains here), so the number of chains, not of rules, is what a one-service change costs:
+// 10,000 services × 5 endpoints are ~10,000 chains instead of ~60,000.
+//
+// Each service port renders to a PortFragment (its chains, sets and map elements) on its own;
+// assemble() puts fragments together, and incremental.ts re-renders only the changed ones.
 // Validation and the IPv4 view of the input: plan.ts; chain names: names.ts.
 //
 //   svc-nat-prerouting  nat  prerouting  -100 (dstnat)  jump svc-services
 //   svc-nat-output      nat  output      -100 (dstnat)  jump svc-services
 //   svc-services        ip daddr . meta l4proto . th dport vmap @svc-ips            (ClusterIP, external IP, LB IP)
 //                       ip daddr @svc-nodeport-ips meta l4proto . th dport vmap @svc-nodeports
-//   svc-<h>             ClusterIP traffic: mark if the source is not a pod, affinity, random pick → ep-…
+//   svc-<h>             ClusterIP traffic: mark if the source is not a pod, then dnat to a random endpoint
+//                       (affinity: known clients goto their ep-<h>, else a random ep-<h>)
 //   svc-<h>-ext         NodePort / external / LB traffic: the external policy, then a pick or goto svc-<h>
 //   svc-<h>-all         Local policy only: cluster-wide endpoints for pod and node traffic, when they differ from svc-<h>'s
-//   ep-<h>              hairpin mark, affinity update, dnat ip to IP:PORT
-//   svc-nat-postrouting nat  postrouting  100 (srcnat)  masquerade what carries MASQ_MARK
-//   svc-filter-input    filter input   -110  new packets still addressed to a service → @svc-no-endpoints, NodePorts too
-//   svc-filter-forward  filter forward -110  @svc-no-endpoints
-//   svc-filter-output   filter output   -90  both; after svc-nat-output, see below
+//   ep-<h>              affinity only: update @aff-<h> { ip saddr }, dnat ip to IP:PORT
+//   svc-nat-postrouting nat  postrouting  100 (srcnat)  hairpin (@svc-hairpin) and what carries MASQ_MARK: masquerade
+//   svc-filter-prerouting filter prerouting -90  new packets still addressed to a service → @svc-no-endpoints, NodePorts too
+//   svc-filter-output   filter output   -90  the same for the node's own processes
 //   svc-reject          tcp reset, else ICMP port unreachable
 import { NFT_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../agent/masq/render.js';
 import { MASQ_MARK, type ProxyInput } from '../types.js';
 import { NftIRError, type Chain, type MapElement, type NftIR, type NftSet, type Rule, type Verdict } from './ir.js';
-import { affinityId, allocateNames, endpointId } from './names.js';
+import { NameRegistry, affinityId, endpointId } from './names.js';
 import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, portPlan, type Endpoint, type PortPlan } from './plan.js';
 
 export { NFT_TABLE, ProxyRenderError };
@@ -35,8 +45,7 @@ export const CHAINS = {
   natPrerouting: 'svc-nat-prerouting',
   natOutput: 'svc-nat-output',
   natPostrouting: 'svc-nat-postrouting',
-  filterInput: 'svc-filter-input',
-  filterForward: 'svc-filter-forward',
+  filterPrerouting: 'svc-filter-prerouting',
   filterOutput: 'svc-filter-output',
   services: 'svc-services',
   reject: 'svc-reject',
@@ -50,6 +59,7 @@ export const MAPS = {
 } as const;
 
 export const NODEPORT_IPS_SET = 'svc-nodeport-ips';
+export const HAIRPIN_SET = 'svc-hairpin';
 export const OWNED_PREFIXES = ['svc-', 'ep-', 'aff-'] as const;
 
 /**
@@ -57,13 +67,14 @@ export const OWNED_PREFIXES = ['svc-', 'ep-', 'aff-'] as const;
  * 10): the NAT core consults a hook's nat chains in priority order until one binds, so service
  * masquerading (hairpin, node→ClusterIP, NodePort) is decided here and the mark is consumed
  * before the generic pod rules; pod-masquerade's `return`s never bind, so they cannot block it.
- * Filter chains on input/forward run after prerouting's DNAT whatever their priority (another
- * hook); -110 is kube-proxy's value. On output we run at -90, after svc-nat-output's DNAT, so on
- * every path the filter sees only packets that were *not* DNATed: a node process reaching a
- * Local service's external IP is short-circuited to the cluster-wide endpoints and must not be
- * dropped first (at -110 it would be, being still addressed to the external IP).
+ * The filter chains run at -90, after the dstnat chains of their hook, so they see only packets
+ * that were *not* DNATed: a node process reaching a Local service's external IP is
+ * short-circuited to the cluster-wide endpoints and must not be rejected first. They sit in
+ * prerouting (not input/forward as kube-proxy's) so that a service without endpoints is
+ * rejected even on a node with no route for the service CIDR, where the routing decision would
+ * fail before input or forward (reject in prerouting needs kernel ≥ 5.9).
  */
-export const PRIORITY = { dstnat: -100, srcnat: 100, filter: -110, filterOutput: -90 } as const;
+export const PRIORITY = { dstnat: -100, srcnat: 100, filter: -90 } as const;
 
 /** Never ours: the renderer refuses to emit it and diff.ts never touches it. */
 export const FOREIGN_CHAIN = MASQ_CHAIN;
@@ -86,20 +97,21 @@ function baseChains(): Chain[] {
     base(CHAINS.natPrerouting, 'nat', 'prerouting', PRIORITY.dstnat, [verdictRule(jump(CHAINS.services))]),
     base(CHAINS.natOutput, 'nat', 'output', PRIORITY.dstnat, [verdictRule(jump(CHAINS.services))]),
     base(CHAINS.natPostrouting, 'nat', 'postrouting', PRIORITY.srcnat, [
+      // Hairpin: a pod reaching itself through a service must see the reply come from the
+      // service, so its source is rewritten to the node (bridge) address. After DNAT the
+      // destination is the endpoint, so "itself" is saddr == daddr, a pair in @svc-hairpin.
+      { matches: [{ kind: 'ctStatusDnat' }, { kind: 'addrPairInSet', set: HAIRPIN_SET }], action: { kind: 'masquerade' }, comment: 'hairpin' },
       { matches: [{ kind: 'mark', mask: MASQ_MARK, isSet: false }], action: { kind: 'verdict', verdict: { kind: 'return' } } },
       // Cleared so a packet that is routed here again (e.g. re-entering via a tunnel) is not masqueraded twice.
       { matches: [], action: { kind: 'mark', op: 'xor', value: MASQ_MARK } },
       { matches: [], action: { kind: 'masquerade' } },
     ]),
-    base(CHAINS.filterInput, 'filter', 'input', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
-    base(CHAINS.filterForward, 'filter', 'forward', PRIORITY.filter, [noEndpoints]),
-    base(CHAINS.filterOutput, 'filter', 'output', PRIORITY.filterOutput, [noEndpoints, noEndpointNodePorts]),
+    base(CHAINS.filterPrerouting, 'filter', 'prerouting', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
+    base(CHAINS.filterOutput, 'filter', 'output', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
     { name: CHAINS.services, rules: [
       { matches: [], action: { kind: 'vmap', key: 'daddr.proto.dport', map: MAPS.serviceIps } },
       { matches: [{ kind: 'addrInSet', field: 'daddr', set: NODEPORT_IPS_SET }], action: { kind: 'vmap', key: 'proto.dport', map: MAPS.nodePorts } },
     ] },
-    // Reject is only valid on input/forward/output (kernels < 5.9 refuse it in prerouting),
-    // which is why the no-endpoint maps are consulted from the filter chains.
     { name: CHAINS.reject, comment: 'services without endpoints', rules: [
       { matches: [{ kind: 'l4proto', proto: 'tcp' }], action: { kind: 'reject', with: 'tcp-reset' } },
       { matches: [], action: { kind: 'reject', with: 'icmpx-port-unreachable' } },
@@ -107,52 +119,68 @@ function baseChains(): Chain[] {
   ];
 }
 
-interface Names {
-  svc: Map<string, string>;
-  ep: Map<string, string>;
-  aff: Map<string, string>;
+export type MapKind = 'ips' | 'nodePorts' | 'noEndpoints' | 'noEndpointNodePorts';
+
+export interface FragmentElement {
+  map: MapKind;
+  element: MapElement;
 }
 
-function allocate(plans: PortPlan[]): Names {
-  const epIds: string[] = [];
-  const affIds: string[] = [];
-  for (const p of plans) {
-    for (const e of [...p.internal, ...p.external, ...p.all]) {
-      epIds.push(endpointId(p.key, e.ip, e.port));
-      if (p.affinitySeconds !== undefined) affIds.push(affinityId(p.key, e.ip, e.port, p.affinitySeconds));
-    }
-  }
-  return { svc: allocateNames('svc-', plans.map((p) => p.key)), ep: allocateNames('ep-', epIds), aff: allocateNames('aff-', affIds) };
+/** What one service port puts in the kernel; fragments of different ports never share a name. */
+export interface PortFragment {
+  key: string;
+  chains: Chain[];
+  /** Affinity sets. */
+  sets: NftSet[];
+  /** In the order they are claimed; a map key claimed by two ports goes to the smaller port key. */
+  elements: FragmentElement[];
+  /** Endpoint IPs: each is a pair "IP . IP" of @svc-hairpin while some port uses it. */
+  endpointIps: string[];
+  /** [prefix, id] of every name this fragment holds in the registry. */
+  names: [string, string][];
 }
 
-/** What one service port contributes; endpoint chains are collected as the LB rules use them. */
+/** The node-wide facts every fragment depends on (a change means rendering everything again). */
+export interface RenderContext {
+  cidrs: string[];
+  nodeIps: string[];
+  vmapMin: number;
+}
+
+/** What one service port contributes; endpoint chains (affinity only) are collected as the LB rules use them. */
 class PortRenderer {
   readonly chains: Chain[] = [];
   readonly sets: NftSet[] = [];
+  readonly names: [string, string][] = [];
   private readonly used = new Map<string, Endpoint>();
   readonly svcChain: string;
 
-  constructor(private readonly p: PortPlan, private readonly names: Names, private readonly cidrs: string[], private readonly vmapMin: number) {
-    this.svcChain = names.svc.get(p.key)!;
+  constructor(private readonly p: PortPlan, private readonly registry: NameRegistry, private readonly ctx: RenderContext) {
+    this.svcChain = this.name('svc-', p.key);
+  }
+
+  private name(prefix: string, id: string): string {
+    this.names.push([prefix, id]);
+    return this.registry.name(prefix, id);
   }
 
   private epChain(e: Endpoint): string {
     this.used.set(`${e.ip}:${e.port}`, e);
-    return this.names.ep.get(endpointId(this.p.key, e.ip, e.port))!;
+    return this.name('ep-', endpointId(this.p.key, e.ip, e.port));
   }
 
   private affSet(e: Endpoint): string {
-    return this.names.aff.get(affinityId(this.p.key, e.ip, e.port, this.p.affinitySeconds!))!;
+    return this.name('aff-', affinityId(this.p.key, e.ip, e.port, this.p.affinitySeconds!));
   }
 
-  /** Affinity lookups (a client seen recently goes back to its endpoint), then the random pick. */
+  /** The random pick: straight DNAT; with affinity, known clients first and endpoint chains that record them. */
   private loadBalance(eps: Endpoint[]): Rule[] {
-    const rules: Rule[] = [];
-    if (this.p.affinitySeconds !== undefined) {
-      for (const e of eps) rules.push({ matches: [{ kind: 'addrInSet', field: 'saddr', set: this.affSet(e) }], action: { kind: 'verdict', verdict: goto(this.epChain(e)) } });
+    const large = eps.length >= this.ctx.vmapMin;
+    if (this.p.affinitySeconds === undefined) {
+      return [{ matches: [{ kind: 'l4proto', proto: this.p.proto }], action: { kind: 'dnatPick', endpoints: eps.map((e) => ({ ip: e.ip, port: e.port })), form: large ? 'map' : 'cascade' } }];
     }
-    const form = eps.length >= this.vmapMin ? 'vmap' : 'cascade';
-    rules.push({ matches: [], action: { kind: 'numgen', chains: eps.map((e) => this.epChain(e)), form } });
+    const rules: Rule[] = eps.map((e) => ({ matches: [{ kind: 'addrInSet', field: 'saddr', set: this.affSet(e) }], action: { kind: 'verdict', verdict: goto(this.epChain(e)) } }));
+    rules.push({ matches: [], action: { kind: 'numgen', chains: eps.map((e) => this.epChain(e)), form: large ? 'vmap' : 'cascade' } });
     return rules;
   }
 
@@ -163,8 +191,9 @@ class PortRenderer {
       // Traffic from outside the pod network (node, outside clients routed to the service
       // CIDR) is masqueraded so replies come back through this node. No cluster CIDR known:
       // masquerade everything rather than risk asymmetric replies.
-      const fromOutside: Rule = this.cidrs.length
-        ? { matches: [{ kind: 'addr', field: 'saddr', cidrs: this.cidrs, negate: true }], action: MARK }
+      const cidrs = this.ctx.cidrs;
+      const fromOutside: Rule = cidrs.length
+        ? { matches: [{ kind: 'addr', field: 'saddr', cidrs, negate: true }], action: MARK }
         : { matches: [], action: MARK };
       this.chains.push({ name: this.svcChain, comment: p.key, rules: [fromOutside, ...this.loadBalance(p.internal)] });
     }
@@ -195,7 +224,7 @@ class PortRenderer {
       out.push({ name: cluster, comment: `${p.key} cluster-wide`, rules: this.loadBalance(p.all) });
     }
     const rules: Rule[] = [];
-    if (this.cidrs.length) rules.push({ matches: [{ kind: 'addr', field: 'saddr', cidrs: this.cidrs }], action: { kind: 'verdict', verdict: goto(cluster) }, comment: 'pod traffic: cluster-wide' });
+    if (this.ctx.cidrs.length) rules.push({ matches: [{ kind: 'addr', field: 'saddr', cidrs: this.ctx.cidrs }], action: { kind: 'verdict', verdict: goto(cluster) }, comment: 'pod traffic: cluster-wide' });
     rules.push({ matches: [{ kind: 'fibLocal', field: 'saddr' }], action: MARK, comment: 'node traffic: masquerade' });
     rules.push({ matches: [{ kind: 'fibLocal', field: 'saddr' }], action: { kind: 'verdict', verdict: goto(cluster) }, comment: 'node traffic: cluster-wide' });
     // No local endpoint: fall through undnatted, and svc-filter-* drop it (@svc-no-endpoint*).
@@ -203,87 +232,142 @@ class PortRenderer {
     return [{ name: ext, comment: `${p.key} external`, rules }, ...out];
   }
 
+  /** Affinity only: record the client, then DNAT. */
   private endpointChain(e: Endpoint): Chain {
     const p = this.p;
+    const set = this.affSet(e);
+    this.sets.push({ name: set, type: 'ipv4_addr', flags: ['dynamic', 'timeout'], timeoutSeconds: p.affinitySeconds, comment: `${p.key} ${e.ip}:${e.port}`, elements: [] });
     const rules: Rule[] = [
-      // Hairpin: a pod reaching itself through the service must see the reply come from the
-      // service, so its source is rewritten to the node (bridge) address.
-      { matches: [{ kind: 'addr', field: 'saddr', cidrs: [e.ip] }], action: MARK, comment: 'hairpin' },
+      { matches: [], action: { kind: 'updateSet', set } },
+      { matches: [{ kind: 'l4proto', proto: p.proto }], action: { kind: 'dnat', ip: e.ip, port: e.port } },
     ];
-    if (p.affinitySeconds !== undefined) {
-      const set = this.affSet(e);
-      this.sets.push({ name: set, type: 'ipv4_addr', flags: ['dynamic', 'timeout'], timeoutSeconds: p.affinitySeconds, comment: `${p.key} ${e.ip}:${e.port}`, elements: [] });
-      rules.push({ matches: [], action: { kind: 'updateSet', set } });
-    }
-    rules.push({ matches: [{ kind: 'l4proto', proto: p.proto }], action: { kind: 'dnat', ip: e.ip, port: e.port } });
     return { name: this.epChain(e), comment: `${p.key} ${e.ip}:${e.port}`, rules };
   }
 }
 
-/** Elements of the four verdict maps; a key already taken (two services claiming one external IP) keeps its first owner. */
-class MapElements {
-  readonly maps = { ips: [] as MapElement[], nodePorts: [] as MapElement[], noEndpoints: [] as MapElement[], noEndpointNodePorts: [] as MapElement[] };
-  private readonly keys = new Set<string>();
-
-  add(map: keyof MapElements['maps'], key: string[], verdict: Verdict, comment: string): void {
-    const id = `${map} ${key.join(' . ')}`;
-    if (this.keys.has(id)) return;
-    this.keys.add(id);
-    this.maps[map].push({ key, verdict, comment });
+/** The map elements of one port, in claim order. */
+function portElements(p: PortPlan, svcChain: string): FragmentElement[] {
+  const out: FragmentElement[] = [];
+  const add = (map: MapKind, key: string[], verdict: Verdict) => out.push({ map, element: { key, verdict, comment: p.key } });
+  const has = p.all.length > 0;
+  const reject = goto(CHAINS.reject);
+  const drop: Verdict = { kind: 'drop' };
+  const port = String(p.port);
+  for (const ip of p.clusterIps) {
+    if (p.internal.length) add('ips', [ip, p.proto, port], goto(svcChain));
+    else add('noEndpoints', [ip, p.proto, port], has ? drop : reject);
   }
-
-  addPort(p: PortPlan, svcChain: string): void {
-    const has = p.all.length > 0;
-    const reject = goto(CHAINS.reject);
-    const drop: Verdict = { kind: 'drop' };
-    const port = String(p.port);
-    for (const ip of p.clusterIps) {
-      if (p.internal.length) this.add('ips', [ip, p.proto, port], goto(svcChain), p.key);
-      else this.add('noEndpoints', [ip, p.proto, port], has ? drop : reject, p.key);
-    }
-    // External destinations: the -ext chain whenever some endpoint exists (pods and the node
-    // are short-circuited there even under policy Local), the drop for whatever falls through.
-    const extMiss = !has ? reject : p.external.length ? undefined : drop;
-    for (const ip of p.externalIps) {
-      if (has) this.add('ips', [ip, p.proto, port], goto(`${svcChain}-ext`), p.key);
-      if (extMiss) this.add('noEndpoints', [ip, p.proto, port], extMiss, p.key);
-    }
-    if (p.nodePort === undefined) return;
-    if (has) this.add('nodePorts', [p.proto, String(p.nodePort)], goto(`${svcChain}-ext`), p.key);
-    if (extMiss) this.add('noEndpointNodePorts', [p.proto, String(p.nodePort)], extMiss, p.key);
+  // External destinations: the -ext chain whenever some endpoint exists (pods and the node
+  // are short-circuited there even under policy Local), the drop for whatever falls through.
+  const extMiss = !has ? reject : p.external.length ? undefined : drop;
+  for (const ip of p.externalIps) {
+    if (has) add('ips', [ip, p.proto, port], goto(`${svcChain}-ext`));
+    if (extMiss) add('noEndpoints', [ip, p.proto, port], extMiss);
   }
+  if (p.nodePort !== undefined) {
+    if (has) add('nodePorts', [p.proto, String(p.nodePort)], goto(`${svcChain}-ext`));
+    if (extMiss) add('noEndpointNodePorts', [p.proto, String(p.nodePort)], extMiss);
+  }
+  return out;
+}
+
+/** One service port's fragment; its names are allocated in (and stay held by) the registry. */
+export function renderPortFragment(p: PortPlan, ctx: RenderContext, registry: NameRegistry): PortFragment {
+  const r = new PortRenderer(p, registry, ctx);
+  r.render();
+  const ips = new Set(p.all.map((e) => e.ip));
+  for (const e of [...p.internal, ...p.external]) ips.add(e.ip);
+  return {
+    key: p.key, chains: r.chains, sets: r.sets, elements: portElements(p, r.svcChain),
+    endpointIps: [...ips].sort((a, b) => ipNumber(a) - ipNumber(b)), names: r.names,
+  };
 }
 
 export interface RenderOptions {
   /** Called for each service port that renders nothing (headless, ExternalName, IPv6-only). */
   onSkip?: (key: string, reason: string) => void;
-  /** Endpoint count from which the random pick is a numgen vmap rather than a cascade (default NUMGEN_VMAP_MIN_ENDPOINTS; 1: always a vmap). */
+  /** Endpoint count from which the random pick is a numgen map rather than a cascade (default NUMGEN_VMAP_MIN_ENDPOINTS; 1: always a map). */
   numgenVmapMinEndpoints?: number;
 }
 
 /**
- * The random pick among a service's endpoints is kube-proxy's `numgen random mod N vmap {…}`
- * only from this many endpoints on; below, a cascade of N rules `numgen random mod N-i == 0 goto`
- * (one endpoint: a plain goto), which uses no map. Why: every anonymous vmap is a verdict map
- * the kernel scans on each jump/goto it validates, so a transaction's cost grows with
- * (vmaps × gotos). Measured on kernel 6.18 / nft 1.0.6 in a netns, 10,000 services with 2
- * endpoints: 85 s for the first full sync and 4 min 14 s for the next one with vmaps, 2.9 s and
- * 2.8 s with cascades (kube-proxy hit the same wall: kubernetes#139513, fixed for one endpoint
- * in #140723). A cascade costs at most N-1 extra numgen evaluations on the first packet of a
- * connection (NAT rules never see the others), and never grows with the number of services;
- * from 8 endpoints the vmap's O(1) wins, and services that large are few.
+ * The random pick among a service's endpoints is `numgen random mod N map {…}` (a data map of
+ * endpoints, or for affinity services kube-proxy's vmap of endpoint chains) only from this many
+ * endpoints on; below, a cascade of N rules `numgen random mod N-i == 0 …` (one endpoint: the
+ * action alone), which uses no map. Why: every anonymous map is a kernel set that nft lists into
+ * its cache before each transaction, and every anonymous vmap is a verdict map the kernel scans on
+ * each jump/goto it validates, so a transaction's cost grows with (vmaps × gotos). Measured on
+ * kernel 6.18 / nft 1.0.6 in a netns, 10,000 services with 2 endpoints: 85 s for the first full
+ * sync and 4 min 14 s for the next one with vmaps, 2.9 s and 2.8 s with cascades (kube-proxy hit
+ * the same wall: kubernetes#139513, fixed for one endpoint in #140723). A cascade costs at most
+ * N-1 extra numgen evaluations on the first packet of a connection (NAT rules never see the
+ * others), and never grows with the number of services; from 8 endpoints the map's O(1) wins,
+ * and services that large are few.
  */
 export const NUMGEN_VMAP_MIN_ENDPOINTS = 8;
 
-/**
- * NodePorts answer on the node's own IPv4 addresses (input.nodeIPs, the set svc-nodeport-ips),
- * not on every local address (`fib daddr type local`): that is kube-proxy's nftables default
- * (--nodeport-addresses=primary), it keeps NodePorts off the cni0 gateway and other addresses
- * the node happens to own, and it makes the lab's underlay IP answer without loopback. The
- * node IPs are plain set elements, so a new node IP is a one-element partial sync.
- */
-export function renderProxyIR(input: ProxyInput, opts: RenderOptions = {}): NftIR {
-  const cidrs = clusterCidrs(input.clusterCidrs ?? []);
+/** The node-wide facts of an input. */
+export function renderContext(input: ProxyInput, opts: RenderOptions = {}): RenderContext {
+  const vmapMin = opts.numgenVmapMinEndpoints ?? NUMGEN_VMAP_MIN_ENDPOINTS;
+  if (!Number.isInteger(vmapMin) || vmapMin < 1) throw new ProxyRenderError(`proxy: numgenVmapMinEndpoints must be an integer ≥ 1, got ${vmapMin}`);
+  return {
+    cidrs: clusterCidrs(input.clusterCidrs ?? []),
+    nodeIps: ipv4Only('nodeIPs', input.nodeIPs).filter((ip) => !ip.startsWith('127.')).sort((a, b) => ipNumber(a) - ipNumber(b)),
+    vmapMin,
+  };
+}
+
+export const sameContext = (a: RenderContext, b: RenderContext): boolean => JSON.stringify(a) === JSON.stringify(b);
+
+const MAP_ORDER: [MapKind, string][] = [['ips', MAPS.serviceIps], ['nodePorts', MAPS.nodePorts], ['noEndpoints', MAPS.noEndpoints], ['noEndpointNodePorts', MAPS.noEndpointNodePorts]];
+const ipKey = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
+const portKey = ['inet_proto', 'inet_service'] as const;
+const MAP_SPECS: Record<MapKind, { key: readonly ('ipv4_addr' | 'inet_proto' | 'inet_service')[]; comment: string }> = {
+  ips: { key: ipKey, comment: 'ClusterIP, external IP and LB IP traffic' },
+  nodePorts: { key: portKey, comment: 'NodePort traffic' },
+  noEndpoints: { key: ipKey, comment: 'service IPs without usable endpoints' },
+  noEndpointNodePorts: { key: portKey, comment: 'NodePorts without usable endpoints' },
+};
+
+/** The IR shell: base chains, the four maps and the two node-wide sets, with the given contents. */
+export function shellIR(ctx: RenderContext, elements: Record<MapKind, MapElement[]>, hairpinIps: string[]): NftIR {
+  return {
+    table: NFT_TABLE,
+    chains: baseChains(),
+    maps: MAP_ORDER.map(([kind, name]) => ({ name, key: [...MAP_SPECS[kind].key], comment: MAP_SPECS[kind].comment, elements: elements[kind] })),
+    sets: [
+      { name: NODEPORT_IPS_SET, type: 'ipv4_addr', flags: [], comment: 'node IPs answering NodePorts', elements: [...ctx.nodeIps] },
+      { name: HAIRPIN_SET, type: 'ipv4_addr . ipv4_addr', flags: [], comment: 'endpoint IPs: a pod reaching itself', elements: hairpinIps.map((ip) => `${ip} . ${ip}`) },
+    ],
+  };
+}
+
+export const elementId = (map: MapKind, key: readonly string[]): string => `${map} ${key.join(' . ')}`;
+
+/** Fragments (sorted by key) put together; a map key claimed twice keeps its first owner. */
+export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): NftIR {
+  const elements: Record<MapKind, MapElement[]> = { ips: [], nodePorts: [], noEndpoints: [], noEndpointNodePorts: [] };
+  const claimed = new Set<string>();
+  const ips = new Set<string>();
+  for (const f of frags) {
+    for (const { map, element } of f.elements) {
+      const id = elementId(map, element.key);
+      if (claimed.has(id)) continue;
+      claimed.add(id);
+      elements[map].push(element);
+    }
+    for (const ip of f.endpointIps) ips.add(ip);
+  }
+  const ir = shellIR(ctx, elements, [...ips].sort((a, b) => ipNumber(a) - ipNumber(b)));
+  for (const f of frags) {
+    ir.chains.push(...f.chains);
+    ir.sets.push(...f.sets);
+  }
+  return ir;
+}
+
+/** Validated plans of an input, sorted by key; skipped ports reported through onSkip. */
+export function portPlans(input: ProxyInput, opts: RenderOptions = {}): PortPlan[] {
   const plans: PortPlan[] = [];
   const seen = new Set<string>();
   for (const p of input.ports) {
@@ -293,35 +377,20 @@ export function renderProxyIR(input: ProxyInput, opts: RenderOptions = {}): NftI
     if (typeof plan === 'string') opts.onSkip?.(p.svc.key, plan);
     else plans.push(plan);
   }
-  plans.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-  const names = allocate(plans);
-  const elements = new MapElements();
-  const chains = baseChains();
-  const sets: NftSet[] = [{
-    name: NODEPORT_IPS_SET, type: 'ipv4_addr', flags: [], comment: 'node IPs answering NodePorts',
-    elements: ipv4Only('nodeIPs', input.nodeIPs).filter((ip) => !ip.startsWith('127.')).sort((a, b) => ipNumber(a) - ipNumber(b)),
-  }];
-  for (const p of plans) {
-    const r = new PortRenderer(p, names, cidrs, opts.numgenVmapMinEndpoints ?? NUMGEN_VMAP_MIN_ENDPOINTS);
-    r.render();
-    elements.addPort(p, r.svcChain);
-    chains.push(...r.chains);
-    sets.push(...r.sets);
-  }
-  const m = elements.maps;
-  const ipKey = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
-  const portKey = ['inet_proto', 'inet_service'] as const;
-  return {
-    table: NFT_TABLE,
-    chains,
-    maps: [
-      { name: MAPS.serviceIps, key: [...ipKey], comment: 'ClusterIP, external IP and LB IP traffic', elements: m.ips },
-      { name: MAPS.nodePorts, key: [...portKey], comment: 'NodePort traffic', elements: m.nodePorts },
-      { name: MAPS.noEndpoints, key: [...ipKey], comment: 'service IPs without usable endpoints', elements: m.noEndpoints },
-      { name: MAPS.noEndpointNodePorts, key: [...portKey], comment: 'NodePorts without usable endpoints', elements: m.noEndpointNodePorts },
-    ],
-    sets,
-  };
+  return plans.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * NodePorts answer on the node's own IPv4 addresses (input.nodeIPs, the set svc-nodeport-ips),
+ * not on every local address (`fib daddr type local`): that is kube-proxy's nftables default
+ * (--nodeport-addresses=primary), it keeps NodePorts off the cni0 gateway and other addresses
+ * the node happens to own, and it makes the lab's underlay IP answer without loopback. The
+ * node IPs are plain set elements, so a new node IP is a one-element partial sync.
+ */
+export function renderProxyIR(input: ProxyInput, opts: RenderOptions = {}): NftIR {
+  const ctx = renderContext(input, opts);
+  const registry = new NameRegistry();
+  return assemble(ctx, portPlans(input, opts).map((p) => renderPortFragment(p, ctx, registry)));
 }
 
 /** True for names podwire's proxy owns in the shared table (never pod-masquerade). */

@@ -138,6 +138,8 @@ class Tracer {
       case 'fibLocal': return this.isLocal(addr(m.field));
       case 'mark': return ((this.mark & m.mask) !== 0) === m.isSet;
       case 'ctStateNew': return true;
+      case 'ctStatusDnat': return this.dnatTo !== undefined;
+      case 'addrPairInSet': return this.setOf(m.set).has(`${this.saddr} . ${this.daddr}`);
     }
   }
 
@@ -160,6 +162,14 @@ class Tracer {
         // A cascade evaluates its arms up to the one taken (the last needs no numgen).
         if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
         return this.verdict({ kind: 'goto', chain: a.chains[pick] }, depth);
+      }
+      case 'dnatPick': {
+        const n = a.endpoints.length;
+        if (n === 0) throw new TraceError('trace: dnat pick over no endpoints');
+        this.candidates = a.endpoints.map((e) => `${e.ip}:${e.port}`);
+        const pick = (((this.opts.randomPick ?? 0) % n) + n) % n;
+        if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
+        return this.act({ matches: [], action: { kind: 'dnat', ...a.endpoints[pick] } }, depth);
       }
       case 'dnat':
         this.daddr = a.ip;

@@ -1,0 +1,131 @@
+// The nftables renderer's memory between syncs: one PortFragment per service port, who claims
+// which map key, how many ports use each endpoint IP, and the names in use. A partial sync
+// re-renders only the changed ports and returns two small IRs (before and after, holding just
+// what those ports touch) for diff.ts; so a one-service change costs O(that service), never
+// O(all services). No I/O: the backend applies what comes out.
+//
+// Invariant (tested against renderProxyIR after every step): ir() equals the full render of the
+// input last passed to build() or update().
+import type { MapElement, NftIR } from './ir.js';
+import { NameRegistry } from './names.js';
+import { portPlan } from './plan.js';
+import {
+  assemble, elementId, renderContext, renderPortFragment, portPlans, sameContext, shellIR,
+  type MapKind, type PortFragment, type RenderContext, type RenderOptions,
+} from './render.js';
+import type { ProxyInput } from '../types.js';
+
+/** Before and after of a partial sync, restricted to what the changed ports touch. */
+export interface PartialIRs {
+  prev: NftIR;
+  next: NftIR;
+  /** Ports re-rendered. */
+  rendered: number;
+}
+
+const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+export class NftRenderState {
+  private readonly frags = new Map<string, PortFragment>();
+  /** elementId → the port keys claiming it, sorted: the first one wins (as in assemble). */
+  private readonly claims = new Map<string, string[]>();
+  /** endpoint IP → number of ports using it. */
+  private readonly ipRefs = new Map<string, number>();
+  private readonly names = new NameRegistry();
+
+  private constructor(private readonly ctx: RenderContext, private readonly opts: RenderOptions) {}
+
+  /** Everything rendered from scratch. */
+  static build(input: ProxyInput, opts: RenderOptions = {}): NftRenderState {
+    const state = new NftRenderState(renderContext(input, opts), opts);
+    for (const p of portPlans(input, opts)) state.add(renderPortFragment(p, state.ctx, state.names));
+    return state;
+  }
+
+  /** The whole IR (for a full sync). */
+  ir(): NftIR {
+    return assemble(this.ctx, [...this.frags.keys()].sort(byKey).map((k) => this.frags.get(k)!));
+  }
+
+  get ports(): number {
+    return this.frags.size;
+  }
+
+  /**
+   * Re-renders the changed keys of input and updates the state. undefined when the node-wide
+   * facts (cluster CIDRs, node IPs) differ: then only build() is right. Throws on invalid input
+   * (the state is then unusable: build again).
+   */
+  update(input: ProxyInput, changed: ReadonlySet<string>): PartialIRs | undefined {
+    if (!sameContext(renderContext(input, this.opts), this.ctx)) return undefined;
+    const keys = [...changed].sort(byKey);
+    const plans = new Map(input.ports.filter((p) => changed.has(p.svc.key)).map((p) => [p.svc.key, p]));
+    // Render first, so a new port never reuses a name an old one still holds in the kernel.
+    const fresh = new Map<string, PortFragment>();
+    for (const key of keys) {
+      const sp = plans.get(key);
+      if (!sp) continue;
+      const plan = portPlan(sp);
+      if (typeof plan === 'string') this.opts.onSkip?.(key, plan);
+      else fresh.set(key, renderPortFragment(plan, this.ctx, this.names));
+    }
+    const old = keys.flatMap((k) => (this.frags.has(k) ? [this.frags.get(k)!] : []));
+    const touchedElements = new Set<string>();
+    const touchedIps = new Set<string>();
+    for (const f of [...old, ...fresh.values()]) {
+      for (const e of f.elements) touchedElements.add(elementId(e.map, e.element.key));
+      for (const ip of f.endpointIps) touchedIps.add(ip);
+    }
+    const before = this.view(touchedElements, touchedIps, old);
+    for (const f of old) this.drop(f);
+    for (const f of fresh.values()) this.add(f);
+    const after = this.view(touchedElements, touchedIps, [...fresh.values()]);
+    // Names the old fragments held and the new ones do not: free again.
+    const kept = new Set([...fresh.values()].flatMap((f) => f.names.map(([p, id]) => p + '\0' + id)));
+    for (const f of old) for (const [p, id] of f.names) if (!kept.has(p + '\0' + id)) this.names.release(p, id);
+    return { prev: before, next: after, rendered: fresh.size };
+  }
+
+  /** The shell with the winners of the given map keys, the given hairpin IPs still in use, and the fragments' own objects. */
+  private view(elementIds: Set<string>, ips: Set<string>, frags: PortFragment[]): NftIR {
+    const elements: Record<MapKind, MapElement[]> = { ips: [], nodePorts: [], noEndpoints: [], noEndpointNodePorts: [] };
+    for (const id of elementIds) {
+      const owner = this.claims.get(id)?.[0];
+      const hit = owner === undefined ? undefined : this.frags.get(owner)!.elements.find((e) => elementId(e.map, e.element.key) === id);
+      if (hit) elements[hit.map].push(hit.element);
+    }
+    const ir = shellIR(this.ctx, elements, [...ips].filter((ip) => (this.ipRefs.get(ip) ?? 0) > 0));
+    for (const f of frags) {
+      ir.chains.push(...f.chains);
+      ir.sets.push(...f.sets);
+    }
+    return ir;
+  }
+
+  private add(f: PortFragment): void {
+    this.frags.set(f.key, f);
+    for (const e of f.elements) {
+      const id = elementId(e.map, e.element.key);
+      const owners = this.claims.get(id) ?? [];
+      if (!owners.includes(f.key)) owners.push(f.key);
+      owners.sort(byKey);
+      this.claims.set(id, owners);
+    }
+    for (const ip of f.endpointIps) this.ipRefs.set(ip, (this.ipRefs.get(ip) ?? 0) + 1);
+  }
+
+  private drop(f: PortFragment): void {
+    this.frags.delete(f.key);
+    for (const e of f.elements) {
+      const id = elementId(e.map, e.element.key);
+      const owners = (this.claims.get(id) ?? []).filter((k) => k !== f.key);
+      if (owners.length) this.claims.set(id, owners);
+      else this.claims.delete(id);
+    }
+    for (const ip of f.endpointIps) {
+      const n = (this.ipRefs.get(ip) ?? 0) - 1;
+      if (n > 0) this.ipRefs.set(ip, n);
+      else this.ipRefs.delete(ip);
+    }
+  }
+}
