@@ -19,8 +19,9 @@ import { spawnSync } from 'node:child_process';
 import { addPod, agentStatus, createCluster, destroyCluster, restartAgent, waitAgentSynced, waitFor, type AgentStatus, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
 import type { Endpoints, Service } from '../../src/controlplane/objects.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { SHARED_PICK_MAX } from '../../src/proxy/nft/render.js';
 import {
-  createService, dnatTargets, inNetns, ipv4Addresses, labelPod, mapEntriesFor, mapVerdict, mergeSummaries, nftView, nodePortChain, patchService, probe, probeMany,
+  createService, dnatTargets, inNetns, ipv4Addresses, labelPod, mapEntriesFor, mapVerdict, mergeSummaries, nftView, nodePortChain, nodePortTargets, patchService, probe, probeMany,
   serviceIpTargets, startUdpFlow, waitRules, type ManySummary, type NftView,
 } from '../lib/proxy-e2e.js';
 
@@ -150,8 +151,7 @@ t.test('nftables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     const npPort = np.spec.ports![0]!.nodePort!;
     t.ok(npPort >= 30000 && npPort <= 32767, `NodePort ${npPort} allocated`);
     await waitRules(c, 'NodePort, LB IP and external IP rules on every node', (v) => {
-      const chain = nodePortChain(v, 'tcp', npPort);
-      return chain !== undefined && sameList(dnatTargets(v, chain), allEps) && sameList(serviceIpTargets(v, LB_IP, 'tcp', 80), allEps) && sameList(serviceIpTargets(v, EXT_IP, 'tcp', 80), allEps);
+      return sameList(nodePortTargets(v, 'tcp', npPort), allEps) && sameList(serviceIpTargets(v, LB_IP, 'tcp', 80), allEps) && sameList(serviceIpTargets(v, EXT_IP, 'tcp', 80), allEps);
     });
     // Only the outside host learns where the LB and external IPs live (a router / BGP would).
     inNetns(c.outside.netns, 'ip', ['route', 'add', `${LB_IP}/32`, 'via', n1.underlayIp]);
@@ -340,7 +340,8 @@ t.test('nftables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     const ours = (name: string) => /^(svc|ep|aff)-/.test(name);
     const BASE = ['svc-nat-prerouting', 'svc-nat-output', 'svc-nat-postrouting', 'svc-filter-prerouting', 'svc-filter-output', 'svc-services', 'svc-reject'];
     const ms = await waitRules(c, 'every service gone on every node', (v) =>
-      [...v.maps.values()].every((m) => m.length === 0) && [...v.chains.keys()].filter(ours).sort().join() === [...BASE].sort().join());
+      [...v.maps.values()].every((m) => m.length === 0) && [...v.chains.keys()].filter(ours).filter((n) => !n.startsWith('svc-pick-')).sort().join() === [...BASE].sort().join()
+      && [...v.chains.keys()].filter((n) => n.startsWith('svc-pick-')).length === 2 * SHARED_PICK_MAX);
     t.comment(`all services deleted → rules gone everywhere in ${ms} ms`);
     const view = nftView(n1.netns);
     t.ok(view.chains.has('zz-foreign') && view.chains.has('pod-masquerade'), 'the foreign chain and pod-masquerade are still in inet podwire');

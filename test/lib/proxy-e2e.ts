@@ -136,14 +136,28 @@ export function mapVerdict(view: NftView, map: string, key: string): Json | unde
   return view.maps.get(map)?.find((e) => e.key === key)?.verdict;
 }
 
-/** Every DNAT destination ("ip:port") reachable from a chain through goto/jump (numgen cascades, vmaps and dnat maps included). */
-export function dnatTargets(view: NftView, chain: string, seen = new Set<string>()): string[] {
+/** The arms of a shared pick (svc-pick-N[-ext]) for one destination: "ip:port" of each element of @svc-eps-<proto>-N keyed "IP . PORT . k" (any IP when ip is undefined). */
+function pickTargets(view: NftView, chain: string, port: number, ip?: string): string[] {
+  const n = /^svc-pick-(\d+)(-ext)?$/.exec(chain)?.[1];
+  const out = new Set<string>();
+  for (const proto of ['tcp', 'udp', 'sctp']) {
+    for (const e of view.maps.get(`svc-eps-${proto}-${n}`) ?? []) {
+      const [kIp, kPort] = e.key.split(' . ');
+      if (Number(kPort) === port && (ip === undefined || kIp === ip)) out.add(keyText(e.verdict).replace(' . ', ':'));
+    }
+  }
+  return [...out].sort();
+}
+
+/** Every DNAT destination ("ip:port") reachable from a chain through goto/jump (numgen cascades, vmaps and dnat maps included; a shared pick needs the destination). */
+export function dnatTargets(view: NftView, chain: string, seen = new Set<string>(), dest?: { ip?: string; port: number }): string[] {
+  if (chain.startsWith('svc-pick-')) return dest ? pickTargets(view, chain, dest.port, dest.ip) : [];
   if (seen.has(chain)) return [];
   seen.add(chain);
   const out = new Set<string>();
   for (const rule of view.chains.get(chain) ?? []) {
     const text = JSON.stringify(rule);
-    for (const m of text.matchAll(/"(?:goto|jump)":\{"target":"([^"]+)"\}/g)) for (const t of dnatTargets(view, m[1]!, seen)) out.add(t);
+    for (const m of text.matchAll(/"(?:goto|jump)":\{"target":"([^"]+)"\}/g)) for (const t of dnatTargets(view, m[1]!, seen, dest)) out.add(t);
     for (const m of text.matchAll(/"dnat":\{[^}]*"addr":"([^"]+)","port":(\d+)/g)) out.add(`${m[1]}:${m[2]}`);
     // dnat ip to numgen random mod N map { 0 : IP . PORT, ... }
     for (const m of text.matchAll(/"concat":\["(\d+\.\d+\.\d+\.\d+)",(\d+)\]/g)) if (text.includes('"dnat":{"family":"ip","addr":{"map"')) out.add(`${m[1]}:${m[2]}`);
@@ -154,13 +168,19 @@ export function dnatTargets(view: NftView, chain: string, seen = new Set<string>
 /** The DNAT destinations of a ClusterIP / external IP / LB IP ("ip . proto . port" in svc-ips); undefined when there is no element. */
 export function serviceIpTargets(view: NftView, ip: string, proto: string, port: number): string[] | undefined {
   const v = mapVerdict(view, 'svc-ips', `${ip} . ${proto} . ${port}`) as { goto?: { target: string } } | undefined;
-  return v?.goto ? dnatTargets(view, v.goto.target) : undefined;
+  return v?.goto ? dnatTargets(view, v.goto.target, new Set(), { ip, port }) : undefined;
 }
 
-/** The chain a NodePort jumps to (svc-…-ext), if any. */
+/** The chain a NodePort jumps to (svc-…-ext, or a shared svc-pick-N-ext), if any. */
 export function nodePortChain(view: NftView, proto: string, nodePort: number): string | undefined {
   const v = mapVerdict(view, 'svc-nodeports', `${proto} . ${nodePort}`) as { goto?: { target: string } } | undefined;
   return v?.goto?.target;
+}
+
+/** The DNAT destinations of a NodePort (on any node IP); undefined when there is no element. */
+export function nodePortTargets(view: NftView, proto: string, nodePort: number): string[] | undefined {
+  const chain = nodePortChain(view, proto, nodePort);
+  return chain === undefined ? undefined : dnatTargets(view, chain, new Set(), { port: nodePort });
 }
 
 /** Every element of the four service maps that names this address or NodePort. */

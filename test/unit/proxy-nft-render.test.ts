@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../../src/proxy/types.js';
 import { serialize, type NftIR } from '../../src/proxy/nft/ir.js';
-import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, renderProxyIR, type RenderOptions } from '../../src/proxy/nft/render.js';
+import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, SHARED_PICK_MAX, renderProxyIR, type RenderOptions } from '../../src/proxy/nft/render.js';
 import { renderScript } from '../../src/proxy/nft/diff.js';
 import { tracePacket, type TracePacket } from '../../src/proxy/nft/trace.js';
 import { NameRegistry, hashHex } from '../../src/proxy/nft/names.js';
@@ -90,7 +90,7 @@ const irA = renderProxyIR(input(ALL));
 const irB = renderProxyIR(input(ALL, 'node-a', (n, list) => (n === 'web' ? list.map((e) => (e.ip === '10.244.2.5' ? { ...e, ip: '10.244.2.9' } : e)) : list)));
 const irC = renderProxyIR({ ...input(ALL.filter((n) => n !== 'shop'), 'node-a', (n, list) => (n === 'web' ? list.map((e) => (e.ip === '10.244.2.5' ? { ...e, ip: '10.244.2.9' } : e)) : list)) });
 const GOLDEN_FULL: [string, Name, RenderOptions?][] = [
-  ['clusterip', 'web'], ['clusterip-vmap', 'web', { numgenVmapMinEndpoints: 2 }], ['nodeport-lb', 'shop'], ['affinity', 'sticky'], ['local-policy', 'local'], ['no-endpoints', 'empty'],
+  ['clusterip', 'web'], ['clusterip-own-chain', 'web', { sharedPickMax: 0 }], ['clusterip-vmap', 'web', { numgenVmapMinEndpoints: 2, sharedPickMax: 0 }], ['nodeport-lb', 'shop'], ['affinity', 'sticky'], ['local-policy', 'local'], ['no-endpoints', 'empty'],
 ];
 const goldenFull = ([, name, opts]: [string, Name, RenderOptions?]) => renderScript(undefined, renderProxyIR(input([name]), opts));
 const scriptF = renderScript(irA, irB);
@@ -113,15 +113,27 @@ t.test('ruleset shape', async (t) => {
   t.match(full, /add rule inet podwire svc-services ip daddr \. meta l4proto \. th dport vmap @svc-ips\n/);
   t.match(full, /add rule inet podwire svc-services ip daddr @svc-nodeport-ips meta l4proto \. th dport vmap @svc-nodeports\n/);
   t.match(full, /add chain inet podwire svc-nat-postrouting \{ type nat hook postrouting priority 100; policy accept; \}/);
-  const web = chainOf(irA, 'default/web:http/TCP');
+  // the shared path: web (3 endpoints, no affinity) is elements only
+  t.notOk(irA.chains.some((c) => c.comment?.startsWith('default/web:')), 'web has no chain of its own');
+  t.match(full, /add element inet podwire svc-ips \{ 10\.96\.0\.10 \. tcp \. 80 comment "default\/web:http\/TCP" : goto svc-pick-3 \}\n/);
+  t.match(full, /add element inet podwire svc-eps-tcp-3 \{ 10\.96\.0\.10 \. 80 \. 0 : 10\.244\.1\.5 \. 8080 \}\nadd element inet podwire svc-eps-tcp-3 \{ 10\.96\.0\.10 \. 80 \. 1 : 10\.244\.2\.5 \. 8080 \}\nadd element inet podwire svc-eps-tcp-3 \{ 10\.96\.0\.10 \. 80 \. 2 : 10\.244\.3\.5 \. 8080 \}\n/);
+  t.match(full, /add rule inet podwire svc-pick-3 ip saddr != 10\.244\.0\.0\/16 meta mark set meta mark \| 0x4000\nadd rule inet podwire svc-pick-3 meta l4proto tcp dnat ip to ip daddr \. tcp dport \. numgen random mod 3 map @svc-eps-tcp-3\n/);
+  t.match(full, /add element inet podwire svc-eps-tcp-3 \{ 192\.168\.56\.10 \. 30080 \. 0 : 10\.244\.1\.5 \. 8080 \}/, 'a NodePort: one destination per node IP');
+  t.equal(irA.chains.filter((c) => !c.base && !c.name.startsWith('svc-pick-') && c.name !== CHAINS.services && c.name !== CHAINS.reject).length, 5, 'own chains only for sticky (svc + 2 ep) and local (-ext, -all)');
+  // a service's own chain (shared picks off): the forms of its random pick
+  const own = renderProxyIR(input(ALL), { sharedPickMax: 0 });
+  const ownFull = renderScript(undefined, own);
+  const web = chainOf(own, 'default/web:http/TCP');
   t.match(web, /^svc-[0-9a-f]{8}$/, 'svc-<8 hex>');
-  t.match(full, new RegExp(`add rule inet podwire ${web} meta l4proto tcp numgen random mod 3 == 0 dnat ip to 10\\.244\\.1\\.5:8080\n.* ${web} meta l4proto tcp numgen random mod 2 == 0 dnat ip to 10\\.244\\.2\\.5:8080\n.* ${web} meta l4proto tcp dnat ip to 10\\.244\\.3\\.5:8080\n`),
+  t.match(ownFull, new RegExp(`add rule inet podwire ${web} meta l4proto tcp numgen random mod 3 == 0 dnat ip to 10\\.244\\.1\\.5:8080\n.* ${web} meta l4proto tcp numgen random mod 2 == 0 dnat ip to 10\\.244\\.2\\.5:8080\n.* ${web} meta l4proto tcp dnat ip to 10\\.244\\.3\\.5:8080\n`),
     'fewer than NUMGEN_VMAP_MIN_ENDPOINTS endpoints: a cascade of DNATs, no map');
-  t.same(irA.chains.filter((c) => c.name.startsWith('ep-')).map((c) => c.comment?.split(' ')[0]), ['default/sticky:/TCP', 'default/sticky:/TCP'], 'endpoint chains only for the affinity service');
-  const asMap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3 }));
+  t.same(own.chains.filter((c) => c.name.startsWith('ep-')).map((c) => c.comment?.split(' ')[0]), ['default/sticky:/TCP', 'default/sticky:/TCP'], 'endpoint chains only for the affinity service');
+  const asMap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3, sharedPickMax: 0 }));
   t.match(asMap, new RegExp(`add rule inet podwire ${web} meta l4proto tcp dnat ip to numgen random mod 3 map \\{ 0 : 10\\.244\\.1\\.5 \\. 8080, 1 : 10\\.244\\.2\\.5 \\. 8080, 2 : 10\\.244\\.3\\.5 \\. 8080 \\}`), 'from the threshold on: a numgen data map');
   const many = eps(Array.from({ length: NUMGEN_VMAP_MIN_ENDPOINTS }, (_, i) => `10.244.9.${i + 1}@node-b`));
-  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], many, 'node-a')] })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
+  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], many, 'node-a')] }, { sharedPickMax: 0 })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
+  const huge = eps(Array.from({ length: SHARED_PICK_MAX + 1 }, (_, i) => `10.244.9.${i + 1}@node-b`));
+  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], huge, 'node-a')] })), `dnat ip to numgen random mod ${SHARED_PICK_MAX + 1} map {`, 'more than SHARED_PICK_MAX endpoints: a chain of its own');
   const stickyVmap = renderScript(undefined, renderProxyIR(input(['sticky']), { numgenVmapMinEndpoints: 2 }));
   t.match(stickyVmap, /numgen random mod 2 vmap \{ 0 : goto ep-[0-9a-f]{8}, 1 : goto ep-[0-9a-f]{8} \}/, 'affinity: a vmap of endpoint chains');
   t.match(full, /add rule inet podwire svc-nat-postrouting ct status dnat ip saddr \. ip daddr @svc-hairpin masquerade fully-random comment "hairpin"\n/);
@@ -141,21 +153,28 @@ t.test('ruleset shape', async (t) => {
 t.test('partial syncs touch only the changed service, in a safe order', async (t) => {
   const others = (ir: NftIR, keep: string) => ir.chains.filter((c) => c.comment && !c.comment.startsWith(keep) && c.name !== CHAINS.reject).map((c) => c.name);
   for (const name of others(irA, 'default/web:')) t.notMatch(scriptF, new RegExp(`\\b${name}\\b`), `(f) leaves ${name} alone`);
-  t.same(scriptF.split('\n').filter((l) => l.includes('element')), ['add element inet podwire svc-hairpin { 10.244.2.9 . 10.244.2.9 }'],
-    '(f) same ClusterIP, same chain: no map element changes, only the new endpoint IP\'s hairpin pair (10.244.2.5 stays: shop uses it)');
-  const webChain = chainOf(irA, 'default/web:http/TCP');
-  t.match(scriptF, new RegExp(`flush chain inet podwire ${webChain}\n`), '(f) the service chain is rewritten');
+  t.same(scriptF.split('\n').filter((l) => l.length && l !== 'add table inet podwire'), [
+    'delete element inet podwire svc-eps-tcp-3 { 10.96.0.10 . 80 . 1 }',
+    'add element inet podwire svc-eps-tcp-3 { 10.96.0.10 . 80 . 1 : 10.244.2.9 . 8080 }',
+    'add element inet podwire svc-hairpin { 10.244.2.9 . 10.244.2.9 }',
+  ], '(f) one endpoint of web moved: one arm of its pick rewritten, and the new IP\'s hairpin pair (10.244.2.5 stays: shop uses it); no chain, no other element');
   const lines = scriptG.trim().split('\n');
-  const shopChains = irA.chains.filter((c) => c.comment?.startsWith('default/shop:')).map((c) => c.name);
   for (const name of others(irB, 'default/shop:')) t.notMatch(scriptG, new RegExp(`\\b${name}\\b`), `(g) leaves ${name} alone`);
-  const lastElementDelete = lines.map((l) => l.startsWith('delete element')).lastIndexOf(true);
-  const firstChainDelete = lines.findIndex((l) => l.startsWith('delete chain'));
-  t.ok(lastElementDelete > 0 && firstChainDelete > lastElementDelete, '(g) map elements deleted before the chains');
-  t.same(lines.filter((l) => l.startsWith('delete chain')).map((l) => l.split(' ').at(-1)).sort(), [...shopChains].sort(), '(g) exactly shop\'s chains deleted');
-  t.same(lines.filter((l) => l.startsWith('delete element')).map((l) => l.split(' ')[4]), [MAPS.serviceIps, MAPS.serviceIps, MAPS.serviceIps, MAPS.nodePorts, 'svc-hairpin'],
-    '(g) ClusterIP, external IP, LB IP, NodePort, and the hairpin pair of 10.244.2.5 (no service uses it any more)');
-  const existing = { chains: [...irA.chains.map((c) => c.name), 'pod-masquerade', 'foreign'], maps: irA.maps.map((m) => m.name), sets: irA.sets.map((s) => s.name) };
-  const resync = renderScript(undefined, irC, { existing }).split('\n');
+  t.notMatch(scriptG, /chain/, '(g) shop (Cluster policy, 3 endpoints) had no chain of its own');
+  const deleted = lines.filter((l) => l.startsWith('delete element')).map((l) => l.split(' ')[4]);
+  t.same([deleted.filter((m) => m === MAPS.serviceIps).length, deleted.filter((m) => m === MAPS.nodePorts).length, deleted.filter((m) => m === 'svc-eps-tcp-3').length, deleted.filter((m) => m === 'svc-hairpin').length], [3, 1, 12, 1],
+    '(g) ClusterIP, external IP, LB IP, NodePort; 3 arms for each of those 4 destinations; the hairpin pair of 10.244.2.5 (no service uses it any more)');
+  t.equal(lines.length, deleted.length + 1, '(g) deletes only');
+  // with chains of its own (shared picks off): elements go before the chains that they name
+  const [a0, b0, c0] = [input(ALL), inB, inC].map((i) => renderProxyIR(i, { sharedPickMax: 0 }));
+  const lines0 = renderScript(b0, c0).trim().split('\n');
+  const shopChains = a0.chains.filter((c) => c.comment?.startsWith('default/shop:')).map((c) => c.name);
+  const lastElementDelete = lines0.map((l) => l.startsWith('delete element')).lastIndexOf(true);
+  const firstChainDelete = lines0.findIndex((l) => l.startsWith('delete chain'));
+  t.ok(lastElementDelete > 0 && firstChainDelete > lastElementDelete, '(g, own chains) map elements deleted before the chains');
+  t.same(lines0.filter((l) => l.startsWith('delete chain')).map((l) => l.split(' ').at(-1)).sort(), [...shopChains].sort(), '(g, own chains) exactly shop\'s chains deleted');
+  const existing = { chains: [...a0.chains.map((c) => c.name), 'pod-masquerade', 'foreign'], maps: a0.maps.map((m) => m.name), sets: a0.sets.map((s) => s.name) };
+  const resync = renderScript(undefined, c0, { existing }).split('\n');
   const flushIps = resync.indexOf(`flush map inet podwire ${MAPS.serviceIps}`);
   for (const name of shopChains) t.ok(resync.indexOf(`delete chain inet podwire ${name}`) > flushIps, `full sync deletes stale ${name} after the maps are flushed`);
   t.notMatch(resync.join('\n'), /pod-masquerade|foreign/, 'existing names that are not ours are ignored');
@@ -176,10 +195,12 @@ t.test('tracer: ClusterIP from a pod, from the node, from outside; hairpin', asy
   const fromNode = tracePacket(irA, pkt(NODE_IP['node-a'], '10.96.0.10', 80, { hook: 'output' }), { randomPick: 2 });
   t.same([fromNode.verdict, fromNode.dnatTo, fromNode.masquerade], ['dnat', '10.244.3.5:8080', true], 'node → ClusterIP: masqueraded');
   t.equal(tracePacket(irA, pkt(OUTSIDE, '10.96.0.10', 80)).masquerade, true, 'outside → ClusterIP: masqueraded');
-  const vmapIr = renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 1 });
+  const ownCascade = renderProxyIR(input(['web']), { sharedPickMax: 0 });
+  const ownMap = renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 1, sharedPickMax: 0 });
   for (const pick of [0, 1, 2]) {
-    const [cascade, vmap] = [irA, vmapIr].map((ir) => tracePacket(ir, pkt(POD_A, '10.96.0.10', 80), { randomPick: pick }));
-    t.same([vmap.dnatTo, vmap.candidates], [cascade.dnatTo, cascade.candidates], `pick ${pick}: the vmap and the cascade agree`);
+    const [shared, cascade, map] = [irA, ownCascade, ownMap].map((ir) => tracePacket(ir, pkt(POD_A, '10.96.0.10', 80), { randomPick: pick }));
+    t.same([cascade.dnatTo, cascade.candidates], [shared.dnatTo, shared.candidates], `pick ${pick}: the shared pick and an own cascade agree`);
+    t.same([map.dnatTo, map.candidates], [shared.dnatTo, shared.candidates], `pick ${pick}: and an own numgen map`);
   }
   const hairpin = tracePacket(irA, pkt('10.244.1.5', '10.96.0.10', 80), { randomPick: 0 });
   t.same([hairpin.verdict, hairpin.dnatTo, hairpin.masquerade], ['dnat', '10.244.1.5:8080', true], 'endpoint → own service → itself: masqueraded');
@@ -445,7 +466,7 @@ t.test('names: 8 hex digits, 16 for an id whose 8 are taken; released names are 
   t.equal(first, `svc-${hashHex(pair[0]).slice(0, 8)}`);
   t.equal(second, `svc-${hashHex(pair[1]).slice(0, 16)}`, 'the later id gets 16');
   t.equal(reg.name('svc-', pair[0]), first, 'stable while held');
-  t.equal(reg.name('svc-', 'default/web:http/TCP'), chainOf(irA, 'default/web:http/TCP'), 'the others keep 8');
+  t.equal(reg.name('svc-', 'default/web:http/TCP'), chainOf(renderProxyIR(input(['web']), { sharedPickMax: 0 }), 'default/web:http/TCP'), 'the others keep 8');
   t.equal(reg.name('ep-', pair[0]), `ep-${hashHex(pair[0]).slice(0, 8)}`, 'prefixes are separate name spaces');
   reg.release('svc-', pair[0]);
   t.equal(reg.name('svc-', pair[1]), second, 'a held name does not move when another is released');

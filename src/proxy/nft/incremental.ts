@@ -11,7 +11,7 @@ import { NameRegistry } from './names.js';
 import { portPlan } from './plan.js';
 import {
   assemble, elementId, renderContext, renderPortFragment, portPlans, sameContext, shellIR,
-  type MapKind, type PortFragment, type RenderContext, type RenderOptions,
+  type PortFragment, type RenderContext, type RenderOptions,
 } from './render.js';
 import type { ProxyInput } from '../types.js';
 
@@ -88,11 +88,14 @@ export class NftRenderState {
 
   /** The shell with the winners of the given map keys, the given hairpin IPs still in use, and the fragments' own objects. */
   private view(elementIds: Set<string>, ips: Set<string>, frags: PortFragment[]): NftIR {
-    const elements: Record<MapKind, MapElement[]> = { ips: [], nodePorts: [], noEndpoints: [], noEndpointNodePorts: [] };
+    const elements = new Map<string, MapElement[]>();
     for (const id of elementIds) {
       const owner = this.claims.get(id)?.[0];
       const hit = owner === undefined ? undefined : this.frags.get(owner)!.elements.find((e) => elementId(e.map, e.element.key) === id);
-      if (hit) elements[hit.map].push(hit.element);
+      if (!hit) continue;
+      const list = elements.get(hit.map);
+      if (list) list.push(hit.element);
+      else elements.set(hit.map, [hit.element]);
     }
     const ir = shellIR(this.ctx, elements, [...ips].filter((ip) => (this.ipRefs.get(ip) ?? 0) > 0));
     for (const f of frags) {

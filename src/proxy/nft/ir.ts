@@ -59,6 +59,15 @@ export type Action =
    * dnat ip to IP:PORT` (the last one without numgen). Needs an l4proto match in the rule.
    */
   | { kind: 'dnatPick'; endpoints: { ip: string; port: number }[]; form: 'map' | 'cascade' }
+  /**
+   * DNAT through a shared data map keyed by the packet and a random number:
+   * `dnat ip to ip daddr . PROTO dport . numgen random mod MOD map @MAP`; the elements
+   * `IP . PORT . K : EP_IP . EP_PORT` (K < MOD) of every PROTO service with MOD endpoints live in
+   * the one map. No key: no DNAT, the rule does not match. Needs `meta l4proto PROTO` before it.
+   * (One map per protocol: nft 1.0.6 cannot read back a map or rule mixing `th dport` into a
+   * dnat mapping, nor a `tcp dport` data type with udp keys.)
+   */
+  | { kind: 'dnatMap'; map: string; mod: number; proto: L4Proto }
   /** meta mark set meta mark | VALUE (or) / ^ VALUE (xor, to clear a bit known to be set) */
   | { kind: 'mark'; op: 'or' | 'xor'; value: number }
   | { kind: 'masquerade' }
@@ -84,16 +93,20 @@ export type KeyPart = 'ipv4_addr' | 'inet_proto' | 'inet_service';
 export interface MapElement {
   /** One value per key part, e.g. ['10.96.0.10', 'tcp', '80']. */
   key: string[];
-  verdict: Verdict;
+  /** A verdict map's value ... */
+  verdict?: Verdict;
+  /** ... or a data map's, one value per data part, e.g. ['10.244.1.5', '8080']. */
+  data?: string[];
   comment?: string;
 }
 
-/** A verdict map (the only kind of map podwire uses). */
+/** A verdict map (`type KEY : verdict`) or, with `typeof`, a data map (`typeof KEY : DATA`). */
 export interface VerdictMap {
   name: string;
   key: KeyPart[];
   comment?: string;
   elements: MapElement[];
+  typeof?: { key: string; data: string };
 }
 
 export interface NftSet {
@@ -182,6 +195,7 @@ export function actionText(a: Action): string {
       return `numgen random mod ${a.chains.length} vmap { ${arms.join(', ')} }`;
     }
     case 'dnat': return `dnat ip to ${a.ip}:${a.port}`;
+    case 'dnatMap': return `dnat ip to ip daddr . ${a.proto} dport . numgen random mod ${a.mod} map @${checkName(a.map)}`;
     case 'dnatPick': {
       if (a.endpoints.length === 0) throw new NftIRError('nft: dnat pick over no endpoints');
       if (a.form === 'cascade' && a.endpoints.length > 1) throw new NftIRError('nft: a dnat cascade is several rules: use ruleLines');
@@ -231,7 +245,11 @@ export function chainSpecText(c: Chain): string {
 
 export function mapSpecText(m: VerdictMap): string {
   const comment = m.comment ? ` comment ${quoteComment(m.comment)};` : '';
-  return `{ type ${m.key.join(' . ')} : verdict;${comment} }`;
+  return `{ ${mapTypeText(m)};${comment} }`;
+}
+
+function mapTypeText(m: VerdictMap): string {
+  return m.typeof ? `typeof ${m.typeof.key} : ${m.typeof.data}` : `type ${m.key.join(' . ')} : verdict`;
 }
 
 export function setSpecText(s: NftSet): string {
@@ -248,7 +266,8 @@ export function elementKeyText(key: string[]): string {
 
 export function mapElementText(e: MapElement): string {
   const comment = e.comment ? ` comment ${quoteComment(e.comment)}` : '';
-  return `${elementKeyText(e.key)}${comment} : ${verdictText(e.verdict)}`;
+  if (!e.verdict === !e.data) throw new NftIRError(`nft: map element ${elementKeyText(e.key)} needs a verdict or data`);
+  return `${elementKeyText(e.key)}${comment} : ${e.verdict ? verdictText(e.verdict) : e.data!.join(' . ')}`;
 }
 
 /** Chains, maps and sets a chain's rules refer to by name (jump/goto targets, @sets, @maps). */
@@ -259,7 +278,7 @@ export function ruleReferences(r: Rule): { chains: string[]; setsOrMaps: string[
   const a = r.action;
   if (a.kind === 'verdict' && (a.verdict.kind === 'jump' || a.verdict.kind === 'goto')) chains.push(a.verdict.chain);
   if (a.kind === 'numgen') chains.push(...a.chains);
-  if (a.kind === 'vmap') named.push(a.map);
+  if (a.kind === 'vmap' || a.kind === 'dnatMap') named.push(a.map);
   if (a.kind === 'updateSet') named.push(a.set);
   return { chains, setsOrMaps: named };
 }
@@ -273,7 +292,7 @@ export function serialize(ir: NftIR): string {
   const out = [`table ${NFT_FAMILY} ${checkName(ir.table)} {`];
   const block = (head: string, body: string[]) => out.push(`\t${head} {`, ...body.map((l) => `\t\t${l}`), '\t}', '');
   for (const m of ir.maps) {
-    const body = [`type ${m.key.join(' . ')} : verdict`];
+    const body = [mapTypeText(m)];
     if (m.comment) body.push(`comment ${quoteComment(m.comment)}`);
     if (m.elements.length) body.push(`elements = { ${m.elements.map(mapElementText).join(',\n\t\t\t     ')} }`);
     block(`map ${checkName(m.name)}`, body);

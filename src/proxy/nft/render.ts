@@ -35,7 +35,7 @@
 //   svc-reject          tcp reset, else ICMP port unreachable
 import { NFT_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../agent/masq/render.js';
 import { MASQ_MARK, type ProxyInput } from '../types.js';
-import { NftIRError, type Chain, type MapElement, type NftIR, type NftSet, type Rule, type Verdict } from './ir.js';
+import { NftIRError, type Chain, type L4Proto, type MapElement, type NftIR, type NftSet, type Rule, type Verdict, type VerdictMap } from './ir.js';
 import { NameRegistry, affinityId, endpointId } from './names.js';
 import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, portPlan, type Endpoint, type PortPlan } from './plan.js';
 
@@ -119,10 +119,9 @@ function baseChains(): Chain[] {
   ];
 }
 
-export type MapKind = 'ips' | 'nodePorts' | 'noEndpoints' | 'noEndpointNodePorts';
-
+/** A map element of one port, by map name. */
 export interface FragmentElement {
-  map: MapKind;
+  map: string;
   element: MapElement;
 }
 
@@ -145,23 +144,42 @@ export interface RenderContext {
   cidrs: string[];
   nodeIps: string[];
   vmapMin: number;
+  sharedMax: number;
 }
+
+/**
+ * The shared pick for services with N endpoints (1 ≤ N ≤ sharedMax): chain svc-pick-N (ClusterIP
+ * traffic: masquerade mark when the source is not a pod) or svc-pick-N-ext (external traffic under
+ * policy Cluster: always marked), then per protocol `meta l4proto P dnat ip to ip daddr . P dport
+ * . numgen random mod N map @svc-eps-P-N`. A service on this path has no chain of its own, only
+ * elements: one in @svc-ips (goto the pick chain) and N per destination in @svc-eps-P-N.
+ */
+export const SHARED = {
+  chain: (n: number) => `svc-pick-${n}`,
+  extChain: (n: number) => `svc-pick-${n}-ext`,
+  map: (n: number, proto: L4Proto) => `svc-eps-${proto}-${n}`,
+} as const;
 
 /** What one service port contributes; endpoint chains (affinity only) are collected as the LB rules use them. */
 class PortRenderer {
   readonly chains: Chain[] = [];
   readonly sets: NftSet[] = [];
   readonly names: [string, string][] = [];
+  readonly elements: FragmentElement[] = [];
   private readonly used = new Map<string, Endpoint>();
-  readonly svcChain: string;
+  private svcName: string | undefined;
 
-  constructor(private readonly p: PortPlan, private readonly registry: NameRegistry, private readonly ctx: RenderContext) {
-    this.svcChain = this.name('svc-', p.key);
-  }
+  constructor(private readonly p: PortPlan, private readonly registry: NameRegistry, private readonly ctx: RenderContext) {}
 
   private name(prefix: string, id: string): string {
     this.names.push([prefix, id]);
     return this.registry.name(prefix, id);
+  }
+
+  /** svc-<h>: the port's own chain name (allocated only when some chain of the port needs it). */
+  private get svcChain(): string {
+    this.svcName ??= this.name('svc-', this.p.key);
+    return this.svcName;
   }
 
   private epChain(e: Endpoint): string {
@@ -173,7 +191,21 @@ class PortRenderer {
     return this.name('aff-', affinityId(this.p.key, e.ip, e.port, this.p.affinitySeconds!));
   }
 
-  /** The random pick: straight DNAT; with affinity, known clients first and endpoint chains that record them. */
+  private shared(eps: Endpoint[]): boolean {
+    return this.p.affinitySeconds === undefined && eps.length >= 1 && eps.length <= this.ctx.sharedMax;
+  }
+
+  private element(map: string, key: string[], verdict: Verdict): void {
+    this.elements.push({ map, element: { key, verdict, comment: this.p.key } });
+  }
+
+  /** The @svc-eps-N arms of one destination (IP, port). */
+  private pickElements(ip: string, port: number, eps: Endpoint[]): void {
+    const map = SHARED.map(eps.length, this.p.proto);
+    eps.forEach((e, k) => this.elements.push({ map, element: { key: [ip, String(port), String(k)], data: [e.ip, String(e.port)] } }));
+  }
+
+  /** The random pick in a chain of the port's own: straight DNAT; with affinity, known clients first and endpoint chains that record them. */
   private loadBalance(eps: Endpoint[]): Rule[] {
     const large = eps.length >= this.ctx.vmapMin;
     if (this.p.affinitySeconds === undefined) {
@@ -186,19 +218,59 @@ class PortRenderer {
 
   render(): void {
     const p = this.p;
-    if (p.all.length === 0) return; // no endpoints anywhere: only svc-no-endpoints elements
-    if (p.internal.length) {
+    const reject = goto(CHAINS.reject);
+    const drop: Verdict = { kind: 'drop' };
+    const port = String(p.port);
+    const has = p.all.length > 0;
+    // ClusterIP traffic
+    if (p.internal.length && this.shared(p.internal)) {
+      for (const ip of p.clusterIps) {
+        this.element(MAPS.serviceIps, [ip, p.proto, port], goto(SHARED.chain(p.internal.length)));
+        this.pickElements(ip, p.port, p.internal);
+      }
+    } else if (p.internal.length) {
       // Traffic from outside the pod network (node, outside clients routed to the service
-      // CIDR) is masqueraded so replies come back through this node. No cluster CIDR known:
-      // masquerade everything rather than risk asymmetric replies.
-      const cidrs = this.ctx.cidrs;
-      const fromOutside: Rule = cidrs.length
-        ? { matches: [{ kind: 'addr', field: 'saddr', cidrs, negate: true }], action: MARK }
-        : { matches: [], action: MARK };
-      this.chains.push({ name: this.svcChain, comment: p.key, rules: [fromOutside, ...this.loadBalance(p.internal)] });
+      // CIDR) is masqueraded so replies come back through this node.
+      this.chains.push({ name: this.svcChain, comment: p.key, rules: [this.fromOutsideMark(), ...this.loadBalance(p.internal)] });
+      for (const ip of p.clusterIps) this.element(MAPS.serviceIps, [ip, p.proto, port], goto(this.svcChain));
+    } else {
+      for (const ip of p.clusterIps) this.element(MAPS.noEndpoints, [ip, p.proto, port], has ? drop : reject);
     }
-    if (p.nodePort !== undefined || p.externalIps.length) this.chains.push(...this.externalChains());
+    // External destinations: a chain (or the shared pick) whenever some endpoint exists (pods
+    // and the node are short-circuited there even under policy Local), the drop for whatever
+    // falls through.
+    if (p.nodePort !== undefined || p.externalIps.length) {
+      const extMiss = !has ? reject : p.external.length ? undefined : drop;
+      if (has) {
+        const target = this.externalTarget();
+        for (const ip of p.externalIps) this.element(MAPS.serviceIps, [ip, p.proto, port], goto(target));
+        if (p.nodePort !== undefined) this.element(MAPS.nodePorts, [p.proto, String(p.nodePort)], goto(target));
+      }
+      if (extMiss) {
+        for (const ip of p.externalIps) this.element(MAPS.noEndpoints, [ip, p.proto, port], extMiss);
+        if (p.nodePort !== undefined) this.element(MAPS.noEndpointNodePorts, [p.proto, String(p.nodePort)], extMiss);
+      }
+    }
     this.chains.push(...[...this.used.values()].sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port).map((e) => this.endpointChain(e)));
+  }
+
+  /** No cluster CIDR known: masquerade everything rather than risk asymmetric replies. */
+  private fromOutsideMark(): Rule {
+    const cidrs = this.ctx.cidrs;
+    return cidrs.length ? { matches: [{ kind: 'addr', field: 'saddr', cidrs, negate: true }], action: MARK } : { matches: [], action: MARK };
+  }
+
+  /** Where NodePort / external IP / LB IP traffic goes: the shared pick (policy Cluster) or svc-<h>-ext. */
+  private externalTarget(): string {
+    const p = this.p;
+    if (!p.externalLocal && this.shared(p.external)) {
+      const n = p.external.length;
+      for (const ip of p.externalIps) this.pickElements(ip, p.port, p.external);
+      if (p.nodePort !== undefined) for (const ip of this.ctx.nodeIps) this.pickElements(ip, p.nodePort, p.external);
+      return SHARED.extChain(n);
+    }
+    this.chains.push(...this.externalChains());
+    return `${this.svcChain}-ext`;
   }
 
   // Comments are a function of the chain name alone: nft keeps an existing chain's comment on
@@ -207,11 +279,12 @@ class PortRenderer {
     const p = this.p;
     const ext = `${this.svcChain}-ext`;
     const same = (a: Endpoint[], b: Endpoint[]) => a.length === b.length && a.every((e, i) => e.ip === b[i].ip && e.port === b[i].port);
+    const internalChain = p.internal.length > 0 && !this.shared(p.internal);
     if (!p.externalLocal) {
       // Policy Cluster: masquerade whatever the source, like kube-proxy: the endpoint may be on
       // another node and the client's replies must come back through this one to be un-DNATed.
       const rules: Rule[] = [{ matches: [], action: MARK }];
-      if (p.external.length) rules.push(...(same(p.external, p.internal) ? [verdictRule(goto(this.svcChain))] : this.loadBalance(p.external)));
+      if (p.external.length) rules.push(...(internalChain && same(p.external, p.internal) ? [verdictRule(goto(this.svcChain))] : this.loadBalance(p.external)));
       return [{ name: ext, comment: `${p.key} external`, rules }];
     }
     // Policy Local: only local endpoints, no masquerade (the client IP is kept). Pods and the
@@ -219,7 +292,7 @@ class PortRenderer {
     // kube-proxy (a pod reaching its LB IP should not fail on a node without local endpoints).
     const out: Chain[] = [];
     let cluster = this.svcChain;
-    if (!same(p.all, p.internal)) {
+    if (!internalChain || !same(p.all, p.internal)) {
       cluster = `${this.svcChain}-all`;
       out.push({ name: cluster, comment: `${p.key} cluster-wide`, rules: this.loadBalance(p.all) });
     }
@@ -245,96 +318,100 @@ class PortRenderer {
   }
 }
 
-/** The map elements of one port, in claim order. */
-function portElements(p: PortPlan, svcChain: string): FragmentElement[] {
-  const out: FragmentElement[] = [];
-  const add = (map: MapKind, key: string[], verdict: Verdict) => out.push({ map, element: { key, verdict, comment: p.key } });
-  const has = p.all.length > 0;
-  const reject = goto(CHAINS.reject);
-  const drop: Verdict = { kind: 'drop' };
-  const port = String(p.port);
-  for (const ip of p.clusterIps) {
-    if (p.internal.length) add('ips', [ip, p.proto, port], goto(svcChain));
-    else add('noEndpoints', [ip, p.proto, port], has ? drop : reject);
-  }
-  // External destinations: the -ext chain whenever some endpoint exists (pods and the node
-  // are short-circuited there even under policy Local), the drop for whatever falls through.
-  const extMiss = !has ? reject : p.external.length ? undefined : drop;
-  for (const ip of p.externalIps) {
-    if (has) add('ips', [ip, p.proto, port], goto(`${svcChain}-ext`));
-    if (extMiss) add('noEndpoints', [ip, p.proto, port], extMiss);
-  }
-  if (p.nodePort !== undefined) {
-    if (has) add('nodePorts', [p.proto, String(p.nodePort)], goto(`${svcChain}-ext`));
-    if (extMiss) add('noEndpointNodePorts', [p.proto, String(p.nodePort)], extMiss);
-  }
-  return out;
-}
-
 /** One service port's fragment; its names are allocated in (and stay held by) the registry. */
 export function renderPortFragment(p: PortPlan, ctx: RenderContext, registry: NameRegistry): PortFragment {
   const r = new PortRenderer(p, registry, ctx);
   r.render();
   const ips = new Set(p.all.map((e) => e.ip));
   for (const e of [...p.internal, ...p.external]) ips.add(e.ip);
-  return {
-    key: p.key, chains: r.chains, sets: r.sets, elements: portElements(p, r.svcChain),
-    endpointIps: [...ips].sort((a, b) => ipNumber(a) - ipNumber(b)), names: r.names,
-  };
+  return { key: p.key, chains: r.chains, sets: r.sets, elements: r.elements, endpointIps: [...ips].sort((a, b) => ipNumber(a) - ipNumber(b)), names: r.names };
 }
 
 export interface RenderOptions {
   /** Called for each service port that renders nothing (headless, ExternalName, IPv6-only). */
   onSkip?: (key: string, reason: string) => void;
-  /** Endpoint count from which the random pick is a numgen map rather than a cascade (default NUMGEN_VMAP_MIN_ENDPOINTS; 1: always a map). */
+  /** Endpoint count from which a service's own random pick is a numgen map rather than a cascade (default NUMGEN_VMAP_MIN_ENDPOINTS; 1: always a map). */
   numgenVmapMinEndpoints?: number;
+  /** Services with up to this many endpoints (and no affinity) use the shared picks (default SHARED_PICK_MAX; 0: never). */
+  sharedPickMax?: number;
 }
 
 /**
- * The random pick among a service's endpoints is `numgen random mod N map {…}` (a data map of
- * endpoints, or for affinity services kube-proxy's vmap of endpoint chains) only from this many
- * endpoints on; below, a cascade of N rules `numgen random mod N-i == 0 …` (one endpoint: the
- * action alone), which uses no map. Why: every anonymous map is a kernel set that nft lists into
- * its cache before each transaction, and every anonymous vmap is a verdict map the kernel scans on
- * each jump/goto it validates, so a transaction's cost grows with (vmaps × gotos). Measured on
- * kernel 6.18 / nft 1.0.6 in a netns, 10,000 services with 2 endpoints: 85 s for the first full
- * sync and 4 min 14 s for the next one with vmaps, 2.9 s and 2.8 s with cascades (kube-proxy hit
- * the same wall: kubernetes#139513, fixed for one endpoint in #140723). A cascade costs at most
- * N-1 extra numgen evaluations on the first packet of a connection (NAT rules never see the
- * others), and never grows with the number of services; from 8 endpoints the map's O(1) wins,
- * and services that large are few.
+ * A service with its own chain (affinity, policy Local, more than SHARED_PICK_MAX endpoints)
+ * picks with `numgen random mod N map {…}` (a data map of endpoints, or for affinity kube-proxy's
+ * vmap of endpoint chains) only from this many endpoints on; below, a cascade of N rules `numgen
+ * random mod N-i == 0 …` (one endpoint: the action alone), which uses no map. Every anonymous map
+ * is a kernel set that nft lists into its cache before each transaction, and every anonymous vmap
+ * is a verdict map the kernel walks whenever it validates the table (any transaction adding a
+ * rule or a goto), so a transaction's cost grows with their number. Measured on kernel 6.18 / nft
+ * 1.0.6 in a netns, 10,000 services with 2 endpoints: 85 s for the first full sync and 4 min 14 s
+ * for the next one with vmaps, 2.9 s and 2.8 s with cascades (kube-proxy hit the same wall:
+ * kubernetes#139513); 10,000 anonymous data maps of 5 took 35 s to load.
  */
 export const NUMGEN_VMAP_MIN_ENDPOINTS = 8;
+
+/**
+ * Endpoint counts served by the shared picks (svc-pick-1 … svc-pick-16 and their maps). Why
+ * shared: nft 1.0.6 loads every chain into its cache before each transaction, and the kernel
+ * validates every rule reachable from a base chain whenever a transaction adds a rule or a goto,
+ * so a one-service change costs O(chains + rules of the whole table). With a chain and a 5-rule
+ * cascade per service, 10,000 services cost ~85 ms per change; on the shared path they are map
+ * elements only (~10 fixed chains), and a change rewrites a few elements.
+ */
+export const SHARED_PICK_MAX = 16;
 
 /** The node-wide facts of an input. */
 export function renderContext(input: ProxyInput, opts: RenderOptions = {}): RenderContext {
   const vmapMin = opts.numgenVmapMinEndpoints ?? NUMGEN_VMAP_MIN_ENDPOINTS;
   if (!Number.isInteger(vmapMin) || vmapMin < 1) throw new ProxyRenderError(`proxy: numgenVmapMinEndpoints must be an integer ≥ 1, got ${vmapMin}`);
+  const sharedMax = opts.sharedPickMax ?? SHARED_PICK_MAX;
+  if (!Number.isInteger(sharedMax) || sharedMax < 0 || sharedMax > 256) throw new ProxyRenderError(`proxy: sharedPickMax must be an integer 0-256, got ${sharedMax}`);
   return {
     cidrs: clusterCidrs(input.clusterCidrs ?? []),
     nodeIps: ipv4Only('nodeIPs', input.nodeIPs).filter((ip) => !ip.startsWith('127.')).sort((a, b) => ipNumber(a) - ipNumber(b)),
     vmapMin,
+    sharedMax,
   };
 }
 
 export const sameContext = (a: RenderContext, b: RenderContext): boolean => JSON.stringify(a) === JSON.stringify(b);
 
-const MAP_ORDER: [MapKind, string][] = [['ips', MAPS.serviceIps], ['nodePorts', MAPS.nodePorts], ['noEndpoints', MAPS.noEndpoints], ['noEndpointNodePorts', MAPS.noEndpointNodePorts]];
 const ipKey = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
 const portKey = ['inet_proto', 'inet_service'] as const;
-const MAP_SPECS: Record<MapKind, { key: readonly ('ipv4_addr' | 'inet_proto' | 'inet_service')[]; comment: string }> = {
-  ips: { key: ipKey, comment: 'ClusterIP, external IP and LB IP traffic' },
-  nodePorts: { key: portKey, comment: 'NodePort traffic' },
-  noEndpoints: { key: ipKey, comment: 'service IPs without usable endpoints' },
-  noEndpointNodePorts: { key: portKey, comment: 'NodePorts without usable endpoints' },
-};
+const VERDICT_MAPS: { name: string; key: readonly ('ipv4_addr' | 'inet_proto' | 'inet_service')[]; comment: string }[] = [
+  { name: MAPS.serviceIps, key: ipKey, comment: 'ClusterIP, external IP and LB IP traffic' },
+  { name: MAPS.nodePorts, key: portKey, comment: 'NodePort traffic' },
+  { name: MAPS.noEndpoints, key: ipKey, comment: 'service IPs without usable endpoints' },
+  { name: MAPS.noEndpointNodePorts, key: portKey, comment: 'NodePorts without usable endpoints' },
+];
+const ALL_PROTOS: L4Proto[] = ['tcp', 'udp', 'sctp'];
 
-/** The IR shell: base chains, the four maps and the two node-wide sets, with the given contents. */
-export function shellIR(ctx: RenderContext, elements: Record<MapKind, MapElement[]>, hairpinIps: string[]): NftIR {
+function sharedChains(ctx: RenderContext): Chain[] {
+  const out: Chain[] = [];
+  for (let n = 1; n <= ctx.sharedMax; n++) {
+    const dnat: Rule[] = ALL_PROTOS.map((proto) => ({ matches: [{ kind: 'l4proto', proto }], action: { kind: 'dnatMap', map: SHARED.map(n, proto), mod: n, proto } }));
+    const fromOutside: Rule = ctx.cidrs.length ? { matches: [{ kind: 'addr', field: 'saddr', cidrs: ctx.cidrs, negate: true }], action: MARK } : { matches: [], action: MARK };
+    out.push({ name: SHARED.chain(n), comment: `ClusterIP traffic to services with ${n} endpoint(s)`, rules: [fromOutside, ...dnat] });
+    out.push({ name: SHARED.extChain(n), comment: `external traffic (policy Cluster) to services with ${n} endpoint(s)`, rules: [{ matches: [], action: MARK }, ...dnat] });
+  }
+  return out;
+}
+
+/** The IR shell: base chains, shared picks, the maps and the two node-wide sets, with the given elements (by map name). */
+export function shellIR(ctx: RenderContext, elements: ReadonlyMap<string, MapElement[]>, hairpinIps: string[]): NftIR {
+  const maps: VerdictMap[] = VERDICT_MAPS.map((m) => ({ name: m.name, key: [...m.key], comment: m.comment, elements: elements.get(m.name) ?? [] }));
+  for (const proto of ALL_PROTOS) {
+    for (let n = 1; n <= ctx.sharedMax; n++) {
+      maps.push({
+        name: SHARED.map(n, proto), key: [], comment: `${proto} services with ${n} endpoint(s): destination . k → endpoint`, elements: elements.get(SHARED.map(n, proto)) ?? [],
+        typeof: { key: `ip daddr . ${proto} dport . numgen random mod ${n}`, data: `ip daddr . ${proto} dport` },
+      });
+    }
+  }
   return {
     table: NFT_TABLE,
-    chains: baseChains(),
-    maps: MAP_ORDER.map(([kind, name]) => ({ name, key: [...MAP_SPECS[kind].key], comment: MAP_SPECS[kind].comment, elements: elements[kind] })),
+    chains: [...baseChains(), ...sharedChains(ctx)],
+    maps,
     sets: [
       { name: NODEPORT_IPS_SET, type: 'ipv4_addr', flags: [], comment: 'node IPs answering NodePorts', elements: [...ctx.nodeIps] },
       { name: HAIRPIN_SET, type: 'ipv4_addr . ipv4_addr', flags: [], comment: 'endpoint IPs: a pod reaching itself', elements: hairpinIps.map((ip) => `${ip} . ${ip}`) },
@@ -342,11 +419,17 @@ export function shellIR(ctx: RenderContext, elements: Record<MapKind, MapElement
   };
 }
 
-export const elementId = (map: MapKind, key: readonly string[]): string => `${map} ${key.join(' . ')}`;
+export const elementId = (map: string, key: readonly string[]): string => `${map} ${key.join(' . ')}`;
+
+const push = <K, V>(m: Map<K, V[]>, k: K, v: V) => {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+};
 
 /** Fragments (sorted by key) put together; a map key claimed twice keeps its first owner. */
 export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): NftIR {
-  const elements: Record<MapKind, MapElement[]> = { ips: [], nodePorts: [], noEndpoints: [], noEndpointNodePorts: [] };
+  const elements = new Map<string, MapElement[]>();
   const claimed = new Set<string>();
   const ips = new Set<string>();
   for (const f of frags) {
@@ -354,7 +437,7 @@ export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): Nf
       const id = elementId(map, element.key);
       if (claimed.has(id)) continue;
       claimed.add(id);
-      elements[map].push(element);
+      push(elements, map, element);
     }
     for (const ip of f.endpointIps) ips.add(ip);
   }

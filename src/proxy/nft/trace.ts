@@ -153,7 +153,8 @@ class Tracer {
         const map = this.ir.maps.find((m) => m.name === a.map);
         if (!map) throw new TraceError(`trace: no map ${a.map}`);
         const hit = map.elements.find((e) => e.key.length === key.length && e.key.every((k, i) => k === key[i]));
-        return hit ? this.verdict(hit.verdict, depth) : 'next';
+        if (hit && !hit.verdict) throw new TraceError(`trace: ${a.map} is not a verdict map`);
+        return hit ? this.verdict(hit.verdict!, depth) : 'next';
       }
       case 'numgen': {
         this.candidates = a.chains.map((c) => this.dnatTarget(c));
@@ -170,6 +171,18 @@ class Tracer {
         const pick = (((this.opts.randomPick ?? 0) % n) + n) % n;
         if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
         return this.act({ matches: [], action: { kind: 'dnat', ...a.endpoints[pick] } }, depth);
+      }
+      case 'dnatMap': {
+        const map = this.ir.maps.find((m) => m.name === a.map);
+        if (!map) throw new TraceError(`trace: no map ${a.map}`);
+        if (this.proto !== a.proto) throw new TraceError(`trace: ${a.map} reads ${a.proto} dport of a ${this.proto} packet (no l4proto match before it)`);
+        const prefix = [this.daddr, String(this.dport)];
+        const arms = map.elements.filter((e) => e.key.length === 3 && prefix.every((k, i) => e.key[i] === k)).sort((x, y) => Number(x.key[2]) - Number(y.key[2]));
+        if (arms.length === 0) return 'next'; // no element: the expression breaks, the rule does not match
+        if (arms.some((e, i) => Number(e.key[2]) !== i || !e.data) || arms.length !== a.mod) throw new TraceError(`trace: ${a.map} holds ${arms.length} arms for ${prefix.join(' . ')}, the rule picks mod ${a.mod}`);
+        this.candidates = arms.map((e) => `${e.data![0]}:${e.data![1]}`);
+        const pick = (((this.opts.randomPick ?? 0) % a.mod) + a.mod) % a.mod;
+        return this.act({ matches: [], action: { kind: 'dnat', ip: arms[pick]!.data![0]!, port: Number(arms[pick]!.data![1]) } }, depth);
       }
       case 'dnat':
         this.daddr = a.ip;
