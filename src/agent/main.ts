@@ -18,6 +18,7 @@ import { execRunner, Masquerade, type MasqMode } from './masq/masq.js';
 import { vtepMacFor } from './network/desired.js';
 import { pickUnderlay } from './underlay.js';
 import { ServiceProxy } from './service-proxy.js';
+import type { ReconcilerOptions } from './reconciler.js';
 import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
 import { NftProxyBackend } from '../proxy/nft/backend.js';
 import { IptablesProxyBackend } from '../proxy/iptables/backend.js';
@@ -129,12 +130,14 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await agent.start();
-  if (proxyMode !== 'none' && agent.state.clusterCidr) proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: [underlay.ip], clusterCidrs: [agent.state.clusterCidr], log });
+  if (proxyMode !== 'none' && agent.state.clusterCidr) {
+    proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: [underlay.ip], clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 } });
+  }
   return -1;
 }
 
 /** kube-proxy's part, once the node knows its cluster CIDR (after registration). */
-function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger }): ServiceProxy {
+function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger; reconciler: ReconcilerOptions }): ServiceProxy {
   const backends = makeProxyBackends(o.log);
   const proxy = new ServiceProxy({ ...o, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
   proxy.start();

@@ -61,7 +61,9 @@ export class ServiceProxy {
       onSynced: request('endpoints listed'),
       onError: onError('endpoints'),
     });
-    this.reconciler = new Reconciler(() => this.sync(), { coalesceMs: 10, minIntervalMs: 50, ...deps.reconciler }, (e) => deps.log.error({ err: e.message }, 'service proxy sync crashed'));
+    // The periodic resync is a full sync: it puts back what someone else removed (a firewall
+    // reload flushing PREROUTING, `nft flush ruleset`), which no watch event would ever report.
+    this.reconciler = new Reconciler((reasons) => this.sync(reasons.includes('periodic resync')), { coalesceMs: 10, minIntervalMs: 50, ...deps.reconciler }, (e) => deps.log.error({ err: e.message }, 'service proxy sync crashed'));
   }
 
   start(): void {
@@ -80,10 +82,10 @@ export class ServiceProxy {
     return this.reconciler.settled();
   }
 
-  private async sync(): Promise<{ ok: boolean }> {
+  private async sync(resync = false): Promise<{ ok: boolean }> {
     if (!this.services.synced || !this.endpoints.synced) return { ok: true };
     const pending = this.tracker.pending();
-    const full = pending.full || this.forceFull;
+    const full = pending.full || this.forceFull || resync;
     if (!full && pending.changedKeys.size === 0) return { ok: true };
     const input = this.tracker.input();
     const at = new Date().toISOString();

@@ -350,6 +350,28 @@ t.test('nftables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     await noProxyErrors(t);
   });
 
+  await t.test('9. the periodic resync puts back rules someone else removed (`nft flush chain` of our prerouting chain)', async (t) => {
+    n1.agent.kill('SIGKILL');
+    await new Promise((r) => (n1.agent.exitCode !== null || n1.agent.signalCode !== null ? r(undefined) : n1.agent.once('exit', r)));
+    n1.agentArgs.push('--resync-interval', '2');
+    restartAgent(c, n1);
+    await waitAgentSynced(n1, 2);
+    const back = await svc('resync', { selector: { app: 'echo' } });
+    const ip = back.spec.clusterIP!;
+    await waitRules(c, 'resync: endpoints on every node', (v) => (serviceIpTargets(v, ip, 'tcp', 80)?.length ?? 0) >= 2);
+    const jump = () => (nftView(n1.netns).chains.get('svc-nat-prerouting') ?? []).length === 1;
+    t.ok(jump(), 'node1: svc-nat-prerouting jumps to svc-services');
+    inNetns(n1.netns, 'nft', ['flush', 'chain', 'inet', 'podwire', 'svc-nat-prerouting']);
+    t.notOk(jump(), 'flushed by hand');
+    const flushedAt = Date.now();
+    await waitFor('the jump back in node1\'s svc-nat-prerouting', async () => jump(), 10_000);
+    t.comment(`put back ${Date.now() - flushedAt} ms after the flush (resync every 2 s)`);
+    const s = await probeMany(c, client.netns, `${ip}:80`, 10, { concurrency: 2 });
+    t.equal(s.ok, 10, `client pod → ClusterIP works again (${fmt(s)})`);
+    await c.admin.delete({ plural: 'services', namespace: 'default', name: 'resync' });
+    await noProxyErrors(t);
+  });
+
   t.comment(`total ${Date.now() - t0} ms`);
 });
 
