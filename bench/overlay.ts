@@ -31,11 +31,12 @@ export const TARGET = 0.97;
 const IPERF_PORT = 5201;
 const now = () => performance.now();
 
-export const SCENARIOS = ['underlay', 'hand-built vxlan', 'podwire vxlan', 'hand-built direct', 'podwire host-gw'] as const;
+export const SCENARIOS = ['underlay', 'hand-built vxlan', 'flannel vxlan', 'podwire vxlan', 'hand-built direct', 'podwire host-gw'] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /** [numerator, denominator]: the target pairs first, then each against the underlay. */
 export const RATIOS: [ScenarioName, ScenarioName][] = [
   ['podwire vxlan', 'hand-built vxlan'], ['podwire host-gw', 'hand-built direct'],
+  ['podwire vxlan', 'flannel vxlan'], ['flannel vxlan', 'hand-built vxlan'],
   ['hand-built vxlan', 'underlay'], ['podwire vxlan', 'underlay'], ['hand-built direct', 'underlay'], ['podwire host-gw', 'underlay'],
 ];
 
@@ -107,11 +108,36 @@ function handPod(lab: Lab, n: LabNode, i: number, mtu: number): string {
   return pod;
 }
 
-function handBuilt(vxlan: boolean): Pair {
+/**
+ * flanneld's own node rules (iptables mode, its default; flannel pkg/trafficmngr/iptables): the
+ * masquerade chain and the FORWARD accepts, in node i's netns. With them the kernel tracks every
+ * connection, as it does on a flannel node run with --ip-masq (the usual setup).
+ */
+function flannelRules(n: LabNode, i: number): void {
+  const [cluster, pods] = ['10.244.0.0/16', `${podNet(i)}.0/24`];
+  const rules: string[][] = [
+    ['-t', 'nat', '-N', 'FLANNEL-POSTRTG'],
+    ['-t', 'nat', '-A', 'POSTROUTING', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'FLANNEL-POSTRTG'],
+    ['-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-m', 'mark', '--mark', '0x4000/0x4000', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'RETURN'],
+    ['-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-s', pods, '-d', cluster, '-m', 'comment', '--comment', 'flanneld masq', '-j', 'RETURN'],
+    ['-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-s', cluster, '-d', pods, '-m', 'comment', '--comment', 'flanneld masq', '-j', 'RETURN'],
+    ['-t', 'nat', '-A', 'FLANNEL-POSTRTG', '!', '-s', cluster, '-d', pods, '-m', 'comment', '--comment', 'flanneld masq', '-j', 'RETURN'],
+    ['-t', 'nat', '-A', 'FLANNEL-POSTRTG', '-s', cluster, '!', '-d', '224.0.0.0/4', '-m', 'comment', '--comment', 'flanneld masq', '-j', 'MASQUERADE', '--random-fully'],
+    ['-t', 'nat', '-A', 'FLANNEL-POSTRTG', '!', '-s', cluster, '-d', cluster, '-m', 'comment', '--comment', 'flanneld masq', '-j', 'MASQUERADE', '--random-fully'],
+    ['-t', 'filter', '-N', 'FLANNEL-FWD'],
+    ['-t', 'filter', '-A', 'FORWARD', '-m', 'comment', '--comment', 'flanneld forward', '-j', 'FLANNEL-FWD'],
+    ['-t', 'filter', '-A', 'FLANNEL-FWD', '-s', cluster, '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT'],
+    ['-t', 'filter', '-A', 'FLANNEL-FWD', '-d', cluster, '-m', 'comment', '--comment', 'flanneld forward', '-j', 'ACCEPT'],
+  ];
+  for (const r of rules) nsExec(n.netns, 'iptables', ['-w', '5', ...r]);
+}
+
+function handBuilt(vxlan: boolean, flannel = false): Pair {
   const lab = bareLab();
   try {
     const nodes = lab.nodes;
     const macs = nodes.map((n, k) => handNode(n, k + 1, vxlan));
+    if (flannel) nodes.forEach((n, k) => flannelRules(n, k + 1));
     nodes.forEach((n, k) => nodes.forEach((peer, m) => m !== k && handPeer(n, peer, m + 1, macs[m])));
     const pods = nodes.map((n, k) => handPod(lab, n, k + 1, vxlan ? 1450 : 1500));
     return { lab, client: pods[0]!, server: pods[1]!, serverIp: `${podNet(2)}.2`, teardown: () => lab.destroy() };
@@ -140,6 +166,7 @@ async function podwire(backend: 'vxlan' | 'host-gw'): Promise<Pair> {
 const SETUP: Record<ScenarioName, () => Pair | Promise<Pair>> = {
   underlay,
   'hand-built vxlan': () => handBuilt(true),
+  'flannel vxlan': () => handBuilt(true, true),
   'podwire vxlan': () => podwire('vxlan'),
   'hand-built direct': () => handBuilt(false),
   'podwire host-gw': () => podwire('host-gw'),
