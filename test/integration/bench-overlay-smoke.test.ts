@@ -42,8 +42,9 @@ t.test('bench overlay: a 1 s × 1 run measures every scenario and the node join,
   t.match(out, /^target podwire host-gw ≥ 0\.97× hand-built direct: (met|NOT met) \(\d+\.\d{3}×/m, 'host-gw verdict');
   t.match(out, /^\(a\) registered → other agents synced\s+\d+\s+\d+\s+\d+$/m, 'convergence (a)');
   t.match(out, /^\(b\) agent start → pod reachable\s+\d+\s+\d+\s+\d+$/m, 'convergence (b)');
-  const cleanup = /^cleanup: 6 labs created and removed \(((?:pw-[0-9a-z]+- ?){6})\), no namespace of theirs left$/m.exec(out);
-  t.ok(cleanup, 'the benchmark checked its own cleanup (6 labs: 5 scenarios and the join)');
+  const labs = SCENARIOS.length + 1;
+  const cleanup = new RegExp(`^cleanup: ${labs} labs created and removed \\(((?:pw-[0-9a-z]+- ?){${labs}})\\), no namespace of theirs left$`, 'm').exec(out);
+  t.ok(cleanup, `the benchmark checked its own cleanup (${labs} labs: ${SCENARIOS.length} scenarios and the join)`);
   const prefixes = cleanup?.[1]?.trim().split(' ') ?? [];
   t.same(listNetns().filter((n) => prefixes.some((p) => n.startsWith(p))), [], 'no namespace of those labs left');
   t.same(processesWithEnv(marker), [], 'no process of the run left (iperf3, echo servers, agents, control planes)');
