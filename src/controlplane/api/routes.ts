@@ -57,7 +57,8 @@ export interface RouteDeps {
   registry: Registry;
   store: Store;
   bookmarkIntervalMs: number;
-  watches: Set<() => void>;
+  /** Open watches' stop functions; closed (server shutting down) means a new watch is stopped at once. */
+  watches: { open: Set<() => void>; closed: boolean };
   onWatchOpen(): void;
   onWatchClose(): void;
   onWatchEvent(type: string): void;
@@ -160,7 +161,10 @@ async function watch(deps: RouteDeps, def: ResourceDef, ns: string | undefined, 
     },
     { onOpen: deps.onWatchOpen, onClose: deps.onWatchClose, onEvent: deps.onWatchEvent },
   );
-  deps.watches.add(w.stop);
-  void w.done.then(() => deps.watches.delete(w.stop));
+  // startWatch is async: the server may have begun closing meanwhile, after preClose ended the
+  // open watches. This one would then hold its connection, and close() would wait forever.
+  if (deps.watches.closed) w.stop();
+  deps.watches.open.add(w.stop);
+  void w.done.then(() => deps.watches.open.delete(w.stop));
   return reply;
 }

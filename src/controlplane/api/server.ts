@@ -43,7 +43,7 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
   const auth = new Authenticator(deps.store, deps.adminTokens);
   const metrics = createMetrics(deps.store);
   const registry = new Registry(deps.store);
-  const watches = new Set<() => void>();
+  const watches = { open: new Set<() => void>(), closed: false };
   const controller = deps.endpointsController === false ? undefined : new EndpointsController(deps.store, app.log);
   app.endpointsController = controller;
 
@@ -123,7 +123,8 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
   });
   // Open watches would hold the HTTP server open: end them first (clients reconnect elsewhere).
   app.addHook('preClose', async () => {
-    [...watches].forEach((stop) => stop());
+    watches.closed = true;
+    [...watches.open].forEach((stop) => stop());
     await controller?.stop();
   });
   return app;
