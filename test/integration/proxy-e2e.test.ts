@@ -22,7 +22,7 @@ import { SKIP_NOT_ROOT } from '../lib/netns.js';
 import { SHARED_PICK_MAX } from '../../src/proxy/nft/render.js';
 import {
   createService, dnatTargets, inNetns, ipv4Addresses, labelPod, mapEntriesFor, mapVerdict, mergeSummaries, nftView, nodePortChain, nodePortTargets, patchService, probe, probeMany,
-  serviceIpTargets, startUdpFlow, waitRules, type ManySummary, type NftView,
+  checkExternalPaths, checkHairpinPorts, checkUdpFlowMoves, serviceIpTargets, waitRules, type ManySummary, type NftView,
 } from '../lib/proxy-e2e.js';
 
 const ECHO = 8080;
@@ -153,29 +153,9 @@ t.test('nftables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     await waitRules(c, 'NodePort, LB IP and external IP rules on every node', (v) => {
       return sameList(nodePortTargets(v, 'tcp', npPort), allEps) && sameList(serviceIpTargets(v, LB_IP, 'tcp', 80), allEps) && sameList(serviceIpTargets(v, EXT_IP, 'tcp', 80), allEps);
     });
-    // Only the outside host learns where the LB and external IPs live (a router / BGP would).
-    inNetns(c.outside.netns, 'ip', ['route', 'add', `${LB_IP}/32`, 'via', n1.underlayIp]);
-    inNetns(c.outside.netns, 'ip', ['route', 'add', `${EXT_IP}/32`, 'via', n2.underlayIp]);
-    try {
-      const runs: [string, string, string][] = [
-        ['node2 → node1 NodePort', n2.netns, `${n1.underlayIp}:${npPort}`],
-        ['node2 → its own NodePort', n2.netns, `${n2.underlayIp}:${npPort}`],
-        ['outside → node1 NodePort', c.outside.netns, `${n1.underlayIp}:${npPort}`],
-        ['outside → node2 NodePort', c.outside.netns, `${n2.underlayIp}:${npPort}`],
-        ['outside → node3 NodePort', c.outside.netns, `${n3.underlayIp}:${npPort}`],
-        [`outside → LoadBalancer ${LB_IP} (via node1)`, c.outside.netns, `${LB_IP}:80`],
-        [`outside → external IP ${EXT_IP} (via node2)`, c.outside.netns, `${EXT_IP}:80`],
-      ];
-      for (const [what, netns, target] of runs) {
-        const s = await probeMany(c, netns, target, 20, { concurrency: 5 });
-        t.ok(s.ok === 20 && notEcho(s).length === 0, `${what}: ${fmt(s)}`);
-      }
-      t.equal(lb.spec.type, 'LoadBalancer', 'the LB service kept its type');
-      t.same(ext.spec.externalIPs, [EXT_IP], 'the external IP is in the spec');
-    } finally {
-      inNetns(c.outside.netns, 'ip', ['route', 'del', `${LB_IP}/32`]);
-      inNetns(c.outside.netns, 'ip', ['route', 'del', `${EXT_IP}/32`]);
-    }
+    await checkExternalPaths(t, c, { nodePort: npPort, lbIp: LB_IP, extIp: EXT_IP, isEcho: (name) => echoNames.has(name), fmt });
+    t.equal(lb.spec.type, 'LoadBalancer', 'the LB service kept its type');
+    t.same(ext.spec.externalIPs, [EXT_IP], 'the external IP is in the spec');
     await noProxyErrors(t);
   });
 
@@ -259,9 +239,7 @@ t.test('nftables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     const hp = await svc('hairpin', { selector: { pod: p1.name } });
     const ip = hp.spec.clusterIP!;
     await waitRules(c, 'hairpin: 1 endpoint on every node', (v) => sameList(serviceIpTargets(v, ip, 'tcp', 80), [ep(p1)]));
-    const ports = JSON.parse(inNetns(n1.netns, 'bridge', ['-d', '-j', 'link', 'show'])) as { ifname: string; master?: string; hairpin?: boolean }[];
-    const onCni0 = ports.filter((p) => p.master === 'cni0');
-    t.ok(onCni0.length >= 2 && onCni0.every((p) => p.hairpin === true), `hairpin on every cni0 port of node1 (${onCni0.map((p) => `${p.ifname}:${p.hairpin}`).join(' ')})`);
+    checkHairpinPorts(t, n1.netns, 'node1');
     const s = await probeMany(c, p1.netns, `${ip}:80`, 5, { concurrency: 1 });
     t.same(s.names, { [p1.name]: 5 }, `${p1.name} → its own service answered by itself (${fmt(s)})`);
     const seen = Object.keys(s.seenAs);
@@ -275,31 +253,7 @@ t.test('nftables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     const udp = await svc('udp', { selector: { udp: 'yes' }, ports: [{ port: UDP_PORT, targetPort: UDP_PORT, protocol: 'UDP' }] });
     const ip = udp.spec.clusterIP!;
     await waitRules(c, 'udp: 3 endpoints on every node', (v) => sameList(serviceIpTargets(v, ip, 'udp', UDP_PORT), c.pods.map((p) => ep(p, UDP_PORT)).sort()));
-    const flow = startUdpFlow(c, client.netns, `${ip}:${UDP_PORT}`, 40000, 200);
-    try {
-      await waitFor('5 UDP replies', () => {
-        if (flow.exited) throw new Error(flow.exited);
-        return flow.replies.length >= 5;
-      }, 10_000);
-      const serving = flow.replies[0]!.name;
-      t.ok(flow.replies.every((r) => r.name === serving), `the flow is pinned to ${serving} (${flow.replies.length} replies)`);
-      const servingPod = c.pods.find((p) => p.name === serving);
-      if (!servingPod) return void t.fail(`answered by ${serving}, not an echo pod`);
-      const removedAt = Date.now();
-      await labelPod(c, serving, { udp: null });
-      const moved = await waitFor(`the flow leaves ${serving}`, () => {
-        if (flow.exited) throw new Error(flow.exited);
-        return flow.replies.find((r) => r.at > removedAt && r.name !== serving);
-      }, 10_000);
-      t.ok(moved.at - removedAt < 5000, `moved to ${moved.name} ${moved.at - removedAt} ms after the endpoint was removed (< 5000 ms)`);
-      await waitFor('5 more replies', () => flow.replies.filter((r) => r.at > moved.at).length >= 5, 10_000);
-      t.same(flow.replies.filter((r) => r.at >= moved.at && r.name === serving).length, 0, `no reply from ${serving} once the flow moved`);
-      const entries = inNetns(n1.netns, 'conntrack', ['-L', '-p', 'udp', '--orig-dst', ip]).trim().split('\n').filter(Boolean);
-      const replySrc = entries.map((l) => [...l.matchAll(/src=(\S+)/g)][1]?.[1]);
-      t.ok(replySrc.length > 0 && !replySrc.includes(servingPod.ip), `node1 conntrack: no entry to the removed ${servingPod.ip} (${entries.length} entries, reply sources ${replySrc.join(' ')})`);
-    } finally {
-      flow.stop();
-    }
+    await checkUdpFlowMoves(t, c, { clientNetns: client.netns, ip, port: UDP_PORT, nodeNetns: n1.netns });
     await noProxyErrors(t);
   });
 

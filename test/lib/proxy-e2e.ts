@@ -3,7 +3,8 @@
 // (`nft -j list table inet podwire`, read independently of the agent's own code) and small
 // wrappers around the control plane API.
 import { execFileSync, type ChildProcess } from 'node:child_process';
-import { BIN, waitFor, type LabCluster } from '../../src/lab/cluster.js';
+import type { Test } from 'tap';
+import { BIN, waitFor, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
 import type { Service } from '../../src/controlplane/objects.js';
 
 export interface ProbeAnswer {
@@ -255,4 +256,75 @@ export function startUdpFlow(c: LabCluster, netns: string, target: string, sourc
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   };
   return flow;
+}
+
+// ---- Checks shared by the nftables and iptables end-to-end tests ------------------------------
+
+/** Hairpin mode on every cni0 port of a node (a pod reaching itself through its service needs it). */
+export function checkHairpinPorts(t: Test, netns: string, node: string): void {
+  const ports = JSON.parse(inNetns(netns, 'bridge', ['-d', '-j', 'link', 'show'])) as { ifname: string; master?: string; hairpin?: boolean }[];
+  const onCni0 = ports.filter((p) => p.master === 'cni0');
+  t.ok(onCni0.length >= 2 && onCni0.every((p) => p.hairpin === true), `hairpin on every cni0 port of ${node} (${onCni0.map((p) => `${p.ifname}:${p.hairpin}`).join(' ')})`);
+}
+
+/**
+ * Check 7a's traffic part: a UDP flow from clientNetns to ip:port is pinned to one endpoint; that
+ * pod loses its `udp` label (so its endpoint goes); the flow must move to another endpoint within
+ * 5 s, never come back, and nodeNetns' conntrack must hold no entry to the removed pod. Returns
+ * the removed pod (for mode-specific checks while the flow still runs, in `during`).
+ */
+export async function checkUdpFlowMoves(t: Test, c: LabCluster, o: { clientNetns: string; ip: string; port: number; nodeNetns: string; during?: (removed: ClusterPod) => void }): Promise<void> {
+  const flow = startUdpFlow(c, o.clientNetns, `${o.ip}:${o.port}`, 40000, 200);
+  try {
+    await waitFor('5 UDP replies', () => {
+      if (flow.exited) throw new Error(flow.exited);
+      return flow.replies.length >= 5;
+    }, 10_000);
+    const serving = flow.replies[0]!.name;
+    t.ok(flow.replies.every((r) => r.name === serving), `the flow is pinned to ${serving} (${flow.replies.length} replies)`);
+    const servingPod = c.pods.find((p) => p.name === serving);
+    if (!servingPod) return void t.fail(`answered by ${serving}, not an echo pod`);
+    const removedAt = Date.now();
+    await labelPod(c, serving, { udp: null });
+    const moved = await waitFor(`the flow leaves ${serving}`, () => {
+      if (flow.exited) throw new Error(flow.exited);
+      return flow.replies.find((r) => r.at > removedAt && r.name !== serving);
+    }, 10_000);
+    t.ok(moved.at - removedAt < 5000, `moved to ${moved.name} ${moved.at - removedAt} ms after the endpoint was removed (< 5000 ms)`);
+    await waitFor('5 more replies', () => flow.replies.filter((r) => r.at > moved.at).length >= 5, 10_000);
+    t.same(flow.replies.filter((r) => r.at >= moved.at && r.name === serving).length, 0, `no reply from ${serving} once the flow moved`);
+    const entries = inNetns(o.nodeNetns, 'conntrack', ['-L', '-p', 'udp', '--orig-dst', o.ip]).trim().split('\n').filter(Boolean);
+    const replySrc = entries.map((l) => [...l.matchAll(/src=(\S+)/g)][1]?.[1]);
+    t.ok(replySrc.length > 0 && !replySrc.includes(servingPod.ip), `node conntrack: no entry to the removed ${servingPod.ip} (${entries.length} entries, reply sources ${replySrc.join(' ')})`);
+    o.during?.(servingPod);
+  } finally {
+    flow.stop();
+  }
+}
+
+/**
+ * Check 2's traffic part: NodePort from another node, from a node to itself and from the outside
+ * host to each node; LB IP and external IP from outside, routed (on the outside host only, as a
+ * router or BGP would) to nodes[0] and nodes[1]. Every answer must come from an echo pod.
+ */
+export async function checkExternalPaths(t: Test, c: LabCluster, o: { nodePort: number; lbIp: string; extIp: string; isEcho: (name: string) => boolean; fmt: (s: ManySummary) => string }): Promise<void> {
+  const [n1, n2, n3] = c.nodes as [LabCluster['nodes'][number], LabCluster['nodes'][number], LabCluster['nodes'][number]];
+  inNetns(c.outside.netns, 'ip', ['route', 'add', `${o.lbIp}/32`, 'via', n1.underlayIp]);
+  inNetns(c.outside.netns, 'ip', ['route', 'add', `${o.extIp}/32`, 'via', n2.underlayIp]);
+  try {
+    const runs: [string, string, string][] = [
+      [`${n2.name} → ${n1.name} NodePort`, n2.netns, `${n1.underlayIp}:${o.nodePort}`],
+      [`${n2.name} → its own NodePort`, n2.netns, `${n2.underlayIp}:${o.nodePort}`],
+      ...[n1, n2, n3].map((n): [string, string, string] => [`outside → ${n.name} NodePort`, c.outside.netns, `${n.underlayIp}:${o.nodePort}`]),
+      [`outside → LoadBalancer ${o.lbIp} (via ${n1.name})`, c.outside.netns, `${o.lbIp}:80`],
+      [`outside → external IP ${o.extIp} (via ${n2.name})`, c.outside.netns, `${o.extIp}:80`],
+    ];
+    for (const [what, netns, target] of runs) {
+      const s = await probeMany(c, netns, target, 20, { concurrency: 5 });
+      t.ok(s.ok === 20 && Object.keys(s.names).every(o.isEcho), `${what}: ${o.fmt(s)}`);
+    }
+  } finally {
+    inNetns(c.outside.netns, 'ip', ['route', 'del', `${o.lbIp}/32`]);
+    inNetns(c.outside.netns, 'ip', ['route', 'del', `${o.extIp}/32`]);
+  }
 }
