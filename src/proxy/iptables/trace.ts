@@ -11,49 +11,15 @@
 // DNAT, MASQUERADE and ACCEPT end the table's traversal for that hook; DROP and REJECT end the
 // packet. `-m conntrack --ctstate NEW` always matches (first packet). The statistic cascade of
 // a chain is resolved by opts.randomPick; recent lists start from opts.affinity.
-import net from 'node:net';
+import { TraceError, inCidr, type TracePacket, type TraceOptions, type TraceResult as BaseTraceResult } from '../trace-common.js';
 import type { BuiltinChain, Chain, IptIR, Match, Rule, TableName } from './ir.js';
 
-export interface TracePacket {
-  srcIp: string;
-  dstIp: string;
-  protocol: string;
-  dstPort: number;
-  hook: 'prerouting' | 'output';
-  /** The node's own addresses: `-m addrtype … LOCAL` and the routing decision use them. */
-  localAddresses: string[];
-}
+export type { TracePacket, TraceOptions } from '../trace-common.js';
+export { TraceError, inCidr };
 
-export interface TraceOptions {
-  /** Which arm of a statistic cascade to take (modulo the number of reachable arms); 0 by default. */
-  randomPick?: number;
-  /** Initial recent lists (affinity: client IPs already recorded), by list name. */
-  affinity?: Record<string, string[]>;
-}
-
-export interface TraceResult {
-  verdict: 'dnat' | 'reject' | 'drop' | 'accept';
-  /** IP:PORT the packet was DNATed to. */
-  dnatTo?: string;
-  masquerade: boolean;
-  /** Chains entered, in order; built-in ones as TABLE:CHAIN. */
-  path: string[];
-  /**
-   * Every endpoint (IP:PORT) the statistic cascade can reach with non-zero probability; absent
-   * when none was evaluated (one endpoint needs no cascade; an affinity hit skips it).
-   */
-  candidates?: string[];
+export interface TraceResult extends BaseTraceResult {
   /** The SEP chains behind candidates, in the same order. */
   candidateChains?: string[];
-  /** Rules whose matches were evaluated: the per-packet cost (it grows with the services). */
-  rulesEvaluated: number;
-}
-
-export class TraceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TraceError';
-  }
 }
 
 type Outcome = 'continue' | 'accept' | 'drop' | 'reject';
@@ -65,17 +31,6 @@ const HOOK_CHAINS: Record<string, [TableName, BuiltinChain][]> = {
   output: [['nat', 'OUTPUT'], ['filter', 'OUTPUT']],
   postrouting: [['nat', 'POSTROUTING']],
 };
-
-const ipv4Int = (ip: string) => ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-
-/** IPv4 address in CIDR (a bare address means /32). */
-export function inCidr(ip: string, cidr: string): boolean {
-  if (!net.isIPv4(ip)) return false;
-  const [base, len = '32'] = cidr.split('/');
-  const bits = Number(len);
-  const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-  return ((ipv4Int(ip) & mask) >>> 0) === ((ipv4Int(base) & mask) >>> 0);
-}
 
 /** The arms of a chain's statistic cascade: rule indexes that can be taken, in order. */
 function cascadeArms(chain: Chain): number[] {

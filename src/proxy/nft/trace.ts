@@ -9,66 +9,20 @@
 // accept end the current base chain (the hook's next base chain still runs, except after drop
 // and reject); falling off a base chain is its policy, accept. `ct state new` always matches
 // (first packet); affinity sets start with the IR's elements plus opts.affinity.
-import net from 'node:net';
-import { parseCidr } from '../../netlink/ip.js';
+import { TraceError, inCidr, type TracePacket as BaseTracePacket, type TraceOptions, type TraceResult } from '../trace-common.js';
 import type { Chain, Hook, Match, NftIR, Rule, Verdict } from './ir.js';
 
-export interface TracePacket {
-  srcIp: string;
-  dstIp: string;
-  protocol: string;
-  dstPort: number;
-  hook: 'prerouting' | 'output';
+export type { TraceOptions, TraceResult } from '../trace-common.js';
+export { TraceError, inCidr };
+
+export interface TracePacket extends BaseTracePacket {
   /** Sent by a process on the node: same as hook 'output'. */
   fromLocalProcess?: boolean;
-  /** The node's own addresses: `fib … type local` and the routing decision use them. */
-  localAddresses: string[];
-}
-
-export interface TraceOptions {
-  /** Which numgen arm to take (modulo the number of arms); 0 by default. */
-  randomPick?: number;
-  /** Initial contents of sets (affinity: client IPs already recorded), by set name. */
-  affinity?: Record<string, string[]>;
-}
-
-export interface TraceResult {
-  verdict: 'dnat' | 'reject' | 'drop' | 'accept';
-  /** IP:PORT the packet was DNATed to. */
-  dnatTo?: string;
-  masquerade: boolean;
-  /** Chains entered, in order. */
-  path: string[];
-  /** Every endpoint (IP:PORT) the numgen could have picked. */
-  candidates?: string[];
-  /** Rules whose matches were evaluated: the per-packet cost. */
-  rulesEvaluated: number;
-}
-
-export class TraceError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TraceError';
-  }
 }
 
 type Outcome = { end: 'continue' } | { end: 'accept' | 'drop' | 'reject' };
 const CONTINUE: Outcome = { end: 'continue' };
 const MAX_DEPTH = 32;
-
-function ipv4Int(ip: string): number {
-  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
-
-/** IPv4 address in CIDR (or equal to a bare address). IPv6 never matches: the IR is IPv4 only. */
-export function inCidr(ip: string, cidr: string): boolean {
-  if (!net.isIPv4(ip)) return false;
-  if (!cidr.includes('/')) return ip === cidr;
-  const c = parseCidr(cidr);
-  if (c.addr.family !== 4) return false;
-  const mask = c.prefixLen === 0 ? 0 : (~0 << (32 - c.prefixLen)) >>> 0;
-  return ((ipv4Int(ip) & mask) >>> 0) === ((c.addr.bytes.readUInt32BE(0) & mask) >>> 0);
-}
 
 class Tracer {
   saddr: string;

@@ -1,0 +1,52 @@
+// What the nftables and iptables packet tracers (nft/trace.ts, iptables/trace.ts) share: the
+// packet, the options, the result, and IPv4 CIDR matching. Pure.
+import net from 'node:net';
+import { parseCidr } from '../netlink/ip.js';
+import { ipNumber } from './nft/plan.js';
+
+export interface TracePacket {
+  srcIp: string;
+  dstIp: string;
+  protocol: string;
+  dstPort: number;
+  hook: 'prerouting' | 'output';
+  /** The node's own addresses: "is local" matches and the routing decision use them. */
+  localAddresses: string[];
+}
+
+export interface TraceOptions {
+  /** Which arm of a random pick to take (modulo the number of arms); 0 by default. */
+  randomPick?: number;
+  /** Initial affinity state (client IPs already recorded), by set or recent-list name. */
+  affinity?: Record<string, string[]>;
+}
+
+export interface TraceResult {
+  verdict: 'dnat' | 'reject' | 'drop' | 'accept';
+  /** IP:PORT the packet was DNATed to. */
+  dnatTo?: string;
+  masquerade: boolean;
+  /** Chains entered, in order. */
+  path: string[];
+  /** Every endpoint (IP:PORT) the random pick could have chosen; absent when none was evaluated. */
+  candidates?: string[];
+  /** Rules whose matches were evaluated: the per-packet cost. */
+  rulesEvaluated: number;
+}
+
+export class TraceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TraceError';
+  }
+}
+
+/** IPv4 address in CIDR (or equal to a bare address). IPv6 never matches: the IRs are IPv4 only. */
+export function inCidr(ip: string, cidr: string): boolean {
+  if (!net.isIPv4(ip)) return false;
+  if (!cidr.includes('/')) return ip === cidr;
+  const c = parseCidr(cidr);
+  if (c.addr.family !== 4) return false;
+  const mask = c.prefixLen === 0 ? 0 : (~0 << (32 - c.prefixLen)) >>> 0;
+  return ((ipNumber(ip) & mask) >>> 0) === ((c.addr.bytes.readUInt32BE(0) & mask) >>> 0);
+}
