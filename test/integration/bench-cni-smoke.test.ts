@@ -5,18 +5,17 @@ import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
 import { listNetns } from '../../src/netns/netns.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { BENCH_MAIN } from '../lib/bench-smoke.js';
 import { SKIP_NO_REFERENCE } from '../lib/cni.js';
 import { PREFIX } from '../../bench/cni.js';
 
-const main = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'main.js');
 const benchDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(PREFIX)).sort();
 
 t.test('bench cni: a 3-pod run of podwire and the reference, masq off and on, is verified and reported', { skip: SKIP_NOT_ROOT || SKIP_NO_REFERENCE }, async (t) => {
   const dirsBefore = benchDirs();
-  const out = execFileSync('node', [main, 'cni', '--pods', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  const out = execFileSync('node', [BENCH_MAIN, 'cni', '--pods', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
   for (const impl of ['podwire', 'reference']) {
     for (const masq of ['off', 'on']) t.match(out, new RegExp(`^${impl}\\s+${masq}\\s+\\d+(\\.\\d)?\\s+\\d`, 'm'), `${impl} ipMasq ${masq} row`);
   }
@@ -30,7 +29,7 @@ t.test('bench cni: a 3-pod run of podwire and the reference, masq off and on, is
 
 t.test('bench cni: bad flags are usage errors (exit 2) that change nothing', async (t) => {
   for (const args of [['--pods', '0'], ['--pods', '251'], ['--masq', 'maybe'], ['--impls', 'podwire,flannel'], ['extra']]) {
-    const r = spawnSync('node', [main, 'cni', ...args], { encoding: 'utf8' });
+    const r = spawnSync('node', [BENCH_MAIN, 'cni', ...args], { encoding: 'utf8' });
     t.equal(r.status, 2, `cni ${args.join(' ')} exits 2`);
     t.match(r.stderr, /^bench: /, `cni ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
   }

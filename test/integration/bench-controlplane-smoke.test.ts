@@ -9,22 +9,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { haveEtcd } from '../lib/etcd.js';
+import { BENCH_MAIN, processesWithEnv } from '../lib/bench-smoke.js';
 
-const main = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'main.js');
-
-/** PIDs of processes whose environment holds exactly `entry` (e.g. TMPDIR=/tmp/x). */
-function processesWithEnv(entry: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(entry)) pids.push(Number(name));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return pids;
-}
 
 t.test('bench controlplane: a 3-watcher, 30-write run is verified, reported and cleaned up', async (t) => {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-benchcp-smoke-'));
@@ -32,7 +18,7 @@ t.test('bench controlplane: a 3-watcher, 30-write run is verified, reported and 
   const etcd = haveEtcd();
   if (!etcd) t.comment('etcd not installed: sqlite store only');
   const stores = etcd ? ['sqlite', 'etcd'] : ['sqlite'];
-  const args = [main, 'controlplane', '--watchers', '3', '--writes', '30', ...(etcd ? [] : ['--stores', 'sqlite'])];
+  const args = [BENCH_MAIN, 'controlplane', '--watchers', '3', '--writes', '30', ...(etcd ? [] : ['--stores', 'sqlite'])];
   const r = spawnSync('node', args, { encoding: 'utf8', env: { ...process.env, TMPDIR: tmp }, timeout: 180_000 });
   t.equal(r.status, 0, `exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
   t.match(r.stdout, /^podwire bench controlplane — 3 watchers, 30 pod writes \(15 creates, then 15 updates\), 16 in flight$/m, 'title');
@@ -50,7 +36,7 @@ t.test('bench controlplane: a 3-watcher, 30-write run is verified, reported and 
 t.test('bench controlplane: bad flags are usage errors (exit 2)', async (t) => {
   const bad = [['--watchers', '0'], ['--writes', '0'], ['--concurrency', '0'], ['--watcher-procs', '0'], ['--stores', 'sqlite,mysql'], ['--stores', ''], ['--writes', 'many'], ['--nope'], ['extra']];
   for (const args of bad) {
-    const r = spawnSync('node', [main, 'controlplane', ...args], { encoding: 'utf8' });
+    const r = spawnSync('node', [BENCH_MAIN, 'controlplane', ...args], { encoding: 'utf8' });
     t.equal(r.status, 2, `controlplane ${args.join(' ')} exits 2`);
     t.match(r.stderr, /^bench: /, `controlplane ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
   }

@@ -4,35 +4,16 @@
 // namespace and no process behind. Bad flags are usage errors.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { listNetns } from '../../src/netns/netns.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { BENCH_MAIN, processesWithEnv, runMarked } from '../lib/bench-smoke.js';
 import { RATIOS, SCENARIOS } from '../../bench/overlay.js';
 
-const main = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'main.js');
 const haveIperf = spawnSync('iperf3', ['--version'], { stdio: 'ignore' }).status === 0;
 const esc = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
-/** PIDs of processes whose environment holds exactly `entry`: everything the run started inherits it. */
-function processesWithEnv(entry: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(entry)) pids.push(Number(name));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return pids;
-}
-
 t.test('bench overlay: a 1 s × 1 run measures every scenario and the node join, reports ratios, cleans up', { skip: SKIP_NOT_ROOT || (haveIperf ? false : 'iperf3 missing') }, async (t) => {
-  const marker = `PW_BENCH_OVERLAY_SMOKE=${randomBytes(6).toString('hex')}`;
-  const [key, value] = marker.split('=') as [string, string];
-  const r = spawnSync('node', [main, 'overlay', '--seconds', '1', '--repeat', '1'], { encoding: 'utf8', env: { ...process.env, [key]: value }, timeout: 300_000 });
+  const { r, marker } = runMarked(['overlay', '--seconds', '1', '--repeat', '1'], 'PW_BENCH_OVERLAY_SMOKE');
   t.equal(r.status, 0, `exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
   const out = r.stdout;
   t.match(out, /^podwire bench overlay — iperf3 TCP pod↔pod across 2 nodes, 1 s per measurement, -P 1, 1 run\(s\)/m, 'title');
@@ -52,7 +33,7 @@ t.test('bench overlay: a 1 s × 1 run measures every scenario and the node join,
 
 t.test('bench overlay: bad flags are usage errors (exit 2)', async (t) => {
   for (const args of [['--seconds', '0'], ['--seconds', '121'], ['--repeat', '0'], ['--parallel', '0'], ['--parallel', 'two'], ['--nope'], ['extra']]) {
-    const r = spawnSync('node', [main, 'overlay', ...args], { encoding: 'utf8' });
+    const r = spawnSync('node', [BENCH_MAIN, 'overlay', ...args], { encoding: 'utf8' });
     t.equal(r.status, 2, `overlay ${args.join(' ')} exits 2`);
     t.match(r.stderr, /^bench: /, `overlay ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
   }

@@ -4,33 +4,14 @@
 // process behind. Bad flags are usage errors (exit 2).
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import fs from 'node:fs';
-import path from 'node:path';
 import { listNetns } from '../../src/netns/netns.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { BENCH_MAIN, processesWithEnv, runMarked } from '../lib/bench-smoke.js';
 
-const main = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bench', 'main.js');
 const haveTools = ['nft', 'iptables-restore'].every((cmd) => spawnSync(cmd, ['--version'], { stdio: 'ignore' }).status === 0);
 
-/** PIDs of processes whose environment holds exactly `entry`: everything the run started inherits it. */
-function processesWithEnv(entry: string): number[] {
-  const pids: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      if (fs.readFileSync(`/proc/${name}/environ`, 'utf8').split('\0').includes(entry)) pids.push(Number(name));
-    } catch {
-      // gone, or not ours to read
-    }
-  }
-  return pids;
-}
-
 t.test('bench services: 10 services × 50 connects in both modes is measured, reported and cleaned up', { skip: SKIP_NOT_ROOT || (haveTools ? false : 'nft or iptables-restore missing') }, async (t) => {
-  const marker = `PW_BENCH_SERVICES_SMOKE=${randomBytes(6).toString('hex')}`;
-  const [key, value] = marker.split('=') as [string, string];
-  const r = spawnSync('node', [main, 'services', '--sizes', '10', '--connects', '50', '--changes', '2'], { encoding: 'utf8', env: { ...process.env, [key]: value }, timeout: 300_000 });
+  const { r, marker } = runMarked(['services', '--sizes', '10', '--connects', '50', '--changes', '2'], 'PW_BENCH_SERVICES_SMOKE');
   t.equal(r.status, 0, `exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
   const out = r.stdout;
   t.match(out, /^podwire bench services — N ClusterIP services × 5 endpoints \(N = 10\), modes nftables, iptables, 50 connects per latency figure, 2 changes per size$/m, 'title');
@@ -55,7 +36,7 @@ t.test('bench services: bad flags are usage errors (exit 2)', async (t) => {
   const bad = [['--sizes', '1000,10'], ['--sizes', '10,10'], ['--sizes', '1'], ['--sizes', '30000'], ['--sizes', 'ten'], ['--sizes', ''], ['--connects', '5'], ['--connects', 'many'],
     ['--modes', 'ipvs'], ['--modes', ''], ['--changes', '0'], ['--sync-timeout', '1'], ['--nope'], ['extra']];
   for (const args of bad) {
-    const r = spawnSync('node', [main, 'services', ...args], { encoding: 'utf8' });
+    const r = spawnSync('node', [BENCH_MAIN, 'services', ...args], { encoding: 'utf8' });
     t.equal(r.status, 2, `services ${args.join(' ')} exits 2`);
     t.match(r.stderr, /^bench: /, `services ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
   }
