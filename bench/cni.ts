@@ -12,6 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import { listFlag, sleep } from './util.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath } from '../src/netns/netns.js';
 import { bridgePorts, describe, inetAddrs, invokePlugin, netConf, PODWIRE, PODWIRE_CNI_MAIN, PODWIRE_HOSTLOCAL, populatePluginDir, REFERENCE, reservations, veths, type Variant } from '../test/lib/cni.js';
 
@@ -29,14 +30,6 @@ const IMPLS: Record<string, Variant> = { podwire: PODWIRE, 'podwire+host-local':
 export const PREFIX = 'pw-cnibench-';
 const SETTLE_MS = 300; // let the kernel finish setting up fresh namespaces before the clock starts
 const FLOOR_RUNS = 15;
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function listFlag(raw: string, allowed: string[], flag: string): string[] {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = items.filter((x) => !allowed.includes(x));
-  if (!items.length || bad.length) throw new RangeError(`--${flag}: unknown ${JSON.stringify(bad.join(',') || raw)} (choose from ${allowed.join(',')})`);
-  return [...new Set(items)];
-}
 
 export function check(f: Flags): void {
   listFlag(String(f.masq), ['off', 'on'], 'masq');

@@ -14,6 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import { listFlag, sleep } from './util.js';
 import { ApiClient, type WatchStream } from '../src/client/api-client.js';
 import type { Pod, WatchEventBody } from '../src/controlplane/objects.js';
 import { CONTROLPLANE_MAIN, startControlPlane } from '../test/lib/controlplane-process.js';
@@ -38,14 +39,6 @@ const WORKER_ARG = '--podwire-bench-watch-worker';
 const WARMUP_WRITES = 200; // in namespace bench-warmup, before the watchers open; not measured
 const DELIVERY_TIMEOUT_MS = 120_000;
 const THIS_FILE = fileURLToPath(import.meta.url);
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function listFlag(raw: string, allowed: string[], flag: string): string[] {
-  const items = raw.split(',').map((s) => s.trim()).filter(Boolean);
-  const bad = items.filter((x) => !allowed.includes(x));
-  if (!items.length || bad.length) throw new RangeError(`--${flag}: unknown ${JSON.stringify(bad.join(',') || raw)} (choose from ${allowed.join(',')})`);
-  return [...new Set(items)];
-}
 
 export function check(f: Flags): void {
   listFlag(String(f.stores), STORES, 'stores');

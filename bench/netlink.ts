@@ -9,6 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import { sleep } from './util.js';
 import { addrAdd } from '../src/netlink/address.js';
 import { NETLINK_ROUTE } from '../src/netlink/constants.js';
 import { linkAdd, linkDel, linkGet, linkList, linkSet } from '../src/netlink/link.js';
@@ -64,7 +65,6 @@ function ipCommands(pairs: Pair[]): { create: string[][]; remove: string[][] } {
 }
 
 const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 async function eachPair<T>(items: T[], fn: (item: T) => void): Promise<void> {
   for (let i = 0; i < items.length; i++) {

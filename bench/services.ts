@@ -19,6 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { CommandRunner } from '../src/agent/masq/runner.js';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import { sleep } from './util.js';
 import type { Endpoints, Service } from '../src/controlplane/objects.js';
 import { listNetns } from '../src/netns/netns.js';
 import { addPod, agentStatus, BIN, createCluster, destroyCluster, ECHO_PORT, restartAgent, type ClusterNode, type ClusterPod, type LabCluster } from '../src/lab/cluster.js';
@@ -44,7 +45,6 @@ type Mode = (typeof MODES)[number];
 const ALT_PORT = 8081;
 const TARGETS = { latency: 1.1, fullSyncMs: 2000, changeMs: 50, rssMB: 150 };
 const now = () => performance.now();
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const say = (line: string) => process.stderr.write(`  ${line}\n`);
 
 export function parseSizes(raw: string): number[] {
