@@ -22,7 +22,7 @@
 //   without any endpoint, DROP Local-policy traffic this node has no endpoint for. The filter
 //   hooks run after NAT's DNAT on every path, so only packets that were not DNATed match.
 import { MASQ_MARK, type ProxyInput, type ServicePortPlan } from '../types.js';
-import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, portPlan, type Endpoint, type PortPlan } from '../nft/plan.js';
+import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from '../nft/plan.js';
 import type { BuiltinJump, Chain, IptIR, Match, Rule, Target } from './ir.js';
 import { ChainNames, PREFIX, endpointId } from './names.js';
 
@@ -251,26 +251,13 @@ class PortRenderer {
   }
 }
 
-function validPlans(input: ProxyInput, opts: RenderOptions): { plan: PortPlan; info: ServicePortPlan['svc'] }[] {
-  const out: { plan: PortPlan; info: ServicePortPlan['svc'] }[] = [];
-  const seen = new Set<string>();
-  for (const p of input.ports) {
-    if (seen.has(p.svc.key)) throw new ProxyRenderError(`proxy: duplicate service port ${JSON.stringify(p.svc.key)}`);
-    seen.add(p.svc.key);
-    const plan = portPlan(p);
-    if (typeof plan === 'string') opts.onSkip?.(p.svc.key, plan);
-    else out.push({ plan, info: p.svc });
-  }
-  return out.sort((a, b) => (a.plan.key < b.plan.key ? -1 : a.plan.key > b.plan.key ? 1 : 0));
-}
-
 export function renderIptablesIR(input: ProxyInput, opts: RenderOptions = {}): IptIR {
   const cidrs = clusterCidrs(input.clusterCidrs ?? []);
   // `! -s` takes one CIDR; the agent's masquerade allows one per family too.
   if (cidrs.length > 1) throw new ProxyRenderError(`proxy: at most one IPv4 cluster CIDR is supported, got ${cidrs.join(', ')}`);
   const names = new ChainNames();
   const out: Output = { services: [], nodePorts: [], filter: [], chains: [] };
-  for (const { plan, info } of validPlans(input, opts)) {
+  for (const { plan, info } of validPortPlans(input, opts.onSkip)) {
     const r = new PortRenderer(plan, info, names, cidrs[0]);
     r.frontends(out);
     r.chains(out);

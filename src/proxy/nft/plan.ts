@@ -6,7 +6,7 @@
 // half. Endpoints are deduplicated and sorted so the rendering does not depend on input order.
 import net from 'node:net';
 import { networkCidr } from '../../netlink/ip.js';
-import type { EndpointInfo, ServicePortPlan } from '../types.js';
+import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../types.js';
 import type { L4Proto } from './ir.js';
 
 export class ProxyRenderError extends Error {
@@ -100,3 +100,20 @@ export function clusterCidrs(list: readonly string[]): string[] {
   return out.sort();
 }
 
+
+/**
+ * The validated plans of an input with the port each came from, sorted by key; a duplicate key is
+ * an error, a port that renders nothing (headless, ExternalName, IPv6-only) goes to onSkip.
+ */
+export function validPortPlans(input: ProxyInput, onSkip?: (key: string, reason: string) => void): { plan: PortPlan; info: ServicePortInfo }[] {
+  const out: { plan: PortPlan; info: ServicePortInfo }[] = [];
+  const seen = new Set<string>();
+  for (const p of input.ports) {
+    if (seen.has(p.svc.key)) throw new ProxyRenderError(`proxy: duplicate service port ${JSON.stringify(p.svc.key)}`);
+    seen.add(p.svc.key);
+    const plan = portPlan(p);
+    if (typeof plan === 'string') onSkip?.(p.svc.key, plan);
+    else out.push({ plan, info: p.svc });
+  }
+  return out.sort((a, b) => (a.plan.key < b.plan.key ? -1 : a.plan.key > b.plan.key ? 1 : 0));
+}

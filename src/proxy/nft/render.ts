@@ -37,7 +37,7 @@ import { NFT_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../agent/masq/render.js';
 import { MASQ_MARK, type ProxyInput } from '../types.js';
 import { NftIRError, type Chain, type L4Proto, type MapElement, type NftIR, type NftSet, type Rule, type Verdict, type VerdictMap } from './ir.js';
 import { NameRegistry, affinityId, endpointId } from './names.js';
-import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, portPlan, type Endpoint, type PortPlan } from './plan.js';
+import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from './plan.js';
 
 export { NFT_TABLE, ProxyRenderError };
 
@@ -451,16 +451,7 @@ export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): Nf
 
 /** Validated plans of an input, sorted by key; skipped ports reported through onSkip. */
 export function portPlans(input: ProxyInput, opts: RenderOptions = {}): PortPlan[] {
-  const plans: PortPlan[] = [];
-  const seen = new Set<string>();
-  for (const p of input.ports) {
-    if (seen.has(p.svc.key)) throw new ProxyRenderError(`proxy: duplicate service port ${JSON.stringify(p.svc.key)}`);
-    seen.add(p.svc.key);
-    const plan = portPlan(p);
-    if (typeof plan === 'string') opts.onSkip?.(p.svc.key, plan);
-    else plans.push(plan);
-  }
-  return plans.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return validPortPlans(input, opts.onSkip).map((x) => x.plan);
 }
 
 /**
