@@ -4,18 +4,10 @@
 // arrive from the node's underlay address (masqueraded).
 import { spawnInNetns } from '../netns/exec.js';
 import type { ProbeResult } from './connectivity.js';
+import type { ProbeAnswer } from './echo.js';
 import { BIN, ECHO_PORT, ECHO_SERVICE_PORT, OUTSIDE_IP, type LabCluster } from './cluster.js';
 
-interface EchoAnswer {
-  target: string;
-  ok: boolean;
-  name?: string;
-  seenAs?: string;
-  ms: number;
-  error?: string;
-}
-
-function probeFrom(netns: string, targets: string[], timeoutMs: number): Promise<EchoAnswer[]> {
+function probeFrom(netns: string, targets: string[], timeoutMs: number): Promise<ProbeAnswer[]> {
   return new Promise((resolve, reject) => {
     const child = spawnInNetns(netns, process.execPath, [BIN.echo, 'probe', String(timeoutMs), ...targets], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
@@ -25,7 +17,7 @@ function probeFrom(netns: string, targets: string[], timeoutMs: number): Promise
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`probe in ${netns} exited ${code}: ${err.trim()}`));
-      resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as EchoAnswer));
+      resolve(out.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as ProbeAnswer));
     });
   });
 }
@@ -53,7 +45,7 @@ export async function clusterConnectivity(c: LabCluster, timeoutMs = 3000): Prom
  */
 export async function serviceConnectivity(c: LabCluster, clusterIp: string, nodePort: number, timeoutMs = 3000): Promise<ProbeResult[]> {
   const echoNames = new Set(c.pods.map((p) => p.name));
-  const judge = (from: string, fromNetns: string, to: string, toIp: string, a: EchoAnswer): ProbeResult => {
+  const judge = (from: string, fromNetns: string, to: string, toIp: string, a: ProbeAnswer): ProbeResult => {
     const base = { from, fromNetns, to, toIp, kind: 'tcp' as const };
     if (!a.ok) return { ...base, ok: false, detail: a.error ?? 'failed' };
     if (!echoNames.has(a.name ?? '')) return { ...base, ok: false, detail: `answered by ${a.name}, not an echo pod` };

@@ -26,6 +26,33 @@
 //                                      the first matching attempt and of the last one before it
 import net from 'node:net';
 
+/** One line of `echo.js probe`: one connection to target. */
+export interface ProbeAnswer {
+  target: string;
+  ok: boolean;
+  /** The answering echo server's name. */
+  name?: string;
+  /** The client address the echo server saw. */
+  seenAs?: string;
+  ms: number;
+  error?: string;
+}
+
+/** The summary `echo.js probe-many` prints. */
+export interface ManySummary {
+  target: string;
+  count: number;
+  ok: number;
+  failed: number;
+  /** Answering echo server name → connections. */
+  names: Record<string, number>;
+  /** Client address the echo server saw → connections. */
+  seenAs: Record<string, number>;
+  /** Error (ECONNREFUSED, "no answer within …") → connections. */
+  errors: Record<string, number>;
+  maxMs: number;
+}
+
 function serve(port: number, name: string): void {
   const server = net.createServer((sock) => {
     const peer = (sock.remoteAddress ?? '').replace(/^::ffff:/, '');
@@ -38,7 +65,7 @@ function serve(port: number, name: string): void {
   process.on('SIGINT', stop);
 }
 
-function probeOne(target: string, timeoutMs: number): Promise<object> {
+function probeOne(target: string, timeoutMs: number): Promise<ProbeAnswer> {
   const colon = target.lastIndexOf(':');
   const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
   const port = Number(target.slice(colon + 1));
@@ -46,7 +73,7 @@ function probeOne(target: string, timeoutMs: number): Promise<object> {
   return new Promise((resolve) => {
     let data = '';
     const sock = net.connect({ host, port });
-    const done = (out: object) => {
+    const done = (out: Omit<ProbeAnswer, 'target' | 'ms'>) => {
       sock.destroy();
       resolve({ target, ms: Math.round((performance.now() - t0) * 10) / 10, ...out });
     };
@@ -67,12 +94,12 @@ async function probe(timeoutMs: number, targets: string[]): Promise<void> {
 
 async function probeMany(count: number, timeoutMs: number, target: string, concurrency: number): Promise<void> {
   const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
-  const summary = { target, count, ok: 0, failed: 0, names: {} as Record<string, number>, seenAs: {} as Record<string, number>, errors: {} as Record<string, number>, maxMs: 0 };
+  const summary: ManySummary = { target, count, ok: 0, failed: 0, names: {}, seenAs: {}, errors: {}, maxMs: 0 };
   let started = 0;
   const worker = async () => {
     while (started < count) {
       started++;
-      const r = (await probeOne(target, timeoutMs)) as { ok: boolean; name?: string; seenAs?: string; error?: string; ms: number };
+      const r = await probeOne(target, timeoutMs);
       summary.maxMs = Math.max(summary.maxMs, r.ms);
       if (r.ok) {
         summary.ok++;

@@ -6,29 +6,9 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 import { BIN, waitFor, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
 import type { Service } from '../../src/controlplane/objects.js';
+import type { ManySummary, ProbeAnswer } from '../../src/lab/echo.js';
 
-export interface ProbeAnswer {
-  target: string;
-  ok: boolean;
-  name?: string;
-  seenAs?: string;
-  ms: number;
-  error?: string;
-}
-
-export interface ManySummary {
-  target: string;
-  count: number;
-  ok: number;
-  failed: number;
-  /** Answering echo server name → connections. */
-  names: Record<string, number>;
-  /** Client address the echo server saw → connections. */
-  seenAs: Record<string, number>;
-  /** Error (ECONNREFUSED, "no answer within …") → connections. */
-  errors: Record<string, number>;
-  maxMs: number;
-}
+export type { ManySummary, ProbeAnswer } from '../../src/lab/echo.js';
 
 /**
  * Runs `echo.js ARGS…` in a lab namespace as a tracked lab process and returns its stdout; the
