@@ -5,6 +5,16 @@ import { execFileSync } from 'node:child_process';
 import { createNetns, deleteNetns, netnsExists } from '../../src/netns/netns.js';
 
 export const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+/** `CMD --version` runs and exits 0 (the tool is installed). */
+export function haveCommand(cmd: string): boolean {
+  try {
+    execFileSync(cmd, ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export const SKIP_NOT_ROOT = isRoot ? false : 'needs root (CAP_NET_ADMIN) and network namespaces: run the tests as root';
 
 interface Teardown {

@@ -1,21 +1,11 @@
 // The agent's masquerade (src/agent/masq): golden nft / iptables-restore scripts, validation, and
 // the sync/remove/mode-switch flows against the fake runner. UPDATE_GOLDEN=1 rewrites the goldens.
-import t, { type Test } from 'tap';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import t from 'tap';
+import { matchesGolden } from '../lib/fixtures.js';
 import {
   IPT_JUMP_RULE, planFamilies, renderIptablesMasq, renderIptablesMasqRemove, renderNftMasq, renderNftMasqRemove, type MasqInput,
 } from '../../src/agent/masq/render.js';
 import { FakeRunner, Masquerade, parseIptablesSave } from '../../src/agent/masq/masq.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
-
-function golden(t: Test, name: string, actual: string): void {
-  const path = FIXTURES + name;
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  if (!existsSync(path)) return void t.fail(`test/fixtures/${name} is missing: run with UPDATE_GOLDEN=1 and review it`);
-  t.equal(actual, readFileSync(path, 'utf8'), `matches test/fixtures/${name}`);
-}
 
 const IPV4: MasqInput = { clusterCidrs: ['10.244.0.0/16'], podCidr: '10.244.1.0/24' };
 const DUAL: MasqInput = {
@@ -23,9 +13,9 @@ const DUAL: MasqInput = {
 };
 
 t.test('nftables goldens: IPv4, dual-stack, removal', async (t) => {
-  golden(t, 'agent-masq-ipv4.nft', renderNftMasq(IPV4));
-  golden(t, 'agent-masq-dual.nft', renderNftMasq(DUAL));
-  golden(t, 'agent-masq-remove.nft', renderNftMasqRemove());
+  matchesGolden(t, 'agent-masq-ipv4.nft', renderNftMasq(IPV4));
+  matchesGolden(t, 'agent-masq-dual.nft', renderNftMasq(DUAL));
+  matchesGolden(t, 'agent-masq-remove.nft', renderNftMasqRemove());
   const script = renderNftMasq(DUAL);
   t.notMatch(script, /flush table|delete table|delete chain/, 'never flushes or deletes the shared table, nor deletes the chain');
   t.match(script, /^add table inet podwire\nadd chain inet podwire pod-masquerade \{ type nat hook postrouting priority srcnat \+ 10; \}\nflush chain inet podwire pod-masquerade\n/);
@@ -36,9 +26,9 @@ t.test('nftables goldens: IPv4, dual-stack, removal', async (t) => {
 });
 
 t.test('iptables goldens: IPv4, dual-stack IPv6 part, removal', async (t) => {
-  golden(t, 'agent-masq-ipv4.iptables', renderIptablesMasq(IPV4, 4, { jumpMissing: true })!);
-  golden(t, 'agent-masq-dual-v6.iptables', renderIptablesMasq(DUAL, 6, { jumpMissing: true })!);
-  golden(t, 'agent-masq-remove.iptables', renderIptablesMasqRemove([IPT_JUMP_RULE]));
+  matchesGolden(t, 'agent-masq-ipv4.iptables', renderIptablesMasq(IPV4, 4, { jumpMissing: true })!);
+  matchesGolden(t, 'agent-masq-dual-v6.iptables', renderIptablesMasq(DUAL, 6, { jumpMissing: true })!);
+  matchesGolden(t, 'agent-masq-remove.iptables', renderIptablesMasqRemove([IPT_JUMP_RULE]));
   t.equal(renderIptablesMasq(DUAL, 4, { jumpMissing: true }), renderIptablesMasq(IPV4, 4, { jumpMissing: true }), 'IPv4 part of dual-stack = IPv4 only');
   t.equal(renderIptablesMasq(IPV4, 6, { jumpMissing: true }), undefined, 'no IPv6 CIDR: no ip6tables script');
   const withJump = renderIptablesMasq(IPV4, 4, { jumpMissing: true })!;

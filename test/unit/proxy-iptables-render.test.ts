@@ -2,27 +2,17 @@
 // the packet tracer's verdicts for the usual service paths, and (as root, inside a fresh pw-
 // netns) the goldens accepted by `iptables-restore --test --noflush` and applied for real.
 // UPDATE_GOLDEN=1 rewrites the goldens.
-import t, { type Test } from 'tap';
+import t from 'tap';
+import { fixtureText, matchesGolden } from '../lib/fixtures.js';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { findMissingJumps, jumpId, listedChains, serialize, type IptIR } from '../../src/proxy/iptables/ir.js';
 import { IPT_CHAINS, renderIptablesIR } from '../../src/proxy/iptables/render.js';
 import { PREFIX, chainName, endpointId } from '../../src/proxy/iptables/names.js';
 import { tracePacket, type TracePacket, type TraceOptions } from '../../src/proxy/iptables/trace.js';
 import { renderIptablesMasq } from '../../src/agent/masq/render.js';
 import { planServicePort } from '../../src/proxy/topology.js';
-import { freshNetns, isRoot } from '../lib/netns.js';
+import { freshNetns, isRoot, haveCommand } from '../lib/netns.js';
 import { iptFixtures as F, type IptCase } from '../lib/proxy-fixtures.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
-
-function golden(t: Test, name: string, actual: string): void {
-  const path = FIXTURES + name;
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  if (!existsSync(path)) return void t.fail(`test/fixtures/${name} is missing: run with UPDATE_GOLDEN=1 and review it`);
-  t.equal(actual, readFileSync(path, 'utf8'), `matches test/fixtures/${name}`);
-}
 
 const svcKey = (c: IptCase) => F.SERVICES[c]()[0].key;
 /** The no-endpoints golden also deletes the chains the service had when it still had an endpoint. */
@@ -33,7 +23,7 @@ const goldenScript = (c: IptCase) => serialize(renderIptablesIR(F.input([c])), {
 });
 
 t.test('goldens: one per case', async (t) => {
-  for (const c of F.CASES) golden(t, `proxy-iptables-${c}.txt`, goldenScript(c));
+  for (const c of F.CASES) matchesGolden(t, `proxy-iptables-${c}.txt`, goldenScript(c));
 });
 
 t.test('ClusterIP with 3 endpoints: kube-proxy\'s statistic cascade', async (t) => {
@@ -190,7 +180,7 @@ t.test('trace: no endpoints → reject', async (t) => {
     t.equal(r.verdict, 'reject', `${src} → ${dst}:${port}`);
     t.ok(r.path.includes(IPT_CHAINS.servicesFilter));
   }
-  const text = readFileSync(FIXTURES + 'proxy-iptables-no-endpoints.txt', 'utf8');
+  const text = fixtureText('proxy-iptables-no-endpoints.txt');
   t.match(text, /-d 10\.96\.0\.50\/32 -p tcp -m comment --comment "default\/empty:http\/TCP has no endpoints" -m tcp --dport 80 -j REJECT --reject-with tcp-reset/);
 });
 
@@ -210,16 +200,8 @@ t.test('trace: hairpin and affinity', async (t) => {
 // ---------------------------------------------------------------------------------------------
 // the real iptables-restore, in a fresh pw- netns (never the root netns)
 
-function iptablesInstalled(): boolean {
-  try {
-    execFileSync('iptables-restore', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
 
-const skip = !isRoot ? 'needs root for a netns' : !iptablesInstalled() ? 'iptables-restore not installed' : false;
+const skip = !isRoot ? 'needs root for a netns' : !haveCommand('iptables-restore') ? 'iptables-restore not installed' : false;
 const inNs = (ns: string, cmd: string, args: string[], input?: string) =>
   execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
 const save = (ns: string, table: string) => inNs(ns, 'iptables-save', ['-t', table]);
@@ -227,7 +209,7 @@ const save = (ns: string, table: string) => inNs(ns, 'iptables-save', ['-t', tab
 t.test('iptables-restore --test --noflush accepts each golden', { skip, timeout: 60_000 }, async (t) => {
   for (const c of F.CASES) {
     const ns = freshNetns(t, 'iptc');
-    const script = readFileSync(FIXTURES + `proxy-iptables-${c}.txt`, 'utf8');
+    const script = fixtureText(`proxy-iptables-${c}.txt`);
     t.doesNotThrow(() => inNs(ns, 'iptables-restore', ['--test', '--noflush', '-w', '5'], script), `${c}: --test`);
     // --test (nf_tables backend) does not validate hooks, e.g. MASQUERADE reachable from
     // PREROUTING passes it: applying in the throwaway netns does.

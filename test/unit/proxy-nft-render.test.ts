@@ -2,12 +2,11 @@
 // tracer's verdicts for the usual service paths, O(1) per-packet cost at 10,000 services, and
 // (as root, inside a fresh pw- netns) the goldens accepted and applied by the real nft.
 // UPDATE_GOLDEN=1 rewrites the goldens.
-import t, { type Test } from 'tap';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import t from 'tap';
+import { matchesGolden } from '../lib/fixtures.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../../src/proxy/types.js';
 import { serialize, type NftIR } from '../../src/proxy/nft/ir.js';
 import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, SHARED_PICK_MAX, renderProxyIR, type RenderOptions } from '../../src/proxy/nft/render.js';
@@ -16,16 +15,7 @@ import { tracePacket, type TracePacket } from '../../src/proxy/nft/trace.js';
 import { NameRegistry, hashHex } from '../../src/proxy/nft/names.js';
 import { NftRenderState } from '../../src/proxy/nft/incremental.js';
 import { renderNftMasq } from '../../src/agent/masq/render.js';
-import { freshNetns, isRoot, run } from '../lib/netns.js';
-
-const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/', import.meta.url));
-
-function golden(t: Test, name: string, actual: string): void {
-  const path = FIXTURES + name;
-  if (process.env.UPDATE_GOLDEN) writeFileSync(path, actual);
-  if (!existsSync(path)) return void t.fail(`test/fixtures/${name} is missing: run with UPDATE_GOLDEN=1 and review it`);
-  t.equal(actual, readFileSync(path, 'utf8'), `matches test/fixtures/${name}`);
-}
+import { freshNetns, isRoot, run, haveCommand } from '../lib/netns.js';
 
 // ---------------------------------------------------------------------------------------------
 // a small cluster: nodes a, b, c; this node is a unless said otherwise
@@ -99,10 +89,10 @@ const scriptG = renderScript(irB, irC);
 const chainOf = (ir: NftIR, comment: string) => ir.chains.find((c) => c.comment === comment)!.name;
 
 t.test('goldens: full syncs (a)-(e), partial syncs (f) endpoint change, (g) service removal', async (t) => {
-  for (const g of GOLDEN_FULL) golden(t, `proxy-nft-${g[0]}.nft`, goldenFull(g));
-  golden(t, 'proxy-nft-partial-endpoint.nft', scriptF);
-  golden(t, 'proxy-nft-partial-remove.nft', scriptG);
-  golden(t, 'proxy-nft-listing.nft', serialize(irA));
+  for (const g of GOLDEN_FULL) matchesGolden(t, `proxy-nft-${g[0]}.nft`, goldenFull(g));
+  matchesGolden(t, 'proxy-nft-partial-endpoint.nft', scriptF);
+  matchesGolden(t, 'proxy-nft-partial-remove.nft', scriptG);
+  matchesGolden(t, 'proxy-nft-listing.nft', serialize(irA));
 });
 
 t.test('ruleset shape', async (t) => {
@@ -279,15 +269,7 @@ t.test('10,000 services: O(1) base rules and per-packet path', async (t) => {
 // ---------------------------------------------------------------------------------------------
 // the real nft, in a fresh pw- netns
 
-function nftInstalled(): boolean {
-  try {
-    execFileSync('nft', ['--version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-}
-const skip = !isRoot ? 'needs root for a netns' : !nftInstalled() ? 'nft not installed' : false;
+const skip = !isRoot ? 'needs root for a netns' : !haveCommand('nft') ? 'nft not installed' : false;
 
 t.test('nft accepts the goldens and applies the partial syncs in sequence', { skip, timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'pw-nft-'));
