@@ -1,6 +1,7 @@
 // ProxyInput fixtures for the iptables renderer's tests (iptFixtures): a three-node cluster and
 // one service port per case, with endpoint lists categorised by the real topology.ts, so the
-// tests see what the agent would hand the renderer. The nftables tests keep their own.
+// tests see what the agent would hand the renderer. The nftables tests build their own cases from
+// service() and endpoints().
 import { planServicePort } from '../../src/proxy/topology.js';
 import type { EndpointInfo, ProxyInput, ServicePortInfo } from '../../src/proxy/types.js';
 
@@ -9,9 +10,10 @@ const CLUSTER_CIDR = '10.244.0.0/16';
 /** Each node's cni0 address: local too, as the tracer's localAddresses. */
 const GATEWAY: Record<string, string> = { 'node-a': '10.244.1.1', 'node-b': '10.244.2.1', 'node-c': '10.244.3.1' };
 
-type EndpointSpec = Omit<EndpointInfo, 'isLocal'>;
+export type EndpointSpec = Omit<EndpointInfo, 'isLocal'>;
 
-function service(name: string, over: Partial<ServicePortInfo> = {}): ServicePortInfo {
+/** A ClusterIP service port named NAME (port 80, TCP, port name http) with `over` applied. */
+export function service(name: string, over: Partial<ServicePortInfo> = {}): ServicePortInfo {
   const portName = over.portName ?? 'http';
   const protocol = over.protocol ?? 'TCP';
   return {
@@ -21,7 +23,7 @@ function service(name: string, over: Partial<ServicePortInfo> = {}): ServicePort
 }
 
 /** Ready endpoints from 'ip@node' strings. */
-function endpoints(list: string[], port = 8080): EndpointSpec[] {
+export function endpoints(list: string[], port = 8080): EndpointSpec[] {
   return list.map((s) => {
     const [ip, nodeName] = s.split('@');
     return { ip, port, nodeName, ready: true, serving: true, terminating: false };

@@ -4,10 +4,11 @@
 // UPDATE_GOLDEN=1 rewrites the goldens.
 import t from 'tap';
 import { matchesGolden } from '../lib/fixtures.js';
+import { endpoints, service, type EndpointSpec } from '../lib/proxy-fixtures.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../../src/proxy/types.js';
+import type { ProxyInput, ServicePortInfo, ServicePortPlan } from '../../src/proxy/types.js';
 import { serialize, type NftIR } from '../../src/proxy/nft/ir.js';
 import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, SHARED_PICK_MAX, renderProxyIR, type RenderOptions } from '../../src/proxy/nft/render.js';
 import { renderScript } from '../../src/proxy/nft/diff.js';
@@ -25,46 +26,29 @@ const CLUSTER_CIDR = '10.244.0.0/16';
 const OUTSIDE = '192.168.56.1';
 const POD_A = '10.244.1.7';
 
-function svc(name: string, over: Partial<ServicePortInfo> = {}): ServicePortInfo {
-  const portName = over.portName ?? 'http';
-  const protocol = over.protocol ?? 'TCP';
-  return {
-    key: `default/${name}:${portName}/${protocol}`, namespace: 'default', name, portName, protocol, type: 'ClusterIP',
-    clusterIPs: [], port: 80, externalIPs: [], loadBalancerIPs: [], externalPolicyLocal: false, internalPolicyLocal: false, ...over,
-  };
-}
-
-/** Endpoints as 'ip@node'. */
-function eps(list: string[], port = 8080): Omit<EndpointInfo, 'isLocal'>[] {
-  return list.map((s) => {
-    const [ip, nodeName] = s.split('@');
-    return { ip, port, nodeName, ready: true, serving: true, terminating: false };
-  });
-}
-
 /** topology.ts in miniature: the endpoint lists a node uses for one service port. */
-function plan(info: ServicePortInfo, endpoints: Omit<EndpointInfo, 'isLocal'>[], node: string): ServicePortPlan {
-  const all = endpoints.map((e) => ({ ...e, isLocal: e.nodeName === node }));
+function plan(info: ServicePortInfo, list: EndpointSpec[], node: string): ServicePortPlan {
+  const all = list.map((e) => ({ ...e, isLocal: e.nodeName === node }));
   const local = all.filter((e) => e.isLocal);
   return { svc: info, allEndpoints: all, internalEndpoints: info.internalPolicyLocal ? local : all, externalEndpoints: info.externalPolicyLocal ? local : all };
 }
 
-const THREE = eps(['10.244.1.5@node-a', '10.244.2.5@node-b', '10.244.3.5@node-c']);
+const THREE = endpoints(['10.244.1.5@node-a', '10.244.2.5@node-b', '10.244.3.5@node-c']);
 const SERVICES = {
-  web: () => [svc('web', { clusterIPs: ['10.96.0.10', 'fd00:96::10'] }), THREE] as const,
-  shop: () => [svc('shop', {
+  web: () => [service('web', { clusterIPs: ['10.96.0.10', 'fd00:96::10'] }), THREE] as const,
+  shop: () => [service('shop', {
     type: 'LoadBalancer', clusterIPs: ['10.96.0.20'], nodePort: 30080, externalIPs: ['192.0.2.10'], loadBalancerIPs: ['198.51.100.10'],
   }), THREE] as const,
-  sticky: () => [svc('sticky', { portName: '', clusterIPs: ['10.96.0.30'], sessionAffinity: { timeoutSeconds: 10800 } }),
-    eps(['10.244.1.6@node-a', '10.244.2.6@node-b'])] as const,
-  local: () => [svc('local', {
+  sticky: () => [service('sticky', { portName: '', clusterIPs: ['10.96.0.30'], sessionAffinity: { timeoutSeconds: 10800 } }),
+    endpoints(['10.244.1.6@node-a', '10.244.2.6@node-b'])] as const,
+  local: () => [service('local', {
     type: 'NodePort', protocol: 'UDP', clusterIPs: ['10.96.0.40'], port: 53, nodePort: 30053, externalIPs: ['192.0.2.40'], externalPolicyLocal: true,
-  }), eps(['10.244.1.8@node-a', '10.244.2.8@node-b'], 5353)] as const,
-  empty: () => [svc('empty', { type: 'NodePort', clusterIPs: ['10.96.0.50'], nodePort: 30050 }), []] as const,
+  }), endpoints(['10.244.1.8@node-a', '10.244.2.8@node-b'], 5353)] as const,
+  empty: () => [service('empty', { type: 'NodePort', clusterIPs: ['10.96.0.50'], nodePort: 30050 }), []] as const,
 };
 type Name = keyof typeof SERVICES;
 
-function input(names: Name[], node = 'node-a', edit?: (n: Name, e: Omit<EndpointInfo, 'isLocal'>[]) => Omit<EndpointInfo, 'isLocal'>[]): ProxyInput {
+function input(names: Name[], node = 'node-a', edit?: (n: Name, e: EndpointSpec[]) => EndpointSpec[]): ProxyInput {
   return {
     nodeName: node, nodeIPs: [NODE_IP[node], 'fd00::10', '127.0.0.1'], clusterCidrs: [CLUSTER_CIDR, 'fd00:10:244::/56'],
     ports: names.map((n) => {
@@ -120,9 +104,9 @@ t.test('ruleset shape', async (t) => {
   t.same(own.chains.filter((c) => c.name.startsWith('ep-')).map((c) => c.comment?.split(' ')[0]), ['default/sticky:/TCP', 'default/sticky:/TCP'], 'endpoint chains only for the affinity service');
   const asMap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3, sharedPickMax: 0 }));
   t.match(asMap, new RegExp(`add rule inet podwire ${web} meta l4proto tcp dnat ip to numgen random mod 3 map \\{ 0 : 10\\.244\\.1\\.5 \\. 8080, 1 : 10\\.244\\.2\\.5 \\. 8080, 2 : 10\\.244\\.3\\.5 \\. 8080 \\}`), 'from the threshold on: a numgen data map');
-  const many = eps(Array.from({ length: NUMGEN_VMAP_MIN_ENDPOINTS }, (_, i) => `10.244.9.${i + 1}@node-b`));
+  const many = endpoints(Array.from({ length: NUMGEN_VMAP_MIN_ENDPOINTS }, (_, i) => `10.244.9.${i + 1}@node-b`));
   t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], many, 'node-a')] }, { sharedPickMax: 0 })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
-  const huge = eps(Array.from({ length: SHARED_PICK_MAX + 1 }, (_, i) => `10.244.9.${i + 1}@node-b`));
+  const huge = endpoints(Array.from({ length: SHARED_PICK_MAX + 1 }, (_, i) => `10.244.9.${i + 1}@node-b`));
   t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], huge, 'node-a')] })), `dnat ip to numgen random mod ${SHARED_PICK_MAX + 1} map {`, 'more than SHARED_PICK_MAX endpoints: a chain of its own');
   const stickyVmap = renderScript(undefined, renderProxyIR(input(['sticky']), { numgenVmapMinEndpoints: 2 }));
   t.match(stickyVmap, /numgen random mod 2 vmap \{ 0 : goto ep-[0-9a-f]{8}, 1 : goto ep-[0-9a-f]{8} \}/, 'affinity: a vmap of endpoint chains');
@@ -134,10 +118,10 @@ t.test('ruleset shape', async (t) => {
   t.equal(renderScript(undefined, renderProxyIR(shuffled)), full, 'deterministic whatever the input order');
   t.equal(renderScript(irA, irA), '', 'no change: nothing to do');
   const skipped: string[] = [];
-  renderProxyIR({ ...input([]), ports: [plan(svc('v6only', { clusterIPs: ['fd00:96::1'] }), [], 'node-a'), plan(svc('headless'), [], 'node-a')] }, { onSkip: (k, why) => skipped.push(`${k}: ${why}`) });
+  renderProxyIR({ ...input([]), ports: [plan(service('v6only', { clusterIPs: ['fd00:96::1'] }), [], 'node-a'), plan(service('headless'), [], 'node-a')] }, { onSkip: (k, why) => skipped.push(`${k}: ${why}`) });
   t.same(skipped, ['default/v6only:http/TCP: no IPv4 ClusterIP (IPv6 is not rendered yet)', 'default/headless:http/TCP: headless']);
-  t.throws(() => renderProxyIR({ ...input([]), ports: [plan(svc('bad', { clusterIPs: ['10.96.0.1; flush ruleset'] }), [], 'node-a')] }), { code: 'EINVAL' });
-  t.throws(() => renderProxyIR({ ...input([]), ports: [plan(svc('bad', { clusterIPs: ['10.96.0.1'], port: 0 }), [], 'node-a')] }), { code: 'EINVAL' });
+  t.throws(() => renderProxyIR({ ...input([]), ports: [plan(service('bad', { clusterIPs: ['10.96.0.1; flush ruleset'] }), [], 'node-a')] }), { code: 'EINVAL' });
+  t.throws(() => renderProxyIR({ ...input([]), ports: [plan(service('bad', { clusterIPs: ['10.96.0.1'], port: 0 }), [], 'node-a')] }), { code: 'EINVAL' });
 });
 
 t.test('partial syncs touch only the changed service, in a safe order', async (t) => {
@@ -238,8 +222,8 @@ t.test('tracer: no endpoints → reject; affinity; internal Local without local 
 const big = (count: number): ProxyInput => ({
   nodeName: 'node-a', nodeIPs: [NODE_IP['node-a']], clusterCidrs: [CLUSTER_CIDR],
   ports: Array.from({ length: count }, (_, i) => plan(
-    svc(`s${i}`, { type: i < 2000 ? 'NodePort' : 'ClusterIP', clusterIPs: [`10.96.${i >> 8}.${i & 255}`], nodePort: i < 2000 ? 30000 + i : undefined }),
-    eps([`10.245.${i >> 8}.${i & 255}@node-b`, `10.246.${i >> 8}.${i & 255}@node-c`]), 'node-a')),
+    service(`s${i}`, { type: i < 2000 ? 'NodePort' : 'ClusterIP', clusterIPs: [`10.96.${i >> 8}.${i & 255}`], nodePort: i < 2000 ? 30000 + i : undefined }),
+    endpoints([`10.245.${i >> 8}.${i & 255}@node-b`, `10.246.${i >> 8}.${i & 255}@node-c`]), 'node-a')),
 });
 
 t.test('10,000 services: O(1) base rules and per-packet path', async (t) => {
@@ -306,7 +290,7 @@ t.test('nft accepts the goldens and applies the partial syncs in sequence', { sk
   t.same(after.filter((o) => o.chain).map((o) => o.chain.name).sort(), [...irC.chains.map((c) => c.name), 'pod-masquerade'].sort(), 'full sync with existing: stale chains gone');
 });
 
-const move = (from: string, to: string) => (list: Omit<EndpointInfo, 'isLocal'>[]) => list.map((e) => (e.ip === from ? { ...e, ip: to } : e));
+const move = (from: string, to: string) => (list: EndpointSpec[]) => list.map((e) => (e.ip === from ? { ...e, ip: to } : e));
 // (d) sticky's endpoint moved, local's local endpoint gone, empty gets endpoints, a second node IP; (e) local empty; (f) shop Local + affinity
 const inD: ProxyInput = {
   ...input(ALL, 'node-a', (n, list) => (n === 'sticky' ? move('10.244.2.6', '10.244.2.7')(list) : n === 'local' ? list.filter((e) => e.nodeName !== 'node-a') : n === 'empty' ? THREE : list)),
@@ -352,7 +336,7 @@ t.test('incremental state: after every step ir() is the full render, and the par
   t.equal(none.rendered, 0);
   t.equal(renderScript(none.prev, none.next), '', 'nothing changed: nothing to do');
   // two services claiming one external IP: the smaller key owns it, the other takes over when it goes
-  const twin = (name: string) => plan(svc(name, { clusterIPs: [name === 'a' ? '10.96.1.1' : '10.96.1.2'], externalIPs: ['192.0.2.99'] }), THREE, 'node-a');
+  const twin = (name: string) => plan(service(name, { clusterIPs: [name === 'a' ? '10.96.1.1' : '10.96.1.2'], externalIPs: ['192.0.2.99'] }), THREE, 'node-a');
   const both = { ...input([]), ports: [twin('a'), twin('b')] };
   const onlyB = { ...input([]), ports: [twin('b')] };
   const st = NftRenderState.build(both);
@@ -469,7 +453,7 @@ t.test('10,000 services in the kernel: full sync and a one-endpoint partial sync
   };
   const before = big(10_000);
   const after = big(10_000);
-  after.ports[5000] = plan(after.ports[5000].svc, eps(['10.247.0.1@node-b']), 'node-a');
+  after.ports[5000] = plan(after.ports[5000].svc, endpoints(['10.247.0.1@node-b']), 'node-a');
   const [irBefore, irAfter] = [renderProxyIR(before), renderProxyIR(after)];
   const first = timed(renderScript(undefined, irBefore));
   const partial = timed(renderScript(irBefore, irAfter));
