@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
-import { listFlag, sleep } from './util.js';
+import { listFlag, machine as baseMachine, sleep, table } from './util.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath } from '../src/netns/netns.js';
 import { bridgePorts, describe, inetAddrs, invokePlugin, netConf, PODWIRE, PODWIRE_CNI_MAIN, PODWIRE_HOSTLOCAL, populatePluginDir, REFERENCE, reservations, veths, type Variant } from '../test/lib/cni.js';
 
@@ -216,15 +216,9 @@ export function pct(xs: number[], p: number): number {
 const fmt = (x: number) => x.toFixed(x < 100 ? 1 : 0);
 const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
-
-function machine(): string {
-  const cpu = os.cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+function machineLine(): string {
   const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
-  return `${os.availableParallelism()} cores (${cpu}), kernel ${os.release()}, node ${process.version}; load average at the end ${load}`;
+  return `${baseMachine()}; load average at the end ${load}`;
 }
 
 function report(n: number, runs: Run[], floor: Floor): void {
@@ -234,7 +228,7 @@ function report(n: number, runs: Run[], floor: Floor): void {
   }
   const out = [
     `podwire bench cni — ${n} pods ADD then DEL per implementation and ipMasq setting (ms per operation, wall time of the plugin process)`,
-    `machine: ${machine()}; ${new Date().toISOString().slice(0, 10)}`,
+    `machine: ${machineLine()}; ${new Date().toISOString().slice(0, 10)}`,
     'each implementation in its own fresh host netns, interleaved pod by pod; pod netns created beforehand; verified after each phase',
     '',
     table(rows),

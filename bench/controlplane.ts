@@ -14,7 +14,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
-import { listFlag, sleep } from './util.js';
+import { listFlag, machine as baseMachine, sleep, table } from './util.js';
 import { ApiClient, type WatchStream } from '../src/client/api-client.js';
 import type { Pod, WatchEventBody } from '../src/controlplane/objects.js';
 import { CONTROLPLANE_MAIN, startControlPlane } from '../test/lib/controlplane-process.js';
@@ -311,15 +311,9 @@ async function runStore(store: string, f: Flags, n: number): Promise<Result> {
 const pct = (s: Float64Array, p: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
 const fmt = (x: number) => (x < 10 ? x.toFixed(2) : x < 100 ? x.toFixed(1) : x.toFixed(0));
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
-
-function machine(): string {
-  const cpu = os.cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+function machineLine(): string {
   const load = os.loadavg().map((x) => x.toFixed(1)).join(' ');
-  return `${os.availableParallelism()} cores (${cpu}), kernel ${os.release()}, node ${process.version}; load average at the end ${load}`;
+  return `${baseMachine()}; load average at the end ${load}`;
 }
 
 function report(f: Flags, rs: Result[]): void {
@@ -328,7 +322,7 @@ function report(f: Flags, rs: Result[]): void {
   for (const r of rs) rows.push([r.store, String(r.writes), r.writesPerS.toFixed(0), String(r.events), fmt(pct(r.lat, 50)), fmt(pct(r.lat, 99)), fmt(r.lat[r.lat.length - 1]), r.rssMB.toFixed(0), r.hwmMB.toFixed(0)]);
   const out = [
     `podwire bench controlplane — ${f.watchers} watchers, ${W} pod writes (${Math.ceil(W / 2)} creates, then ${Math.floor(W / 2)} updates), ${Math.min(Number(f.concurrency), W)} in flight`,
-    `machine: ${machine()}; ${new Date().toISOString().slice(0, 10)}`,
+    `machine: ${machineLine()}; ${new Date().toISOString().slice(0, 10)}`,
     `watchers in ${rs[0]?.procs ?? 0} child process${rs[0]?.procs === 1 ? '' : 'es'}, writer in the bench process; latency = event parsed by a watcher − write sent (CLOCK_MONOTONIC), over every watcher × event; every watcher got every write once, in resourceVersion order (verified)`,
     '',
     table(rows),

@@ -9,7 +9,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
-import { sleep } from './util.js';
+import { machine as baseMachine, sleep, table } from './util.js';
 import { addrAdd } from '../src/netlink/address.js';
 import { NETLINK_ROUTE } from '../src/netlink/constants.js';
 import { linkAdd, linkDel, linkGet, linkList, linkSet } from '../src/netlink/link.js';
@@ -332,11 +332,6 @@ function medianResult(rs: Result[]): Result {
   };
 }
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
-
 const ms = (x: number) => x.toFixed(x < 100 ? 1 : 0);
 
 /** method time / library time, in words; within ±5% it is a tie, not a winner. */
@@ -348,10 +343,9 @@ function ratioText(x: number): string {
 
 const ratioCell = (x: number) => `${x.toFixed(x < 10 ? 2 : 1)}×`;
 
-function machine(): string {
+function machineLine(): string {
   const ipVersion = execFileSync('ip', ['-V'], { encoding: 'utf8' }).trim().match(/iproute2-[\w.]+/)?.[0] ?? 'iproute2 ?';
-  const cpu = os.cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
-  return `${os.availableParallelism()} cores (${cpu}), kernel ${os.release()}, node ${process.version}, ${ipVersion}`;
+  return `${baseMachine()}, ${ipVersion}`;
 }
 
 function report(n: number, repeat: number, results: Map<Method, Result[]>, floor: { trueMs: number; ipMs: number }): void {
@@ -368,7 +362,7 @@ function report(n: number, repeat: number, results: Map<Method, Result[]>, floor
   }
   const out = [
     `podwire bench netlink — ${n} veth pairs, ${ops} operations per method (per pair: link add, link set up ×2, addr add, route add, link del)`,
-    `machine: ${machine()}; ${new Date().toISOString().slice(0, 10)}`,
+    `machine: ${machineLine()}; ${new Date().toISOString().slice(0, 10)}`,
     `${repeat === 1 ? '1 run' : `median of ${repeat} runs (each column separately)`} per method, each in a fresh netns, verified with ip -j after each phase`,
     '',
     table(main),

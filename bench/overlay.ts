@@ -11,6 +11,7 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import { machine, table } from './util.js';
 import type { Node } from '../src/controlplane/objects.js';
 import { execInNetns } from '../src/netns/exec.js';
 import { createNetns, listNetns } from '../src/netns/netns.js';
@@ -300,16 +301,6 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const m = s.length >> 1;
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')).join('\n');
-}
-
-function machine(): string {
-  const cpu = os.cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
-  return `${os.availableParallelism()} cores (${cpu}), kernel ${os.release()}, node ${process.version}`;
 }
 
 const loadavg = () => os.loadavg().map((x) => x.toFixed(1)).join(' ');

@@ -19,7 +19,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { CommandRunner } from '../src/agent/masq/runner.js';
 import type { FlagSpecs, Flags } from '../src/cli/args.js';
-import { sleep } from './util.js';
+import { machine as baseMachine, sleep, table } from './util.js';
 import type { Endpoints, Service } from '../src/controlplane/objects.js';
 import { listNetns } from '../src/netns/netns.js';
 import { addPod, agentStatus, BIN, createCluster, destroyCluster, ECHO_PORT, restartAgent, type ClusterNode, type ClusterPod, type LabCluster } from '../src/lab/cluster.js';
@@ -364,11 +364,6 @@ const syncCell = (s: Synced | undefined) => (s === undefined ? '—' : s.ok ? nu
 const changeMs = (r: Row | undefined) => (r?.changes.length ? median(r.changes.map((c) => c.ms)) : undefined);
 const pctCell = (x: number | undefined) => (x === undefined ? '—' : `${x.toFixed(0)}%`);
 
-function table(rows: string[][]): string {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  return rows.map((r) => r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  ')).join('\n');
-}
-
 function tables(rows: Row[]): string[] {
   const main = [['mode', 'N', 'p50 ms', 'p99 ms', 'full sync ms', 'one change ms', 'RSS MB']];
   const detail = [['mode', 'N', 'connect p50', 'pod IP p50', 'start→synced', 'sync bytes', 'restart sync', 'change max', 'change agent', 'resolution', 'peak RSS', 'other CPU', 'in latency']];
@@ -412,10 +407,9 @@ export function verdicts(rows: Row[]): string[] {
   ];
 }
 
-function machine(): string {
-  const cpu = os.cpus()[0]?.model?.replace(/\s+/g, ' ').trim() ?? 'unknown CPU';
+function machineLine(): string {
   const ver = (cmd: string) => spawnSync(cmd, ['--version'], { encoding: 'utf8' }).stdout?.trim().split('\n')[0] || `${cmd} missing`;
-  return `${os.availableParallelism()} cores (${cpu}), kernel ${os.release()}, node ${process.version}, ${ver('nft')}, ${ver('iptables')}`;
+  return `${baseMachine()}, ${ver('nft')}, ${ver('iptables')}`;
 }
 
 export async function run(f: Flags): Promise<void> {
@@ -432,7 +426,7 @@ export async function run(f: Flags): Promise<void> {
     .concat(r.error ? [`  ${r.mode} N=${r.n}: ${r.error}`] : []));
   process.stdout.write([
     `podwire bench services — N ClusterIP services × 5 endpoints (N = ${sizes.join(', ')}), modes ${modes.join(', ')}, ${f.connects} connects per latency figure, ${f.changes} changes per size`,
-    `machine: ${machine()}; ${started.slice(0, 10)}; load average at the start ${load0}, at the end ${load()}; the whole machine was ${busy.toFixed(0)}% of a core busy over the ${((now() - t0) / 1000).toFixed(0)} s run`,
+    `machine: ${machineLine()}; ${started.slice(0, 10)}; load average at the start ${load0}, at the end ${load()}; the whole machine was ${busy.toFixed(0)}% of a core busy over the ${((now() - t0) / 1000).toFixed(0)} s run`,
     'latency: client pod (node1) → ClusterIP:80 of the middle service (5 echo pods on node2, vxlan), connect() → end of the answer; full sync: node1 agent lastSync.ms, started with N services present and none of its rules in the kernel; one change: Endpoints write → first connection answered by the new port (median); RSS: node1 agent VmRSS; other CPU: % of a core used by processes not of this run, over the size / during the latency runs',
     '', ...tables(rows), '', ratioTable(rows, sizes, modes), '', ...verdicts(rows), ...notes, '',
     left.length ? `cleanup: LEFT BEHIND ${left.join(' ')}` : `cleanup: ${prefixes.length} clusters created and removed (${prefixes.join(' ')}), no namespace of theirs left`,
