@@ -344,6 +344,16 @@ t.test('incremental state: after every step ir() is the full render, and the par
   const script = renderScript(p.prev, p.next);
   t.match(script, /delete element inet podwire svc-ips \{ 192\.0\.2\.99 \. tcp \. 80 \}\n(.*\n)*add element inet podwire svc-ips \{ 192\.0\.2\.99 \. tcp \. 80 comment "default\/b:http\/TCP"/, 'the external IP moves to b');
   t.same(st.ir(), renderProxyIR(onlyB));
+  // the same, with b's endpoints elsewhere: the shared pick's arms for the external IP (claimed
+  // as one destination) must switch to b's endpoints too
+  const bElsewhere = plan(service('b', { clusterIPs: ['10.96.1.2'], externalIPs: ['192.0.2.99'] }), move('10.244.2.5', '10.244.2.77')(THREE), 'node-a');
+  const pair = { ...input([]), ports: [twin('a'), bElsewhere] };
+  const st2 = NftRenderState.build(pair);
+  t.same(st2.ir(), renderProxyIR(pair), 'two claimants: ir() equals the full render (a owns the external IP and its arms)');
+  const p2 = st2.update({ ...input([]), ports: [bElsewhere] }, new Set(['default/a:http/TCP']))!;
+  const script2 = renderScript(p2.prev, p2.next);
+  t.match(script2, /add element inet podwire svc-eps-tcp-3 \{ 192\.0\.2\.99 \. 80 \. \d : 10\.244\.2\.77 \. \d+ \}/, 'the external IP\'s arms now pick b\'s endpoints');
+  t.same(st2.ir(), renderProxyIR({ ...input([]), ports: [bElsewhere] }));
 });
 
 /** Our part of the kernel's table, comparable across netns: no handles, elements and rules as text. */

@@ -10,7 +10,7 @@ import type { MapElement, NftIR } from './ir.js';
 import { NameRegistry } from './names.js';
 import { portPlan } from './plan.js';
 import {
-  assemble, elementId, renderContext, renderPortFragment, portPlans, sameContext, shellIR,
+  assemble, claimElements, claimId, renderContext, renderPortFragment, portPlans, sameContext, shellIR,
   type PortFragment, type RenderContext, type RenderOptions,
 } from './render.js';
 import type { ProxyInput } from '../types.js';
@@ -27,8 +27,12 @@ const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 export class NftRenderState {
   private readonly frags = new Map<string, PortFragment>();
-  /** elementId → the port keys claiming it, sorted: the first one wins (as in assemble). */
-  private readonly claims = new Map<string, string[]>();
+  /**
+   * claimId → the port key claiming it, or the keys (sorted) when several do: the first one
+   * wins, as in assemble. A lone owner is kept as the key itself, not a one-element array: at
+   * 10,000 services the claims are most of this state's memory.
+   */
+  private readonly claims = new Map<string, string | string[]>();
   /** endpoint IP → number of ports using it. */
   private readonly ipRefs = new Map<string, number>();
   private readonly names = new NameRegistry();
@@ -73,7 +77,7 @@ export class NftRenderState {
     const touchedElements = new Set<string>();
     const touchedIps = new Set<string>();
     for (const f of [...old, ...fresh.values()]) {
-      for (const e of f.elements) touchedElements.add(elementId(e.map, e.element.key));
+      for (const e of f.elements) touchedElements.add(claimId(e));
       for (const ip of f.endpointIps) touchedIps.add(ip);
     }
     const before = this.view(touchedElements, touchedIps, old);
@@ -86,16 +90,16 @@ export class NftRenderState {
     return { prev: before, next: after, rendered: fresh.size };
   }
 
-  /** The shell with the winners of the given map keys, the given hairpin IPs still in use, and the fragments' own objects. */
-  private view(elementIds: Set<string>, ips: Set<string>, frags: PortFragment[]): NftIR {
+  /** The shell with the winners of the given claims, the given hairpin IPs still in use, and the fragments' own objects. */
+  private view(claimIds: Set<string>, ips: Set<string>, frags: PortFragment[]): NftIR {
     const elements = new Map<string, MapElement[]>();
-    for (const id of elementIds) {
-      const owner = this.claims.get(id)?.[0];
-      const hit = owner === undefined ? undefined : this.frags.get(owner)!.elements.find((e) => elementId(e.map, e.element.key) === id);
+    for (const id of claimIds) {
+      const owner = this.owner(id);
+      const hit = owner === undefined ? undefined : this.frags.get(owner)!.elements.find((e) => claimId(e) === id);
       if (!hit) continue;
       const list = elements.get(hit.map);
-      if (list) list.push(hit.element);
-      else elements.set(hit.map, [hit.element]);
+      if (list) list.push(...claimElements(hit));
+      else elements.set(hit.map, claimElements(hit));
     }
     const ir = shellIR(this.ctx, elements, [...ips].filter((ip) => (this.ipRefs.get(ip) ?? 0) > 0));
     for (const f of frags) {
@@ -105,14 +109,18 @@ export class NftRenderState {
     return ir;
   }
 
+  private owner(id: string): string | undefined {
+    const c = this.claims.get(id);
+    return typeof c === 'string' ? c : c?.[0];
+  }
+
   private add(f: PortFragment): void {
     this.frags.set(f.key, f);
     for (const e of f.elements) {
-      const id = elementId(e.map, e.element.key);
-      const owners = this.claims.get(id) ?? [];
-      if (!owners.includes(f.key)) owners.push(f.key);
-      owners.sort(byKey);
-      this.claims.set(id, owners);
+      const id = claimId(e);
+      const c = this.claims.get(id);
+      if (c === undefined) this.claims.set(id, f.key);
+      else if (c !== f.key && !(typeof c !== 'string' && c.includes(f.key))) this.claims.set(id, [...(typeof c === 'string' ? [c] : c), f.key].sort(byKey));
     }
     for (const ip of f.endpointIps) this.ipRefs.set(ip, (this.ipRefs.get(ip) ?? 0) + 1);
   }
@@ -120,10 +128,12 @@ export class NftRenderState {
   private drop(f: PortFragment): void {
     this.frags.delete(f.key);
     for (const e of f.elements) {
-      const id = elementId(e.map, e.element.key);
-      const owners = (this.claims.get(id) ?? []).filter((k) => k !== f.key);
-      if (owners.length) this.claims.set(id, owners);
-      else this.claims.delete(id);
+      const id = claimId(e);
+      const c = this.claims.get(id);
+      const owners = c === undefined ? [] : typeof c === 'string' ? [c] : c;
+      const left = owners.filter((k) => k !== f.key);
+      if (left.length === 0) this.claims.delete(id);
+      else this.claims.set(id, left.length === 1 ? left[0] : left);
     }
     for (const ip of f.endpointIps) {
       const n = (this.ipRefs.get(ip) ?? 0) - 1;

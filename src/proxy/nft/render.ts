@@ -119,25 +119,46 @@ function baseChains(): Chain[] {
   ];
 }
 
-/** A map element of one port, by map name. */
-export interface FragmentElement {
-  map: string;
-  element: MapElement;
+/**
+ * What a port claims in one map: a single element, or the arms of a shared pick for one
+ * destination (IP, port), keys `IP . PORT . k` for k < N in @svc-eps-P-N. The arms are claimed
+ * together: two ports naming the same destination in the same map hold the same N keys, so
+ * claiming them one by one would give the same winner for each. Kept compact (the endpoints
+ * list is the plan's own) because a 10,000-service state holds one per destination.
+ */
+export type FragmentElement =
+  | { map: string; element: MapElement }
+  | { map: string; pick: { ip: string; port: number; eps: readonly Endpoint[] } };
+
+/** The claim's identity: the element's key, or the pick's destination (its arms share the rest). */
+export const claimId = (e: FragmentElement): string =>
+  'element' in e ? elementId(e.map, e.element.key) : `${e.map} ${e.pick.ip} . ${e.pick.port} . *`;
+
+/** The map elements of a claim. */
+export function claimElements(e: FragmentElement): MapElement[] {
+  if ('element' in e) return [e.element];
+  const { ip, port, eps } = e.pick;
+  const p = String(port);
+  return eps.map((ep, k) => ({ key: [ip, p, String(k)], data: [ep.ip, String(ep.port)] }));
 }
 
 /** What one service port puts in the kernel; fragments of different ports never share a name. */
 export interface PortFragment {
   key: string;
-  chains: Chain[];
+  chains: readonly Chain[];
   /** Affinity sets. */
-  sets: NftSet[];
+  sets: readonly NftSet[];
   /** In the order they are claimed; a map key claimed by two ports goes to the smaller port key. */
-  elements: FragmentElement[];
+  elements: readonly FragmentElement[];
   /** Endpoint IPs: each is a pair "IP . IP" of @svc-hairpin while some port uses it. */
-  endpointIps: string[];
+  endpointIps: readonly string[];
   /** [prefix, id] of every name this fragment holds in the registry. */
-  names: [string, string][];
+  names: readonly (readonly [string, string])[];
 }
+
+/** Shared by every fragment that has none of a kind: 10,000 services hold few chains or names. */
+const NONE: readonly never[] = Object.freeze([]);
+const compact = <T>(list: readonly T[]): readonly T[] => (list.length ? list : NONE);
 
 /** The node-wide facts every fragment depends on (a change means rendering everything again). */
 export interface RenderContext {
@@ -201,8 +222,7 @@ class PortRenderer {
 
   /** The @svc-eps-N arms of one destination (IP, port). */
   private pickElements(ip: string, port: number, eps: Endpoint[]): void {
-    const map = SHARED.map(eps.length, this.p.proto);
-    eps.forEach((e, k) => this.elements.push({ map, element: { key: [ip, String(port), String(k)], data: [e.ip, String(e.port)] } }));
+    this.elements.push({ map: SHARED.map(eps.length, this.p.proto), pick: { ip, port, eps } });
   }
 
   /** The random pick in a chain of the port's own: straight DNAT; with affinity, known clients first and endpoint chains that record them. */
@@ -324,7 +344,11 @@ export function renderPortFragment(p: PortPlan, ctx: RenderContext, registry: Na
   r.render();
   const ips = new Set(p.all.map((e) => e.ip));
   for (const e of [...p.internal, ...p.external]) ips.add(e.ip);
-  return { key: p.key, chains: r.chains, sets: r.sets, elements: r.elements, endpointIps: [...ips].sort((a, b) => ipNumber(a) - ipNumber(b)), names: r.names };
+  return {
+    // slice(): exact-size copies (an array grown by push keeps spare room).
+    key: p.key, chains: compact(r.chains.slice()), sets: compact(r.sets.slice()), elements: compact(r.elements.slice()),
+    endpointIps: compact([...ips].sort((a, b) => ipNumber(a) - ipNumber(b))), names: compact(r.names.slice()),
+  };
 }
 
 export interface RenderOptions {
@@ -433,11 +457,11 @@ export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): Nf
   const claimed = new Set<string>();
   const ips = new Set<string>();
   for (const f of frags) {
-    for (const { map, element } of f.elements) {
-      const id = elementId(map, element.key);
+    for (const e of f.elements) {
+      const id = claimId(e);
       if (claimed.has(id)) continue;
       claimed.add(id);
-      push(elements, map, element);
+      for (const element of claimElements(e)) push(elements, e.map, element);
     }
     for (const ip of f.endpointIps) ips.add(ip);
   }
