@@ -12,7 +12,7 @@
 //   one change: bench-change's Endpoints switched between 8080 and 8081 (where a second echo server
 //     answers NAME-alt): write sent → start of the first connection answered by the new port (a
 //     prober in the client pod, one connection every 2 ms; CLOCK_MONOTONIC in both processes);
-//   RSS: VmRSS / VmHWM of node1's agent after the changes;
+//   RSS: VmRSS / VmHWM of node1's agent after the changes, and its V8 heap in use (its status);
 //   restart sync: the agent stopped and started again, the kernel holding exactly its rules.
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -297,7 +297,7 @@ async function change(c: LabCluster, st: Setup, k: number, timeoutS: number): Pr
 
 export interface Row {
   mode: Mode; n: number; first?: Synced; restart?: Synced; lat?: Latency; changes: Change[];
-  rssMB?: number; hwmMB?: number; otherPct?: number; latOtherPct?: number; error?: string;
+  rssMB?: number; hwmMB?: number; heapMB?: number; otherPct?: number; latOtherPct?: number; error?: string;
 }
 
 async function latencyAndChanges(c: LabCluster, st: Setup, row: Row, f: Flags): Promise<void> {
@@ -320,6 +320,7 @@ async function runSize(c: LabCluster, st: Setup, row: Row, f: Flags): Promise<vo
   say(`${row.mode} N=${n}: first sync ${syncText(row.first)}`);
   if (row.first.ok) await latencyAndChanges(c, st, row, f).catch((e: Error) => (row.error = e.message));
   [row.rssMB, row.hwmMB] = [memMB(node.agent.pid!, 'VmRSS'), memMB(node.agent.pid!, 'VmHWM')];
+  row.heapMB = ((await agentStatus(node).catch(() => ({}))) as { process?: { heapUsedMB: number } }).process?.heapUsedMB;
   if (row.first.ok) {
     await stopAgent(node);
     row.restart = await startSynced(c, node, n, timeoutS);
@@ -366,12 +367,12 @@ const pctCell = (x: number | undefined) => (x === undefined ? '—' : `${x.toFix
 
 function tables(rows: Row[]): string[] {
   const main = [['mode', 'N', 'p50 ms', 'p99 ms', 'full sync ms', 'one change ms', 'RSS MB']];
-  const detail = [['mode', 'N', 'connect p50', 'pod IP p50', 'start→synced', 'sync bytes', 'restart sync', 'change max', 'change agent', 'resolution', 'peak RSS', 'other CPU', 'in latency']];
+  const detail = [['mode', 'N', 'connect p50', 'pod IP p50', 'start→synced', 'sync bytes', 'restart sync', 'change max', 'change agent', 'resolution', 'peak RSS', 'heap', 'other CPU', 'in latency']];
   for (const r of rows) {
     const ch = (f: (c: Change) => number, agg: (xs: number[]) => number, d = 0) => (r.changes.length ? num(agg(r.changes.map(f)), d) : '—');
     main.push([r.mode, String(r.n), num(r.lat?.p50, 3), num(r.lat?.p99, 3), syncCell(r.first), num(changeMs(r)), num(r.rssMB)]);
     detail.push([r.mode, String(r.n), num(r.lat?.connectP50, 3), num(r.lat?.podP50, 3), r.first?.ok ? num(r.first.wallMs) : '—', r.first?.ok ? String(r.first.sync!.bytes) : '—', syncCell(r.restart),
-      ch((c) => c.ms, (xs) => Math.max(...xs)), ch((c) => c.agentMs, median), ch((c) => c.resolutionMs, (xs) => Math.max(...xs), 1), num(r.hwmMB), pctCell(r.otherPct), pctCell(r.latOtherPct)]);
+      ch((c) => c.ms, (xs) => Math.max(...xs)), ch((c) => c.agentMs, median), ch((c) => c.resolutionMs, (xs) => Math.max(...xs), 1), num(r.hwmMB), num(r.heapMB), pctCell(r.otherPct), pctCell(r.latOtherPct)]);
   }
   return [table(main), '', table(detail)];
 }
@@ -427,7 +428,7 @@ export async function run(f: Flags): Promise<void> {
   process.stdout.write([
     `podwire bench services — N ClusterIP services × 5 endpoints (N = ${sizes.join(', ')}), modes ${modes.join(', ')}, ${f.connects} connects per latency figure, ${f.changes} changes per size`,
     `machine: ${machineLine()}; ${started.slice(0, 10)}; load average at the start ${load0}, at the end ${load()}; the whole machine was ${busy.toFixed(0)}% of a core busy over the ${((now() - t0) / 1000).toFixed(0)} s run`,
-    'latency: client pod (node1) → ClusterIP:80 of the middle service (5 echo pods on node2, vxlan), connect() → end of the answer; full sync: node1 agent lastSync.ms, started with N services present and none of its rules in the kernel; one change: Endpoints write → first connection answered by the new port (median); RSS: node1 agent VmRSS; other CPU: % of a core used by processes not of this run, over the size / during the latency runs',
+    'latency: client pod (node1) → ClusterIP:80 of the middle service (5 echo pods on node2, vxlan), connect() → end of the answer; full sync: node1 agent lastSync.ms, started with N services present and none of its rules in the kernel; one change: Endpoints write → first connection answered by the new port (median); RSS: node1 agent VmRSS (heap: V8 heap in use, from its status); other CPU: % of a core used by processes not of this run, over the size / during the latency runs',
     '', ...tables(rows), '', ratioTable(rows, sizes, modes), '', ...verdicts(rows), ...notes, '',
     left.length ? `cleanup: LEFT BEHIND ${left.join(' ')}` : `cleanup: ${prefixes.length} clusters created and removed (${prefixes.join(' ')}), no namespace of theirs left`,
   ].join('\n') + '\n');

@@ -11,7 +11,8 @@ import type { AgentState } from './agent.js';
 export interface LocalApiDeps {
   socketPath: string;
   client: ApiClient;
-  state: () => AgentState;
+  /** AgentState plus what main adds (the proxy's status, the process's memory). */
+  state: () => AgentState & Record<string, unknown>;
 }
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {

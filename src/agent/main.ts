@@ -112,7 +112,7 @@ async function main(argv: string[]): Promise<number> {
   });
   log.info({ version: VERSION, underlay, server }, 'starting');
   let proxy: ServiceProxy | undefined;
-  const api = await startLocalApi({ socketPath, client, state: () => ({ ...agent.state, proxy: proxy?.status }) });
+  const api = await startLocalApi({ socketPath, client, state: () => ({ ...agent.state, proxy: proxy?.status, process: processStats() }) });
   if (flags['install-cni']) {
     const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string, subnetFile: path.join(runDir, 'subnet.env'), agentSocket: socketPath, nodeName });
     log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
@@ -134,6 +134,13 @@ async function main(argv: string[]): Promise<number> {
     proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: [underlay.ip], clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 } });
   }
   return -1;
+}
+
+/** The agent's own footprint, for `podwire status` and the benchmarks (MB, 1 decimal). */
+function processStats(): { rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number; uptimeS: number } {
+  const m = process.memoryUsage();
+  const mb = (n: number) => Math.round(n / 104857.6) / 10;
+  return { rssMB: mb(m.rss), heapUsedMB: mb(m.heapUsed), heapTotalMB: mb(m.heapTotal), externalMB: mb(m.external + m.arrayBuffers), uptimeS: Math.round(process.uptime()) };
 }
 
 /** kube-proxy's part, once the node knows its cluster CIDR (after registration). */

@@ -8,6 +8,7 @@ import type { Endpoints, Service } from '../controlplane/objects.js';
 import type { CommandRunner } from './masq/runner.js';
 import type { ProxyBackend } from '../proxy/backend.js';
 import { ProxyChangeTracker } from '../proxy/changes.js';
+import { proxyEndpointsView, proxyServiceView } from '../proxy/model.js';
 import { conntrackDeletes, runConntrackDeletes } from '../proxy/conntrack.js';
 import { Reconciler, type ReconcilerOptions } from './reconciler.js';
 import type { AgentLog } from './agent.js';
@@ -53,14 +54,14 @@ export class ServiceProxy {
       onDelete: (s) => (this.tracker.deleteService(s.metadata.namespace ?? 'default', s.metadata.name), request('service deleted')()),
       onSynced: request('services listed'),
       onError: onError('services'),
-    });
+    }, { transform: proxyServiceView });
     this.endpoints = new Informer<Endpoints>(deps.client, { plural: 'endpoints' }, {
       onAdd: (e) => (this.tracker.setEndpoints(e), request('endpoints added')()),
       onUpdate: (_o, e) => (this.tracker.setEndpoints(e), request('endpoints changed')()),
       onDelete: (e) => (this.tracker.deleteEndpoints(e.metadata.namespace ?? 'default', e.metadata.name), request('endpoints deleted')()),
       onSynced: request('endpoints listed'),
       onError: onError('endpoints'),
-    });
+    }, { transform: proxyEndpointsView });
     // The periodic resync is a full sync: it puts back what someone else removed (a firewall
     // reload flushing PREROUTING, `nft flush ruleset`), which no watch event would ever report.
     this.reconciler = new Reconciler((reasons) => this.sync(reasons.includes('periodic resync')), { coalesceMs: 10, minIntervalMs: 50, ...deps.reconciler }, (e) => deps.log.error({ err: e.message }, 'service proxy sync crashed'));

@@ -17,11 +17,17 @@ export interface InformerHandlers<T> {
   onError?(err: Error, retryInMs: number): void;
 }
 
-export interface InformerOptions {
+export interface InformerOptions<T extends KubeObject = KubeObject> {
   labelSelector?: string;
   fieldSelector?: string;
   initialBackoffMs?: number; // default 200
   maxBackoffMs?: number; // default 10 s
+  /**
+   * Applied to every listed or watched object before it is cached or handed on (client-go's
+   * SetTransform): a consumer that needs a few fields keeps only those, so a 10,000-object cache
+   * does not hold metadata nobody reads. Must keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
 }
 
 export const objectKey = (o: KubeObject): string => (o.metadata.namespace ? `${o.metadata.namespace}/${o.metadata.name}` : o.metadata.name);
@@ -43,7 +49,7 @@ export class Informer<T extends KubeObject> {
     private readonly client: ApiClient,
     private readonly ref: ResourceRef,
     private readonly handlers: InformerHandlers<T> = {},
-    private readonly opts: InformerOptions = {},
+    private readonly opts: InformerOptions<T> = {},
   ) {}
 
   start(): void {
@@ -97,7 +103,9 @@ export class Informer<T extends KubeObject> {
     const list = await this.client.list<T>(this.ref, this.selectors());
     this.lists++;
     const seen = new Set<string>();
-    for (const obj of list.items) {
+    const transform = this.opts.transform;
+    for (const raw of list.items) {
+      const obj = transform ? transform(raw) : raw;
       const key = objectKey(obj);
       seen.add(key);
       this.apply(this.cache.has(key) ? 'MODIFIED' : 'ADDED', obj);
@@ -136,7 +144,7 @@ export class Informer<T extends KubeObject> {
       }
       const obj = ev.object as T;
       if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
-      if (ev.type !== 'BOOKMARK') this.apply(ev.type, obj);
+      if (ev.type !== 'BOOKMARK') this.apply(ev.type, this.opts.transform ? this.opts.transform(obj) : obj);
     });
     this.stream = stream;
     this.failures = 0;

@@ -27,6 +27,37 @@ export function servicePortKey(namespace: string, name: string, portName: string
   return `${namespace}/${name}:${portName}/${protocol}`;
 }
 
+// ---- What the proxy keeps of an object ------------------------------------------------------
+
+const slimMeta = (o: KubeObject): KubeObject['metadata'] => ({
+  name: o.metadata.name,
+  ...(o.metadata.namespace !== undefined ? { namespace: o.metadata.namespace } : {}),
+  ...(o.metadata.resourceVersion !== undefined ? { resourceVersion: o.metadata.resourceVersion } : {}),
+});
+
+/**
+ * A Service as the proxy's informer caches it: metadata cut to name, namespace and
+ * resourceVersion, the selector dropped (the control plane resolves it into Endpoints). At
+ * 10,000 services the cache is a large part of the agent's memory; servicePortsOf gives the
+ * same answer for the view as for the object (tested).
+ */
+export function proxyServiceView(svc: Service): Service {
+  const { selector: _selector, ...spec } = svc.spec;
+  return { apiVersion: 'v1', kind: 'Service', metadata: slimMeta(svc), spec, ...(svc.status !== undefined ? { status: svc.status } : {}) };
+}
+
+const slimAddress = (a: EndpointAddress): EndpointAddress => (a.nodeName !== undefined ? { ip: a.ip, nodeName: a.nodeName } : { ip: a.ip });
+
+/** Endpoints as the proxy's informer caches them: addresses cut to ip and nodeName (no targetRef, hostname). */
+export function proxyEndpointsView(ep: Endpoints): Endpoints {
+  const subsets = ep.subsets?.map((s) => ({
+    ...(s.addresses !== undefined ? { addresses: s.addresses.map(slimAddress) } : {}),
+    ...(s.notReadyAddresses !== undefined ? { notReadyAddresses: s.notReadyAddresses.map(slimAddress) } : {}),
+    ...(s.ports !== undefined ? { ports: s.ports } : {}),
+  }));
+  return { apiVersion: 'v1', kind: 'Endpoints', metadata: slimMeta(ep), ...(subsets !== undefined ? { subsets } : {}) };
+}
+
 // ---- Services --------------------------------------------------------------------------------
 
 /**

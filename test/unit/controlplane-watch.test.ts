@@ -138,3 +138,31 @@ t.test('the informer relists after 410 and rides out a server restart with its c
   t.ok(informer.lists > lists, 'it relisted after 410');
   t.ok(seen.includes('-a'), 'the pod deleted during the outage was reported deleted');
 });
+
+t.test('an informer with a transform caches and hands on the transformed objects, listed and watched', async (t) => {
+  const store = new MemoryStore();
+  const server = await listening(store);
+  const ns = { plural: 'pods', namespace: 'default' };
+  const seen: string[] = [];
+  const slim = (p: Pod): Pod => ({ ...p, metadata: { name: p.metadata.name, namespace: p.metadata.namespace, resourceVersion: p.metadata.resourceVersion } });
+  const informer = new Informer<Pod>(server.client, { plural: 'pods' }, {
+    onAdd: (p) => seen.push(`+${p.metadata.name} uid=${p.metadata.uid ?? '-'}`),
+    onUpdate: (old, p) => seen.push(`~${p.metadata.name} ${old.metadata.resourceVersion}→${p.metadata.resourceVersion} labels=${JSON.stringify(p.metadata.labels ?? null)}`),
+  }, { transform: slim });
+  t.teardown(async () => {
+    await informer.stop();
+    server.client.close();
+    await server.app.close();
+    await store.close();
+  });
+  await server.client.create(ns, pod('a', 'n1', '10.244.0.2', { app: 'x' }));
+  informer.start();
+  await informer.waitForSync(5000);
+  const created = await server.client.create<Pod>(ns, pod('b', 'n1', '10.244.0.3', { app: 'y' }));
+  await eventually(async () => informer.cache.has('default/b'), 'b arrives by watch');
+  await server.client.update({ ...ns, name: 'b' }, { ...created, metadata: { ...created.metadata, labels: { app: 'z' } } });
+  await eventually(async () => seen.length === 3, 'the update arrives');
+  t.same(seen.slice(0, 2), ['+a uid=-', '+b uid=-'], 'handlers get the transformed objects (no uid)');
+  t.match(seen[2], /^~b \d+→\d+ labels=null$/, 'updates too, told apart by resourceVersion');
+  t.same(Object.keys(informer.cache.get('default/b')!.metadata).sort(), ['name', 'namespace', 'resourceVersion'], 'the cache holds the transformed object');
+});

@@ -1,6 +1,6 @@
 import t from 'tap';
 import type { EndpointSubset, Endpoints, Service, ServicePort } from '../../src/controlplane/objects.js';
-import { buildProxyInput, endpointsFor, servicePortsOf } from '../../src/proxy/model.js';
+import { buildProxyInput, endpointsFor, proxyEndpointsView, proxyServiceView, servicePortsOf } from '../../src/proxy/model.js';
 import type { EndpointInfo, ServicePortInfo } from '../../src/proxy/types.js';
 
 function service(ports: ServicePort[], spec: Partial<Service['spec']> = {}, name = 'web', ns?: string): Service {
@@ -137,4 +137,35 @@ t.test('buildProxyInput: sorted, deterministic, topology applied', async (t) => 
   t.equal(JSON.stringify(buildProxyInput([...services].reverse(), [...eps].reverse(), node)), want, 'input order does not matter');
   node.ips.push('192.168.0.2');
   t.same(input.nodeIPs, ['192.168.0.1'], 'node arrays copied');
+});
+
+t.test('proxyServiceView / proxyEndpointsView: what the informer keeps gives the same model, without the rest', async (t) => {
+  const meta = { uid: 'u-1', resourceVersion: '42', creationTimestamp: '2026-01-01T00:00:00Z', labels: { app: 'web' }, annotations: { note: 'x'.repeat(100) } };
+  const rich: Service[] = [
+    service([http, { name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }], {
+      type: 'LoadBalancer', selector: { app: 'web' }, clusterIPs: ['10.96.0.10'], externalIPs: ['192.0.2.7'], loadBalancerIP: '192.0.2.9',
+      sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 60 } }, externalTrafficPolicy: 'Local', internalTrafficPolicy: 'Local',
+    }),
+    { ...service([{ ...http, nodePort: 30080 }], { type: 'NodePort' }, 'np', 'shop'), status: { loadBalancer: { ingress: [{ ip: '192.0.2.10' }] } } },
+    service([http], { type: 'LoadBalancer' }, 'lb'),
+  ];
+  for (const svc of rich) {
+    svc.status ??= { loadBalancer: { ingress: [{ ip: '192.0.2.11', hostname: 'lb.example' }] } };
+    Object.assign(svc.metadata, meta);
+    const view = proxyServiceView(svc);
+    t.same(servicePortsOf(view), servicePortsOf(svc), `${svc.metadata.name}: same ports`);
+    t.same(view.metadata, { name: svc.metadata.name, ...(svc.metadata.namespace ? { namespace: svc.metadata.namespace } : {}), resourceVersion: '42' }, `${svc.metadata.name}: metadata cut`);
+    t.notOk('selector' in view.spec, `${svc.metadata.name}: no selector`);
+  }
+  const ports = [{ name: 'http', port: 8080, protocol: 'TCP' as const }];
+  const eps = endpoints([
+    sub([['10.244.1.2', 'node-1'], ['10.244.2.2']], [['10.244.1.3', 'node-1']], ports),
+    { addresses: [{ ip: '10.244.3.3', nodeName: 'node-3', hostname: 'h', targetRef: { kind: 'Pod', namespace: 'default', name: 'p', uid: 'u' } }], ports },
+  ]);
+  Object.assign(eps.metadata, meta);
+  const view = proxyEndpointsView(eps);
+  t.same(endpointsFor(servicePortsOf(rich[0])[0], view, 'node-1'), endpointsFor(servicePortsOf(rich[0])[0], eps, 'node-1'), 'same endpoints');
+  t.same(view.subsets![1].addresses, [{ ip: '10.244.3.3', nodeName: 'node-3' }], 'no targetRef or hostname');
+  t.same(view.metadata, { name: 'web', namespace: 'default', resourceVersion: '42' });
+  t.same(proxyEndpointsView(endpoints(undefined as unknown as EndpointSubset[])).subsets, undefined, 'no subsets stays none');
 });
