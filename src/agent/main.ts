@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc
 // podwire-agent: one per node, run in the node's network namespace.
 //   podwire-agent --server URL --token-file F [--node-name N] [--iface IF | --public-ip IP]
 //                 [--backend vxlan|host-gw|auto] [--masq-mode nftables|iptables] [--run-dir DIR]
@@ -13,6 +13,7 @@ import { Handle } from '../netlink/handle.js';
 import { VERSION } from '../version.js';
 import { Agent } from './agent.js';
 import { installCni } from './cni-install.js';
+import { collectGarbage } from './runtime.js';
 import { startLocalApi } from './local-api.js';
 import { execRunner, Masquerade, type MasqMode } from './masq/masq.js';
 import { vtepMacFor } from './network/desired.js';
@@ -146,7 +147,7 @@ function processStats(): { rssMB: number; heapUsedMB: number; heapTotalMB: numbe
 /** kube-proxy's part, once the node knows its cluster CIDR (after registration). */
 function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger; reconciler: ReconcilerOptions }): ServiceProxy {
   const backends = makeProxyBackends(o.log);
-  const proxy = new ServiceProxy({ ...o, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
+  const proxy = new ServiceProxy({ ...o, collectGarbage, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
   proxy.start();
   return proxy;
 }

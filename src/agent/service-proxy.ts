@@ -24,7 +24,16 @@ export interface ServiceProxyDeps {
   clusterCidrs: string[];
   log: AgentLog;
   reconciler?: ReconcilerOptions;
+  /**
+   * Called after a full sync that wrote at least GC_AFTER_FULL_SYNC_BYTES: a full garbage
+   * collection (runtime.ts), so the list bodies, the script and the IR of a large sync do not
+   * stay in the heap. Returns the ms it took (undefined: not available).
+   */
+  collectGarbage?: () => number | undefined;
 }
+
+/** A full sync this large (~2,000 services) is followed by collectGarbage. */
+export const GC_AFTER_FULL_SYNC_BYTES = 1 << 20;
 
 export interface ServiceProxyStatus {
   mode: string;
@@ -100,7 +109,8 @@ export class ServiceProxy {
       this.status.servicePorts = input.ports.length;
       this.status.endpoints = input.ports.reduce((n, p) => n + p.allEndpoints.length, 0);
       this.status.lastSync = { at, scope: report.scope, changed: full ? input.ports.length : pending.changedKeys.size, bytes: report.bytes, ms: report.ms };
-      if (report.bytes > 0) this.deps.log.info({ scope: report.scope, changed: this.status.lastSync.changed, bytes: report.bytes, ms: report.ms, conntrackDeletes: stale.length }, 'service rules synced');
+      const gcMs = report.scope === 'full' && report.bytes >= GC_AFTER_FULL_SYNC_BYTES ? this.deps.collectGarbage?.() : undefined;
+      if (report.bytes > 0) this.deps.log.info({ scope: report.scope, changed: this.status.lastSync.changed, bytes: report.bytes, ms: report.ms, conntrackDeletes: stale.length, ...(gcMs !== undefined ? { gcMs } : {}) }, 'service rules synced');
       this.removeOthers();
       return { ok: true };
     } catch (e) {

@@ -6,6 +6,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { AGENT_NODE_FLAGS } from '../agent/runtime.js';
 import { ApiClient } from '../client/api-client.js';
 import type { Backend, Endpoints, Service } from '../controlplane/objects.js';
 import { Handle } from '../netlink/handle.js';
@@ -119,7 +120,7 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   const socket = path.join(nodeDir, 'agent.sock');
   const out = logFile(path.join(nodeDir, 'agent.log'));
-  const args = [BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode];
+  const args = [...AGENT_NODE_FLAGS, BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   return { ...node, dir: nodeDir, socket, agent, agentArgs: args };

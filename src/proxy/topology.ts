@@ -9,9 +9,16 @@ import type { EndpointInfo, ServicePortInfo, ServicePortPlan } from './types.js'
  * instead of being rejected, yet never mixes them with ready pods (new traffic belongs there).
  */
 export function usableEndpoints(pool: readonly EndpointInfo[]): EndpointInfo[] {
+  // The usual case, every endpoint ready, shares the pool instead of copying it, and an empty
+  // answer is one shared array: plans are kept for every service port (10,000s), never mutated.
+  if (pool.length === 0) return NONE;
+  if (pool.every((e) => e.ready)) return pool as EndpointInfo[];
   const ready = pool.filter((e) => e.ready);
-  return ready.length > 0 ? ready : pool.filter((e) => e.serving && e.terminating);
+  const out = ready.length > 0 ? ready : pool.filter((e) => e.serving && e.terminating);
+  return out.length ? out : NONE;
 }
+
+const NONE = Object.freeze([]) as unknown as EndpointInfo[];
 
 /**
  * The plan for one service port. The cluster set and the local set each apply the ready-else-

@@ -5,6 +5,8 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { AGENT_NODE_FLAGS } from '../../src/agent/runtime.js';
 import { pickUnderlay, type NetDump } from '../../src/agent/underlay.js';
 import { nodeBody, peerOf, subnetEnvText, withNetworkReady } from '../../src/agent/node-object.js';
 import { installCni, CONFLIST_NAME } from '../../src/agent/cni-install.js';
@@ -98,4 +100,18 @@ t.test('reconciler: a burst makes one sync, a failure is retried with backoff, c
   await r.settled();
   await r.stop();
   t.same(calls.slice(2).map((c) => c.join(',')), ['slow', 'during,changes during sync'], 'a request during a sync runs one more after it');
+});
+
+t.test('runtime: the agent\'s shebang carries AGENT_NODE_FLAGS; collectGarbage runs only where gc is exposed', async (t) => {
+  const here = path.dirname(new URL(import.meta.url).pathname);
+  const shebang = `#!/usr/bin/env -S node ${AGENT_NODE_FLAGS.join(' ')}`;
+  t.equal(fs.readFileSync(path.resolve(here, '../../../src/agent/main.ts'), 'utf8').split('\n')[0], shebang, 'src/agent/main.ts');
+  const main = path.resolve(here, '../../src/agent/main.js');
+  t.equal(fs.readFileSync(main, 'utf8').split('\n')[0], shebang, 'the built main.js keeps it');
+  const help = spawnSync(main, ['--help'], { encoding: 'utf8' });
+  t.equal(help.status, 0, `main.js runs through its shebang (${help.stderr.trim()})`);
+  const runtime = path.resolve(here, '../../src/agent/runtime.js');
+  const probe = (flags: readonly string[]) => spawnSync(process.execPath, [...flags, '--input-type=module', '-e', `import { collectGarbage } from ${JSON.stringify(runtime)}; console.log(typeof collectGarbage())`], { encoding: 'utf8' }).stdout.trim();
+  t.equal(probe(AGENT_NODE_FLAGS), 'number', 'with the agent\'s flags: a full GC, timed');
+  t.equal(probe([]), 'undefined', 'without --expose-gc: nothing, no error');
 });

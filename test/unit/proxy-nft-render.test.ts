@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import type { ProxyInput, ServicePortInfo, ServicePortPlan } from '../../src/proxy/types.js';
 import { serialize, type NftIR } from '../../src/proxy/nft/ir.js';
 import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, SHARED_PICK_MAX, renderProxyIR, type RenderOptions } from '../../src/proxy/nft/render.js';
-import { renderScript } from '../../src/proxy/nft/diff.js';
+import { ELEMENT_BATCH, renderScript } from '../../src/proxy/nft/diff.js';
 import { tracePacket, type TracePacket } from '../../src/proxy/nft/trace.js';
 import { NameRegistry, hashHex } from '../../src/proxy/nft/names.js';
 import { NftRenderState } from '../../src/proxy/nft/incremental.js';
@@ -67,20 +67,23 @@ const GOLDEN_FULL: [string, Name, RenderOptions?][] = [
   ['clusterip', 'web'], ['clusterip-own-chain', 'web', { sharedPickMax: 0 }], ['clusterip-vmap', 'web', { numgenVmapMinEndpoints: 2, sharedPickMax: 0 }], ['nodeport-lb', 'shop'], ['affinity', 'sticky'], ['local-policy', 'local'], ['no-endpoints', 'empty'],
 ];
 const goldenFull = ([, name, opts]: [string, Name, RenderOptions?]) => renderScript(undefined, renderProxyIR(input([name]), opts));
-const scriptF = renderScript(irA, irB);
-const scriptG = renderScript(irB, irC);
+/** A script with one element per `add|delete element` command (the renderer batches them). */
+const unbatch = (script: string): string =>
+  script.replace(/^(add|delete) element (\S+ \S+ \S+) \{ (.*) \}$/gm, (_, verb: string, where: string, items: string) => items.split(', ').map((i) => `${verb} element ${where} { ${i} }`).join('\n'));
+const scriptF = unbatch(renderScript(irA, irB));
+const scriptG = unbatch(renderScript(irB, irC));
 
 const chainOf = (ir: NftIR, comment: string) => ir.chains.find((c) => c.comment === comment)!.name;
 
 t.test('goldens: full syncs (a)-(e), partial syncs (f) endpoint change, (g) service removal', async (t) => {
   for (const g of GOLDEN_FULL) matchesGolden(t, `proxy-nft-${g[0]}.nft`, goldenFull(g));
-  matchesGolden(t, 'proxy-nft-partial-endpoint.nft', scriptF);
-  matchesGolden(t, 'proxy-nft-partial-remove.nft', scriptG);
+  matchesGolden(t, 'proxy-nft-partial-endpoint.nft', renderScript(irA, irB));
+  matchesGolden(t, 'proxy-nft-partial-remove.nft', renderScript(irB, irC));
   matchesGolden(t, 'proxy-nft-listing.nft', serialize(irA));
 });
 
 t.test('ruleset shape', async (t) => {
-  const full = renderScript(undefined, irA);
+  const full = unbatch(renderScript(undefined, irA));
   t.notMatch(full, /pod-masquerade|flush table|delete table|flush ruleset/, 'never touches the agent chain or the shared table');
   t.match(full, /^add table inet podwire\n/);
   t.notMatch(full, /fd00|127\.0\.0\.1/, 'IPv6 addresses and loopback skipped');
@@ -115,7 +118,7 @@ t.test('ruleset shape', async (t) => {
   const shuffled = input(ALL);
   shuffled.ports.reverse();
   for (const p of shuffled.ports) p.allEndpoints.reverse();
-  t.equal(renderScript(undefined, renderProxyIR(shuffled)), full, 'deterministic whatever the input order');
+  t.equal(unbatch(renderScript(undefined, renderProxyIR(shuffled))), full, 'deterministic whatever the input order');
   t.equal(renderScript(irA, irA), '', 'no change: nothing to do');
   const skipped: string[] = [];
   renderProxyIR({ ...input([]), ports: [plan(service('v6only', { clusterIPs: ['fd00:96::1'] }), [], 'node-a'), plan(service('headless'), [], 'node-a')] }, { onSkip: (k, why) => skipped.push(`${k}: ${why}`) });
@@ -141,7 +144,7 @@ t.test('partial syncs touch only the changed service, in a safe order', async (t
   t.equal(lines.length, deleted.length + 1, '(g) deletes only');
   // with chains of its own (shared picks off): elements go before the chains that they name
   const [a0, b0, c0] = [input(ALL), inB, inC].map((i) => renderProxyIR(i, { sharedPickMax: 0 }));
-  const lines0 = renderScript(b0, c0).trim().split('\n');
+  const lines0 = unbatch(renderScript(b0, c0)).trim().split('\n');
   const shopChains = a0.chains.filter((c) => c.comment?.startsWith('default/shop:')).map((c) => c.name);
   const lastElementDelete = lines0.map((l) => l.startsWith('delete element')).lastIndexOf(true);
   const firstChainDelete = lines0.findIndex((l) => l.startsWith('delete chain'));
@@ -235,6 +238,8 @@ t.test('10,000 services: O(1) base rules and per-packet path', async (t) => {
   t.same(fixed(large), fixed(small), 'base chains and svc-services: same rules at 10 and 10,000 services');
   t.equal(large.maps.find((m) => m.name === MAPS.serviceIps)!.elements.length, 10_000);
   t.ok(script.length > 1_000_000);
+  const ipsCommands = script.split('\n').filter((l) => l.startsWith(`add element inet podwire ${MAPS.serviceIps} {`));
+  t.same(ipsCommands.map((l) => l.split(' : ').length - 1), Array(10).fill(ELEMENT_BATCH), `10,000 @svc-ips elements in 10 commands of ${ELEMENT_BATCH}`);
   const clusterIp = (n: number) => `10.96.${n >> 8}.${n & 255}`;
   const cases: [string, TracePacket, TracePacket][] = [
     ['pod → ClusterIP', pkt(POD_A, clusterIp(7), 80), pkt(POD_A, clusterIp(7777), 80)],
@@ -308,7 +313,7 @@ const changedKeys = (a: ProxyInput, b: ProxyInput): Set<string> => {
   const [x, y] = [json(a), json(b)];
   return new Set([...x.keys(), ...y.keys()].filter((k) => x.get(k) !== y.get(k)));
 };
-const sortedLines = (script: string) => script.split('\n').filter(Boolean).sort();
+const sortedLines = (script: string) => unbatch(script).split('\n').filter(Boolean).sort();
 
 t.test('incremental state: after every step ir() is the full render, and the partial script is the full-IR diff', async (t) => {
   let state: NftRenderState | undefined;
@@ -341,7 +346,7 @@ t.test('incremental state: after every step ir() is the full render, and the par
   const onlyB = { ...input([]), ports: [twin('b')] };
   const st = NftRenderState.build(both);
   const p = st.update(onlyB, new Set(['default/a:http/TCP']))!;
-  const script = renderScript(p.prev, p.next);
+  const script = unbatch(renderScript(p.prev, p.next));
   t.match(script, /delete element inet podwire svc-ips \{ 192\.0\.2\.99 \. tcp \. 80 \}\n(.*\n)*add element inet podwire svc-ips \{ 192\.0\.2\.99 \. tcp \. 80 comment "default\/b:http\/TCP"/, 'the external IP moves to b');
   t.same(st.ir(), renderProxyIR(onlyB));
   // the same, with b's endpoints elsewhere: the shared pick's arms for the external IP (claimed
@@ -351,7 +356,7 @@ t.test('incremental state: after every step ir() is the full render, and the par
   const st2 = NftRenderState.build(pair);
   t.same(st2.ir(), renderProxyIR(pair), 'two claimants: ir() equals the full render (a owns the external IP and its arms)');
   const p2 = st2.update({ ...input([]), ports: [bElsewhere] }, new Set(['default/a:http/TCP']))!;
-  const script2 = renderScript(p2.prev, p2.next);
+  const script2 = unbatch(renderScript(p2.prev, p2.next));
   t.match(script2, /add element inet podwire svc-eps-tcp-3 \{ 192\.0\.2\.99 \. 80 \. \d : 10\.244\.2\.77 \. \d+ \}/, 'the external IP\'s arms now pick b\'s endpoints');
   t.same(st2.ir(), renderProxyIR({ ...input([]), ports: [bElsewhere] }));
 });
@@ -410,7 +415,7 @@ t.test('partial syncs converge to what a full sync installs', { skip, timeout: 6
     prev = ir;
     prevInput = inp;
   }
-  t.match(renderScript(irD, irE), /delete element inet podwire svc-no-endpoints \{ 192\.0\.2\.40 \. udp \. 53 \}\n(.*\n)*add element inet podwire svc-no-endpoints \{ 192\.0\.2\.40 \. udp \. 53 comment "default\/local:http\/UDP" : goto svc-reject \}/,
+  t.match(unbatch(renderScript(irD, irE)), /delete element inet podwire svc-no-endpoints \{ 192\.0\.2\.40 \. udp \. 53 \}\n(.*\n)*add element inet podwire svc-no-endpoints \{ 192\.0\.2\.40 \. udp \. 53 comment "default\/local:http\/UDP" : goto svc-reject \}/,
     'a verdict change is a delete then an add');
 });
 

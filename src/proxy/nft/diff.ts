@@ -37,6 +37,14 @@ export interface ScriptOptions {
   recreateBaseChains?: boolean;
 }
 
+/**
+ * Elements per `add element` / `delete element` command. One command per element made the full
+ * sync of 10,000 services × 5 a 5.6 MB script that nft took 0.8-1.0 s and 209 MB to load; in
+ * batches it is 3.0 MB, 0.5-0.7 s and 129 MB (measured in a netns, nft 1.0.6). A failing
+ * element fails the whole transaction either way.
+ */
+export const ELEMENT_BATCH = 1000;
+
 type Named = { name: string };
 
 const byName = <T extends Named>(list: T[]) => new Map(list.map((o) => [o.name, o]));
@@ -56,9 +64,14 @@ class Script {
   flush(kind: 'chain' | 'map' | 'set', name: string): void { this.lines.push(`flush ${kind} ${this.t} ${name}`); }
   remove(kind: 'chain' | 'map' | 'set', name: string): void { this.lines.push(`delete ${kind} ${this.t} ${name}`); }
   rules(c: Chain): void { for (const line of c.rules.flatMap(ruleLines)) this.lines.push(`add rule ${this.t} ${c.name} ${line}`); }
-  mapElements(map: string, els: MapElement[]): void { for (const e of els) this.lines.push(`add element ${this.t} ${map} { ${mapElementText(e)} }`); }
-  setElements(set: string, els: string[]): void { for (const e of els) this.lines.push(`add element ${this.t} ${set} { ${e} }`); }
-  deleteElements(kind: string, keys: string[]): void { for (const k of keys) this.lines.push(`delete element ${this.t} ${kind} { ${k} }`); }
+  mapElements(map: string, els: MapElement[]): void { this.elements('add', map, els.map(mapElementText)); }
+  setElements(set: string, els: string[]): void { this.elements('add', set, els); }
+  deleteElements(name: string, keys: string[]): void { this.elements('delete', name, keys); }
+
+  /** `add|delete element T NAME { a, b, … }`, ELEMENT_BATCH at a time. */
+  private elements(verb: 'add' | 'delete', name: string, items: string[]): void {
+    for (let i = 0; i < items.length; i += ELEMENT_BATCH) this.lines.push(`${verb} element ${this.t} ${name} { ${items.slice(i, i + ELEMENT_BATCH).join(', ')} }`);
+  }
 
   text(): string {
     return this.lines.length ? this.lines.join('\n') + '\n' : '';
