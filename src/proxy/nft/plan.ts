@@ -57,13 +57,19 @@ export function ipv4Only(what: string, ips: readonly string[]): string[] {
 export const ipNumber = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
 
 function endpoints(what: string, list: readonly EndpointInfo[]): Endpoint[] {
-  const seen = new Map<string, Endpoint>();
+  // Sorted by (IP, port) through one number per endpoint (computed once, not per comparison),
+  // so the numgen arms do not move when the input order does; a duplicate ip:port counts once.
+  const keyed: [number, Endpoint][] = [];
   for (const e of list) {
     const port = checkPort(`${what} endpoint port`, e.port);
-    for (const ip of ipv4Only(`${what} endpoint`, [e.ip])) seen.set(`${ip}:${port}`, { ip, port });
+    const kind = net.isIP(e.ip);
+    if (kind === 0) throw new ProxyRenderError(`proxy: ${what} endpoint: invalid IP address ${JSON.stringify(e.ip)}`);
+    if (kind === 4) keyed.push([ipNumber(e.ip) * 65536 + port, { ip: e.ip, port }]);
   }
-  // Sorted, so the numgen arms do not move when the input order does.
-  return [...seen.values()].sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port);
+  keyed.sort((a, b) => a[0] - b[0]);
+  const out: Endpoint[] = [];
+  for (let i = 0; i < keyed.length; i++) if (i === 0 || keyed[i][0] !== keyed[i - 1][0]) out.push(keyed[i][1]);
+  return out;
 }
 
 export function portPlan(p: ServicePortPlan): PortPlan | string {

@@ -342,12 +342,16 @@ class PortRenderer {
 export function renderPortFragment(p: PortPlan, ctx: RenderContext, registry: NameRegistry): PortFragment {
   const r = new PortRenderer(p, registry, ctx);
   r.render();
+  // p.all (sorted by IP) holds every endpoint but, rarely, a local one only the Local sets use.
   const ips = new Set(p.all.map((e) => e.ip));
-  for (const e of [...p.internal, ...p.external]) ips.add(e.ip);
+  const before = ips.size;
+  for (const e of p.internal) ips.add(e.ip);
+  for (const e of p.external) ips.add(e.ip);
+  const list = [...ips];
   return {
     // slice(): exact-size copies (an array grown by push keeps spare room).
     key: p.key, chains: compact(r.chains.slice()), sets: compact(r.sets.slice()), elements: compact(r.elements.slice()),
-    endpointIps: compact([...ips].sort((a, b) => ipNumber(a) - ipNumber(b))), names: compact(r.names.slice()),
+    endpointIps: compact(ips.size === before ? list : list.sort((a, b) => ipNumber(a) - ipNumber(b))), names: compact(r.names.slice()),
   };
 }
 
