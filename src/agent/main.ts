@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2 --expose-gc
+#!/usr/bin/env -S node --max-semi-space-size=2 --compact-on-every-full-gc --expose-gc
 // podwire-agent: one per node, run in the node's network namespace.
 //   podwire-agent --server URL --token-file F [--node-name N] [--iface IF | --public-ip IP]
 //                 [--backend vxlan|host-gw|auto] [--masq-mode nftables|iptables] [--run-dir DIR]

@@ -287,10 +287,10 @@ t.test('iptables service proxy end to end in a 3-node lab cluster', { skip: SKIP
     const again = await probeMany(c, client.netns, `${ip}:80`, 4, { concurrency: 4, timeoutMs: 1000 });
     const icmp1 = icmpCounters(n1.netns);
     const icmpNote = `node1 sent ${icmp1.OutDestUnreachs! - icmp0.OutDestUnreachs!} ICMP dest-unreachable, rate-limited ${(icmp1.OutRateLimitHost ?? NaN) - (icmp0.OutRateLimitHost ?? NaN)} per host + ${(icmp1.OutRateLimitGlobal ?? NaN) - (icmp0.OutRateLimitGlobal ?? NaN)} globally (IcmpOutRateLimitHost/Global)`;
-    t.comment(`client pod → unrouted ClusterIP: first ${first!.error} in ${first!.ms} ms, then 4 at once: ${JSON.stringify(again.errors)} (max ${again.maxMs} ms); ${icmpNote}`);
-    t.ok(again.failed === 4 && Object.keys(again.errors).every((e) => immediate.test(e)) && again.maxMs < 500, `client pod → unrouted ClusterIP, 4 more attempts at once: ${JSON.stringify(again.errors)}, max ${again.maxMs} ms; ${icmpNote}`, {
-      todo: 'known gap (kube-proxy\'s too): without a route covering the service CIDR the refusal is an ICMP error, which the node rate-limits per client host; with a route it is a TCP reset (below)',
-    });
+    // Known gap, kube-proxy's too (so recorded, not asserted): without a route covering the
+    // service CIDR the refusal is an ICMP error, which the node rate-limits per client host, so
+    // attempts right after the first may time out; with a route it is a TCP reset (below).
+    t.comment(`known gap: client pod → unrouted ClusterIP: first ${first!.error} in ${first!.ms} ms, then 4 at once: ${JSON.stringify(again.errors)} (max ${again.maxMs} ms); ${icmpNote}`);
     const s2 = await probeMany(c, n2.netns, `${ip}:80`, 5, { concurrency: 1, timeoutMs: 3000 });
     t.ok(s2.failed === 5 && Object.keys(s2.errors).every((e) => immediate.test(e)) && s2.maxMs < 500, `node2 itself → ClusterIP (no route to the service CIDR): fails at once, 5 of 5: ${JSON.stringify(s2.errors)}, max ${s2.maxMs} ms (< 500 ms)`);
     const refusedRuns: [string, string, string][] = [
