@@ -10,6 +10,8 @@ import { IPT_CHAINS, renderIptablesIR } from '../../src/proxy/iptables/render.js
 import { PREFIX, chainName, endpointId } from '../../src/proxy/iptables/names.js';
 import { tracePacket, type TracePacket, type TraceOptions } from '../../src/proxy/iptables/trace.js';
 import { renderIptablesMasq } from '../../src/agent/masq/render.js';
+import { netnsRunner, type CommandRunner } from '../../src/agent/masq/runner.js';
+import { IptablesProxyBackend } from '../../src/proxy/iptables/backend.js';
 import { planServicePort } from '../../src/proxy/topology.js';
 import { freshNetns, isRoot, haveCommand } from '../lib/netns.js';
 import { iptFixtures as F, type IptCase } from '../lib/proxy-fixtures.js';
@@ -243,4 +245,39 @@ t.test('resync in a netns: jumps once, stale chains deleted, the agent chain unt
   const after = save(ns, 'nat');
   for (const c of shopChains) t.notMatch(after, c, `${c} deleted with its service`);
   t.same(after.split('\n').filter((l) => l.includes('PODWIRE-POSTRTG')), agentBefore, 'the agent chain and its jump are untouched');
+});
+
+t.test('the backend in a netns: partial syncs write only changed chains and converge to a full sync; a full sync repairs a flushed chain', { skip, timeout: 60_000 }, async (t) => {
+  const [ns, fresh] = [freshNetns(t, 'iptb'), freshNetns(t, 'iptf')];
+  const scripts: string[] = [];
+  const inner = netnsRunner(ns);
+  const recording: CommandRunner = { run: (cmd, args, input) => (cmd === 'iptables-restore' && input !== undefined && scripts.push(input), inner.run(cmd, args, input)) };
+  const backend = new IptablesProxyBackend(recording);
+  const ours = (n: string, table: string) => save(n, table).split('\n').filter((l) => /PODWIRE-(?!POSTRTG)/.test(l) && !l.startsWith('#')).map((l) => l.replace(/\[\d+:\d+\]/, '')).sort();
+  const all = F.input(F.CASES);
+  t.equal(backend.sync(all, undefined).scope, 'full');
+  // one endpoint of shop moves: its chains and the endpoint's are rewritten, nothing else
+  const moved = F.input(F.CASES, 'node-a', (c, eps) => (c === 'nodeport-lb' ? eps.map((e) => (e.ip === '10.244.2.5' ? { ...e, ip: '10.244.2.9' } : e)) : eps));
+  const shopKey = svcKey('nodeport-lb');
+  const r1 = backend.sync(moved, new Set([shopKey]));
+  t.equal(r1.scope, 'partial');
+  const declared = (s: string) => s.split('\n').filter((l) => l.startsWith(':')).map((l) => l.slice(1).split(' ')[0]);
+  const oldSep = chainName(PREFIX.sep, endpointId(shopKey, '10.244.2.5', 8080));
+  const newSep = chainName(PREFIX.sep, endpointId(shopKey, '10.244.2.9', 8080));
+  t.same(declared(scripts.at(-1)!).sort(), [chainName(PREFIX.svc, shopKey), newSep, oldSep].sort(), 'declared: shop\'s service chain (its -EXT chain only jumps there: unchanged), the new endpoint chain, the old one (to delete)');
+  t.match(scripts.at(-1)!, new RegExp(`-X ${oldSep}\\n`), 'the gone endpoint\'s chain deleted');
+  t.notMatch(scripts.at(-1)!, /PODWIRE-SERVICES|-I /, 'the dispatch chains and the built-in jumps untouched');
+  t.equal(backend.sync(moved, new Set([shopKey])).bytes, 0, 'the same again: nothing written');
+  // a service goes: its chains deleted, the dispatch rewritten
+  const fewer = F.input(F.CASES.filter((c) => c !== 'nodeport-lb'), 'node-a');
+  t.equal(backend.sync(fewer, new Set([shopKey])).scope, 'partial');
+  t.match(scripts.at(-1)!, new RegExp(`-X ${chainName(PREFIX.svc, shopKey)}\\n`));
+  new IptablesProxyBackend(netnsRunner(fresh)).sync(fewer, undefined);
+  t.same(ours(ns, 'nat'), ours(fresh, 'nat'), 'nat: the partial syncs\' kernel state equals one full sync\'s');
+  t.same(ours(ns, 'filter'), ours(fresh, 'filter'), 'filter too');
+  // someone flushes one of our chains: a periodic (full) resync sees it and writes again
+  inNs(ns, 'iptables', ['-t', 'nat', '-F', 'PODWIRE-SERVICES']);
+  t.ok(backend.sync(fewer, undefined).bytes > 0, 'full sync: a flushed chain is rewritten');
+  t.same(ours(ns, 'nat'), ours(fresh, 'nat'), 'and the state is whole again');
+  t.equal(backend.sync(fewer, undefined).bytes, 0, 'a full sync with nothing to repair writes nothing');
 });

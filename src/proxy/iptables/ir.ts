@@ -214,6 +214,11 @@ export interface SerializeOptions {
   missingJumps?: readonly string[] | 'all';
   /** Our chains, per table, that exist but are no longer rendered: flushed, then deleted. */
   staleChains?: Partial<Record<TableName, readonly string[]>>;
+  /**
+   * A partial sync: write only these chains of the IR (per table; absent: every chain). The
+   * others are left as they are in the kernel, so they must already hold what the IR says.
+   */
+  only?: Partial<Record<TableName, ReadonlySet<string>>>;
 }
 
 function checkTable(table: TableName, t: IptTable, stale: readonly string[]): void {
@@ -250,10 +255,12 @@ export function serialize(ir: IptIR, opts: SerializeOptions = {}): string {
     const t = ir.tables[table];
     const stale = [...new Set(opts.staleChains?.[table] ?? [])];
     checkTable(table, t, stale);
+    const only = opts.only?.[table];
+    const chains = only ? t.chains.filter((c) => only.has(c.name)) : t.chains;
     out.push(`*${table}`);
-    for (const c of t.chains) out.push(`:${c.name} - [0:0]`);
+    for (const c of chains) out.push(`:${c.name} - [0:0]`);
     for (const s of stale) out.push(`:${s} - [0:0]`);
-    for (const c of t.chains) for (const r of c.rules) out.push(`-A ${c.name} ${ruleText(r)}`);
+    for (const c of chains) for (const r of c.rules) out.push(`-A ${c.name} ${ruleText(r)}`);
     for (const j of t.jumps) {
       const missing = opts.missingJumps === 'all' || (opts.missingJumps ?? []).includes(jumpId(table, j));
       if (missing) out.push(`-I ${j.from} 1 ${ruleText(j.rule)}`);
