@@ -36,7 +36,7 @@ const FLAGS: FlagSpecs = {
   'proxy-mode': { type: 'string', default: 'nftables', help: 'service proxy: nftables | iptables | none' },
   'run-dir': { type: 'string', default: '/run/podwire', help: 'subnet.env, state.json, the local socket' },
   socket: { type: 'string', help: 'local API socket (default RUN_DIR/agent.sock)' },
-  'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between full resyncs' },
+  'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between resyncs (network: full; service proxy: a cheap check, a full sync if something is missing and at least hourly)' },
   'log-level': { type: 'string', default: 'info', help: 'fatal | error | warn | info | debug | silent' },
   'install-cni': { type: 'bool', help: 'install the CNI plugin and a conflist (see --cni-bin-dir, --cni-conf-dir)' },
   'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: 'where --install-cni puts the plugin' },

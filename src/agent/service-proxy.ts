@@ -6,7 +6,7 @@ import type { ApiClient } from '../client/api-client.js';
 import { Informer } from '../client/informer.js';
 import type { Endpoints, Service } from '../controlplane/objects.js';
 import type { CommandRunner } from './masq/runner.js';
-import type { ProxyBackend } from '../proxy/backend.js';
+import { FULL_SYNC_PERIOD_MS, type ProxyBackend } from '../proxy/backend.js';
 import { ProxyChangeTracker } from '../proxy/changes.js';
 import { proxyEndpointsView, proxyServiceView } from '../proxy/model.js';
 import { conntrackDeletes, runConntrackDeletes } from '../proxy/conntrack.js';
@@ -50,6 +50,7 @@ export class ServiceProxy {
   private readonly endpoints: Informer<Endpoints>;
   private readonly reconciler: Reconciler;
   private forceFull = true;
+  private lastFullAt = 0;
   private othersRemoved = false;
 
   constructor(private readonly deps: ServiceProxyDeps) {
@@ -71,8 +72,10 @@ export class ServiceProxy {
       onSynced: request('endpoints listed'),
       onError: onError('endpoints'),
     }, { transform: proxyEndpointsView });
-    // The periodic resync is a full sync: it puts back what someone else removed (a firewall
-    // reload flushing PREROUTING, `nft flush ruleset`), which no watch event would ever report.
+    // The periodic resync puts back what someone else removed (`nft flush ruleset`, a firewall
+    // reload flushing PREROUTING), which no watch event would ever report: a full sync when the
+    // mode cannot check cheaply (iptables: its full sync compares iptables-save and writes only
+    // on a difference), when the check fails, or once FULL_SYNC_PERIOD_MS has passed.
     this.reconciler = new Reconciler((reasons) => this.sync(reasons.includes('periodic resync')), { coalesceMs: 10, minIntervalMs: 50, ...deps.reconciler }, (e) => deps.log.error({ err: e.message }, 'service proxy sync crashed'));
   }
 
@@ -95,7 +98,7 @@ export class ServiceProxy {
   private async sync(resync = false): Promise<{ ok: boolean }> {
     if (!this.services.synced || !this.endpoints.synced) return { ok: true };
     const pending = this.tracker.pending();
-    const full = pending.full || this.forceFull || resync;
+    const full = pending.full || this.forceFull || (resync && this.resyncNeedsFull());
     if (!full && pending.changedKeys.size === 0) return { ok: true };
     const input = this.tracker.input();
     const at = new Date().toISOString();
@@ -106,6 +109,7 @@ export class ServiceProxy {
       if (failures.length) this.deps.log.warn({ failures }, 'clearing stale UDP conntrack entries failed');
       this.tracker.commit();
       this.forceFull = false;
+      if (full) this.lastFullAt = Date.now();
       this.status.servicePorts = input.ports.length;
       this.status.endpoints = input.ports.reduce((n, p) => n + p.allEndpoints.length, 0);
       this.status.lastSync = { at, scope: report.scope, changed: full ? input.ports.length : pending.changedKeys.size, bytes: report.bytes, ms: report.ms };
@@ -120,6 +124,19 @@ export class ServiceProxy {
       this.deps.log.error({ err: (e as Error).message }, 'service rules sync failed; retrying with a full sync');
       return { ok: false };
     }
+  }
+
+  /** A periodic resync: is a full sync due, or did the kernel lose something of ours? */
+  private resyncNeedsFull(): boolean {
+    const backend = this.deps.backend;
+    if (!backend.intact || Date.now() - this.lastFullAt >= FULL_SYNC_PERIOD_MS) return true;
+    try {
+      if (backend.intact()) return false;
+      this.deps.log.warn({ mode: backend.mode }, 'service rules of ours are missing from the kernel; syncing everything');
+    } catch (e) {
+      this.deps.log.warn({ err: (e as Error).message }, 'checking the service rules failed; syncing everything');
+    }
+    return true;
   }
 
   private newlyActive(input: ReturnType<ProxyChangeTracker['input']>): { key: string; ips: string[] }[] {

@@ -20,4 +20,14 @@ export interface ProxyBackend {
   sync(input: ProxyInput, changed: ReadonlySet<string> | undefined): ProxySyncReport;
   /** Removes every rule, chain, map and set this mode owns; fine when there are none. */
   remove(): void;
+  /**
+   * A cheap check for the periodic resync, when the mode has one: false when the kernel visibly
+   * lacks what the last sync installed (someone deleted our table, a chain, a map), so a full
+   * sync must put it back. true says nothing about rules edited inside our objects: the agent
+   * still does a full sync every FULL_SYNC_PERIOD_MS, as kube-proxy does.
+   */
+  intact?(): boolean;
 }
+
+/** The longest the agent goes without a full sync when intact() keeps answering true (kube-proxy: 1 h). */
+export const FULL_SYNC_PERIOD_MS = 3_600_000;

@@ -16,6 +16,8 @@ import { tracePacket, type TracePacket } from '../../src/proxy/nft/trace.js';
 import { NameRegistry, hashHex } from '../../src/proxy/nft/names.js';
 import { NftRenderState } from '../../src/proxy/nft/incremental.js';
 import { renderNftMasq } from '../../src/agent/masq/render.js';
+import { netnsRunner } from '../../src/agent/masq/runner.js';
+import { NftProxyBackend } from '../../src/proxy/nft/backend.js';
 import { freshNetns, isRoot, run, haveCommand } from '../lib/netns.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -477,4 +479,29 @@ t.test('10,000 services in the kernel: full sync and a one-endpoint partial sync
   // Generous bounds (a loaded CI box): with a numgen vmap per service these took 85 s and 254 s.
   t.ok(first < 30_000 && again < 30_000, 'full syncs well under 30 s');
   t.ok(partial < 5_000, 'partial sync under 5 s');
+});
+
+t.test('the backend\'s intact(): true after a sync, false once a chain or the table of ours is gone, true again after a full sync', { skip, timeout: 60_000 }, async (t) => {
+  const ns = freshNetns(t, 'nftok');
+  const backend = new NftProxyBackend(netnsRunner(ns));
+  t.notOk(backend.intact(), 'nothing synced yet: not intact');
+  backend.sync(input(ALL), undefined);
+  t.ok(backend.intact(), 'after a full sync');
+  const sticky = chainOf(renderProxyIR(input(ALL)), 'default/sticky:/TCP');
+  run(ns, 'nft', ['flush', 'chain', 'inet', 'podwire', CHAINS.natPrerouting]);
+  t.ok(backend.intact(), 'a flushed chain is not seen (names only): the hourly full sync covers that');
+  run(ns, 'nft', ['delete', 'chain', 'inet', 'podwire', CHAINS.natPrerouting]);
+  t.notOk(backend.intact(), 'a deleted base chain is seen');
+  backend.sync(input(ALL), undefined);
+  t.ok(backend.intact(), 'a full sync puts it back');
+  t.match(run(ns, 'nft', ['list', 'chain', 'inet', 'podwire', CHAINS.natPrerouting]), /jump svc-services/);
+  const epChain = renderProxyIR(input(ALL)).chains.find((c) => c.name.startsWith('ep-'))!.name;
+  run(ns, 'nft', ['flush', 'chain', 'inet', 'podwire', sticky]);
+  run(ns, 'nft', ['flush', 'chain', 'inet', 'podwire', epChain]);
+  run(ns, 'nft', ['delete', 'chain', 'inet', 'podwire', epChain]);
+  t.notOk(backend.intact(), 'a deleted endpoint chain (affinity) is seen');
+  run(ns, 'nft', ['delete', 'table', 'inet', 'podwire']);
+  t.notOk(backend.intact(), 'the table gone');
+  backend.sync(input(ALL), undefined);
+  t.ok(backend.intact());
 });

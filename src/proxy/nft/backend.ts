@@ -49,6 +49,19 @@ export class NftProxyBackend implements ProxyBackend {
     }
   }
 
+  /**
+   * Every chain, map and set of ours the last sync installed is still there: names only (`nft -j
+   * -t list chains|sets|maps inet`, ~90 ms at 10,000 services, where listing one chain's rules
+   * costs ~0.7 s because nft loads every map's elements first).
+   */
+  intact(): boolean {
+    if (!this.state) return false;
+    const want = this.state.objectNames();
+    const have = this.existing();
+    const present = { chains: new Set(have.chains), maps: new Set(have.maps), sets: new Set(have.sets) };
+    return want.chains.every((n) => present.chains.has(n)) && want.maps.every((n) => present.maps.has(n)) && want.sets.every((n) => present.sets.has(n));
+  }
+
   remove(): void {
     const existing = this.existing();
     this.state = undefined;

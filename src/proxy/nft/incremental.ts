@@ -51,6 +51,18 @@ export class NftRenderState {
     return assemble(this.ctx, [...this.frags.keys()].sort(byKey).map((k) => this.frags.get(k)!));
   }
 
+  /** Names of every chain, map and set the state's ruleset has (the shell's and the fragments'). */
+  objectNames(): { chains: string[]; maps: string[]; sets: string[] } {
+    const shell = shellIR(this.ctx, new Map(), []);
+    const chains = shell.chains.map((c) => c.name);
+    const sets = shell.sets.map((x) => x.name);
+    for (const f of this.frags.values()) {
+      for (const c of f.chains) chains.push(c.name);
+      for (const x of f.sets) sets.push(x.name);
+    }
+    return { chains, maps: shell.maps.map((m) => m.name), sets };
+  }
+
   get ports(): number {
     return this.frags.size;
   }
