@@ -19,7 +19,7 @@ t.test('bench services: 10 services × 50 connects in both modes is measured, re
   for (const mode of ['nftables', 'iptables']) {
     // mode  N  p50  p99  full sync  one change  RSS: every figure present, none FAILED or —
     t.match(out, new RegExp(`^${mode}\\s+10\\s+\\d+\\.\\d{3}\\s+\\d+\\.\\d{3}\\s+\\d+\\s+\\d+\\s+\\d+$`, 'm'), `main row: ${mode}`);
-    t.match(out, new RegExp(`^${mode}\\s+10(\\s+\\d+\\.\\d{3}){2}\\s+\\d+\\s+\\d+\\s+\\d+(\\s+\\d+){2}\\s+\\d+\\.\\d\\s+\\d+\\s+\\d+%\\s+\\d+%$`, 'm'), `detail row: ${mode}`);
+    t.match(out, new RegExp(`^${mode}\\s+10(\\s+\\d+\\.\\d{3}){2}\\s+\\d+\\s+\\d+\\s+\\d+(\\s+\\d+){2}\\s+\\d+\\.\\d\\s+\\d+\\s+\\d+\\s+\\d+%\\s+\\d+%$`, 'm'), `detail row: ${mode} (… peak RSS, heap, other CPU, in latency)`);
     t.match(out, new RegExp(`^${mode} p50 / p50 at N=10\\s+1\\.00×$`, 'm'), `ratio row: ${mode}`);
   }
   t.match(out, /^iptables \/ nftables p50\s+\d+\.\d\d×$/m, 'mode ratio row');
