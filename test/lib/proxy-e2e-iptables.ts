@@ -1,8 +1,7 @@
-// The kernel's view of the iptables service proxy, for test/integration/proxy-e2e-iptables.test.ts:
-// `iptables-save` (and `nft -a list table ip …`, which shows the same iptables-nft tables with
-// rule handles) read in a node netns and parsed here, independently of src/proxy/iptables. These
-// are the "synced yet?" oracles and second opinions of the end-to-end test; traffic is the test.
-import { waitFor, type LabCluster } from '../../src/lab/cluster.js';
+// The kernel's view of the iptables service proxy, for the end-to-end test in iptables mode
+// (test/lib/proxy-e2e-iptables-oracle.ts): `iptables-save` read in a node netns and parsed here,
+// independently of src/proxy/iptables. These are the "synced yet?" oracles and second opinions
+// of the end-to-end test; traffic is the test.
 import { inNetns } from './proxy-e2e.js';
 
 /** Built-in and our own chains' rules, per table and chain: the text after `-A CHAIN `. */
@@ -18,8 +17,6 @@ export const BASE_CHAINS: Record<'filter' | 'nat', readonly string[]> = {
   filter: ['PODWIRE-SERVICES-FILTER'],
   nat: ['PODWIRE-MARK-MASQ', 'PODWIRE-NODEPORTS', 'PODWIRE-POSTROUTING', 'PODWIRE-SERVICES'],
 };
-
-const BUILTIN = /^(PREROUTING|INPUT|FORWARD|OUTPUT|POSTROUTING)$/;
 
 /** Parses iptables-save text (any tables; `-c` counters are dropped). */
 export function parseSave(text: string): IptView {
@@ -211,62 +208,4 @@ export function packetCount(netns: string, table: string, chain: string, match: 
 /** True when the node has exactly the proxy's base chains (no service's). */
 export function onlyBaseChains(view: IptView): boolean {
   return JSON.stringify(ownedChains(view)) === JSON.stringify(BASE_CHAINS);
-}
-
-/** Waits until `ok` holds for the iptables rules of every node (polling the kernel). */
-export async function waitIpt(c: LabCluster, what: string, ok: (view: IptView, node: LabCluster['nodes'][number]) => boolean, timeoutMs = 20_000): Promise<number> {
-  const t0 = Date.now();
-  await waitFor(what, () => c.nodes.every((n) => ok(iptView(n.netns), n)), timeoutMs);
-  return Date.now() - t0;
-}
-
-// ---- Foreign rules (the test's check 8) ------------------------------------------------------
-
-const blankCounters = (s: string) => s.replace(/counter packets \d+ bytes \d+/g, 'counter').replace(/\[\d+:\d+\]/g, '[0:0]');
-
-/**
- * `iptables-save -t TABLE` without our chains, their rules and the jumps into them from built-in
- * chains: what the proxy must never change. Counters blanked, `#` lines dropped.
- */
-export function foreignSave(netns: string, table: string): string {
-  return blankCounters(inNetns(netns, 'iptables-save', ['-t', table]).split('\n').filter((l) => {
-    if (l.startsWith('#')) return false;
-    const decl = /^:(\S+) /.exec(l);
-    if (decl) return !ownedChain(decl[1]!);
-    const rule = /^-A (\S+) /.exec(l);
-    if (!rule) return true;
-    if (ownedChain(rule[1]!)) return false;
-    const target = /(?:^| )-[jg] (\S+)/.exec(l)?.[1];
-    return !(BUILTIN.test(rule[1]!) && target !== undefined && ownedChain(target));
-  }).join('\n'));
-}
-
-/**
- * `nft -a list table ip TABLE` (the iptables-nft table) without our chains and the rules that
- * jump to them: foreign chains and rules with their handles (a deleted and re-created rule shows),
- * counters blanked. '' when the table does not exist.
- */
-export function foreignNftTable(netns: string, table: string): string {
-  let text: string;
-  try {
-    text = inNetns(netns, 'nft', ['-a', 'list', 'table', 'ip', table]);
-  } catch (e) {
-    if (/No such file or directory/.test(String((e as { stderr?: string }).stderr ?? ''))) return '';
-    throw e;
-  }
-  const out: string[] = [];
-  let skipping = false;
-  for (const line of text.split('\n')) {
-    const chain = /^\tchain (\S+) \{/.exec(line);
-    if (chain) skipping = ownedChain(chain[1]!);
-    if (skipping) {
-      if (line === '\t}') skipping = false;
-      continue;
-    }
-    const jump = /\b(?:jump|goto) (\S+)/.exec(line);
-    if (jump && ownedChain(jump[1]!)) continue;
-    out.push(line);
-  }
-  // Chains are separated by blank lines: collapse what removing ours left behind.
-  return blankCounters(out.join('\n').replace(/\n{2,}/g, '\n\n').replace(/\n\n(\})/g, '\n$1'));
 }

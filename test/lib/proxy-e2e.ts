@@ -1,7 +1,8 @@
-// Helpers for the service proxy end-to-end test (test/integration/proxy-e2e.test.ts): TCP probes
-// through echo.js run as tracked lab processes, the kernel's view of the nftables service proxy
-// (`nft -j list table inet podwire`, read independently of the agent's own code) and small
-// wrappers around the control plane API.
+// Mode-neutral helpers of the service proxy end-to-end tests (test/lib/proxy-e2e-suite.ts, run in
+// nftables and iptables mode): TCP probes through echo.js run as tracked lab processes, commands
+// in a lab netns, small wrappers around the control plane API, a UDP flow through socat and the
+// traffic parts of some checks. The kernel's view of each mode's rules: proxy-e2e-nft.ts and
+// proxy-e2e-iptables.ts.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 import { BIN, waitFor, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
@@ -58,6 +59,12 @@ export function mergeSummaries(list: ManySummary[]): ManySummary {
   }), { target: '', count: 0, ok: 0, failed: 0, names: {}, seenAs: {}, errors: {}, maxMs: 0 });
 }
 
+/** Same strings in the same order; false for undefined (no rule yet). */
+export const sameList = (a: readonly string[] | undefined, b: readonly string[]): boolean => a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
+
+/** A summary in one line, for assertion messages. */
+export const fmt = (s: ManySummary): string => `ok ${s.ok}/${s.count}, names ${JSON.stringify(s.names)}, seen as ${JSON.stringify(s.seenAs)}${s.failed ? `, errors ${JSON.stringify(s.errors)}` : ''}, max ${s.maxMs} ms`;
+
 /** A command inside a lab namespace (nft, conntrack, iptables-save, ip), synchronously and bounded. */
 export function inNetns(netns: string, cmd: string, args: string[], input?: string): string {
   return execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { encoding: 'utf8', timeout: 15_000, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
@@ -67,119 +74,6 @@ export function inNetns(netns: string, cmd: string, args: string[], input?: stri
 export function ipv4Addresses(netns: string): string[] {
   const links = JSON.parse(execFileSync('ip', ['-n', netns, '-j', '-4', 'addr', 'show'], { encoding: 'utf8', timeout: 10_000 }) || '[]') as { ifname: string; addr_info: { local: string }[] }[];
   return links.filter((l) => l.ifname !== 'lo').flatMap((l) => l.addr_info.map((a) => a.local));
-}
-
-// ---- The kernel's view of the proxy ----------------------------------------------------------
-
-type Json = Record<string, unknown>;
-
-export interface MapEntry {
-  key: string;
-  verdict: Json;
-}
-
-export interface NftView {
-  maps: Map<string, MapEntry[]>;
-  chains: Map<string, Json[][]>;
-}
-
-function keyText(v: unknown): string {
-  if (v && typeof v === 'object') {
-    const o = v as Json;
-    if ('elem' in o) return keyText((o.elem as Json).val);
-    if ('concat' in o) return (o.concat as unknown[]).map(keyText).join(' . ');
-    if ('prefix' in o) return `${(o.prefix as Json).addr}/${(o.prefix as Json).len}`;
-  }
-  return String(v);
-}
-
-/** `nft -j list table inet podwire` in a node netns: map elements ("10.96.0.2 . tcp . 80") and rules per chain. */
-export function nftView(netns: string): NftView {
-  const items = (JSON.parse(inNetns(netns, 'nft', ['-j', 'list', 'table', 'inet', 'podwire'])) as { nftables: Json[] }).nftables;
-  const view: NftView = { maps: new Map(), chains: new Map() };
-  for (const item of items) {
-    if (item.chain) view.chains.set((item.chain as Json).name as string, view.chains.get((item.chain as Json).name as string) ?? []);
-    if (item.map) {
-      const m = item.map as Json;
-      view.maps.set(m.name as string, ((m.elem as [unknown, Json][] | undefined) ?? []).map(([k, v]) => ({ key: keyText(k), verdict: v })));
-    }
-    if (item.rule) {
-      const r = item.rule as Json;
-      const list = view.chains.get(r.chain as string) ?? [];
-      list.push(r.expr as Json[]);
-      view.chains.set(r.chain as string, list);
-    }
-  }
-  return view;
-}
-
-export function mapVerdict(view: NftView, map: string, key: string): Json | undefined {
-  return view.maps.get(map)?.find((e) => e.key === key)?.verdict;
-}
-
-/** The arms of a shared pick (svc-pick-N[-ext]) for one destination: "ip:port" of each element of @svc-eps-<proto>-N keyed "IP . PORT . k" (any IP when ip is undefined). */
-function pickTargets(view: NftView, chain: string, port: number, ip?: string): string[] {
-  const n = /^svc-pick-(\d+)(-ext)?$/.exec(chain)?.[1];
-  const out = new Set<string>();
-  for (const proto of ['tcp', 'udp', 'sctp']) {
-    for (const e of view.maps.get(`svc-eps-${proto}-${n}`) ?? []) {
-      const [kIp, kPort] = e.key.split(' . ');
-      if (Number(kPort) === port && (ip === undefined || kIp === ip)) out.add(keyText(e.verdict).replace(' . ', ':'));
-    }
-  }
-  return [...out].sort();
-}
-
-/** Every DNAT destination ("ip:port") reachable from a chain through goto/jump (numgen cascades, vmaps and dnat maps included; a shared pick needs the destination). */
-export function dnatTargets(view: NftView, chain: string, seen = new Set<string>(), dest?: { ip?: string; port: number }): string[] {
-  if (chain.startsWith('svc-pick-')) return dest ? pickTargets(view, chain, dest.port, dest.ip) : [];
-  if (seen.has(chain)) return [];
-  seen.add(chain);
-  const out = new Set<string>();
-  for (const rule of view.chains.get(chain) ?? []) {
-    const text = JSON.stringify(rule);
-    for (const m of text.matchAll(/"(?:goto|jump)":\{"target":"([^"]+)"\}/g)) for (const t of dnatTargets(view, m[1]!, seen, dest)) out.add(t);
-    for (const m of text.matchAll(/"dnat":\{[^}]*"addr":"([^"]+)","port":(\d+)/g)) out.add(`${m[1]}:${m[2]}`);
-    // dnat ip to numgen random mod N map { 0 : IP . PORT, ... }
-    for (const m of text.matchAll(/"concat":\["(\d+\.\d+\.\d+\.\d+)",(\d+)\]/g)) if (text.includes('"dnat":{"family":"ip","addr":{"map"')) out.add(`${m[1]}:${m[2]}`);
-  }
-  return [...out].sort();
-}
-
-/** The DNAT destinations of a ClusterIP / external IP / LB IP ("ip . proto . port" in svc-ips); undefined when there is no element. */
-export function serviceIpTargets(view: NftView, ip: string, proto: string, port: number): string[] | undefined {
-  const v = mapVerdict(view, 'svc-ips', `${ip} . ${proto} . ${port}`) as { goto?: { target: string } } | undefined;
-  return v?.goto ? dnatTargets(view, v.goto.target, new Set(), { ip, port }) : undefined;
-}
-
-/** The chain a NodePort jumps to (svc-…-ext, or a shared svc-pick-N-ext), if any. */
-export function nodePortChain(view: NftView, proto: string, nodePort: number): string | undefined {
-  const v = mapVerdict(view, 'svc-nodeports', `${proto} . ${nodePort}`) as { goto?: { target: string } } | undefined;
-  return v?.goto?.target;
-}
-
-/** The DNAT destinations of a NodePort (on any node IP); undefined when there is no element. */
-export function nodePortTargets(view: NftView, proto: string, nodePort: number): string[] | undefined {
-  const chain = nodePortChain(view, proto, nodePort);
-  return chain === undefined ? undefined : dnatTargets(view, chain, new Set(), { port: nodePort });
-}
-
-/** Every element of the four service maps that names this address or NodePort. */
-export function mapEntriesFor(view: NftView, ip: string, nodePort?: number): string[] {
-  const out: string[] = [];
-  for (const [name, entries] of view.maps) {
-    for (const e of entries) {
-      if (e.key.startsWith(`${ip} . `) || (nodePort !== undefined && e.key.split(' . ').length === 2 && e.key.endsWith(` . ${nodePort}`))) out.push(`${name}: ${e.key}`);
-    }
-  }
-  return out;
-}
-
-/** Waits until `ok` holds for the proxy rules in every node's netns (polling the kernel). */
-export async function waitRules(c: LabCluster, what: string, ok: (view: NftView, node: LabCluster['nodes'][number]) => boolean, timeoutMs = 20_000): Promise<number> {
-  const t0 = Date.now();
-  await waitFor(what, () => c.nodes.every((n) => ok(nftView(n.netns), n)), timeoutMs);
-  return Date.now() - t0;
 }
 
 // ---- Control plane ---------------------------------------------------------------------------
@@ -282,12 +176,19 @@ export async function checkUdpFlowMoves(t: Test, c: LabCluster, o: { clientNetns
   }
 }
 
+/** Five connections, one at a time: each refused (ECONNREFUSED), none slower than 500 ms. */
+export async function checkRefused(t: Test, c: LabCluster, what: string, netns: string, target: string): Promise<void> {
+  const s = await probeMany(c, netns, target, 5, { concurrency: 1, timeoutMs: 3000 });
+  t.same(s.errors, { ECONNREFUSED: 5 }, `${what}: refused (${fmt(s)})`);
+  t.ok(s.maxMs < 500, `${what}: refused within ${s.maxMs} ms (< 500 ms)`);
+}
+
 /**
  * Check 2's traffic part: NodePort from another node, from a node to itself and from the outside
  * host to each node; LB IP and external IP from outside, routed (on the outside host only, as a
  * router or BGP would) to nodes[0] and nodes[1]. Every answer must come from an echo pod.
  */
-export async function checkExternalPaths(t: Test, c: LabCluster, o: { nodePort: number; lbIp: string; extIp: string; isEcho: (name: string) => boolean; fmt: (s: ManySummary) => string }): Promise<void> {
+export async function checkExternalPaths(t: Test, c: LabCluster, o: { nodePort: number; lbIp: string; extIp: string; isEcho: (name: string) => boolean }): Promise<void> {
   const [n1, n2, n3] = c.nodes as [LabCluster['nodes'][number], LabCluster['nodes'][number], LabCluster['nodes'][number]];
   inNetns(c.outside.netns, 'ip', ['route', 'add', `${o.lbIp}/32`, 'via', n1.underlayIp]);
   inNetns(c.outside.netns, 'ip', ['route', 'add', `${o.extIp}/32`, 'via', n2.underlayIp]);
@@ -301,7 +202,7 @@ export async function checkExternalPaths(t: Test, c: LabCluster, o: { nodePort: 
     ];
     for (const [what, netns, target] of runs) {
       const s = await probeMany(c, netns, target, 20, { concurrency: 5 });
-      t.ok(s.ok === 20 && Object.keys(s.names).every(o.isEcho), `${what}: ${o.fmt(s)}`);
+      t.ok(s.ok === 20 && Object.keys(s.names).every(o.isEcho), `${what}: ${fmt(s)}`);
     }
   } finally {
     inNetns(c.outside.netns, 'ip', ['route', 'del', `${o.lbIp}/32`]);
