@@ -137,7 +137,7 @@ async function main(argv: string[]): Promise<number> {
   return -1;
 }
 
-/** The agent's own footprint, for `podwire status` and the benchmarks (MB, 1 decimal). */
+/** The agent's own footprint in /v1/status (the services benchmark reads it), MB with 1 decimal. */
 function processStats(): { rssMB: number; heapUsedMB: number; heapTotalMB: number; externalMB: number; uptimeS: number } {
   const m = process.memoryUsage();
   const mb = (n: number) => Math.round(n / 104857.6) / 10;
