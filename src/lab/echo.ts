@@ -65,10 +65,16 @@ function serve(port: number, name: string): void {
   process.on('SIGINT', stop);
 }
 
-function probeOne(target: string, timeoutMs: number): Promise<ProbeAnswer> {
+function hostPort(target: string): [string, number] {
   const colon = target.lastIndexOf(':');
-  const host = target.slice(0, colon).replace(/^\[|\]$/g, '');
-  const port = Number(target.slice(colon + 1));
+  return [target.slice(0, colon).replace(/^\[|\]$/g, ''), Number(target.slice(colon + 1))];
+}
+
+/** Counts one more k in m. */
+const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
+
+function probeOne(target: string, timeoutMs: number): Promise<ProbeAnswer> {
+  const [host, port] = hostPort(target);
   const t0 = performance.now();
   return new Promise((resolve) => {
     let data = '';
@@ -93,7 +99,6 @@ async function probe(timeoutMs: number, targets: string[]): Promise<void> {
 }
 
 async function probeMany(count: number, timeoutMs: number, target: string, concurrency: number): Promise<void> {
-  const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   const summary: ManySummary = { target, count, ok: 0, failed: 0, names: {}, seenAs: {}, errors: {}, maxMs: 0 };
   let started = 0;
   const worker = async () => {
@@ -113,11 +118,6 @@ async function probeMany(count: number, timeoutMs: number, target: string, concu
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, count) }, worker));
   process.stdout.write(JSON.stringify(summary) + '\n');
-}
-
-function hostPort(target: string): [string, number] {
-  const colon = target.lastIndexOf(':');
-  return [target.slice(0, colon).replace(/^\[|\]$/g, ''), Number(target.slice(colon + 1))];
 }
 
 /** One connection: µs to the handshake and to the end of the answer, or what went wrong. */
@@ -145,7 +145,6 @@ function timeOne(host: string, port: number, timeoutMs: number): Promise<{ conne
 
 async function latency(count: number, warmup: number, timeoutMs: number, target: string): Promise<void> {
   const [host, port] = hostPort(target);
-  const tally = (m: Record<string, number>, k: string) => (m[k] = (m[k] ?? 0) + 1);
   const summary = { target, count, ok: 0, failed: 0, names: {} as Record<string, number>, errors: {} as Record<string, number>, connectUs: [] as number[], answerUs: [] as number[] };
   for (let i = 0; i < warmup + count; i++) {
     const r = await timeOne(host, port, timeoutMs);
