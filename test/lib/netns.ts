@@ -32,9 +32,14 @@ export function freshNetns(t: Teardown, label = 'ns'): string {
   return name;
 }
 
-/** Run a command inside a netns via `ip netns exec` (independent of our own netns code). */
-export function run(ns: string, cmd: string, args: string[]): string {
-  return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Run a command inside a netns via `ip netns exec` (independent of our own netns code), with
+ * `input` on its stdin and killed after timeoutMs when given.
+ */
+export function run(ns: string, cmd: string, args: string[], input?: string, timeoutMs?: number): string {
+  return execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], {
+    encoding: 'utf8', stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}), ...(timeoutMs !== undefined ? { timeout: timeoutMs } : {}),
+  });
 }
 
 /** `ip -j -d ARGS` inside the netns, parsed. */

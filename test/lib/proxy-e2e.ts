@@ -8,6 +8,7 @@ import type { Test } from 'tap';
 import { BIN, waitFor, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
 import type { Service } from '../../src/controlplane/objects.js';
 import type { ManySummary, ProbeAnswer } from '../../src/lab/echo.js';
+import { run } from './netns.js';
 
 export type { ManySummary, ProbeAnswer } from '../../src/lab/echo.js';
 
@@ -67,7 +68,7 @@ export const fmt = (s: ManySummary): string => `ok ${s.ok}/${s.count}, names ${J
 
 /** A command inside a lab namespace (nft, conntrack, iptables-save, ip), synchronously and bounded. */
 export function inNetns(netns: string, cmd: string, args: string[], input?: string): string {
-  return execFileSync('ip', ['netns', 'exec', netns, cmd, ...args], { encoding: 'utf8', timeout: 15_000, stdio: [input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'], ...(input !== undefined ? { input } : {}) });
+  return run(netns, cmd, args, input, 15_000);
 }
 
 /** The IPv4 addresses a namespace owns (any interface but lo). */

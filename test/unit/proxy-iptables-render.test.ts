@@ -4,7 +4,6 @@
 // UPDATE_GOLDEN=1 rewrites the goldens.
 import t from 'tap';
 import { fixtureText, matchesGolden } from '../lib/fixtures.js';
-import { execFileSync } from 'node:child_process';
 import { findMissingJumps, jumpId, listedChains, serialize, type IptIR } from '../../src/proxy/iptables/ir.js';
 import { IPT_CHAINS, renderIptablesIR } from '../../src/proxy/iptables/render.js';
 import { PREFIX, chainName, endpointId } from '../../src/proxy/iptables/names.js';
@@ -13,7 +12,7 @@ import { renderIptablesMasq } from '../../src/agent/masq/render.js';
 import { netnsRunner, type CommandRunner } from '../../src/agent/masq/runner.js';
 import { IptablesProxyBackend } from '../../src/proxy/iptables/backend.js';
 import { planServicePort } from '../../src/proxy/topology.js';
-import { freshNetns, isRoot, haveCommand } from '../lib/netns.js';
+import { freshNetns, isRoot, haveCommand, run } from '../lib/netns.js';
 import { iptFixtures as F, type IptCase } from '../lib/proxy-fixtures.js';
 
 const svcKey = (c: IptCase) => F.SERVICES[c]()[0].key;
@@ -204,18 +203,16 @@ t.test('trace: hairpin and affinity', async (t) => {
 
 
 const skip = !isRoot ? 'needs root for a netns' : !haveCommand('iptables-restore') ? 'iptables-restore not installed' : false;
-const inNs = (ns: string, cmd: string, args: string[], input?: string) =>
-  execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { input, encoding: 'utf8', stdio: ['pipe', 'pipe', 'pipe'] });
-const save = (ns: string, table: string) => inNs(ns, 'iptables-save', ['-t', table]);
+const save = (ns: string, table: string) => run(ns, 'iptables-save', ['-t', table]);
 
 t.test('iptables-restore --test --noflush accepts each golden', { skip, timeout: 60_000 }, async (t) => {
   for (const c of F.CASES) {
     const ns = freshNetns(t, 'iptc');
     const script = fixtureText(`proxy-iptables-${c}.txt`);
-    t.doesNotThrow(() => inNs(ns, 'iptables-restore', ['--test', '--noflush', '-w', '5'], script), `${c}: --test`);
+    t.doesNotThrow(() => run(ns, 'iptables-restore', ['--test', '--noflush', '-w', '5'], script), `${c}: --test`);
     // --test (nf_tables backend) does not validate hooks, e.g. MASQUERADE reachable from
     // PREROUTING passes it: applying in the throwaway netns does.
-    t.doesNotThrow(() => inNs(ns, 'iptables-restore', ['--noflush', '-w', '5'], script), `${c}: applied`);
+    t.doesNotThrow(() => run(ns, 'iptables-restore', ['--noflush', '-w', '5'], script), `${c}: applied`);
     const nat = save(ns, 'nat');
     for (const chain of renderIptablesIR(F.input([c])).tables.nat.chains) t.match(nat, `:${chain.name} - `, `${c}: ${chain.name} exists`);
     for (const stale of c === 'no-endpoints' ? STALE_EMPTY : []) t.notMatch(nat, stale, `${c}: ${stale} deleted`);
@@ -224,7 +221,7 @@ t.test('iptables-restore --test --noflush accepts each golden', { skip, timeout:
 
 t.test('resync in a netns: jumps once, stale chains deleted, the agent chain untouched', { skip, timeout: 60_000 }, async (t) => {
   const ns = freshNetns(t, 'iptr');
-  const restore = (script: string) => inNs(ns, 'iptables-restore', ['--noflush', '-w', '5'], script);
+  const restore = (script: string) => run(ns, 'iptables-restore', ['--noflush', '-w', '5'], script);
   restore(renderIptablesMasq({ clusterCidrs: [F.CLUSTER_CIDR], podCidr: '10.244.1.0/24' }, 4, { jumpMissing: true })!);
   const agentBefore = save(ns, 'nat').split('\n').filter((l) => l.includes('PODWIRE-POSTRTG'));
   const sync = (ir: IptIR) => {
@@ -276,7 +273,7 @@ t.test('the backend in a netns: partial syncs write only changed chains and conv
   t.same(ours(ns, 'nat'), ours(fresh, 'nat'), 'nat: the partial syncs\' kernel state equals one full sync\'s');
   t.same(ours(ns, 'filter'), ours(fresh, 'filter'), 'filter too');
   // someone flushes one of our chains: a periodic (full) resync sees it and writes again
-  inNs(ns, 'iptables', ['-t', 'nat', '-F', 'PODWIRE-SERVICES']);
+  run(ns, 'iptables', ['-t', 'nat', '-F', 'PODWIRE-SERVICES']);
   t.ok(backend.sync(fewer, undefined).bytes > 0, 'full sync: a flushed chain is rewritten');
   t.same(ours(ns, 'nat'), ours(fresh, 'nat'), 'and the state is whole again');
   t.equal(backend.sync(fewer, undefined).bytes, 0, 'a full sync with nothing to repair writes nothing');
