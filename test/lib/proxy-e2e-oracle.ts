@@ -5,8 +5,9 @@
 import type { Test } from 'tap';
 import { waitFor, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
 import type { Service } from '../../src/controlplane/objects.js';
+import type { ProxyMode } from '../../src/proxy/backend.js';
 
-export type ProxyMode = 'nftables' | 'iptables';
+export type { ProxyMode };
 
 /** The cluster as the suite set it up: node1..3, their echo pods and the client pod on node1. */
 export interface E2EContext {
