@@ -21,6 +21,8 @@ export interface IpamClient {
   /** Throws a CniError when the owner does not hold `ips`. */
   check(ips: string[]): void;
   gc(valid: Owner[]): Owner[];
+  /** The owners this network's IPAM holds that are not in `valid` (what gc would release); [] when unknown. */
+  stale(valid: Owner[]): Owner[];
   /** Throws CniError 50 when no address is free. */
   status(): void;
 }
@@ -67,6 +69,16 @@ function builtin(conf: NetConf, env: CniEnv): IpamClient {
       }
     }),
     gc: (valid) => wrap(() => ipam.gc(conf.name, valid)),
+    stale: (valid) => wrap(() => {
+      const keep = new Set(valid.map((o) => `${o.containerId}/${o.ifname}`));
+      const seen = new Map<string, Owner>();
+      for (const r of ipam.list(conf.name)) {
+        const k = `${r.containerId}/${r.ifname}`;
+        // A malformed record names no owner (empty fields): it has no veth to find.
+        if (r.containerId && r.ifname && !keep.has(k)) seen.set(k, { containerId: r.containerId, ifname: r.ifname });
+      }
+      return [...seen.values()];
+    }),
     status: () => wrap(() => {
       const free = ipam.free(conf.name, conf.ipam.ranges);
       const empty = free.findIndex((n) => n === 0);
@@ -104,6 +116,8 @@ function delegated(conf: NetConf, env: CniEnv): IpamClient {
       }
       return [];
     },
+    // A delegate's state is its own: which attachments it holds is not known here.
+    stale: () => [],
     status: () => {
       if (delegateVersions().includes('1.1.0')) run('STATUS');
     },

@@ -69,6 +69,35 @@ t.test('podwire GC: keeps the valid attachments, releases the rest, leaves forei
   t.ok(del.ok, `DEL after GC released it: ${describeRun(del)}`);
 });
 
+t.test('podwire GC of one network leaves another network on the same bridge alone', { skip }, async (t) => {
+  const host = freshNetns(t, 'host');
+  const dataDir = path.join(tempDir(t, 'ipam'), 'ipam');
+  const net = (name: string, subnet: string) => single({ ...netConf(PODWIRE, { cniVersion: '1.1.0', name, dataDir, subnet }), bridge: 'pwpbr1' });
+  const [neta, netb] = [net('neta', '10.252.1.0/24'), net('netb', '10.252.2.0/24')];
+  const rt = new CniRuntime(makePluginDir(t), host);
+  const [c1, c2, c3] = podNetnsList(t, 3);
+  const adds = [await rt.addList(neta, att(c1)), await rt.addList(netb, att(c2, 'eth1')), await rt.addList(neta, att(c3))];
+  if (!adds.every((a, i) => t.ok(a.ok, `ADD ${i}: ${describeRun(a)}`))) return;
+  const vethOf = (i: number): string => adds[i]!.result.interfaces[1].name;
+  const hostVeths = () => veths(host).map((l) => l.ifname as string);
+  const held = () => reservations(dataDir).map((r) => r.ip);
+  t.same(held(), ['10.252.1.2', '10.252.1.3', '10.252.2.2'], 'three reservations before GC');
+
+  const gc = await rt.gcList(neta, valid([c1, 'eth0']));
+  t.ok(gc.ok, `GC neta [c1/eth0]: ${describeRun(gc)}`);
+  t.ok(hostVeths().includes(vethOf(1)), "netb's host veth of c2/eth1 is kept");
+  t.ok(ipJson(c2.name, ['link', 'show']).some((l: any) => l.ifname === 'eth1'), "c2's eth1 is still there");
+  t.ok(ping(host, '10.252.2.2'), 'c2 still answers on netb');
+  t.ok(hostVeths().includes(vethOf(0)), "neta's valid c1/eth0 is kept");
+  t.notOk(hostVeths().includes(vethOf(2)), "neta's stale c3/eth0 host veth is removed");
+  t.same(held(), ['10.252.1.2', '10.252.2.2'], "only neta's stale reservation is released");
+
+  const gcb = await rt.gcList(netb, []);
+  t.ok(gcb.ok, `GC netb []: ${describeRun(gcb)}`);
+  t.same(hostVeths(), [vethOf(0)], "netb's GC removed c2 and left neta's c1");
+  t.same(held(), ['10.252.1.2'], "netb's reservation released, neta's kept");
+});
+
 t.test('podwire STATUS: ok while the range has a free address, 50 when exhausted, ok again after DEL', { skip }, async (t) => {
   const host = freshNetns(t, 'host');
   const dataDir = path.join(tempDir(t, 'ipam'), 'ipam');
