@@ -124,9 +124,13 @@ export async function unregisterPod(conf: ControlPlaneConf, env: CniEnv): Promis
   const ref = { plural: 'pods', namespace: id.namespace, name: id.name };
   const client = clientFor(conf);
   try {
-    const live = await client.get<Pod>(ref);
-    if (live.metadata.annotations?.[CONTAINER_ID_ANNOTATION] !== env.containerId) return;
-    await client.request('DELETE', `/api/v1/namespaces/${encodeURIComponent(id.namespace)}/pods/${encodeURIComponent(id.name)}`, { preconditions: { uid: live.metadata.uid } });
+    // 403: the Pod is bound to another node now (a node reads only its own Pods), so not ours.
+    const live = await client.get<Pod>(ref).catch((e) => {
+      if (e instanceof ApiClientError && e.code === 403 && e.status?.reason === 'Forbidden') return undefined;
+      throw e;
+    });
+    if (live?.metadata.annotations?.[CONTAINER_ID_ANNOTATION] !== env.containerId) return;
+    await client.request('DELETE', `/api/v1/namespaces/${encodeURIComponent(id.namespace)}/pods/${encodeURIComponent(id.name)}`, { preconditions: { uid: live!.metadata.uid } });
   } catch (e) {
     if (e instanceof ApiClientError && (e.code === 404 || e.code === 409)) return; // gone, or replaced meanwhile
     throw explain(e, `unregistering pod ${id.namespace}/${id.name}`);

@@ -34,6 +34,8 @@ t.test('ADD registers the pod, a Service selects it, DEL unregisters it; failure
   const tokenFile = path.join(dir, 'node-a.token');
   fs.writeFileSync(tokenFile, (await call('POST', '/api/v1/nodes/node-a/token')).json.token, { mode: 0o600 });
   t.equal((await call('POST', '/api/v1/namespaces/shop/services', service('web'))).statusCode, 201);
+  // The node's podCIDR is the IPAM subnet (netConf's 10.244.1.0/24): pod IPs must come from it.
+  t.equal((await call('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDR: '10.244.1.0/24' } })).statusCode, 201);
 
   const bin = makePluginDir(t);
   const dataDir = path.join(dir, 'ipam');
@@ -56,6 +58,16 @@ t.test('ADD registers the pod, a Service selects it, DEL unregisters it; failure
   t.equal((await call('GET', '/api/v1/namespaces/shop/pods/web-1')).statusCode, 404, 'DEL removed the Pod');
   await eventually(async () => (await call('GET', '/api/v1/namespaces/shop/endpoints/web')).json?.subsets?.length === 0, 'the endpoints emptied');
   t.equal((await invoke('DEL', conf)).exitCode, 0, 'a second DEL succeeds');
+
+  // The pod's name now belongs to a pod on another node (node-a's token cannot even read it): DEL leaves it alone.
+  t.equal((await invoke('ADD', conf)).exitCode, 0, 'ADD again');
+  t.equal((await call('DELETE', '/api/v1/namespaces/shop/pods/web-1')).statusCode, 200);
+  const elsewhere = { metadata: { name: 'web-1', namespace: 'shop' }, spec: { nodeName: 'node-b' }, status: { phase: 'Running', podIP: '10.244.0.9', podIPs: [{ ip: '10.244.0.9' }] } };
+  t.equal((await call('POST', '/api/v1/namespaces/shop/pods', elsewhere)).statusCode, 201);
+  const delMoved = await invoke('DEL', conf);
+  t.equal(delMoved.exitCode, 0, `DEL of a pod rebound to another node succeeds: ${describe(delMoved)}`);
+  t.equal((await call('GET', '/api/v1/namespaces/shop/pods/web-1')).json?.spec?.nodeName, 'node-b', "and leaves the other node's Pod");
+  t.equal((await call('DELETE', '/api/v1/namespaces/shop/pods/web-1')).statusCode, 200);
 
   // A token of another node: the control plane refuses the Pod, so the ADD fails and is undone.
   const otherToken = path.join(dir, 'node-b.token');

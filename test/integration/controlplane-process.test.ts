@@ -45,7 +45,7 @@ t.test('init writes a 0600 admin token and the cluster config once; serve refuse
   t.match(noInit.stderr, /admin\.token.*run podwire-controlplane init/);
 });
 
-t.test('auth: 401 without a valid token; node tokens read all, write only their own Node and Pods', async (t) => {
+t.test('auth: 401 without a valid token; node tokens read the cluster and their own Pods, write only their own Node and Pods', async (t) => {
   const cp = await startControlPlane();
   const admin = new ApiClient({ server: cp.url, token: cp.token });
   t.teardown(async () => {
@@ -73,8 +73,13 @@ t.test('auth: 401 without a valid token; node tokens read all, write only their 
     ['read the cluster config', () => a.request('GET', '/api/v1/clusterconfig'), 200],
     ['update another Node', async () => a.update({ plural: 'nodes', name: 'node-b' }, await admin.get({ plural: 'nodes', name: 'node-b' })), 403],
     ['delete another Node', () => a.delete({ plural: 'nodes', name: 'node-b' }), 403],
-    ['create a Pod on itself', () => a.create({ plural: 'pods', namespace: 'default' }, pod('mine', 'node-a', '10.244.0.5', {})), 200],
-    ['create a Pod on another node', () => a.create({ plural: 'pods', namespace: 'default' }, pod('theirs', 'node-b', '10.244.1.5', {})), 403],
+    // node-b (created first) holds 10.244.0.0/24, node-a 10.244.1.0/24: a node reports pod IPs from its own podCIDR only.
+    ['create a Pod on itself', () => a.create({ plural: 'pods', namespace: 'default' }, pod('mine', 'node-a', '10.244.1.5', {})), 200],
+    ['create a Pod on itself with a pod IP of another node', () => a.create({ plural: 'pods', namespace: 'default' }, pod('spoof', 'node-a', '10.244.0.5', {})), 403],
+    ['list its own Pods', () => a.list({ plural: 'pods' }, { fieldSelector: 'spec.nodeName=node-a' }), 200],
+    ['list all Pods', () => a.list({ plural: 'pods' }), 403],
+    ['delete its own Node', () => a.delete({ plural: 'nodes', name: 'node-a' }), 403],
+    ['create a Pod on another node', () => a.create({ plural: 'pods', namespace: 'default' }, pod('theirs', 'node-b', '10.244.0.5', {})), 403],
     ['create a Service', () => a.create({ plural: 'services', namespace: 'default' }, service('evil')), 403],
     ['delete a Service', () => a.delete({ plural: 'services', namespace: 'default', name: 'web' }), 403],
     ['write the cluster config', () => a.request('PUT', '/api/v1/clusterconfig', { metadata: { name: 'cluster' }, spec: {} }), 403],
@@ -82,7 +87,7 @@ t.test('auth: 401 without a valid token; node tokens read all, write only their 
   ];
   for (const [what, call, want] of matrix) t.equal(await status(call()), want, `node token may${want === 200 ? '' : ' not'} ${what}`);
   // A pod moved to another node by its own node is refused too (checked against the stored object).
-  await admin.create({ plural: 'pods', namespace: 'default' }, pod('b-pod', 'node-b', '10.244.1.6', {}));
+  await admin.create({ plural: 'pods', namespace: 'default' }, pod('b-pod', 'node-b', '10.244.0.6', {}));
   const bPod = await admin.get({ plural: 'pods', namespace: 'default', name: 'b-pod' });
   t.equal(await status(a.update({ plural: 'pods', namespace: 'default', name: 'b-pod' }, { ...bPod, spec: { nodeName: 'node-a' } })), 403, 'a node cannot take over another node\'s pod');
   const forbidden = await a.create({ plural: 'services', namespace: 'default' }, service('x')).catch((e: ApiClientError) => e);

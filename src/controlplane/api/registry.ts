@@ -3,14 +3,27 @@
 // validation before anything is written, and the resource's allocation hooks in the same txn.
 import { randomUUID } from 'node:crypto';
 import type { KubeObject, ObjectList } from '../objects.js';
-import { isStoreError, type Store, type StoredObject } from '../store/types.js';
+import { isStoreError, type ListResult, type Store, type StoredObject, type Txn } from '../store/types.js';
 import { matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../selectors.js';
 import { ApiError, alreadyExists, conflict, invalidError, notFound } from './status.js';
 import { storeKey, storePrefix, type ResourceDef } from './resources.js';
 import { applyMergePatch } from './merge-patch.js';
 
-/** Authorization that needs the objects themselves (e.g. a node may only write its own pods). */
-export type WriteCheck = (next: KubeObject | undefined, old: KubeObject | undefined) => void;
+/**
+ * What a write check may read: `get` sees the write's own txn (so a check on, say, the writer's
+ * Node is consistent with the write); `list` reads the store outside it (best effort, for
+ * uniqueness checks across many objects).
+ */
+export interface WriteCheckContext {
+  get: Txn['get'];
+  list(prefix: string): Promise<ListResult<KubeObject>>;
+}
+
+/**
+ * Authorization that needs the objects themselves (e.g. a node may only write its own pods), run
+ * inside the write's txn; it may run more than once (txn retries), so it must not have side effects.
+ */
+export type WriteCheck = (next: KubeObject | undefined, old: KubeObject | undefined, ctx: WriteCheckContext) => void | Promise<void>;
 
 export interface ListOptions {
   labelSelector?: LabelSelector;
@@ -47,6 +60,10 @@ function storeFailure(e: unknown, def: ResourceDef, name: string): never {
 export class Registry {
   constructor(readonly store: Store) {}
 
+  private checkContext(tx: Txn): WriteCheckContext {
+    return { get: tx.get.bind(tx), list: (prefix) => this.store.list<KubeObject>(prefix) };
+  }
+
   async get(def: ResourceDef, namespace: string | undefined, name: string): Promise<KubeObject> {
     const o = await this.store.get<KubeObject>(storeKey(def, namespace, name)).catch((e) => storeFailure(e, def, name));
     if (!o) throw notFound(def.plural, name);
@@ -82,9 +99,9 @@ export class Registry {
     const prepared = this.prepare(def, namespace, body);
     const name = prepared.metadata.name;
     const key = storeKey(def, namespace, name);
-    check?.(prepared, undefined);
     try {
       const { result, revision } = await this.store.txn(async (tx) => {
+        await check?.(prepared, undefined, this.checkContext(tx));
         if (await tx.get(key)) throw alreadyExists(def.plural, name);
         const metadata = { ...prepared.metadata, uid: randomUUID(), creationTimestamp: now() };
         const obj = forStore(await (def.onCreate?.(tx, { ...prepared, metadata }) ?? { ...prepared, metadata }));
@@ -120,7 +137,7 @@ export class Registry {
         if (next.metadata.uid !== undefined && next.metadata.uid !== current.metadata.uid) {
           throw invalidError(def.kind, { kind: def.plural, name }, [{ field: 'metadata.uid', message: `Invalid value: ${JSON.stringify(next.metadata.uid)}: field is immutable` }]);
         }
-        check?.(next, current);
+        await check?.(next, current, this.checkContext(tx));
         const metadata = { ...next.metadata, uid: current.metadata.uid, creationTimestamp: current.metadata.creationTimestamp };
         const obj = forStore(await (def.onUpdate?.(tx, { ...next, metadata }, current) ?? { ...next, metadata }));
         tx.put(key, obj);
@@ -141,7 +158,7 @@ export class Registry {
         const current = toApiObject(old);
         if (opts.resourceVersion && opts.resourceVersion !== current.metadata.resourceVersion) throw conflict(def.plural, name, `precondition failed: resourceVersion is ${current.metadata.resourceVersion}, not ${opts.resourceVersion}`);
         if (opts.uid && opts.uid !== current.metadata.uid) throw conflict(def.plural, name, `precondition failed: uid is ${current.metadata.uid}, not ${opts.uid}`);
-        check?.(undefined, current);
+        await check?.(undefined, current, this.checkContext(tx));
         await def.onDelete?.(tx, current);
         tx.delete(key);
         return current;

@@ -6,7 +6,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Type, type Static } from '@sinclair/typebox';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
-import { authorize, writeCheckFor, type Actor, type Verb } from './auth.js';
+import { authorize, readCheckFor, writeCheckFor, type Actor, type Verb } from './auth.js';
 import { findStrategicDirective } from './merge-patch.js';
 import { storePrefix, RESOURCES, type ResourceDef } from './resources.js';
 import type { ListOptions, Registry } from './registry.js';
@@ -82,9 +82,9 @@ function listOptions(q: ListQueryT): ListOptions {
   }
 }
 
-function check(req: FastifyRequest, verb: Verb, def: ResourceDef) {
+function check(req: FastifyRequest, verb: Verb, def: ResourceDef, select?: ListOptions) {
   const actor = actorOf(req);
-  authorize(actor, verb, def.plural);
+  authorize(actor, verb, def.plural, select?.fieldSelector);
   return writeCheckFor(actor, verb, def.plural);
 }
 
@@ -101,10 +101,10 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
       const ns = req.params.namespace;
       const select = listOptions(req.query);
       if (isTrue(req.query.watch)) {
-        check(req, 'watch', def);
+        check(req, 'watch', def, select);
         return watch(deps, def, ns, req, reply, select);
       }
-      check(req, 'list', def);
+      check(req, 'list', def, select);
       const list = await deps.registry.list(def, ns, select);
       const table = tableRequest(req, def);
       return table ? toTable(list.items, table, list.metadata.resourceVersion) : list;
@@ -120,6 +120,7 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
     app.get<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
       check(req, 'get', def);
       const obj = await deps.registry.get(def, req.params.namespace, req.params.name!);
+      readCheckFor(actorOf(req), def.plural)?.(obj);
       const table = tableRequest(req, def);
       return table ? toTable([obj], table, obj.metadata.resourceVersion) : obj;
     });
