@@ -1,7 +1,6 @@
 // The network configuration on stdin: the reference bridge plugin's options with `type: "podwire"`,
 // validated completely before anything is touched. Without an `ipam` section the node subnet comes
 // from the agent's subnet.env (flannel's convention), with flannel's defaults for that mode.
-import fs from 'node:fs';
 import path from 'node:path';
 import { networkCidr, parseCidr, parseIp, parseMac, AddressError } from '../netlink/ip.js';
 import { parseRangeSets } from '../ipam/range.js';
@@ -9,6 +8,7 @@ import { NETWORK_NAME_MAX, NETWORK_NAME_RE } from '../ipam/store.js';
 import type { RangeSet } from '../ipam/types.js';
 import type { ControlPlaneConf } from './register.js';
 import { CniError, CNI_ERR } from './errors.js';
+import { readSmallFile, type FileReadError } from './files.js';
 import { SUPPORTED_CNI_VERSIONS } from './version.js';
 import { isObject, parsePrevResult, type Result } from './result.js';
 
@@ -171,12 +171,18 @@ export function parseSubnetEnv(text: string, file: string): SubnetEnv {
   return env;
 }
 
-function readSubnetEnv(file: string): SubnetEnv {
+/** subnet.env is a few lines; anything bigger is not one. */
+export const SUBNET_FILE_MAX = 64 << 10;
+
+function readSubnetEnv(file: string, field: string): SubnetEnv {
   let text: string;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    text = readSmallFile(file, SUBNET_FILE_MAX).toString('utf8');
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
+    const code = (err as FileReadError).code;
+    if (code === 'ENOTREG' || code === 'EFBIG') {
+      throw bad(`config field ${field}: ${(err as Error).message}`, 'subnetFile must name the subnet.env the podwire agent writes');
+    }
     throw new CniError(code === 'ENOENT' ? CNI_ERR.TRY_AGAIN_LATER : CNI_ERR.IO, `cannot read the node subnet from ${file}: ${code}`,
       'the config has no "ipam" section, so the node subnet comes from the podwire agent; start the agent, or add an "ipam" section');
   }
@@ -315,7 +321,7 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
   let subnetEnv: SubnetEnv | undefined;
   if (fromFile) {
     subnetFile = opts.subnetFileOverride ?? optString(o, 'subnetFile') ?? DEFAULT_SUBNET_FILE;
-    subnetEnv = readSubnetEnv(subnetFile);
+    subnetEnv = readSubnetEnv(subnetFile, 'subnetFile');
   }
   const bridge = optString(o, 'bridge') ?? 'cni0';
   if (Buffer.byteLength(bridge) > 15 || /[\s/:]/.test(bridge)) throw bad(`config field bridge ${JSON.stringify(bridge)} is not an interface name (1-15 characters)`);

@@ -55,20 +55,43 @@ export class NetnsRef {
   }
 }
 
+const NOT_NETNS = 'expected an nsfs bind mount (ip netns add) or /proc/PID/ns/net';
+
+/**
+ * Open a netns file. Only a regular file is opened (an nsfs inode is one; a FIFO or a device could
+ * block or act on open), and with O_NONBLOCK in case it is swapped for one in between; libuv adds
+ * O_CLOEXEC. Then fstat and NS_GET_NSTYPE must say it is a network namespace.
+ */
 export function openNetns(spec: NetnsSpec): NetnsRef {
   const p = netnsPath(spec);
+  const fail = (code: string) => new NetnsError(`cannot open netns ${JSON.stringify(spec)} at ${p}: ${code}; does it exist (ip netns list)?`, code);
+  const notNetns = (what?: string) => new NetnsError(`${p} is not a network namespace (${what ? `it is ${what}; ` : ''}${NOT_NETNS})`, 'EINVAL');
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(p);
+  } catch (err) {
+    throw fail((err as NodeJS.ErrnoException).code ?? 'EIO');
+  }
+  if (!st.isFile()) throw notNetns(describeFileType(st));
   let fd: number;
   try {
-    fd = fs.openSync(p, fs.constants.O_RDONLY);
+    fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? 'EIO';
-    throw new NetnsError(`cannot open netns ${JSON.stringify(spec)} at ${p}: ${code}; does it exist (ip netns list)?`, code);
+    throw fail((err as NodeJS.ErrnoException).code ?? 'EIO');
   }
-  if (!isNetnsFd(fd)) {
+  const swapped = !fs.fstatSync(fd).isFile();
+  if (swapped || !isNetnsFd(fd)) {
     fs.closeSync(fd);
-    throw new NetnsError(`${p} is not a network namespace (expected an nsfs bind mount or /proc/PID/ns/net)`, 'EINVAL');
+    throw notNetns(swapped ? 'no longer a regular file' : undefined);
   }
   return new NetnsRef(p, fd);
+}
+
+function describeFileType(st: fs.Stats): string {
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isDirectory()) return 'a directory';
+  if (st.isSocket()) return 'a socket';
+  return 'a device';
 }
 
 function isNetnsFd(fd: number): boolean {
@@ -77,6 +100,13 @@ function isNetnsFd(fd: number): boolean {
   } catch {
     return false; // not a namespace file at all
   }
+}
+
+/** Whether the open netns is the one the calling thread is in (same nsfs device and inode). */
+export function isCurrentNetns(ref: NetnsRef): boolean {
+  const here = fs.statSync('/proc/thread-self/ns/net');
+  const there = fs.fstatSync(ref.fd);
+  return here.dev === there.dev && here.ino === there.ino;
 }
 
 let originalNetnsFd: number | undefined;

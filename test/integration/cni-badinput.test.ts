@@ -1,7 +1,9 @@
 // Bad input of every class (podwire only): each gets a spec error (JSON on stdout, exit status 1,
 // the right code, a message) and changes nothing: no new link in the host netns or the pod, no
 // reservation or temp file in the IPAM dataDir. Plus the exhausted range (a /30 with one usable
-// address) and a CNI_NETNS that is not a network namespace.
+// address) and a CNI_NETNS that is not a network namespace: a regular file, a FIFO (must not block
+// in open).
+import { execFileSync } from 'node:child_process';
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -16,14 +18,23 @@ const skip = SKIP_NOT_ROOT;
 interface BadCase {
   name: string;
   codes: number[];
-  config?: (base: Record<string, any>) => unknown;
+  config?: (base: Record<string, any>, files: Scratch) => unknown;
   containerId?: string;
   ifname?: string;
-  netns?: (pod: Pod, scratch: string) => string;
+  netns?: (pod: Pod, files: Scratch) => string;
   env?: Record<string, string | undefined>;
   command?: string;
   msg?: RegExp;
 }
+
+/** Files of the case's scratch dir: a regular file and a FIFO nobody ever writes to. */
+interface Scratch {
+  file: string;
+  fifo: string;
+}
+
+/** A cached ADD result as CHECK's prevResult: CHECK then gets as far as opening CNI_NETNS. */
+const PREV_RESULT = { cniVersion: '1.0.0', interfaces: [{ name: 'eth0', sandbox: '/run/netns/x' }], ips: [], routes: [], dns: {} };
 
 const withRange = (extra: Record<string, string>) => (b: Record<string, any>) => ({ ...b, ipam: { ...b.ipam, ranges: [[{ ...b.ipam.ranges[0][0], ...extra }]] } });
 
@@ -55,7 +66,10 @@ const CASES: BadCase[] = [
   { name: 'network name missing', codes: [7], config: (b) => ({ ...b, name: undefined }) },
   { name: 'mtu not a number', codes: [7], config: (b) => ({ ...b, mtu: 'big' }) },
   { name: 'delegated ipam plugin not in CNI_PATH', codes: [5, 7, 102], config: (b) => ({ ...b, ipam: { ...b.ipam, type: 'no-such-ipam' } }), msg: /no-such-ipam/ },
-  { name: 'CNI_NETNS is a regular file', codes: [3, 4, 5, 7, 100], netns: (_p, scratch) => scratch },
+  { name: 'CNI_NETNS is a regular file', codes: [3, 4, 5, 7, 100], netns: (_p, f) => f.file },
+  { name: 'CNI_NETNS is a FIFO (ADD)', codes: [4], netns: (_p, f) => f.fifo, msg: /CNI_NETNS.*not a network namespace/ },
+  { name: 'CNI_NETNS is a FIFO (CHECK)', codes: [4], command: 'CHECK', config: (b) => ({ ...b, prevResult: PREV_RESULT }), netns: (_p, f) => f.fifo, msg: /CNI_NETNS/ },
+  { name: 'subnetFile is a FIFO', codes: [7], config: (b, f) => ({ ...b, ipam: undefined, subnetFile: f.fifo }), msg: /subnetFile.*not a regular file/ },
   { name: 'CNI_NETNS does not exist', codes: [3, 4, 5, 7, 100], netns: () => '/run/netns/pw-no-such-netns' },
   { name: 'CHECK without prevResult', codes: [7], command: 'CHECK' },
 ];
@@ -77,23 +91,25 @@ t.test('podwire: every bad input class is refused with its code and changes noth
   const pod = podNetns(t, 'pod');
   const dir = tempDir(t, 'bad');
   const dataDir = path.join(dir, 'ipam');
-  const scratch = path.join(dir, 'not-a-netns');
-  fs.writeFileSync(scratch, 'just a file\n');
+  const scratch: Scratch = { file: path.join(dir, 'not-a-netns'), fifo: path.join(dir, 'fifo') };
+  fs.writeFileSync(scratch.file, 'just a file\n');
+  execFileSync('mkfifo', [scratch.fifo]);
   const base = netConf(PODWIRE, { dataDir });
   for (const c of CASES) {
     await t.test(c.name, async (t) => {
       const host = freshNetns(t, 'host'); // one per case: a leftover cannot hide the next case's
-      const config = c.config ? c.config(base) : base;
+      const config = c.config ? c.config(base, scratch) : base;
       const r = await invokePlugin({
         pluginDir: bin, hostNetns: host, type: 'podwire', command: c.command ?? 'ADD', config,
         containerId: c.containerId ?? pod.containerId, netns: c.netns ? c.netns(pod, scratch) : pod.path, ifname: c.ifname ?? 'eth0', env: c.env,
+        timeoutMs: 15_000, // a plugin blocked (in open() of a FIFO, say) is killed and fails the case
       });
       expectError(t, r, c.codes, c.msg, config);
       t.same(linkNames(host), ['lo'], 'no link created in the host netns');
       t.same(linkNames(pod.name), ['lo'], 'no link created in the pod');
       t.same(reservations(dataDir), [], 'no reservation file');
       t.same(strayTmpFiles(dataDir), [], 'no temp file');
-      t.equal(fs.readFileSync(scratch, 'utf8'), 'just a file\n', 'the regular file is untouched');
+      t.equal(fs.readFileSync(scratch.file, 'utf8'), 'just a file\n', 'the regular file is untouched');
     });
   }
   t.notOk(fs.existsSync('/tmp/pw-escape'), 'a hostile container ID wrote nothing outside the dataDir');

@@ -82,6 +82,13 @@ t.test('config without ipam: the node subnet from subnet.env, flannel defaults',
   t.same(c.ipam.ranges, [[{ subnet: '10.244.3.0/24', gateway: '10.244.3.1' }]]);
   t.same(c.ipam.routes, [{ dst: '10.244.0.0/16' }]);
   t.equal(code(() => parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', subnetFile: path.join(dir, 'missing') }))), 11, 'no agent yet: try again later');
+  const big = path.join(dir, 'big.env');
+  fs.writeFileSync(big, `PODWIRE_NETWORK=10.244.0.0/16\nPODWIRE_SUBNET=10.244.3.1/24\n#${'x'.repeat(70_000)}\n`);
+  const fromFile = (subnetFile: string) => () => parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', type: 'podwire', subnetFile }));
+  t.equal(code(fromFile(big)), 7, 'a subnetFile larger than SUBNET_FILE_MAX (64 KiB) is refused, not read whole');
+  t.throws(fromFile(big), { message: /subnetFile: .*big\.env is \d+ bytes, more than the 65536 allowed/ });
+  t.equal(code(fromFile(dir)), 7, 'a directory as subnetFile');
+  t.throws(fromFile(dir), { message: /subnetFile: .* is a directory, not a regular file/ });
   t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/8\n', 'f')), 7);
   t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/8\nPODWIRE_SUBNET=10.0.1.1/24\nPODWIRE_MTU=9x\n', 'f')), 7);
 });
