@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import type { Handle } from '../netlink/handle.js';
 import type { Link } from '../netlink/link.js';
 import { parseCidr } from '../netlink/ip.js';
-import { openNetns, type NetnsRef } from '../netns/netns.js';
+import { isCurrentNetns, openNetns, type NetnsRef } from '../netns/netns.js';
 import { CniError, CNI_ERR } from './errors.js';
 
 const code = (err: unknown) => (err as { code?: string }).code;
@@ -48,15 +48,25 @@ export function ensureForwarding(family: 4 | 6): void {
   if (fs.readFileSync(file, 'utf8').trim() !== '1') fs.writeFileSync(file, '1\n');
 }
 
-/** Open CNI_NETNS: code 3 when it is gone, 4 when the path is not a network namespace. */
+/**
+ * Open CNI_NETNS: code 3 when it is gone, 4 when the path is not a network namespace or is the
+ * plugin's own (the node's: a pod end created there would be a link of the node itself).
+ */
 export function openPodNetns(netns: string): NetnsRef {
+  let ref: NetnsRef;
   try {
-    return openNetns(netns);
+    ref = openNetns(netns);
   } catch (err) {
     const missing = code(err) === 'ENOENT';
     throw new CniError(missing ? CNI_ERR.UNKNOWN_CONTAINER : CNI_ERR.INVALID_ENV,
       `CNI_NETNS ${netns}: ${(err as Error).message}`, missing ? 'the container netns does not exist (any more)' : 'CNI_NETNS must name a network namespace');
   }
+  if (isCurrentNetns(ref)) {
+    ref.close();
+    throw new CniError(CNI_ERR.INVALID_ENV, `CNI_NETNS ${netns} is the plugin's own network namespace (the node's), not a container's`,
+      'CNI_NETNS must name the container\'s network namespace; a pod in the node\'s netns (hostNetwork) needs no CNI call');
+  }
+  return ref;
 }
 
 export const prefixOf = (cidr: string): number => parseCidr(cidr).prefixLen;

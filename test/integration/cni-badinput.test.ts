@@ -2,7 +2,8 @@
 // the right code, a message) and changes nothing: no new link in the host netns or the pod, no
 // reservation or temp file in the IPAM dataDir. Plus the exhausted range (a /30 with one usable
 // address) and a CNI_NETNS that is not a network namespace: a regular file, a FIFO (must not block
-// in open).
+// in open), or the plugin's own netns (/proc/self/ns/net: the plugin runs in a throwaway pw- host
+// netns, so even a plugin that took it would only touch that).
 import { execFileSync } from 'node:child_process';
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
@@ -69,6 +70,7 @@ const CASES: BadCase[] = [
   { name: 'CNI_NETNS is a regular file', codes: [3, 4, 5, 7, 100], netns: (_p, f) => f.file },
   { name: 'CNI_NETNS is a FIFO (ADD)', codes: [4], netns: (_p, f) => f.fifo, msg: /CNI_NETNS.*not a network namespace/ },
   { name: 'CNI_NETNS is a FIFO (CHECK)', codes: [4], command: 'CHECK', config: (b) => ({ ...b, prevResult: PREV_RESULT }), netns: (_p, f) => f.fifo, msg: /CNI_NETNS/ },
+  { name: "CNI_NETNS is the plugin's own netns", codes: [4], netns: () => '/proc/self/ns/net', msg: /CNI_NETNS.*plugin's own/ },
   { name: 'subnetFile is a FIFO', codes: [7], config: (b, f) => ({ ...b, ipam: undefined, subnetFile: f.fifo }), msg: /subnetFile.*not a regular file/ },
   { name: 'CNI_NETNS does not exist', codes: [3, 4, 5, 7, 100], netns: () => '/run/netns/pw-no-such-netns' },
   { name: 'CHECK without prevResult', codes: [7], command: 'CHECK' },
