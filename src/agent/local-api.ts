@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiClientError, isStatus, type ApiClient } from '../client/api-client.js';
 import type { AgentState } from './agent.js';
+import { boundCloseTime } from '../http/close.js';
 
 export interface LocalApiDeps {
   socketPath: string;
@@ -17,6 +18,7 @@ export interface LocalApiDeps {
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
   const app = Fastify({ logger: false });
+  boundCloseTime(app); // a client that sent half a request must not hold the agent's shutdown
   app.get('/v1/status', async () => deps.state());
   const forward = async (method: string, url: string, body: unknown, reply: import('fastify').FastifyReply) => {
     try {

@@ -48,9 +48,17 @@ export interface WatchStream {
   done: Promise<void>;
 }
 
+export interface CallOptions {
+  /** Aborting it destroys the request (its connect, its socket) and rejects with code 0. */
+  signal?: AbortSignal;
+}
+
 export class ApiClient {
   private readonly url: URL;
   private readonly agent: http.Agent;
+  /** Requests whose socket may still be open (connecting, waiting, streaming). */
+  private readonly live = new Set<http.ClientRequest>();
+  private closed = false;
 
   constructor(readonly opts: ClientOptions) {
     try {
@@ -62,30 +70,49 @@ export class ApiClient {
     this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca }) : new http.Agent({ keepAlive: true });
   }
 
+  /** Requests not yet finished (for tests: 0 once every caller has stopped). */
+  get inFlight(): number {
+    return this.live.size;
+  }
+
+  /** Ends every request of this client (connecting, waiting or streaming) and refuses new ones. */
   close(): void {
+    this.closed = true;
+    for (const req of this.live) req.destroy();
+    this.live.clear();
     this.agent.destroy();
   }
 
-  private open(method: string, path: string, headers: Record<string, string>): http.ClientRequest {
+  private open(method: string, path: string, headers: Record<string, string>, signal?: AbortSignal): http.ClientRequest {
+    if (this.closed) throw new ApiClientError(`${method} ${this.opts.server}${path}: this client was closed`, 0);
+    if (signal?.aborted) throw new ApiClientError(`${method} ${this.opts.server}${path}: aborted`, 0);
     const mod = this.url.protocol === 'https:' ? https : http;
     const where = this.opts.socketPath
       ? { socketPath: this.opts.socketPath }
       : { protocol: this.url.protocol, hostname: this.url.hostname.replace(/^\[|\]$/g, ''), port: this.url.port || (this.url.protocol === 'https:' ? 443 : 80) };
-    return mod.request({
+    const req = mod.request({
       ...where,
       method,
       path,
       agent: this.agent,
+      ...(signal ? { signal } : {}),
       headers: { accept: 'application/json', ...(this.opts.token ? { authorization: `Bearer ${this.opts.token}` } : {}), ...headers },
     });
+    this.live.add(req);
+    req.once('close', () => this.live.delete(req));
+    return req;
   }
 
-  async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json'): Promise<T> {
+  async request<T = unknown>(method: string, path: string, body?: unknown, contentType = 'application/json', call: CallOptions = {}): Promise<T> {
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
     return new Promise<T>((resolve, reject) => {
-      const req = this.open(method, path, payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {});
+      const req = this.open(method, path, payload ? { 'content-type': contentType, 'content-length': String(payload.length) } : {}, call.signal);
       req.setTimeout(this.opts.timeoutMs ?? 30_000, () => req.destroy(new Error(`no answer within ${this.opts.timeoutMs ?? 30_000} ms`)));
-      req.on('error', (e) => reject(new ApiClientError(`${method} ${this.opts.server}${path}: ${e.message}`, 0)));
+      // A failure settles the call only once the request is closed, so a caller that moves on
+      // (a stopped informer) leaves no socket of it behind. 'close' always follows 'error'.
+      let failure: Error | undefined;
+      req.on('error', (e) => (failure ??= e));
+      req.on('close', () => reject(new ApiClientError(`${method} ${this.opts.server}${path}: ${failure?.message ?? 'the connection closed before the answer was complete'}`, 0)));
       req.on('response', (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
@@ -110,8 +137,8 @@ export class ApiClient {
     });
   }
 
-  list<T extends KubeObject>(ref: ResourceRef, query: Record<string, string> = {}): Promise<ObjectList<T>> {
-    return this.request('GET', withQuery(resourcePath(ref), query));
+  list<T extends KubeObject>(ref: ResourceRef, query: Record<string, string> = {}, call: CallOptions = {}): Promise<ObjectList<T>> {
+    return this.request('GET', withQuery(resourcePath(ref), query), undefined, 'application/json', call);
   }
   get<T extends KubeObject>(ref: ResourceRef): Promise<T> {
     return this.request('GET', resourcePath(ref));
@@ -133,26 +160,33 @@ export class ApiClient {
    * Opens `GET path?watch=1&…` and calls onEvent for each event line. A non-2xx answer (e.g. 410
    * for a too-old resourceVersion) rejects with ApiClientError before any event.
    */
-  async watch(ref: ResourceRef, query: Record<string, string>, onEvent: (ev: WatchEventBody) => void): Promise<WatchStream> {
+  async watch(ref: ResourceRef, query: Record<string, string>, onEvent: (ev: WatchEventBody) => void, call: CallOptions = {}): Promise<WatchStream> {
     const path = withQuery(resourcePath(ref), { ...query, watch: '1' });
     return new Promise<WatchStream>((resolve, reject) => {
-      const req = this.open('GET', path, {});
+      const req = this.open('GET', path, {}, call.signal);
       let settle: { resolve: () => void; reject: (e: Error) => void } | undefined;
       const done = new Promise<void>((res, rej) => (settle = { resolve: res, reject: rej }));
       done.catch(() => undefined); // callers that never await it must not crash the process
       let closed = false;
+      // done settles when the request has closed (its socket too), not when close() is called.
       const close = () => {
         closed = true;
         req.destroy();
-        settle?.resolve();
       };
-      req.on('error', (e) => {
-        const err = new ApiClientError(`watch ${path}: ${e.message}`, 0);
-        if (closed) return;
+      let failure: Error | undefined;
+      req.on('error', (e) => (failure ??= e));
+      let response: http.IncomingMessage | undefined;
+      // However the request ends (server gone, client closed, aborted), the stream is over: a
+      // stream cut before its last chunk is an error, one that ended (or that we closed) is not.
+      req.on('close', () => {
+        const why = failure?.message ?? (response ? 'the connection was lost' : 'the connection closed before the server answered');
+        const err = new ApiClientError(`watch ${path}: ${why}`, 0);
         reject(err);
-        settle?.reject(err);
+        if (closed || (response?.complete && !failure)) settle?.resolve();
+        else settle?.reject(err);
       });
       req.on('response', (res) => {
+        response = res;
         const code = res.statusCode ?? 0;
         if (code < 200 || code >= 300) {
           const chunks: Buffer[] = [];
@@ -178,11 +212,18 @@ export class ApiClient {
           while ((nl = buffered.indexOf('\n')) >= 0 && !closed) {
             const line = buffered.slice(0, nl);
             buffered = buffered.slice(nl + 1);
-            if (line.trim() !== '') onEvent(JSON.parse(line) as WatchEventBody);
+            if (line.trim() === '') continue;
+            let ev: WatchEventBody;
+            try {
+              ev = JSON.parse(line) as WatchEventBody;
+            } catch {
+              failure = new ApiClientError(`the server sent a line that is not JSON: ${line.slice(0, 80)}`, 0);
+              req.destroy(); // done rejects with it once the request is closed
+              return;
+            }
+            onEvent(ev);
           }
         });
-        res.on('end', () => settle?.resolve());
-        res.on('error', (e) => settle?.reject(e));
       });
       req.end();
     });

@@ -43,7 +43,9 @@ export class Informer<T extends KubeObject> {
   private failures = 0;
   private wake: (() => void) | undefined;
   private loop: Promise<void> | undefined;
-  private syncWaiters: (() => void)[] = [];
+  private syncWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Aborted by stop(): ends the list or watch request in flight, even one still connecting. */
+  private readonly abort = new AbortController();
 
   constructor(
     private readonly client: ApiClient,
@@ -56,21 +58,38 @@ export class Informer<T extends KubeObject> {
     this.loop ??= this.run();
   }
 
+  /**
+   * Resolves once nothing of this informer can run any more: no request (connecting, waiting or
+   * streaming), no backoff timer, no handler call. Pending waitForSync() calls reject.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
+    this.abort.abort();
     this.stream?.close();
     this.wake?.();
     await this.loop;
+    this.syncWaiters.splice(0).forEach((w) => w.reject(new Error(`${this.ref.plural}: the informer was stopped before it synced`)));
   }
 
   waitForSync(timeoutMs = 30_000): Promise<void> {
     if (this.synced) return Promise.resolve();
+    if (this.stopped) return Promise.reject(new Error(`${this.ref.plural}: the informer was stopped before it synced`));
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error(`${this.ref.plural}: not synced within ${timeoutMs} ms`)), timeoutMs);
-      this.syncWaiters.push(() => {
-        clearTimeout(t);
-        resolve();
-      });
+      const waiter = {
+        resolve: () => {
+          clearTimeout(t);
+          resolve();
+        },
+        reject: (e: Error) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
+      const t = setTimeout(() => {
+        this.syncWaiters = this.syncWaiters.filter((w) => w !== waiter);
+        reject(new Error(`${this.ref.plural}: not synced within ${timeoutMs} ms`));
+      }, timeoutMs);
+      this.syncWaiters.push(waiter);
     });
   }
 
@@ -86,6 +105,7 @@ export class Informer<T extends KubeObject> {
           await this.relist();
           needList = false;
         }
+        if (this.stopped) break;
         await this.watchOnce();
         this.failures = 0;
       } catch (e) {
@@ -100,7 +120,8 @@ export class Informer<T extends KubeObject> {
   }
 
   private async relist(): Promise<void> {
-    const list = await this.client.list<T>(this.ref, this.selectors());
+    const list = await this.client.list<T>(this.ref, this.selectors(), { signal: this.abort.signal });
+    if (this.stopped) return;
     this.lists++;
     const seen = new Set<string>();
     const transform = this.opts.transform;
@@ -114,7 +135,7 @@ export class Informer<T extends KubeObject> {
     this.resourceVersion = list.metadata.resourceVersion;
     this.synced = true;
     this.handlers.onSynced?.();
-    this.syncWaiters.splice(0).forEach((w) => w());
+    this.syncWaiters.splice(0).forEach((w) => w.resolve());
   }
 
   private apply(type: 'ADDED' | 'MODIFIED' | 'DELETED', obj: T): void {
@@ -135,7 +156,9 @@ export class Informer<T extends KubeObject> {
   /** One watch stream, from this.resourceVersion until it ends; a 410 inside the stream throws. */
   private async watchOnce(): Promise<void> {
     let expired: ApiClientError | undefined;
-    const stream = await this.client.watch(this.ref, { ...this.selectors(), resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true' }, (ev: WatchEventBody) => {
+    const query = { ...this.selectors(), resourceVersion: this.resourceVersion, allowWatchBookmarks: 'true' };
+    const stream = await this.client.watch(this.ref, query, (ev: WatchEventBody) => {
+      if (this.stopped) return;
       if (ev.type === 'ERROR') {
         const status = ev.object as { code?: number; message?: string };
         expired = new ApiClientError(`watch ${this.ref.plural}: ${status.message ?? 'error event'}`, status.code ?? 500);
@@ -145,10 +168,11 @@ export class Informer<T extends KubeObject> {
       const obj = ev.object as T;
       if (obj.metadata?.resourceVersion) this.resourceVersion = obj.metadata.resourceVersion;
       if (ev.type !== 'BOOKMARK') this.apply(ev.type, this.opts.transform ? this.opts.transform(obj) : obj);
-    });
+    }, { signal: this.abort.signal });
     this.stream = stream;
+    if (this.stopped) stream.close(); // stop() came while the watch was being opened
     this.failures = 0;
-    this.handlers.onWatching?.();
+    if (!this.stopped) this.handlers.onWatching?.();
     await stream.done;
     this.stream = undefined;
     if (expired) throw expired;

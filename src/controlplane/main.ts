@@ -10,6 +10,7 @@ import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec } from './objects.js';
 import { clusterConfigSpecWithDefaults, validateClusterConfig } from './validate-objects.js';
 import { formatFieldErrors } from './validate.js';
 import { newToken } from './api/auth.js';
+import { closeServer } from '../http/close.js';
 import type { Store } from './store/types.js';
 
 const INIT_FLAGS: FlagSpecs = {
@@ -145,14 +146,15 @@ async function serve(argv: string[]): Promise<number> {
   const { buildServer } = await import('./api/server.js');
   const app = buildServer({ store, adminTokens: [adminToken], clusterConfig, https, logger: { level: flags['log-level'] as string }, bookmarkIntervalMs: (flags['bookmark-interval'] as number) * 1000 });
   let closing = false;
+  let local: import('node:http').Server | undefined;
   const shutdown = (signal: string) => {
     if (closing) return;
     closing = true;
     app.log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
-    app
-      .close()
+    // Both listeners close at once, each in about CLOSE_GRACE_MS at most (src/http/close.ts).
+    Promise.all([app.close(), local ? closeServer(local) : undefined])
       .then(() => store.close())
       .then(() => process.exit(0), (e: Error) => {
         process.stderr.write(`podwire-controlplane: shutdown failed: ${e.message}\n`);
@@ -162,18 +164,18 @@ async function serve(argv: string[]): Promise<number> {
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
   await app.listen({ host, port });
-  if (flags['unix-socket']) await listenUnix(app.server, flags['unix-socket'] as string);
+  if (flags['unix-socket']) local = await listenUnix(app.server, flags['unix-socket'] as string);
   return -1; // keep running
 }
 
 /** A second listener on a unix socket that hands its requests to the same app (same hooks, auth). */
-async function listenUnix(server: import('node:http').Server, socketPath: string): Promise<void> {
+async function listenUnix(server: import('node:http').Server, socketPath: string): Promise<import('node:http').Server> {
   const { createServer } = await import('node:http');
   const local = createServer((req, res) => server.emit('request', req, res));
   fs.rmSync(socketPath, { force: true });
   await new Promise<void>((resolve, reject) => local.once('error', reject).listen(socketPath, resolve));
   fs.chmodSync(socketPath, 0o600);
-  server.once('close', () => local.close());
+  return local;
 }
 
 async function main(argv: string[]): Promise<number> {

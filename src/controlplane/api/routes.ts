@@ -162,10 +162,16 @@ async function watch(deps: RouteDeps, def: ResourceDef, ns: string | undefined, 
     },
     { onOpen: deps.onWatchOpen, onClose: deps.onWatchClose, onEvent: deps.onWatchEvent },
   );
+  // On shutdown a watch ends and so does its connection: left idle, it would hold server.close()
+  // (which closes idle connections only once, when it starts) until the close grace runs out.
+  const endForShutdown = (): void => {
+    w.stop();
+    reply.raw.socket?.end();
+  };
   // startWatch is async: the server may have begun closing meanwhile, after preClose ended the
-  // open watches. This one would then hold its connection, and close() would wait forever.
-  if (deps.watches.closed) w.stop();
-  deps.watches.open.add(w.stop);
-  void w.done.then(() => deps.watches.open.delete(w.stop));
+  // open watches. This one would then hold its connection, and close() would wait for it.
+  if (deps.watches.closed) endForShutdown();
+  deps.watches.open.add(endForShutdown);
+  void w.done.then(() => deps.watches.open.delete(endForShutdown));
   return reply;
 }

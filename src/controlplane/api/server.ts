@@ -11,6 +11,7 @@ import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { registerResourceRoutes } from './routes.js';
 import { ApiError, statusOf } from './status.js';
+import { boundCloseTime } from '../../http/close.js';
 
 export interface ServerDeps {
   store: Store;
@@ -121,7 +122,9 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     await seedClusterConfig(deps.store, deps.clusterConfig ?? DEFAULT_CLUSTER_CONFIG);
     if (controller) await controller.start();
   });
-  // Open watches would hold the HTTP server open: end them first (clients reconnect elsewhere).
+  // Open watches would hold the HTTP server open: end them first (clients reconnect elsewhere);
+  // a client that sent half a request would too: its connection ends after a grace period.
+  boundCloseTime(app);
   app.addHook('preClose', async () => {
     watches.closed = true;
     [...watches.open].forEach((stop) => stop());
