@@ -6,7 +6,8 @@ import type { KubeObject, ObjectList } from '../objects.js';
 import { isStoreError, type ListResult, type Store, type StoredObject, type Txn } from '../store/types.js';
 import { matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../selectors.js';
 import { ApiError, alreadyExists, conflict, invalidError, notFound } from './status.js';
-import { storeKey, storePrefix, type ResourceDef } from './resources.js';
+import type { ResourceDef } from './resources.js';
+import { bodyName, storeKey, storePrefix, type Namespace, type ObjectName } from './keys.js';
 import { applyMergePatch } from './merge-patch.js';
 
 /**
@@ -64,20 +65,20 @@ export class Registry {
     return { get: tx.get.bind(tx), list: (prefix) => this.store.list<KubeObject>(prefix) };
   }
 
-  async get(def: ResourceDef, namespace: string | undefined, name: string): Promise<KubeObject> {
+  async get(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName): Promise<KubeObject> {
     const o = await this.store.get<KubeObject>(storeKey(def, namespace, name)).catch((e) => storeFailure(e, def, name));
     if (!o) throw notFound(def.plural, name);
     return toApiObject(o);
   }
 
-  async list(def: ResourceDef, namespace: string | undefined, opts: ListOptions = {}): Promise<ObjectList<KubeObject>> {
+  async list(def: ResourceDef, namespace: Namespace | undefined, opts: ListOptions = {}): Promise<ObjectList<KubeObject>> {
     const r = await this.store.list<KubeObject>(storePrefix(def, namespace)).catch((e) => storeFailure(e, def, ''));
     const items = r.items.map(toApiObject).filter((o) => selected(o, opts));
     return { apiVersion: 'v1', kind: def.listKind, metadata: { resourceVersion: String(r.revision) }, items };
   }
 
   /** Validates the body (400 naming every bad field) and checks it against the URL. */
-  private prepare(def: ResourceDef, namespace: string | undefined, body: unknown, urlName?: string): KubeObject {
+  private prepare(def: ResourceDef, namespace: Namespace | undefined, body: unknown, urlName?: ObjectName): KubeObject {
     const errors = def.validate(body);
     const obj = body as KubeObject;
     const name = typeof obj?.metadata?.name === 'string' ? obj.metadata.name : urlName;
@@ -95,9 +96,9 @@ export class Registry {
     return def.defaults({ ...obj, apiVersion: 'v1', kind: def.kind, metadata });
   }
 
-  async create(def: ResourceDef, namespace: string | undefined, body: unknown, check?: WriteCheck): Promise<KubeObject> {
+  async create(def: ResourceDef, namespace: Namespace | undefined, body: unknown, check?: WriteCheck): Promise<KubeObject> {
     const prepared = this.prepare(def, namespace, body);
-    const name = prepared.metadata.name;
+    const name = bodyName(def, prepared.metadata.name);
     const key = storeKey(def, namespace, name);
     try {
       const { result, revision } = await this.store.txn(async (tx) => {
@@ -114,17 +115,17 @@ export class Registry {
     }
   }
 
-  async update(def: ResourceDef, namespace: string | undefined, name: string, body: unknown, check?: WriteCheck): Promise<KubeObject> {
+  async update(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, body: unknown, check?: WriteCheck): Promise<KubeObject> {
     const prepared = this.prepare(def, namespace, body, name);
     return this.replace(def, namespace, name, () => prepared, check);
   }
 
   /** JSON merge patch (RFC 7386) on the current object, then an update guarded by its revision. */
-  async patch(def: ResourceDef, namespace: string | undefined, name: string, patch: unknown, check?: WriteCheck): Promise<KubeObject> {
+  async patch(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, patch: unknown, check?: WriteCheck): Promise<KubeObject> {
     return this.replace(def, namespace, name, (current) => this.prepare(def, namespace, applyMergePatch(current, patch), name), check);
   }
 
-  private async replace(def: ResourceDef, namespace: string | undefined, name: string, build: (current: KubeObject) => KubeObject, check?: WriteCheck): Promise<KubeObject> {
+  private async replace(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, build: (current: KubeObject) => KubeObject, check?: WriteCheck): Promise<KubeObject> {
     const key = storeKey(def, namespace, name);
     try {
       const { result, revision } = await this.store.txn(async (tx) => {
@@ -149,7 +150,7 @@ export class Registry {
     }
   }
 
-  async delete(def: ResourceDef, namespace: string | undefined, name: string, opts: DeleteOptions = {}, check?: WriteCheck): Promise<KubeObject> {
+  async delete(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, opts: DeleteOptions = {}, check?: WriteCheck): Promise<KubeObject> {
     const key = storeKey(def, namespace, name);
     try {
       const { result } = await this.store.txn(async (tx) => {

@@ -2,7 +2,7 @@
 // the validator, defaulting, and the allocation hooks run inside the write's store txn.
 import type { KubeObject, Node, Pod, Service, Endpoints } from '../objects.js';
 import type { Txn } from '../store/types.js';
-import { validateService, type FieldError } from '../validate.js';
+import { validateDns1035Label, validateDns1123Subdomain, validateService, type FieldError } from '../validate.js';
 import { validateEndpoints, validateNode, validatePod } from '../validate-objects.js';
 import { assignPodCidr, assignServiceAddresses, releaseNodeCidr, releaseServiceAddresses } from './allocations.js';
 
@@ -16,6 +16,8 @@ export interface ResourceDef<T extends KubeObject = KubeObject> {
   namespaced: boolean;
   /** Store keys: <prefix>/<name> or <prefix>/<namespace>/<name>. */
   prefix: string;
+  /** The rule for metadata.name (the one its validate() applies); store keys are built only from names that pass it. */
+  validateName(value: unknown, field: string): FieldError[];
   validate(body: unknown): FieldError[];
   /** Fills what a client may leave out (pure; runs before the hooks). */
   defaults(obj: T): T;
@@ -49,6 +51,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['no'],
     namespaced: false,
     prefix: '/nodes',
+    validateName: validateDns1123Subdomain,
     validate: validateNode,
     defaults: (n) => ({ ...n, spec: { ...((n as Node).spec ?? {}) } }) as Node,
     onCreate: (tx, n) => assignPodCidr(tx, n as Node),
@@ -63,6 +66,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['po'],
     namespaced: true,
     prefix: '/pods',
+    validateName: validateDns1123Subdomain,
     validate: validatePod,
     defaults: (p) => ({ ...p, status: { phase: 'Pending', ...((p as Pod).status ?? {}) } }) as Pod,
   },
@@ -74,6 +78,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['svc'],
     namespaced: true,
     prefix: '/services',
+    validateName: validateDns1035Label,
     validate: validateService,
     defaults: (s) => defaultService(s as Service),
     onCreate: (tx, s) => assignServiceAddresses(tx, s as Service),
@@ -88,6 +93,8 @@ const definitions: ResourceDef[] = [
     shortNames: ['ep'],
     namespaced: true,
     prefix: '/endpoints',
+    // An Endpoints object is named after its Service.
+    validateName: validateDns1035Label,
     validate: validateEndpoints,
     defaults: (e) => ({ ...e, subsets: (e as Endpoints).subsets ?? [] }) as Endpoints,
   },
@@ -99,12 +106,4 @@ export function resource(plural: string): ResourceDef {
   const def = RESOURCES.get(plural);
   if (!def) throw new Error(`unknown resource ${plural}`);
   return def;
-}
-
-export function storeKey(def: ResourceDef, namespace: string | undefined, name: string): string {
-  return def.namespaced ? `${def.prefix}/${namespace}/${name}` : `${def.prefix}/${name}`;
-}
-
-export function storePrefix(def: ResourceDef, namespace?: string): string {
-  return def.namespaced && namespace ? `${def.prefix}/${namespace}` : def.prefix;
 }

@@ -8,7 +8,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { parseFieldSelector, parseLabelSelector, SelectorError } from '../selectors.js';
 import { authorize, readCheckFor, writeCheckFor, type Actor, type Verb } from './auth.js';
 import { findStrategicDirective } from './merge-patch.js';
-import { storePrefix, RESOURCES, type ResourceDef } from './resources.js';
+import { RESOURCES, type ResourceDef } from './resources.js';
+import { pathName, pathNamespace, storePrefix, type Namespace, type ObjectName } from './keys.js';
 import type { ListOptions, Registry } from './registry.js';
 import { ApiError } from './status.js';
 import { startWatch } from './watch.js';
@@ -70,6 +71,15 @@ export function actorOf(req: FastifyRequest): Actor {
   return (req as FastifyRequest & { actor: Actor }).actor;
 }
 
+/** The path's namespace and name, checked before anything reaches the store (keys.ts). */
+function namespaceOf(req: FastifyRequest<{ Params: ParamsT }>): Namespace | undefined {
+  return req.params.namespace === undefined ? undefined : pathNamespace(req.params.namespace);
+}
+
+function nameOf(req: FastifyRequest<{ Params: ParamsT }>, def: ResourceDef): ObjectName {
+  return pathName(def, req.params.name!);
+}
+
 function listOptions(q: ListQueryT): ListOptions {
   try {
     return {
@@ -98,7 +108,7 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
   for (const def of RESOURCES.values()) {
     const base = def.namespaced ? `/api/v1/namespaces/:namespace/${def.plural}` : `/api/v1/${def.plural}`;
     const listHandler = async (req: FastifyRequest<{ Params: ParamsT; Querystring: ListQueryT }>, reply: FastifyReply) => {
-      const ns = req.params.namespace;
+      const ns = namespaceOf(req);
       const select = listOptions(req.query);
       if (isTrue(req.query.watch)) {
         check(req, 'watch', def, select);
@@ -114,19 +124,21 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
     if (def.namespaced) app.get(`/api/v1/${def.plural}`, listSchema, listHandler);
 
     app.post<{ Params: ParamsT }>(base, { schema: { params: Params, body: ObjectBody } }, async (req, reply) => {
-      const obj = await deps.registry.create(def, req.params.namespace, req.body, check(req, 'create', def));
+      const writeCheck = check(req, 'create', def);
+      const obj = await deps.registry.create(def, namespaceOf(req), req.body, writeCheck);
       return reply.code(201).send(obj);
     });
     app.get<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
       check(req, 'get', def);
-      const obj = await deps.registry.get(def, req.params.namespace, req.params.name!);
+      const obj = await deps.registry.get(def, namespaceOf(req), nameOf(req, def));
       readCheckFor(actorOf(req), def.plural)?.(obj);
       const table = tableRequest(req, def);
       return table ? toTable([obj], table, obj.metadata.resourceVersion) : obj;
     });
-    app.put<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params, body: ObjectBody } }, async (req) =>
-      deps.registry.update(def, req.params.namespace, req.params.name!, req.body, check(req, 'update', def)),
-    );
+    app.put<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params, body: ObjectBody } }, async (req) => {
+      const writeCheck = check(req, 'update', def);
+      return deps.registry.update(def, namespaceOf(req), nameOf(req, def), req.body, writeCheck);
+    });
     app.patch<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
@@ -134,16 +146,18 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
       }
       const directive = findStrategicDirective(req.body);
       if (directive) throw new ApiError('UnsupportedMediaType', `strategic merge patch directive ${directive} is not supported; send a JSON merge patch (kubectl patch --type merge) or PUT the whole object`);
-      return deps.registry.patch(def, req.params.namespace, req.params.name!, req.body, check(req, 'patch', def));
+      const writeCheck = check(req, 'patch', def);
+      return deps.registry.patch(def, namespaceOf(req), nameOf(req, def), req.body, writeCheck);
     });
     app.delete<{ Params: ParamsT; Body: Static<typeof DeleteBody> }>(`${base}/:name`, { schema: { params: Params, body: DeleteBody } }, async (req) => {
       const pre = req.body?.preconditions ?? {};
-      return deps.registry.delete(def, req.params.namespace, req.params.name!, pre, check(req, 'delete', def));
+      const writeCheck = check(req, 'delete', def);
+      return deps.registry.delete(def, namespaceOf(req), nameOf(req, def), pre, writeCheck);
     });
   }
 }
 
-async function watch(deps: RouteDeps, def: ResourceDef, ns: string | undefined, req: FastifyRequest<{ Querystring: ListQueryT }>, reply: FastifyReply, select: ListOptions): Promise<FastifyReply> {
+async function watch(deps: RouteDeps, def: ResourceDef, ns: Namespace | undefined, req: FastifyRequest<{ Querystring: ListQueryT }>, reply: FastifyReply, select: ListOptions): Promise<FastifyReply> {
   const w = await startWatch(
     deps.store,
     {

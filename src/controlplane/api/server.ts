@@ -1,8 +1,8 @@
 // buildServer(deps): the control plane's fastify app, separate from listen() so tests drive it
 // with inject(). Every error leaves as a Kubernetes Status object.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { Store } from '../store/types.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec } from '../objects.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec, type StatusReason } from '../objects.js';
 import { EndpointsController } from '../endpoints/controller.js';
 import { Authenticator, type Actor } from './auth.js';
 import { registerAdminRoutes, seedClusterConfig } from './admin-routes.js';
@@ -40,6 +40,11 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     bodyLimit: 3 * 1024 * 1024, // kube-apiserver's request size limit
     ...(deps.https ? { https: deps.https } : {}),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
+    // A path that does not decode (e.g. "%zz") is the client's fault, and gets a Status like every error.
+    frameworkErrors: (err, _req, reply) => {
+      const code = err.statusCode ?? 500;
+      void (reply as FastifyReply).code(code).send(statusOf(code, code === 400 ? 'BadRequest' : 'InternalError', err.message));
+    },
   }) as unknown as ControlPlaneServer;
   const auth = new Authenticator(deps.store, deps.adminTokens);
   const metrics = createMetrics(deps.store);
@@ -82,7 +87,7 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     }
     const code = err.statusCode ?? 500;
     if (code === 415) return reply.code(415).send(statusOf(415, 'UnsupportedMediaType', `${err.message}; send application/json`));
-    if (code >= 400 && code < 500) return reply.code(code).send(statusOf(code, 'BadRequest', err.message));
+    if (code >= 400 && code < 500) return reply.code(code).send(statusOf(code, CLIENT_REASONS[code] ?? 'BadRequest', err.message));
     req.log.error({ err }, 'request failed');
     return reply.code(500).send(statusOf(500, 'InternalError', `internal error: ${err.message}`));
   });
@@ -132,6 +137,9 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
   });
   return app;
 }
+
+/** Client errors fastify raises itself (FST_ERR_*), by code; any other 4xx is BadRequest. */
+const CLIENT_REASONS: Partial<Record<number, StatusReason>> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed' };
 
 /** "body" + "/spec/ports/0/port" → "spec.ports[0].port" (required props name the missing one). */
 function fieldOf(where: string, instancePath: string, params: Record<string, unknown>): string {
