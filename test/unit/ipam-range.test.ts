@@ -97,6 +97,38 @@ t.test('range sets: non-empty, one family, no overlap inside a set or across set
   t.equal(allocatableCount(set[1]!), 254n);
 });
 
+t.test('overlaps are found whatever the order: a long range before short ones, a later range that sorts first', async (t) => {
+  const bad: Array<[unknown, RegExp]> = [
+    [[[{ subnet: '10.0.0.0/16' }, { subnet: '10.1.0.0/24' }, { subnet: '10.0.200.0/24' }]], /^ipam\.ranges\[0\]\[2\]: 10\.0\.200\.1-10\.0\.200\.254 overlaps ipam\.ranges\[0\]\[0\] \(10\.0\.0\.1-10\.0\.255\.254\)$/],
+    [[[{ subnet: '10.0.5.0/24' }, { subnet: '10.0.0.0/16' }]], /^ipam\.ranges\[0\]\[1\]: 10\.0\.0\.1-10\.0\.255\.254 overlaps ipam\.ranges\[0\]\[0\] \(10\.0\.5\.1-10\.0\.5\.254\)$/],
+    [[[{ subnet: '10.9.0.0/24' }], [{ subnet: '10.0.0.0/8' }]], /^ipam\.ranges\[1\]\[0\]: .* overlaps ipam\.ranges\[0\]\[0\] \(10\.9\.0\.1-10\.9\.0\.254\) of another range set$/],
+  ];
+  for (const [sets, re] of bad) t.throws(() => parseRangeSets(sets), { kind: 'invalid', message: re }, re.source);
+  t.doesNotThrow(() => parseRangeSets([[{ subnet: '10.0.2.0/24' }, { subnet: '10.0.0.0/24' }], [{ subnet: 'fd00::/120' }], [{ subnet: '10.0.1.0/24' }]]), 'disjoint ranges interleaved across sets');
+});
+
+/** n /24 ranges 10.A.B.0/24, distinct. */
+const manyRanges = (n: number, from = 0) => Array.from({ length: n }, (_, k) => ({ subnet: `10.${((k + from) >> 8) & 255}.${(k + from) & 255}.0/24` }));
+
+t.test('50,000 ranges (1.4 MB of config) parse, count and look up in well under a second each, not minutes', async (t) => {
+  const timed = <T>(what: string, fn: () => T, maxMs: number): T => {
+    const t0 = performance.now();
+    const out = fn();
+    const ms = performance.now() - t0;
+    t.ok(ms < maxMs, `${what}: ${ms.toFixed(0)} ms (limit ${maxMs} ms)`);
+    return out;
+  };
+  const [one] = timed('one set of 50,000', () => parseRangeSets([manyRanges(50_000)]), 3000);
+  timed('two sets of 25,000', () => parseRangeSets([manyRanges(25_000), manyRanges(25_000, 25_000)]), 3000);
+  t.equal(timed('allocatableCount', () => allocatableCount(one!), 1000), 50_000n * 253n, 'every /24 has 253 (its .1 is a gateway)');
+  const probes = manyRanges(50_000).map((r) => parseAddress(r.subnet.replace(/0\/24$/, '9'), 'x'));
+  t.ok(timed('isAllocatable for one address of each range', () => probes.every((a) => isAllocatable(one!, a)), 1000), 'all allocatable');
+  const tooMany = [manyRanges(60_000), [...manyRanges(5_536, 60_000), { subnet: '11.0.0.0/24' }]];
+  t.throws(() => parseRangeSets(tooMany), { message: /^ipam\.ranges: 65537 ranges, more than the 65536 podwire accepts in one network; merge adjacent/ });
+  t.doesNotThrow(() => parseRangeSets([manyRanges(60_000), manyRanges(5_536, 60_000)]), '65,536 ranges are accepted');
+  t.throws(() => parseRangeSets([[...manyRanges(50_000), { subnet: '10.3.0.0/16' }]]), { message: /^ipam\.ranges\[0\]\[50000\]: .* overlaps ipam\.ranges\[0\]\[768\]/ }, 'an overlap among 50,000 is still found and named');
+});
+
 t.test('addresses: canonical text, BigInt round trip', async (t) => {
   t.equal(canonicalIp('FD00:0:0::0001'), 'fd00::1');
   t.equal(canonicalIp('::ffff:10.0.0.1'), '::ffff:a00:1');
