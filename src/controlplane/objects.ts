@@ -83,7 +83,7 @@ export interface Pod extends KubeObject {
     podIP?: string;
     podIPs?: { ip: string }[];
     hostIP?: string;
-    conditions?: { type: string; status: 'True' | 'False' | 'Unknown' }[];
+    conditions?: { type: string; status: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; lastProbeTime?: string; lastTransitionTime?: string }[];
   };
 }
 
@@ -215,6 +215,7 @@ export type StatusReason =
   | 'Invalid'
   | 'MethodNotAllowed'
   | 'UnsupportedMediaType'
+  | 'RequestEntityTooLarge'
   | 'InternalError'
   | 'ServiceUnavailable'
   | 'Expired';

@@ -56,11 +56,14 @@ function optionalString(value: unknown, field: string): Errors {
 }
 
 const CONDITION_STATUSES = ['True', 'False', 'Unknown'] as const;
+/** Free text and timestamps of node and pod conditions (podwire reads none of them, but stores them). */
+const CONDITION_TEXT = ['reason', 'message', 'lastHeartbeatTime', 'lastTransitionTime', 'lastProbeTime'] as const;
 
 function validateConditions(list: unknown, field: string): Errors {
   return eachObject(list, field, (c, f) => {
     const type = c.type === undefined || c.type === '' ? [required(`${f}.type`)] : optionalString(c.type, `${f}.type`);
-    return [...type, ...(c.status === undefined ? [required(`${f}.status`)] : oneOf(c.status, `${f}.status`, CONDITION_STATUSES))];
+    const text = CONDITION_TEXT.flatMap((key) => optionalString(c[key], `${f}.${key}`));
+    return [...type, ...(c.status === undefined ? [required(`${f}.status`)] : oneOf(c.status, `${f}.status`, CONDITION_STATUSES)), ...text];
   });
 }
 

@@ -12,7 +12,13 @@ export interface FieldError {
 
 type Errors = FieldError[];
 
-const show = (v: unknown): string => (typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'undefined' : JSON.stringify(v) ?? String(v));
+const SHOW_MAX = 256;
+
+/** A value as messages quote it, cut short: a bad field may be megabytes of client text. */
+const show = (v: unknown): string => {
+  const text = typeof v === 'string' ? JSON.stringify(v) : v === undefined ? 'undefined' : (JSON.stringify(v) ?? String(v));
+  return text.length > SHOW_MAX ? `${text.slice(0, SHOW_MAX)}... (${text.length} characters)` : text;
+};
 
 export const required = (field: string): FieldError => ({ field, message: 'Required value' });
 export const invalid = (field: string, value: unknown, detail: string): FieldError => ({ field, message: `Invalid value: ${show(value)}: ${detail}` });
@@ -154,7 +160,8 @@ const IANA_SVC_NAME_RE = /^[-a-z0-9]+$/;
 
 /** A named port (IANA_SVC_NAME, RFC 6335): at most 15 characters, a-z 0-9 '-', a letter, no '--'. */
 export function validatePortName(value: unknown, field: string): Errors {
-  if (typeof value !== 'string' || value === '') return [required(field)];
+  if (value === undefined || value === '') return [required(field)];
+  if (typeof value !== 'string') return [invalid(field, value, 'must be a string')];
   const errs: Errors = [];
   if (value.length > 15) errs.push(invalid(field, value, 'must be no more than 15 characters'));
   if (!IANA_SVC_NAME_RE.test(value)) errs.push(invalid(field, value, "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)"));
@@ -197,7 +204,9 @@ export function validateSessionAffinity(spec: Record<string, unknown>, field: st
   if (config === undefined || config === null) return errs;
   const cfgField = `${field}.sessionAffinityConfig`;
   if (spec.sessionAffinity !== 'ClientIP') return [...errs, forbidden(cfgField, '`sessionAffinityConfig` may only be set when `sessionAffinity` is ClientIP')];
-  const clientIp = isRecord(config) ? config.clientIP : undefined;
+  if (!isRecord(config)) return [...errs, invalid(cfgField, config, 'must be an object')];
+  if (config.clientIP !== undefined && !isRecord(config.clientIP)) return [...errs, invalid(`${cfgField}.clientIP`, config.clientIP, 'must be an object')];
+  const clientIp = config.clientIP;
   const timeout = isRecord(clientIp) ? clientIp.timeoutSeconds : undefined;
   if (timeout === undefined) return errs;
   if (!isInt(timeout) || timeout < 1 || timeout > MAX_AFFINITY_SECONDS) {
@@ -218,13 +227,29 @@ export function validateObjectMeta(meta: unknown, rules: MetaRules, field = 'met
   if (rules.namespaced && meta.namespace !== undefined) errs.push(...validateDns1123Label(meta.namespace, `${field}.namespace`));
   if (!rules.namespaced && meta.namespace !== undefined && meta.namespace !== '') errs.push(forbidden(`${field}.namespace`, 'not allowed on this type'));
   errs.push(...validateLabels(meta.labels, `${field}.labels`));
-  if (meta.annotations !== undefined && meta.annotations !== null) {
-    if (!isRecord(meta.annotations)) errs.push(invalid(`${field}.annotations`, meta.annotations, 'must be an object of string keys to string values'));
-    else for (const [k, v] of Object.entries(meta.annotations)) {
-      errs.push(...validateQualifiedName(k, `${field}.annotations`));
-      if (typeof v !== 'string') errs.push(invalid(`${field}.annotations[${k}]`, v, 'must be a string'));
-    }
+  errs.push(...validateAnnotations(meta.annotations, `${field}.annotations`));
+  // Set by the server; a client may send them back (a GET's object, edited), but only as text.
+  for (const key of ['uid', 'resourceVersion', 'creationTimestamp']) {
+    const v = meta[key];
+    if (v !== undefined && v !== null && typeof v !== 'string') errs.push(invalid(`${field}.${key}`, v, 'must be a string'));
   }
+  return errs;
+}
+
+/** kube-apiserver's TotalAnnotationSizeLimitB: keys and values together. */
+export const MAX_ANNOTATIONS_BYTES = 256 * 1024;
+
+function validateAnnotations(annotations: unknown, field: string): Errors {
+  if (annotations === undefined || annotations === null) return [];
+  if (!isRecord(annotations)) return [invalid(field, annotations, 'must be an object of string keys to string values')];
+  const errs: Errors = [];
+  let bytes = 0;
+  for (const [k, v] of Object.entries(annotations)) {
+    errs.push(...validateQualifiedName(k, field));
+    if (typeof v !== 'string') errs.push(invalid(`${field}[${k}]`, v, 'must be a string'));
+    else bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+  }
+  if (bytes > MAX_ANNOTATIONS_BYTES) errs.push({ field, message: `Too long: must have at most ${MAX_ANNOTATIONS_BYTES} bytes` });
   return errs;
 }
 
@@ -269,12 +294,21 @@ function validateClusterIp(spec: Record<string, unknown>, field: string, type: s
   return validateIp(ip, field);
 }
 
+/** spec.clusterIPs: the allocator rewrites it from clusterIP; what a client sends must still be IPs (or "None"). */
+function validateClusterIps(ips: unknown, field: string): Errors {
+  if (ips === undefined || ips === null) return [];
+  if (!Array.isArray(ips)) return [invalid(field, ips, 'must be a list of IP addresses')];
+  return ips.flatMap((ip: unknown, i) => (ip === 'None' ? [] : validateIp(ip, `${field}[${i}]`)));
+}
+
 function validateExternal(spec: Record<string, unknown>, field: string, type: string): Errors {
   const errs: Errors = [];
   if (type === 'ExternalName') {
     // A trailing dot (a fully qualified name) is accepted, as Kubernetes does.
     const name = typeof spec.externalName === 'string' ? spec.externalName.replace(/\.$/, '') : spec.externalName;
     errs.push(...validateDns1123Subdomain(name, `${field}.externalName`));
+  } else if (spec.externalName !== undefined && typeof spec.externalName !== 'string') {
+    errs.push(invalid(`${field}.externalName`, spec.externalName, 'must be a string'));
   }
   const externalIps = spec.externalIPs ?? [];
   if (!Array.isArray(externalIps)) errs.push(invalid(`${field}.externalIPs`, externalIps, 'must be a list of IP addresses'));
@@ -299,6 +333,7 @@ export function validateServiceSpec(spec: unknown, field = 'spec'): Errors {
   errs.push(
     ...validateServicePorts(spec, `${field}.ports`, type),
     ...validateClusterIp(spec, `${field}.clusterIP`, type),
+    ...validateClusterIps(spec.clusterIPs, `${field}.clusterIPs`),
     ...validateLabels(spec.selector, `${field}.selector`),
     ...validateSessionAffinity(spec, field),
     ...validateExternal(spec, field, type),
@@ -310,5 +345,24 @@ export function validateServiceSpec(spec: unknown, field = 'spec'): Errors {
 /** A whole Service body: metadata (name a DNS-1035 label, as Kubernetes requires) and spec. */
 export function validateService(body: unknown): Errors {
   if (!isRecord(body)) return [invalid('', body, 'must be a JSON object')];
-  return [...validateObjectMeta(body.metadata, { namespaced: true, name: validateDns1035Label }), ...validateServiceSpec(body.spec)];
+  return [...validateObjectMeta(body.metadata, { namespaced: true, name: validateDns1035Label }), ...validateServiceSpec(body.spec), ...validateServiceStatus(body.status)];
+}
+
+/** status.loadBalancer.ingress[]: what a load balancer controller reports (podwire stores it as sent). */
+function validateServiceStatus(status: unknown, field = 'status'): Errors {
+  if (status === undefined || status === null) return [];
+  if (!isRecord(status)) return [invalid(field, status, 'must be an object')];
+  const lb = status.loadBalancer;
+  if (lb === undefined || lb === null) return [];
+  if (!isRecord(lb)) return [invalid(`${field}.loadBalancer`, lb, 'must be an object')];
+  const ingress = lb.ingress;
+  if (ingress === undefined || ingress === null) return [];
+  const f = `${field}.loadBalancer.ingress`;
+  if (!Array.isArray(ingress)) return [invalid(f, ingress, 'must be a list')];
+  return ingress.flatMap((item: unknown, i): Errors => {
+    if (!isRecord(item)) return [invalid(`${f}[${i}]`, item, 'must be an object')];
+    const errs = item.ip === undefined ? [] : validateIp(item.ip, `${f}[${i}].ip`);
+    if (item.hostname !== undefined) errs.push(...validateDns1123Subdomain(item.hostname, `${f}[${i}].hostname`));
+    return errs;
+  });
 }

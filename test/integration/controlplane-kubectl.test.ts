@@ -127,6 +127,22 @@ t.test('kubectl create/get/get -w/label/delete against podwire', { skip: haveKub
   const invalid = await kubectl(admin, ['create', '-f', '-'], 'apiVersion: v1\nkind: Service\nmetadata: {name: bad}\nspec: {ports: [{port: 70000}]}\n');
   t.not(invalid.code, 0);
   t.match(invalid.err, /spec\.ports\[0\]\.port/, 'kubectl shows the field the server refused');
+  // kubectl asks for fieldValidation=Strict: a field no Kubernetes Service has is refused, one podwire
+  // does not model (ipFamilies, appProtocol) is dropped quietly.
+  const unknown = await kubectl(admin, ['create', '-f', '-'], 'apiVersion: v1\nkind: Service\nmetadata: {name: typo}\nspec: {ports: [{port: 80}], selectr: {app: x}}\n');
+  t.not(unknown.code, 0);
+  t.match(unknown.err, /strict decoding error: unknown field "spec.selectr"/);
+  const known = await kubectl(admin, ['create', '-f', '-'], 'apiVersion: v1\nkind: Service\nmetadata: {name: dual, creationTimestamp: null}\nspec: {ipFamilies: [IPv4], ports: [{port: 80, appProtocol: http}]}\nstatus: {loadBalancer: {}}\n');
+  t.equal(known.code, 0, known.err);
+  t.equal((await kubectl(admin, ['annotate', 'service', 'dual', 'note=hi'])).code, 0, 'kubectl annotate');
+  const patched = await kubectl(admin, ['patch', 'service', 'dual', '--type', 'merge', '-p', '{"metadata":{"labels":{"x":"y"}}}']);
+  t.equal(patched.code, 0, patched.err);
+  t.equal((await kubectl(admin, ['get', 'svc', 'dual', '-o', 'jsonpath={.metadata.annotations.note}/{.metadata.labels.x}'])).out, 'hi/y');
+  t.equal((await kubectl(admin, ['delete', 'service', 'dual'])).code, 0);
+  const badNs = await kubectl(admin, ['get', 'services', '-n', 'Not_A_Namespace']);
+  t.not(badNs.code, 0);
+  t.match(badNs.err, /BadRequest|invalid namespace/, 'an impossible namespace is a clear 400');
+  t.match((await kubectl(admin, ['get', 'service', 'UPPER'])).err, /NotFound/, 'an impossible name is NotFound');
 
   const nodeToken = (await fetchJson(cp.url, tls.cert, cp.token, 'POST', '/api/v1/nodes/node-a/token')).token as string;
   const nodeConfig = path.join(dir, 'node.kubeconfig');

@@ -9,6 +9,7 @@ import { ApiError, alreadyExists, conflict, invalidError, notFound } from './sta
 import type { ResourceDef } from './resources.js';
 import { bodyName, storeKey, storePrefix, type Namespace, type ObjectName } from './keys.js';
 import { applyMergePatch } from './merge-patch.js';
+import { decode } from '../decode.js';
 
 /**
  * What a write check may read: `get` sees the write's own txn (so a check on, say, the writer's
@@ -29,6 +30,29 @@ export type WriteCheck = (next: KubeObject | undefined, old: KubeObject | undefi
 export interface ListOptions {
   labelSelector?: LabelSelector;
   fieldSelector?: FieldSelector;
+}
+
+/** kube-apiserver's ?fieldValidation: what to do with fields the kind does not have (they are never stored). */
+export type FieldValidation = 'Ignore' | 'Warn' | 'Strict';
+export const FIELD_VALIDATIONS: readonly FieldValidation[] = ['Ignore', 'Warn', 'Strict'];
+
+export interface DecodeOptions {
+  /** Default Warn, as kube-apiserver's. */
+  fieldValidation?: FieldValidation;
+  /** Collects the Warn mode's warnings (a Set: a patch's txn may run more than once). */
+  warnings?: Set<string>;
+}
+
+const MAX_REPORTED = 20;
+
+function reportUnknown(paths: string[], opts: DecodeOptions, ref: { kind: string; name?: string }): void {
+  const mode = opts.fieldValidation ?? 'Warn';
+  if (paths.length === 0 || mode === 'Ignore') return;
+  // A field name is the client's text: it may be long.
+  const shown = paths.slice(0, MAX_REPORTED).map((p) => `unknown field ${JSON.stringify(p.length > 200 ? `${p.slice(0, 200)}...` : p)}`);
+  if (paths.length > MAX_REPORTED) shown.push(`and ${paths.length - MAX_REPORTED} more unknown fields`);
+  if (mode === 'Strict') throw new ApiError('BadRequest', `strict decoding error: ${shown.join(', ')}`, ref);
+  shown.forEach((w) => opts.warnings?.add(w));
 }
 
 export interface DeleteOptions {
@@ -77,11 +101,13 @@ export class Registry {
     return { apiVersion: 'v1', kind: def.listKind, metadata: { resourceVersion: String(r.revision) }, items };
   }
 
-  /** Validates the body (400 naming every bad field) and checks it against the URL. */
-  private prepare(def: ResourceDef, namespace: Namespace | undefined, body: unknown, urlName?: ObjectName): KubeObject {
-    const errors = def.validate(body);
-    const obj = body as KubeObject;
+  /** Decodes the body into the kind's fields, validates it (400 naming every bad field) and checks it against the URL. */
+  private prepare(def: ResourceDef, namespace: Namespace | undefined, body: unknown, urlName: ObjectName | undefined, opts: DecodeOptions): KubeObject {
+    const decoded = decode(body, def.shape);
+    const obj = decoded.value as KubeObject;
     const name = typeof obj?.metadata?.name === 'string' ? obj.metadata.name : urlName;
+    reportUnknown(decoded.unknown, opts, { kind: def.plural, ...(name !== undefined ? { name } : {}) });
+    const errors = def.validate(obj);
     if (errors.length > 0) throw invalidError(def.kind, { kind: def.plural, name }, errors);
     if (obj.kind !== undefined && obj.kind !== def.kind) throw new ApiError('BadRequest', `kind ${JSON.stringify(obj.kind)} sent to the ${def.plural} endpoint; expected ${def.kind}`, { kind: def.plural, name });
     if (obj.apiVersion !== undefined && obj.apiVersion !== 'v1') throw new ApiError('BadRequest', `apiVersion ${JSON.stringify(obj.apiVersion)} is not served; use v1`, { kind: def.plural, name });
@@ -96,8 +122,8 @@ export class Registry {
     return def.defaults({ ...obj, apiVersion: 'v1', kind: def.kind, metadata });
   }
 
-  async create(def: ResourceDef, namespace: Namespace | undefined, body: unknown, check?: WriteCheck): Promise<KubeObject> {
-    const prepared = this.prepare(def, namespace, body);
+  async create(def: ResourceDef, namespace: Namespace | undefined, body: unknown, check?: WriteCheck, opts: DecodeOptions = {}): Promise<KubeObject> {
+    const prepared = this.prepare(def, namespace, body, undefined, opts);
     const name = bodyName(def, prepared.metadata.name);
     const key = storeKey(def, namespace, name);
     try {
@@ -115,14 +141,14 @@ export class Registry {
     }
   }
 
-  async update(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, body: unknown, check?: WriteCheck): Promise<KubeObject> {
-    const prepared = this.prepare(def, namespace, body, name);
+  async update(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, body: unknown, check?: WriteCheck, opts: DecodeOptions = {}): Promise<KubeObject> {
+    const prepared = this.prepare(def, namespace, body, name, opts);
     return this.replace(def, namespace, name, () => prepared, check);
   }
 
   /** JSON merge patch (RFC 7386) on the current object, then an update guarded by its revision. */
-  async patch(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, patch: unknown, check?: WriteCheck): Promise<KubeObject> {
-    return this.replace(def, namespace, name, (current) => this.prepare(def, namespace, applyMergePatch(current, patch), name), check);
+  async patch(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, patch: unknown, check?: WriteCheck, opts: DecodeOptions = {}): Promise<KubeObject> {
+    return this.replace(def, namespace, name, (current) => this.prepare(def, namespace, applyMergePatch(current, patch), name, opts), check);
   }
 
   private async replace(def: ResourceDef, namespace: Namespace | undefined, name: ObjectName, build: (current: KubeObject) => KubeObject, check?: WriteCheck): Promise<KubeObject> {

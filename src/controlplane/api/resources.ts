@@ -3,6 +3,7 @@
 import type { KubeObject, Node, Pod, Service, Endpoints } from '../objects.js';
 import type { Txn } from '../store/types.js';
 import { validateDns1035Label, validateDns1123Subdomain, validateService, type FieldError } from '../validate.js';
+import { ENDPOINTS_SHAPE, NODE_SHAPE, POD_SHAPE, SERVICE_SHAPE, type Shape } from '../decode.js';
 import { validateEndpoints, validateNode, validatePod } from '../validate-objects.js';
 import { assignPodCidr, assignServiceAddresses, releaseNodeCidr, releaseServiceAddresses } from './allocations.js';
 
@@ -16,6 +17,8 @@ export interface ResourceDef<T extends KubeObject = KubeObject> {
   namespaced: boolean;
   /** Store keys: <prefix>/<name> or <prefix>/<namespace>/<name>. */
   prefix: string;
+  /** The fields the kind has; the decoder drops the rest (decode.ts). */
+  shape: Shape;
   /** The rule for metadata.name (the one its validate() applies); store keys are built only from names that pass it. */
   validateName(value: unknown, field: string): FieldError[];
   validate(body: unknown): FieldError[];
@@ -51,6 +54,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['no'],
     namespaced: false,
     prefix: '/nodes',
+    shape: NODE_SHAPE,
     validateName: validateDns1123Subdomain,
     validate: validateNode,
     defaults: (n) => ({ ...n, spec: { ...((n as Node).spec ?? {}) } }) as Node,
@@ -66,6 +70,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['po'],
     namespaced: true,
     prefix: '/pods',
+    shape: POD_SHAPE,
     validateName: validateDns1123Subdomain,
     validate: validatePod,
     defaults: (p) => ({ ...p, status: { phase: 'Pending', ...((p as Pod).status ?? {}) } }) as Pod,
@@ -78,6 +83,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['svc'],
     namespaced: true,
     prefix: '/services',
+    shape: SERVICE_SHAPE,
     validateName: validateDns1035Label,
     validate: validateService,
     defaults: (s) => defaultService(s as Service),
@@ -93,6 +99,7 @@ const definitions: ResourceDef[] = [
     shortNames: ['ep'],
     namespaced: true,
     prefix: '/endpoints',
+    shape: ENDPOINTS_SHAPE,
     // An Endpoints object is named after its Service.
     validateName: validateDns1035Label,
     validate: validateEndpoints,

@@ -10,7 +10,7 @@ import { authorize, readCheckFor, writeCheckFor, type Actor, type Verb } from '.
 import { findStrategicDirective } from './merge-patch.js';
 import { RESOURCES, type ResourceDef } from './resources.js';
 import { pathName, pathNamespace, storePrefix, type Namespace, type ObjectName } from './keys.js';
-import type { ListOptions, Registry } from './registry.js';
+import { FIELD_VALIDATIONS, type DecodeOptions, type FieldValidation, type ListOptions, type Registry } from './registry.js';
 import { ApiError } from './status.js';
 import { startWatch } from './watch.js';
 import { toTable, wantsTable } from './table.js';
@@ -33,6 +33,10 @@ const ListQuery = Type.Object(
   { additionalProperties: true },
 );
 type ListQueryT = Static<typeof ListQuery>;
+
+/** Writes take kube-apiserver's fieldValidation (kubectl sends Strict); other parameters are ignored, as there. */
+const WriteQuery = Type.Object({ fieldValidation: Type.Optional(Type.Unsafe<FieldValidation>({ type: 'string', enum: [...FIELD_VALIDATIONS] })) }, { additionalProperties: true });
+type WriteQueryT = Static<typeof WriteQuery>;
 
 /** The envelope every object body has; the resource's validator checks the rest, field by field. */
 export const ObjectBody = Type.Object(
@@ -80,6 +84,17 @@ function nameOf(req: FastifyRequest<{ Params: ParamsT }>, def: ResourceDef): Obj
   return pathName(def, req.params.name!);
 }
 
+function decodeOptions(req: FastifyRequest<{ Querystring: WriteQueryT }>): DecodeOptions {
+  return { fieldValidation: req.query.fieldValidation, warnings: new Set() };
+}
+
+/** The decoder's warnings as kube-apiserver sends them (`Warning: 299 - "unknown field \"spec.x\""`), ASCII only. */
+function sendWarnings<T>(reply: FastifyReply, opts: DecodeOptions, result: T): T {
+  const quote = (text: string) => JSON.stringify(text).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  if (opts.warnings?.size) reply.header('warning', [...opts.warnings].map((w) => `299 - ${quote(w)}`));
+  return result;
+}
+
 function listOptions(q: ListQueryT): ListOptions {
   try {
     return {
@@ -123,10 +138,11 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
     app.get(base, listSchema, listHandler);
     if (def.namespaced) app.get(`/api/v1/${def.plural}`, listSchema, listHandler);
 
-    app.post<{ Params: ParamsT }>(base, { schema: { params: Params, body: ObjectBody } }, async (req, reply) => {
+    app.post<{ Params: ParamsT; Querystring: WriteQueryT }>(base, { schema: { params: Params, querystring: WriteQuery, body: ObjectBody } }, async (req, reply) => {
       const writeCheck = check(req, 'create', def);
-      const obj = await deps.registry.create(def, namespaceOf(req), req.body, writeCheck);
-      return reply.code(201).send(obj);
+      const opts = decodeOptions(req);
+      const obj = await deps.registry.create(def, namespaceOf(req), req.body, writeCheck, opts);
+      return reply.code(201).send(sendWarnings(reply, opts, obj));
     });
     app.get<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
       check(req, 'get', def);
@@ -135,11 +151,12 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
       const table = tableRequest(req, def);
       return table ? toTable([obj], table, obj.metadata.resourceVersion) : obj;
     });
-    app.put<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params, body: ObjectBody } }, async (req) => {
+    app.put<{ Params: ParamsT; Querystring: WriteQueryT }>(`${base}/:name`, { schema: { params: Params, querystring: WriteQuery, body: ObjectBody } }, async (req, reply) => {
       const writeCheck = check(req, 'update', def);
-      return deps.registry.update(def, namespaceOf(req), nameOf(req, def), req.body, writeCheck);
+      const opts = decodeOptions(req);
+      return sendWarnings(reply, opts, await deps.registry.update(def, namespaceOf(req), nameOf(req, def), req.body, writeCheck, opts));
     });
-    app.patch<{ Params: ParamsT }>(`${base}/:name`, { schema: { params: Params } }, async (req) => {
+    app.patch<{ Params: ParamsT; Querystring: WriteQueryT }>(`${base}/:name`, { schema: { params: Params, querystring: WriteQuery } }, async (req, reply) => {
       const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
       if (type !== 'application/merge-patch+json' && type !== 'application/strategic-merge-patch+json') {
         throw new ApiError('UnsupportedMediaType', `patch content type ${JSON.stringify(type)} is not supported: use application/merge-patch+json (kubectl patch --type merge) or a strategic merge patch without $ directives`);
@@ -147,7 +164,8 @@ export function registerResourceRoutes(app: FastifyInstance, deps: RouteDeps): v
       const directive = findStrategicDirective(req.body);
       if (directive) throw new ApiError('UnsupportedMediaType', `strategic merge patch directive ${directive} is not supported; send a JSON merge patch (kubectl patch --type merge) or PUT the whole object`);
       const writeCheck = check(req, 'patch', def);
-      return deps.registry.patch(def, namespaceOf(req), nameOf(req, def), req.body, writeCheck);
+      const opts = decodeOptions(req);
+      return sendWarnings(reply, opts, await deps.registry.patch(def, namespaceOf(req), nameOf(req, def), req.body, writeCheck, opts));
     });
     app.delete<{ Params: ParamsT; Body: Static<typeof DeleteBody> }>(`${base}/:name`, { schema: { params: Params, body: DeleteBody } }, async (req) => {
       const pre = req.body?.preconditions ?? {};

@@ -12,6 +12,7 @@ import { Registry } from './registry.js';
 import { registerResourceRoutes } from './routes.js';
 import { ApiError, statusOf } from './status.js';
 import { boundCloseTime } from '../../http/close.js';
+import { bodyTooLarge, checkBodyDepth, MAX_BODY_BYTES } from './body-limits.js';
 
 export interface ServerDeps {
   store: Store;
@@ -37,7 +38,7 @@ export interface ControlPlaneServer extends FastifyInstance {
 export function buildServer(deps: ServerDeps): ControlPlaneServer {
   const app: ControlPlaneServer = Fastify({
     logger: deps.logger ?? false,
-    bodyLimit: 3 * 1024 * 1024, // kube-apiserver's request size limit
+    bodyLimit: MAX_BODY_BYTES,
     ...(deps.https ? { https: deps.https } : {}),
     ajv: { customOptions: { coerceTypes: 'array', removeAdditional: false, allErrors: true } },
     // A path that does not decode (e.g. "%zz") is the client's fault, and gets a Status like every error.
@@ -70,6 +71,10 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     if (PUBLIC_PATHS.has(path)) return;
     (req as unknown as { actor: Actor }).actor = await auth.authenticate(req.headers.authorization);
   });
+  // Right after parsing, before schema validation and handlers walk the body.
+  app.addHook('preValidation', async (req) => {
+    if (req.body !== undefined) checkBodyDepth(req.body);
+  });
   app.addHook('onResponse', async (req, reply) => {
     const route = req.routeOptions.url ?? 'unmatched';
     metrics.requests.inc({ method: req.method, route, code: String(reply.statusCode) });
@@ -85,6 +90,7 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
       const message = `${where} is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join('; ')}`;
       return reply.code(400).send(statusOf(400, 'Invalid', message, {}, causes));
     }
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(bodyTooLarge().toStatus());
     const code = err.statusCode ?? 500;
     if (code === 415) return reply.code(415).send(statusOf(415, 'UnsupportedMediaType', `${err.message}; send application/json`));
     if (code >= 400 && code < 500) return reply.code(code).send(statusOf(code, CLIENT_REASONS[code] ?? 'BadRequest', err.message));
@@ -139,7 +145,7 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
 }
 
 /** Client errors fastify raises itself (FST_ERR_*), by code; any other 4xx is BadRequest. */
-const CLIENT_REASONS: Partial<Record<number, StatusReason>> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed' };
+const CLIENT_REASONS: Partial<Record<number, StatusReason>> = { 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed', 413: 'RequestEntityTooLarge' };
 
 /** "body" + "/spec/ports/0/port" → "spec.ports[0].port" (required props name the missing one). */
 function fieldOf(where: string, instancePath: string, params: Record<string, unknown>): string {

@@ -14,6 +14,7 @@ const CODES: Record<StatusReason, number> = {
   Conflict: 409,
   Gone: 410,
   Expired: 410,
+  RequestEntityTooLarge: 413,
   UnsupportedMediaType: 415,
   // kube-apiserver answers 422 for Invalid; podwire's API contract is 400 for every bad input.
   // kubectl formats the message from `reason`, so it reads the same either way.
