@@ -4,9 +4,11 @@
 //                                                    token, so the CNI plugin registers pods
 //                                                    through the agent without a token of its own
 import fs from 'node:fs';
+import http from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiClientError, isStatus, type ApiClient } from '../client/api-client.js';
 import type { AgentState } from './agent.js';
+import { privateListen } from '../http/private-socket.js';
 import { boundCloseTime } from '../http/close.js';
 
 export interface LocalApiDeps {
@@ -17,7 +19,8 @@ export interface LocalApiDeps {
 }
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
-  const app = Fastify({ logger: false });
+  // The socket is bound under umask 0177, so it is 0600 from the start (src/http/private-socket.ts).
+  const app = Fastify({ logger: false, serverFactory: (handler) => privateListen(http.createServer(handler)) });
   boundCloseTime(app); // a client that sent half a request must not hold the agent's shutdown
   app.get('/v1/status', async () => deps.state());
   const forward = async (method: string, url: string, body: unknown, reply: import('fastify').FastifyReply) => {

@@ -11,6 +11,7 @@ import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
 import { registerResourceRoutes } from './routes.js';
 import { ApiError, statusOf } from './status.js';
+import { checkCharset } from './content-type.js';
 import { boundCloseTime } from '../../http/close.js';
 import { bodyTooLarge, checkBodyDepth, MAX_BODY_BYTES } from './body-limits.js';
 
@@ -71,6 +72,8 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     if (PUBLIC_PATHS.has(path)) return;
     (req as unknown as { actor: Actor }).actor = await auth.authenticate(req.headers.authorization);
   });
+  // After authentication, before any body is read: only UTF-8 bodies are parsed (415 otherwise).
+  app.addHook('preParsing', async (req) => checkCharset(req.headers['content-type']));
   // Right after parsing, before schema validation and handlers walk the body.
   app.addHook('preValidation', async (req) => {
     if (req.body !== undefined) checkBodyDepth(req.body);

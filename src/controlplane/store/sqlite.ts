@@ -44,6 +44,22 @@ function prefixEnd(prefix: string): string {
   return prefix.slice(0, -1) + '0';
 }
 
+/**
+ * The store holds every object and the node tokens' hashes: owner only (0600), whatever the umask.
+ * SQLite creates -wal and -shm with the database file's mode, so creating that file 0600 before
+ * SQLite opens it is enough; files an older podwire made 0644 are tightened.
+ */
+function createPrivately(file: string): void {
+  fs.closeSync(fs.openSync(file, fs.constants.O_RDWR | fs.constants.O_CREAT, 0o600));
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) {
+    try {
+      fs.chmodSync(f, 0o600);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    }
+  }
+}
+
 function migrate(db: Database.Database): void {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > MIGRATIONS.length) {
@@ -68,6 +84,7 @@ export class SqliteStore extends LocalStore {
     super();
     this.maxEvents = opts.maxEvents ?? DEFAULT_MAX_EVENTS;
     fs.mkdirSync(path.dirname(path.resolve(opts.path)), { recursive: true });
+    createPrivately(opts.path);
     this.db = new Database(opts.path);
     this.db.pragma('journal_mode = WAL');
     this.db.pragma('synchronous = FULL'); // fsync the WAL on every commit: acknowledged = durable
