@@ -120,7 +120,7 @@ t.test('a node token writes its own Node, but may not delete it, pick a podCIDR,
   t.same(reasonOf(pick), [403, 'Forbidden'], 'a registering node may not pick a podCIDR');
   t.equal((await s.call('POST', '/api/v1/nodes', node('n3', { spec: {} }), s3)).statusCode, 201, 'an empty podCIDR is allocated');
 
-  for (const [what, ip] of [['loopback', '127.0.0.1'], ['unspecified', '0.0.0.0'], ['multicast', '224.0.0.5'], ['broadcast', '255.255.255.255'], ['link-local', '169.254.1.1'], ['a pod IP', '10.244.9.9'], ['a ClusterIP', '10.96.0.10'], ['IPv6 loopback', '::1']]) {
+  for (const [what, ip] of [['loopback', '127.0.0.1'], ['unspecified', '0.0.0.0'], ['multicast', '224.0.0.5'], ['broadcast', '255.255.255.255'], ['link-local', '169.254.1.1'], ['a pod IP', '10.244.9.9'], ['a ClusterIP', '10.96.0.10'], ['IPv6 loopback', '::1'], ['IPv4-mapped loopback', '::ffff:127.0.0.1'], ['IPv4-mapped pod IP', '::ffff:10.244.9.9']]) {
     const r = await put((n) => (n.status.addresses = [{ type: 'InternalIP', address: ip }]));
     t.same(reasonOf(r), [403, 'Forbidden'], `InternalIP ${ip} (${what}): ${r.json?.message}`);
   }

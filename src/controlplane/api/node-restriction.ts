@@ -74,6 +74,11 @@ export function underlayAddressProblem(ip: string, clusterCidr: string, serviceC
   } catch {
     return 'is not an IP address';
   }
+  // An IPv4-mapped IPv6 address reaches the IPv4 host: the IPv4 rules apply.
+  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
+    const mapped = underlayAddressProblem(Array.from(b.subarray(12)).join('.'), clusterCidr, serviceCidr);
+    return mapped && `(IPv4-mapped) ${mapped}`;
+  }
   const v4 = b.length === 4;
   if (b.every((x) => x === 0)) return 'is unspecified';
   if (v4 ? b[0] === 127 : b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'is a loopback address';
