@@ -2,11 +2,15 @@
 // validated completely before anything is touched. Without an `ipam` section the node subnet comes
 // from the agent's subnet.env (flannel's convention), with flannel's defaults for that mode.
 import path from 'node:path';
-import { networkCidr, parseCidr, parseIp, parseMac, AddressError } from '../netlink/ip.js';
+import { networkCidr } from '../netlink/ip.js';
 import { parseRangeSets } from '../ipam/range.js';
 import { NETWORK_NAME_MAX, NETWORK_NAME_RE } from '../ipam/store.js';
 import type { RangeSet } from '../ipam/types.js';
 import type { ControlPlaneConf } from './register.js';
+import {
+  bad, checkCidr, checkIp, optBool, optString, parseControlPlane, parseDns, parseMtu, parsePluginType, parseRequests,
+  parseValidAttachments, PLUGIN_NAME_RE,
+} from './config-fields.js';
 import { CniError, CNI_ERR } from './errors.js';
 import { readSmallFile, type FileReadError } from './files.js';
 import { SUPPORTED_CNI_VERSIONS } from './version.js';
@@ -61,40 +65,6 @@ export interface NetConf {
 const UNSUPPORTED = ['vlan', 'vlanTrunk', 'preserveDefaultVlan', 'promiscMode', 'macspoofchk', 'enabledad',
   'disableContainerInterface', 'forceAddress', 'portIsolation'];
 
-
-const bad = (msg: string, details = '') => new CniError(CNI_ERR.INVALID_CONFIG, msg, details);
-
-function optBool(o: Record<string, unknown>, key: string, dflt: boolean): boolean {
-  const v = o[key];
-  if (v === undefined) return dflt;
-  if (typeof v !== 'boolean') throw bad(`config field ${key} must be true or false, not ${JSON.stringify(v)}`);
-  return v;
-}
-
-function optString(o: Record<string, unknown>, key: string, where = key): string | undefined {
-  const v = o[key];
-  if (v === undefined) return undefined;
-  if (typeof v !== 'string' || v.length === 0) throw bad(`config field ${where} must be a non-empty string`);
-  return v;
-}
-
-function checkIp(text: string, where: string): string {
-  try {
-    parseIp(text);
-    return text;
-  } catch {
-    throw bad(`config field ${where} ${JSON.stringify(text)} is not an IP address`);
-  }
-}
-
-function checkCidr(text: string, where: string): string {
-  try {
-    parseCidr(text);
-    return text;
-  } catch (err) {
-    throw bad(`config field ${where} ${JSON.stringify(text)} is not a CIDR: ${(err as AddressError).message}`);
-  }
-}
 
 export function parseRoutes(v: unknown, where: string): RouteConf[] {
   if (v === undefined) return [];
@@ -158,6 +128,12 @@ export function parseSubnetEnv(text: string, file: string): SubnetEnv {
     return v;
   };
   const env: SubnetEnv = { network: checkCidr(need('PODWIRE_NETWORK'), `${file} PODWIRE_NETWORK`), subnet: checkCidr(need('PODWIRE_SUBNET'), `${file} PODWIRE_SUBNET`) };
+  try {
+    // The same checks as an ipam section's range: the bridge gets the gateway address of this one.
+    parseRangeSets([[{ subnet: networkCidr(env.subnet), gateway: env.subnet.split('/')[0] }]], 'subnet');
+  } catch (err) {
+    throw bad(`${file} PODWIRE_SUBNET ${JSON.stringify(env.subnet)}: ${(err as Error).message}`, 'the podwire agent writes this file from the node\'s podCIDR; check the node\'s spec.podCIDR');
+  }
   const mtu = vars.get('PODWIRE_MTU');
   if (mtu !== undefined) {
     if (!/^\d+$/.test(mtu) || +mtu < 68 || +mtu > 65535) throw bad(`${file}: PODWIRE_MTU ${JSON.stringify(mtu)} is not an MTU (68-65535)`);
@@ -207,84 +183,11 @@ function parseIpam(o: Record<string, unknown>, subnetEnv: SubnetEnv | undefined)
   const ipam = o.ipam;
   if (!isObject(ipam)) throw bad('config field ipam must be an object');
   const type = optString(ipam, 'type', 'ipam.type') ?? 'podwire';
-  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]*$/.test(type)) throw bad(`config field ipam.type ${JSON.stringify(type)} is not a plugin name`);
+  if (!PLUGIN_NAME_RE.test(type)) throw bad(`config field ipam.type ${JSON.stringify(type)} is not a plugin name`);
   if (type !== 'podwire') return { type, ranges: [], routes: [], dataDir: '', raw: ipam };
   const dataDir = optString(ipam, 'dataDir', 'ipam.dataDir') ?? DEFAULT_DATA_DIR;
   if (!path.isAbsolute(dataDir)) throw bad(`config field ipam.dataDir ${JSON.stringify(dataDir)} must be an absolute path`);
   return { type, ranges: parseRanges(ipam), routes: parseRoutes(ipam.routes, 'ipam.routes'), dataDir, raw: ipam };
-}
-
-function parseMtu(o: Record<string, unknown>, dflt: number): number {
-  const v = o.mtu;
-  if (v === undefined || v === 0) return dflt;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 68 || v > 65535) throw bad(`config field mtu ${JSON.stringify(v)} must be an integer in 68-65535`);
-  return v;
-}
-
-/** The container MAC and requested IPs: runtimeConfig (capabilities), then args.cni, then CNI_ARGS. */
-function parseRequests(o: Record<string, unknown>, cniArgs: Map<string, string>): { mac?: string; ips: string[] } {
-  const rc = isObject(o.runtimeConfig) ? o.runtimeConfig : {};
-  const argsCni = isObject(o.args) && isObject(o.args.cni) ? o.args.cni : {};
-  let mac: unknown = rc.mac ?? argsCni.mac ?? cniArgs.get('MAC');
-  let ips: unknown = rc.ips ?? argsCni.ips ?? (cniArgs.has('IP') ? cniArgs.get('IP')!.split(',') : undefined);
-  if (mac !== undefined) {
-    if (typeof mac !== 'string') throw bad('runtime config mac must be a string');
-    try {
-      const b = parseMac(mac);
-      if (b[0] & 1) throw new AddressError('it is a multicast address');
-    } catch (err) {
-      throw bad(`requested MAC ${JSON.stringify(mac)} is invalid: ${(err as Error).message}`);
-    }
-  }
-  if (ips === undefined) ips = [];
-  if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) throw bad('requested ips must be a list of IP addresses');
-  const plain = (ips as string[]).map((ip, i) => checkIp(ip.includes('/') ? ip.split('/')[0] : ip, `ips[${i}]`));
-  mac = mac === undefined ? undefined : (mac as string).toLowerCase();
-  return { mac: mac as string | undefined, ips: plain };
-}
-
-function parseValidAttachments(o: Record<string, unknown>): NetConf['validAttachments'] {
-  const v = o['cni.dev/valid-attachments'];
-  if (v === undefined) return undefined;
-  if (!Array.isArray(v)) throw bad('cni.dev/valid-attachments must be a list of {containerID, ifname}');
-  return v.map((a, i) => {
-    if (!isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
-      throw bad(`cni.dev/valid-attachments[${i}] must be {"containerID": string, "ifname": string}`);
-    }
-    return { containerId: a.containerID, ifname: a.ifname };
-  });
-}
-
-const CONTROL_PLANE_KEYS = ['server', 'tokenFile', 'caFile', 'agentSocket', 'nodeName', 'ifname'];
-const NODE_NAME_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/**
- * The optional controlPlane section: where and as which node to register pods: through the local
- * agent ({agentSocket, nodeName}: the agent adds its node token) or straight to the control plane
- * ({server, tokenFile, nodeName[, caFile]}).
- */
-function parseControlPlane(o: Record<string, unknown>): ControlPlaneConf | undefined {
-  const cp = o.controlPlane;
-  if (cp === undefined) return undefined;
-  if (!isObject(cp)) throw bad('config field controlPlane must be an object: {agentSocket, nodeName} or {server, tokenFile, nodeName[, caFile]}');
-  const unknown = Object.keys(cp).filter((k) => !CONTROL_PLANE_KEYS.includes(k));
-  if (unknown.length > 0) throw bad(`config field controlPlane.${unknown[0]} is not known`, `known: ${CONTROL_PLANE_KEYS.join(', ')}`);
-  const nodeName = optString(cp, 'nodeName', 'controlPlane.nodeName');
-  if (!nodeName || nodeName.length > 253 || !NODE_NAME_RE.test(nodeName)) throw bad(`controlPlane.nodeName ${JSON.stringify(nodeName)} must be the node's name (an RFC 1123 subdomain)`);
-  const ifname = optString(cp, 'ifname', 'controlPlane.ifname') ?? 'eth0';
-  const agentSocket = optString(cp, 'agentSocket', 'controlPlane.agentSocket');
-  if (agentSocket !== undefined) {
-    if (!agentSocket.startsWith('/')) throw bad('controlPlane.agentSocket must be an absolute path');
-    if (cp.server !== undefined || cp.tokenFile !== undefined) throw bad('controlPlane: give agentSocket, or server and tokenFile, not both');
-    return { agentSocket, nodeName, ifname };
-  }
-  const server = optString(cp, 'server', 'controlPlane.server');
-  if (!server || !/^https?:\/\/[^/\s]+\/?$/.test(server)) throw bad(`controlPlane.server ${JSON.stringify(server)} must be http(s)://HOST:PORT`);
-  const tokenFile = optString(cp, 'tokenFile', 'controlPlane.tokenFile');
-  if (!tokenFile || !tokenFile.startsWith('/')) throw bad('controlPlane.tokenFile must be an absolute path to the node token');
-  const caFile = optString(cp, 'caFile', 'controlPlane.caFile');
-  if (caFile !== undefined && !caFile.startsWith('/')) throw bad('controlPlane.caFile must be an absolute path');
-  return { server: server.replace(/\/$/, ''), tokenFile, ...(caFile ? { caFile } : {}), nodeName, ifname };
 }
 
 export interface ParseOptions {
@@ -330,7 +233,7 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
   const conf: NetConf = {
     cniVersion,
     name,
-    type: typeof o.type === 'string' ? o.type : 'podwire',
+    type: parsePluginType(o),
     bridge,
     isDefaultGateway,
     isGateway: optBool(o, 'isGateway', fromFile) || isDefaultGateway,
@@ -345,7 +248,8 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
     subnetFile,
     controlPlane: parseControlPlane(o),
   };
-  if (isObject(o.dns)) conf.dns = o.dns;
+  const dns = parseDns(o);
+  if (dns) conf.dns = dns;
   if (o.prevResult !== undefined) conf.prevResult = parsePrevResult(o.prevResult);
   return conf;
 }

@@ -95,6 +95,9 @@ function parseSubnet(text: unknown, field: string): { family: Family; network: b
   const bits = BITS[addr.family];
   const prefixLen = Number(prefixText);
   if (prefixLen > bits) throw invalid(`${field} ${JSON.stringify(text)}: prefix length must be 0-${bits}`);
+  // "/08" is 8 to some parsers and octal or an error to others: only one spelling is accepted.
+  if (String(prefixLen) !== prefixText) throw invalid(`${field} ${JSON.stringify(text)}: prefix length ${JSON.stringify(prefixText)}: write it without leading zeros (/${prefixLen})`);
+  if (prefixLen === 0) throw invalid(`${field} ${JSON.stringify(text)}: prefix length 0 covers every address, the node's own included; use the pod subnet`);
   // Like host-local: a /31 or /32 (/127, /128) has no address left once network and gateway are out.
   if (prefixLen > bits - 2) {
     throw invalid(`${field} ${JSON.stringify(text)}: too small to allocate from (prefix must be at most /${bits - 2})`);
@@ -104,7 +107,28 @@ function parseSubnet(text: unknown, field: string): { family: Family; network: b
   if (network !== addr.value) {
     throw invalid(`${field} ${JSON.stringify(text)}: host bits set (the network address is ${formatAddress(addr.family, network)}/${prefixLen})`);
   }
-  return { family: addr.family, network, prefixLen, last: network | hostMask };
+  const subnet = { family: addr.family, network, prefixLen, last: network | hostMask };
+  const special = specialBlockIn(subnet);
+  if (special) throw invalid(`${field} ${JSON.stringify(text)}: overlaps ${special}, which no pod address may come from`);
+  return subnet;
+}
+
+/** Blocks that are never a host's unicast address: a pod subnet must not touch them. */
+const SPECIAL_BLOCKS = ([
+  [4, '0.0.0.0/8', '"this network"'],
+  [4, '127.0.0.0/8', 'loopback'],
+  [4, '224.0.0.0/4', 'multicast'],
+  [6, '::/8', 'unspecified, loopback, IPv4-mapped'],
+  [6, 'fe80::/10', 'link-local'],
+  [6, 'ff00::/8', 'multicast'],
+] as const).map(([family, cidr, what]) => {
+  const [ip, len] = cidr.split('/') as [string, string];
+  const first = parseAddress(ip, 'block').value;
+  return { family, first, last: first | ((1n << BigInt(BITS[family] - Number(len))) - 1n), name: `${cidr} (${what})` };
+});
+
+function specialBlockIn(s: { family: Family; network: bigint; last: bigint }): string | undefined {
+  return SPECIAL_BLOCKS.find((b) => b.family === s.family && s.network <= b.last && b.first <= s.last)?.name;
 }
 
 /** One address field of a range: same family, inside the subnet, not the network or IPv4 broadcast. */

@@ -65,6 +65,40 @@ t.test('config: defaults like the reference bridge, errors with spec codes', asy
   t.same(legacy.ipam.ranges, [[{ subnet: '10.5.0.0/24', gateway: '10.5.0.254' }]], "host-local's single-range form");
 });
 
+t.test('config: fields of the wrong type are refused with code 7 naming the field, never ignored', async (t) => {
+  const refused = (over: Record<string, unknown>, field: RegExp, what: string) => {
+    t.equal(code(() => parseConfig(conf(over))), 7, what);
+    t.throws(() => parseConfig(conf(over)), { message: field }, `${what}: the message names the field`);
+  };
+  refused({ type: {} }, /config field type /, 'type {}');
+  refused({ type: -1 }, /config field type /, 'type -1');
+  refused({ type: '../podwire' }, /config field type /, 'type a path');
+  refused({ dns: 'nameserver 1.1.1.1' }, /config field dns must be an object/, 'dns a string');
+  refused({ dns: { nameservers: '1.1.1.1' } }, /config field dns\.nameservers must be a list/, 'dns.nameservers a string');
+  refused({ dns: { nameservers: ['1.1.1.x'] } }, /config field dns\.nameservers\[0\] "1\.1\.1\.x" is not an IP address/, 'dns.nameservers not IPs');
+  refused({ dns: { domain: 7 } }, /config field dns\.domain must be a string/, 'dns.domain a number');
+  refused({ dns: { search: [1] } }, /config field dns\.search\[0\] must be a string/, 'dns.search not strings');
+  refused({ runtimeConfig: 0 }, /config field runtimeConfig must be an object/, 'runtimeConfig 0');
+  refused({ runtimeConfig: [] }, /config field runtimeConfig must be an object/, 'runtimeConfig an array');
+  refused({ args: 1.5 }, /config field args must be an object/, 'args 1.5');
+  refused({ args: { cni: 'x' } }, /config field args\.cni must be an object/, 'args.cni a string');
+  t.same(parseConfig(conf({ dns: { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'], options: ['ndots:5'] } })).dns,
+    { nameservers: ['10.96.0.10'], search: ['svc.cluster.local'], options: ['ndots:5'] }, 'a well-formed dns section is kept');
+});
+
+t.test('config: CIDRs are canonical text and a pod subnet must be one a pod can use', async (t) => {
+  const withSubnet = (subnet: string) => conf({ ipam: { type: 'podwire', ranges: [[{ subnet }]] } });
+  for (const subnet of ['0.0.0.0/0', '::/0', '10.0.0.0/08', '10.244.1.0/024', '127.0.0.0/24', '0.0.0.0/8', '224.0.0.0/24', 'ff02::/64', 'fe80::/64']) {
+    t.equal(code(() => parseConfig(withSubnet(subnet))), 7, `subnet ${subnet} refused`);
+    t.throws(() => parseConfig(withSubnet(subnet)), { message: new RegExp(`subnet "${subnet.replace(/[./]/g, '\\$&')}"`) }, `the message names ${subnet}`);
+  }
+  t.throws(() => parseConfig(withSubnet('0.0.0.0/0')), { message: /prefix length 0 covers every address/ });
+  t.throws(() => parseConfig(withSubnet('10.0.0.0/08')), { message: /prefix length "08": write it without leading zeros/ });
+  t.equal(code(() => parseConfig(conf({ ipam: { type: 'podwire', ranges: [[{ subnet: '10.244.1.0/24' }]], routes: [{ dst: '10.0.0.0/08' }] } }))), 7, 'a route dst with a leading zero');
+  t.equal(code(() => parseConfig(withSubnet('10.0.0.0/8'))), 'no error', '10.0.0.0/8 is fine');
+  t.equal(code(() => parseConfig(withSubnet('240.0.0.0/24'))), 'no error', 'class E (used for pods by some clusters) is allowed');
+});
+
 t.test('config: MAC and IPs requested through runtimeConfig, args or CNI_ARGS', async (t) => {
   t.match(parseConfig(conf({ runtimeConfig: { mac: '0A:58:0A:F4:01:05', ips: ['10.244.1.5/24'] } })), { mac: '0a:58:0a:f4:01:05', requestedIps: ['10.244.1.5'] });
   t.match(parseConfig(conf(), { cniArgs: new Map([['IP', '10.244.1.7'], ['MAC', '0a:58:00:00:00:01']]) }), { mac: '0a:58:00:00:00:01', requestedIps: ['10.244.1.7'] });
@@ -89,6 +123,11 @@ t.test('config without ipam: the node subnet from subnet.env, flannel defaults',
   t.throws(fromFile(big), { message: /subnetFile: .*big\.env is \d+ bytes, more than the 65536 allowed/ });
   t.equal(code(fromFile(dir)), 7, 'a directory as subnetFile');
   t.throws(fromFile(dir), { message: /subnetFile: .* is a directory, not a regular file/ });
+  const everything = path.join(dir, 'all.env');
+  fs.writeFileSync(everything, 'PODWIRE_NETWORK=0.0.0.0/0\nPODWIRE_SUBNET=0.0.0.1/0\n');
+  t.equal(code(fromFile(everything)), 7, 'PODWIRE_SUBNET 0.0.0.1/0 (the bridge would get 0.0.0.1/0)');
+  t.throws(fromFile(everything), { message: /all\.env PODWIRE_SUBNET "0\.0\.0\.1\/0": .*prefix length 0 covers every address/ });
+  t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/08\nPODWIRE_SUBNET=10.0.1.1/24\n', 'f')), 7, 'PODWIRE_NETWORK with a leading zero');
   t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/8\n', 'f')), 7);
   t.equal(code(() => parseSubnetEnv('PODWIRE_NETWORK=10.0.0.0/8\nPODWIRE_SUBNET=10.0.1.1/24\nPODWIRE_MTU=9x\n', 'f')), 7);
 });

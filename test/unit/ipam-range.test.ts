@@ -27,7 +27,7 @@ t.test('allocatable counts exclude the gateway; IPv6 counts in BigInt', async (t
   t.equal(allocatableCount(parseRangeSet([{ subnet: '10.1.2.0/24', rangeStart: '10.1.2.10', rangeEnd: '10.1.2.19' }])), 10n, 'gateway outside the bounds');
   t.equal(allocatableCount(parseRangeSet([{ subnet: '10.0.0.0/30' }])), 1n, '/30: only .2');
   t.equal(allocatableCount(parseRangeSet([{ subnet: 'fd00::/64' }])), 2n ** 64n - 2n, 'IPv6 /64: all but network and gateway');
-  t.equal(allocatableCount(parseRangeSet([{ subnet: '0.0.0.0/0' }])), 2n ** 32n - 3n);
+  t.equal(allocatableCount(parseRangeSet([{ subnet: '10.0.0.0/8' }])), 2n ** 24n - 3n);
   const set = parseRangeSet([{ subnet: '10.1.2.0/24' }]);
   t.notOk(isAllocatable(set, parseAddress('10.1.2.1', 'x')), 'gateway');
   t.ok(isAllocatable(set, parseAddress('10.1.2.254', 'x')));
@@ -51,6 +51,15 @@ t.test('bad ranges: IpamError invalid naming the field', async (t) => {
     [{ subnet: '10.1.2.0' }, /\.subnet "10\.1\.2\.0": not a CIDR/],
     [{ subnet: '10.1.2.0/33' }, /\.subnet "10\.1\.2\.0\/33": prefix length must be 0-32/],
     [{ subnet: '10.1.2.0/x' }, /not a CIDR/],
+    [{ subnet: '10.0.0.0/08' }, /\.subnet "10\.0\.0\.0\/08": prefix length "08": write it without leading zeros/],
+    [{ subnet: '0.0.0.0/0' }, /\.subnet "0\.0\.0\.0\/0": prefix length 0 covers every address/],
+    [{ subnet: '::/0' }, /\.subnet "::\/0": prefix length 0 covers every address/],
+    [{ subnet: '127.0.0.0/16' }, /\.subnet "127\.0\.0\.0\/16": overlaps 127\.0\.0\.0\/8 \(loopback\)/],
+    [{ subnet: '0.0.0.0/1' }, /overlaps 0\.0\.0\.0\/8 \("this network"\)/],
+    [{ subnet: '224.0.0.0/24' }, /overlaps 224\.0\.0\.0\/4 \(multicast\)/],
+    [{ subnet: '::/64' }, /overlaps ::\/8 /],
+    [{ subnet: 'fe80::/64' }, /overlaps fe80::\/10 \(link-local\)/],
+    [{ subnet: 'ff05::/64' }, /overlaps ff00::\/8 \(multicast\)/],
     [{ subnet: 'nope/24' }, /\.subnet "nope": not an IP address/],
     [{ subnet: '10.1.2.5/24' }, /\.subnet "10\.1\.2\.5\/24": host bits set \(the network address is 10\.1\.2\.0\/24\)/],
     [{ subnet: 'fd00::1/64' }, /host bits set \(the network address is fd00::\/64\)/],
