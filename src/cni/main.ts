@@ -61,8 +61,12 @@ async function run(env: CniEnv, stdin: string): Promise<unknown> {
   switch (env.command) {
     case 'ADD': {
       const [{ cmdAdd }, { formatResult }] = await Promise.all([import('./add.js'), import('./result.js')]);
-      // Labels and names are checked before the node is touched.
-      if (conf.controlPlane) (await import('./register.js')).podIdentity(env);
+      // Labels, names and the credentials' files are checked before the node is touched.
+      if (conf.controlPlane) {
+        const register = await import('./register.js');
+        register.podIdentity(env);
+        register.readCredentials(conf.controlPlane);
+      }
       const result = cmdAdd(env, conf);
       if (conf.controlPlane) await registerOrUndo(env, conf, result);
       return formatResult(result, conf.cniVersion);

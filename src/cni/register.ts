@@ -6,12 +6,15 @@
 //
 // A failed registration fails the ADD (and the caller undoes the attachment): a pod that runs but
 // that no Service can ever select is worse than a retry by the runtime.
-import fs from 'node:fs';
 import { ApiClient, ApiClientError } from '../client/api-client.js';
 import type { Pod } from '../controlplane/objects.js';
 import type { CniEnv } from './env.js';
 import { CniError, CNI_ERR } from './errors.js';
 import type { Result } from './result.js';
+import { readSmallFile } from './files.js';
+
+/** A token is ~50 bytes and a CA bundle a few KiB: anything past this is not one. */
+const CREDENTIAL_MAX_BYTES = 1024 * 1024;
 
 export interface ControlPlaneConf {
   /** Through the local agent (it adds its node token) … */
@@ -50,17 +53,24 @@ export function podIdentity(env: CniEnv): { namespace: string; name: string; lab
   return { namespace, name, labels };
 }
 
-function clientFor(conf: ControlPlaneConf): ApiClient {
-  if (conf.agentSocket) return new ApiClient({ server: 'http://podwire-agent', socketPath: conf.agentSocket, timeoutMs: 10_000 });
-  let token: string;
-  let ca: Buffer | undefined;
+/**
+ * The node token and CA of a direct (not through the agent) connection. ADD reads them before it
+ * touches the node, so a bad file fails the ADD with nothing to undo. Type-checked, bounded reads:
+ * a FIFO named here must fail, not block the plugin forever.
+ */
+export function readCredentials(conf: ControlPlaneConf): { token: string; ca?: Buffer } | undefined {
+  if (conf.agentSocket) return undefined;
   try {
-    token = fs.readFileSync(conf.tokenFile!, 'utf8').trim();
-    if (conf.caFile) ca = fs.readFileSync(conf.caFile);
+    const token = readSmallFile(conf.tokenFile!, CREDENTIAL_MAX_BYTES).toString('utf8').trim();
+    return conf.caFile ? { token, ca: readSmallFile(conf.caFile, CREDENTIAL_MAX_BYTES) } : { token };
   } catch (e) {
     throw fail(`cannot read the control plane credentials: ${(e as Error).message}`, 'controlPlane.tokenFile (a node token from `podwire token create NODE`) and controlPlane.caFile must be readable files');
   }
-  return new ApiClient({ server: conf.server!, token, ca, timeoutMs: 10_000 });
+}
+
+function clientFor(conf: ControlPlaneConf): ApiClient {
+  if (conf.agentSocket) return new ApiClient({ server: 'http://podwire-agent', socketPath: conf.agentSocket, timeoutMs: 10_000 });
+  return new ApiClient({ server: conf.server!, ...readCredentials(conf), timeoutMs: 10_000 });
 }
 
 function explain(e: unknown, what: string): CniError {

@@ -80,6 +80,9 @@ const CASES: BadCase[] = [
   { name: 'CNI_NETNS is a FIFO (CHECK)', codes: [4], command: 'CHECK', config: (b) => ({ ...b, prevResult: PREV_RESULT }), netns: (_p, f) => f.fifo, msg: /CNI_NETNS/ },
   { name: "CNI_NETNS is the plugin's own netns", codes: [4], netns: () => '/proc/self/ns/net', msg: /CNI_NETNS.*plugin's own/ },
   { name: 'subnetFile is a FIFO', codes: [7], config: (b, f) => ({ ...b, ipam: undefined, subnetFile: f.fifo }), msg: /subnetFile.*not a regular file/ },
+  // The control plane is never reached (nothing listens on port 9 of loopback): the plugin must fail on the file first.
+  { name: 'controlPlane.tokenFile is a FIFO', codes: [105], config: (b, f) => ({ ...b, controlPlane: { server: 'http://127.0.0.1:9', tokenFile: f.fifo, nodeName: 'n1' } }), msg: /credentials.*not a regular file/ },
+  { name: 'controlPlane.caFile is a FIFO', codes: [105], config: (b, f) => ({ ...b, controlPlane: { server: 'https://127.0.0.1:9', tokenFile: f.file, caFile: f.fifo, nodeName: 'n1' } }), msg: /credentials.*not a regular file/ },
   { name: 'CNI_NETNS does not exist', codes: [3, 4, 5, 7, 100], netns: () => '/run/netns/pw-no-such-netns' },
   { name: 'CHECK without prevResult', codes: [7], command: 'CHECK' },
 ];
