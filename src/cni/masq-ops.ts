@@ -8,11 +8,7 @@ import { CniError, CNI_ERR } from './errors.js';
 import { ipOf } from './host.js';
 import { masqAdd, masqCheck, masqDel, masqGc, networkChain, realNft, type NftRunner } from './masq.js';
 
-let runner: NftRunner = realNft;
-/** Tests swap in a FakeNft. */
-export function setNftRunner(r: NftRunner): void {
-  runner = r;
-}
+const runner: NftRunner = realNft;
 
 const masqError = (err: unknown) => new CniError(CNI_ERR.MASQ, (err as Error).message, 'is nftables (the nft command) installed on this node?');
 

@@ -51,10 +51,6 @@ export function statusOf(code: number, reason: StatusReason | undefined, message
   return { apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Failure', message, ...(reason ? { reason } : {}), ...(details ? { details } : {}), code };
 }
 
-export function successStatus(ref: ObjectRef): Status {
-  return { apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Success', message: '', details: { ...ref }, code: 200 };
-}
-
 /** 422 Invalid, with one cause per field error, worded like kube-apiserver. */
 export function invalidError(kindName: string, ref: ObjectRef, errors: readonly FieldError[]): ApiError {
   const what = ref.name ? `${kindName} ${JSON.stringify(ref.name)}` : kindName;
