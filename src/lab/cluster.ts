@@ -153,8 +153,21 @@ export function agentStatus(node: ClusterNode): Promise<AgentStatus> {
   return c.request<AgentStatus>('GET', '/v1/status').finally(() => c.close());
 }
 
-/** Runs the CNI plugin binary in the node netns, as a runtime would. */
-export function cniExec(node: ClusterNode, command: 'ADD' | 'DEL', pod: { name: string; netns: string; containerId: string }): Promise<{ code: number | null; stdout: string }> {
+/** How long a lab CNI call may take (the tests' invokePlugin allows 30 s too). */
+export const CNI_EXEC_TIMEOUT_MS = 30_000;
+
+export interface CniExecOptions {
+  timeoutMs?: number;
+  /** The plugin binary (default BIN.cni). */
+  plugin?: string;
+}
+
+/**
+ * Runs the CNI plugin binary in the node netns, as a runtime would. A plugin that does not exit
+ * within timeoutMs is killed and the call rejects naming the command, the pod and the node, so a
+ * hung plugin fails the lab step instead of hanging it.
+ */
+export function cniExec(node: Pick<ClusterNode, 'name' | 'netns' | 'dir' | 'socket'>, command: 'ADD' | 'DEL', pod: { name: string; netns: string; containerId: string }, opts: CniExecOptions = {}): Promise<{ code: number | null; stdout: string }> {
   const config = {
     cniVersion: '1.0.0',
     name: 'podwire',
@@ -172,12 +185,27 @@ export function cniExec(node: ClusterNode, command: 'ADD' | 'DEL', pod: { name: 
     CNI_PATH: path.dirname(BIN.cni),
     CNI_ARGS: `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${pod.name};PODWIRE_LABELS=app:echo`,
   };
+  const timeoutMs = opts.timeoutMs ?? CNI_EXEC_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
-    const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', BIN.cni], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    // nsenter execs the plugin (no --fork), so the child is the plugin itself.
+    const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', opts.plugin ?? BIN.cni], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     let stdout = '';
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => (stdout += d));
-    child.on('error', reject);
-    child.on('close', (code) => resolve({ code, stdout }));
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(e);
+    });
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      if (timedOut) reject(new Error(`CNI ${command} of pod ${pod.name} on ${node.name} did not finish within ${timeoutMs} ms; the plugin was killed${stdout.trim() ? ` (its output so far: ${stdout.trim().slice(0, 500)})` : ''}`));
+      else resolve({ code, stdout });
+    });
+    child.stdin!.on('error', () => {}); // the plugin may exit before reading stdin
     child.stdin!.end(JSON.stringify(config));
   });
 }
