@@ -16,6 +16,7 @@ BENCHMARKS.cni = await import('./cni.js');
 BENCHMARKS.controlplane = await import('./controlplane.js');
 BENCHMARKS.overlay = await import('./overlay.js');
 BENCHMARKS.services = await import('./services.js');
+BENCHMARKS.render = await import('./render.js');
 
 function usage(): string {
   const lines = ['usage: npm run bench -- NAME [flags]   (or: node dist/bench/main.js NAME [flags])', '', 'benchmarks:'];
