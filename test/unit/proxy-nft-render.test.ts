@@ -434,6 +434,28 @@ t.test('full sync: recreateBaseChains replaces a base chain whose priority chang
   t.match(run(ns, 'nft', ['list', 'chain', 'inet', 'podwire', CHAINS.filterOutput]), /priority -90;/);
 });
 
+t.test('full sync: chains listed with another hook than rendered are deleted and added again, only those', async (t) => {
+  const chains = irA.chains.map((c) => c.name);
+  const hooks = Object.fromEntries(irA.chains.filter((c) => c.base).map((c) => [c.name, { ...c.base! }]));
+  const same = renderScript(undefined, irA, { existing: { chains, maps: [], sets: [], hooks } });
+  t.notMatch(same, /^delete chain /m, 'every hook as rendered: no chain is recreated');
+  t.equal(same, renderScript(undefined, irA, { existing: { chains, maps: [], sets: [] } }), 'and the script is the one without hooks');
+  hooks[CHAINS.filterOutput] = { type: 'filter', hook: 'output', priority: -110 };
+  hooks[CHAINS.services] = { type: 'nat', hook: 'prerouting', priority: -100 };
+  delete hooks[CHAINS.natPostrouting];
+  const script = renderScript(undefined, irA, { existing: { chains, maps: [], sets: [], hooks } });
+  const deleted = [...script.matchAll(/^delete chain inet podwire (\S+)$/gm)].map((m) => m[1]).sort();
+  t.same(deleted, [CHAINS.natPostrouting, CHAINS.filterOutput, CHAINS.services].sort(), 'another priority, a base chain now regular, a regular chain now base');
+  const lines = script.split('\n');
+  for (const name of deleted) {
+    const adds = lines.flatMap((l, i) => (l.startsWith(`add chain inet podwire ${name}`) && (l.length === `add chain inet podwire ${name}`.length || l[`add chain inet podwire ${name}`.length] === ' ') ? [i] : []));
+    const del = lines.indexOf(`delete chain inet podwire ${name}`);
+    const lastFlush = Math.max(...lines.flatMap((l, i) => (/^flush (chain|map) /.test(l) ? [i] : [])));
+    t.equal(adds.length, 1, `${name}: added once`);
+    t.ok(lastFlush < del && del < adds[0]!, `${name}: deleted after every flush, then added`);
+  }
+});
+
 t.test('names: 8 hex digits, 16 for an id whose 8 are taken; released names are free again', async (t) => {
   const seen = new Map<string, string>();
   let pair: [string, string] | undefined;

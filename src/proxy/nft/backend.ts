@@ -7,10 +7,20 @@ import type { CommandRunner } from '../../agent/masq/runner.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
 import { renderScript, type ExistingObjects } from './diff.js';
+import type { BaseChainSpec } from './ir.js';
 import { NftRenderState } from './incremental.js';
 import { isOwnedName, type RenderOptions } from './render.js';
 
 const TABLE = 'podwire';
+
+/** An object of `nft -j -t list chains|sets|maps inet` (type/hook/prio: base chains only). */
+interface ListedObject {
+  name?: string;
+  table?: string;
+  type?: string;
+  hook?: string;
+  prio?: number;
+}
 
 export class NftProxyBackend implements ProxyBackend {
   readonly mode = 'nftables' as const;
@@ -80,19 +90,23 @@ export class NftProxyBackend implements ProxyBackend {
   }
 
   /**
-   * Names of our objects (svc-/ep-/aff-) in table inet podwire; empty when there is none. Lists
-   * names only (`list chains|sets|maps`, terse): never the rules or elements of a large table.
+   * Names of our objects (svc-/ep-/aff-) in table inet podwire, and the hook of each base chain
+   * (a full sync recreates one whose hook differs: nft cannot change it in place); empty when
+   * there is none. Lists names only (`list chains|sets|maps`, terse): never the rules or
+   * elements of a large table.
    */
   existing(): ExistingObjects {
-    const out: ExistingObjects = { chains: [], maps: [], sets: [] };
+    const out: ExistingObjects = { chains: [], maps: [], sets: [], hooks: {} };
     for (const [what, list] of [['chains', out.chains], ['sets', out.sets], ['maps', out.maps]] as const) {
       const r = this.runner.run('nft', ['-j', '-t', 'list', what, 'inet']);
       if (r.code !== 0) throw new Error(`nft list ${what} inet failed (exit ${r.code}): ${r.stderr.trim()}`);
-      const items = (JSON.parse(r.stdout) as { nftables: Record<string, { name?: string; table?: string }>[] }).nftables;
+      const items = (JSON.parse(r.stdout) as { nftables: Record<string, ListedObject>[] }).nftables;
       const kind = what.slice(0, -1);
       for (const item of items) {
         const o = item[kind];
-        if (o?.table === TABLE && o.name && isOwnedName(o.name)) list.push(o.name);
+        if (o?.table !== TABLE || !o.name || !isOwnedName(o.name)) continue;
+        list.push(o.name);
+        if (kind === 'chain' && o.hook !== undefined) out.hooks![o.name] = { type: o.type, hook: o.hook, priority: o.prio } as BaseChainSpec;
       }
     }
     return out;

@@ -2,7 +2,8 @@
 //
 // Full sync (prev undefined): (re)creates every object of `next` and flushes it, so the result
 // is `next` whatever was there, then deletes the stale objects the caller found in the kernel
-// (`existing`, from `nft -j list table inet podwire`). Partial sync (prev = what the last
+// (`existing`, from `nft -j -t list chains|sets|maps inet`); a chain found with another hook
+// (an older release's base-chain priority) is deleted and added again in the same transaction. Partial sync (prev = what the last
 // successful transaction installed): only what changed: new objects added, changed chains
 // flushed and rewritten, map/set elements added and deleted one by one, removed objects deleted.
 //
@@ -18,7 +19,7 @@
 // exists): the table is shared with the agent's masquerade chain.
 import {
   NFT_FAMILY, chainSpecText, elementKeyText, mapElementText, mapSpecText, ruleLines, ruleReferences, ruleText, setSpecText,
-  type Chain, type MapElement, type NftIR, type NftSet, type VerdictMap,
+  type BaseChainSpec, type Chain, type MapElement, type NftIR, type NftSet, type VerdictMap,
 } from './ir.js';
 import { assertOwned, isOwnedName } from './render.js';
 
@@ -27,13 +28,22 @@ export interface ExistingObjects {
   chains: string[];
   maps: string[];
   sets: string[];
+  /**
+   * The kernel's type/hook/priority of chains in `chains` (a name without an entry: a regular
+   * chain). When given, a full sync recreates exactly the chains whose hook differs from what it
+   * renders (an older release's priority, a regular chain now rendered as a base chain).
+   */
+  hooks?: Record<string, BaseChainSpec>;
 }
 
 /** Both only matter for a full sync; a partial sync trusts prev to be what the kernel holds. */
 export interface ScriptOptions {
   /** Full sync: what the kernel holds now, so stale objects can be deleted. */
   existing?: ExistingObjects;
-  /** Full sync: delete and re-add our base chains found in `existing` (their priority may differ). */
+  /**
+   * Full sync: delete and re-add every base chain of `next` found in `existing`, whatever its
+   * hook (for a caller that cannot tell; with `existing.hooks` only the differing ones are).
+   */
   recreateBaseChains?: boolean;
 }
 
@@ -92,11 +102,11 @@ function fullSync(next: NftIR, opts: ScriptOptions): string {
   const chains = byName(next.chains);
   const ours = (names: string[] | undefined) => [...new Set((names ?? []).filter(isOwnedName))].sort();
   const existing = { chains: ours(opts.existing?.chains), maps: ours(opts.existing?.maps), sets: ours(opts.existing?.sets) };
+  const recreate = chainsToRecreate(next, existing.chains, opts);
   s.addTable();
-  if (opts.recreateBaseChains) {
-    for (const name of existing.chains) if (chains.get(name)?.base) (s.flush('chain', name), s.remove('chain', name));
-  }
-  for (const c of next.chains) s.addChain(c);
+  // `add chain` of an existing chain with another hook fails the whole transaction (EOPNOTSUPP):
+  // such chains are left out here, emptied with the rest, then deleted and added again.
+  for (const c of next.chains) if (!recreate.has(c.name)) s.addChain(c);
   for (const m of next.maps) s.addMap(m);
   for (const set of next.sets) s.addSet(set);
   // Flushing every chain and map of ours (stale ones too) removes every reference to a stale
@@ -108,6 +118,7 @@ function fullSync(next: NftIR, opts: ScriptOptions): string {
   for (const name of staleChains) s.flush('chain', name);
   for (const m of next.maps) s.flush('map', m.name);
   for (const set of next.sets) if (!set.flags.includes('dynamic')) s.flush('set', set.name);
+  for (const c of next.chains) if (recreate.has(c.name)) (s.remove('chain', c.name), s.addChain(c));
   for (const name of stale(existing.maps, byName(next.maps))) s.remove('map', name);
   for (const name of stale(existing.sets, byName(next.sets))) s.remove('set', name);
   for (const name of staleChains) s.remove('chain', name);
@@ -115,6 +126,20 @@ function fullSync(next: NftIR, opts: ScriptOptions): string {
   for (const m of next.maps) s.mapElements(m.name, m.elements);
   for (const set of next.sets) s.setElements(set.name, set.elements);
   return s.text();
+}
+
+const sameHook = (a: BaseChainSpec | undefined, b: BaseChainSpec | undefined): boolean =>
+  a === b || (a !== undefined && b !== undefined && a.type === b.type && a.hook === b.hook && a.priority === b.priority);
+
+/** Chains of `next` that exist with another hook (or, with recreateBaseChains, every existing base chain). */
+function chainsToRecreate(next: NftIR, existing: string[], opts: ScriptOptions): Set<string> {
+  const have = new Set(existing);
+  const hooks = opts.existing?.hooks;
+  return new Set(next.chains.filter((c) => {
+    if (!have.has(c.name)) return false;
+    if (opts.recreateBaseChains && c.base) return true;
+    return hooks !== undefined && !sameHook(Object.hasOwn(hooks, c.name) ? hooks[c.name] : undefined, c.base);
+  }).map((c) => c.name));
 }
 
 const chainBody = (c: Chain) => c.rules.map(ruleText).join('\n');
