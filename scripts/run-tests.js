@@ -15,16 +15,15 @@ const args = process.argv.slice(2);
 const selected = tiers.includes(args[0]) ? [args.shift()] : tiers;
 const JOBS = Number(process.env.PODWIRE_TEST_JOBS ?? 2);
 
-// Per-file limits (seconds). The default fits every file but those listed, with a margin of about
-// 3x over their times in a loaded CI run (two files at once on two cores); see the timing table
-// the runner prints at the end when a file comes close.
-const DEFAULT_LIMIT_S = Number(process.env.PODWIRE_TEST_LIMIT_S ?? 180);
+// Per-file limits (seconds), about 4-5x the slowest times of a clean-clone CI run on this 2-core
+// machine while it was busy with other work (2026-12-01: bench-services-smoke 48 s, cni-conformance
+// 33 s, the proxy e2e files 31 s each, agent-cluster and lab-up 22 s, everything else under 21 s).
+// A hang costs at most these, and the runner prints the five slowest files to keep them honest.
+const DEFAULT_LIMIT_S = Number(process.env.PODWIRE_TEST_LIMIT_S ?? 150);
 const LIMITS_S = {
-  'integration/proxy-e2e.test.js': 420,
-  'integration/proxy-e2e-iptables.test.js': 420,
-  'integration/bench-services-smoke.test.js': 420,
-  'integration/lab-up.test.js': 420,
-  'integration/cni-podman.test.js': 420,
+  'integration/bench-services-smoke.test.js': 240,
+  'integration/proxy-e2e.test.js': 240,
+  'integration/proxy-e2e-iptables.test.js': 240,
 };
 const KILL_AFTER_S = 15; // after tap's own timeout report, before SIGKILL
 
