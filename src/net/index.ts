@@ -1,0 +1,3 @@
+// IP math for all of podwire: addresses (ip.ts) and CIDRs (cidr.ts). See README.md.
+export * from './ip.js';
+export * from './cidr.js';
