@@ -2,7 +2,9 @@
 // broadcast derived from the prefix, like `brd +`, unless told otherwise).
 import { Attrs, encodePayload, nla, type Attr } from './codec.js';
 import * as K from './constants.js';
-import { afOf, familyOf, formatIp, parseCidr, parseIp, type Family } from './ip.js';
+import { broadcastOf, parseCidr } from '../net/cidr.js';
+import { familyOf, formatIp, parseIp, type Family } from '../net/ip.js';
+import { afOf } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
 
 export interface AddressSpec {
@@ -30,18 +32,11 @@ export interface Address {
   label?: string;
 }
 
-function broadcastOf(addr: Buffer, prefixLen: number): Buffer {
-  const v = addr.readUInt32BE(0);
-  const host = prefixLen === 0 ? 0xffffffff : (2 ** (32 - prefixLen) - 1) >>> 0;
-  const out = Buffer.alloc(4);
-  out.writeUInt32BE((v | host) >>> 0);
-  return out;
-}
-
 /** ifaddrmsg + attributes (pure; used by the operations and golden tests). */
 export function encodeAddressMsg(a: AddressSpec): Buffer {
   if (!Number.isInteger(a.ifindex) || a.ifindex <= 0) throw new Error(`address ${a.cidr}: invalid ifindex ${a.ifindex}`);
-  const { addr, prefixLen } = parseCidr(a.cidr);
+  const cidr = parseCidr(a.cidr);
+  const { addr, prefixLen } = cidr;
   const flags = a.flags ?? 0;
   const hdr = Buffer.alloc(K.IFADDRMSG_LEN);
   hdr.writeUInt8(afOf(addr.family), 0);
@@ -52,7 +47,7 @@ export function encodeAddressMsg(a: AddressSpec): Buffer {
   const attrs: Attr[] = [nla.bytes(K.IFA_LOCAL, addr.bytes), nla.bytes(K.IFA_ADDRESS, addr.bytes)];
   if (addr.family === 4 && a.broadcast !== 'none') {
     if (a.broadcast === undefined || a.broadcast === 'auto') {
-      if (prefixLen < 31) attrs.push(nla.bytes(K.IFA_BROADCAST, broadcastOf(addr.bytes, prefixLen)));
+      if (prefixLen < 31) attrs.push(nla.bytes(K.IFA_BROADCAST, broadcastOf(cidr).bytes));
     } else {
       attrs.push(nla.bytes(K.IFA_BROADCAST, parseIp(a.broadcast).bytes));
     }

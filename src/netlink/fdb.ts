@@ -6,7 +6,8 @@ import {
   AF_BRIDGE, NDA_DST, NDA_LLADDR, NDA_MASTER, NDA_PORT, NDA_VNI, NLM_F_APPEND, NLM_F_CREATE, NTF_MASTER,
   NTF_SELF, NUD_NOARP, NUD_PERMANENT, RTM_DELNEIGH, RTM_GETNEIGH, RTM_NEWNEIGH, NDA_VLAN, IFINFOMSG_LEN, NDMSG_LEN,
 } from './constants.js';
-import { formatIp, formatMac, parseIp, parseMac } from './ip.js';
+import { formatIp, parseIp } from '../net/ip.js';
+import { formatMac, parseMac } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
 import { checkInt, parseField } from './validate.js';
 

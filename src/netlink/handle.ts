@@ -10,7 +10,7 @@ import { routeAdd, routeDel, routeList, routeReplace, type Route, type RouteFilt
 import { neighDel, neighList, neighReplace, type Neigh, type NeighSpec } from './neigh.js';
 import { fdbAppend, fdbDel, fdbList, type FdbEntry, type FdbSpec } from './fdb.js';
 import { genlListFamilies, genlResolveFamily, type GenlFamily } from './genl.js';
-import type { Family } from './ip.js';
+import type { Family } from '../net/ip.js';
 
 export class Handle {
   readonly route: NetlinkSocket;

@@ -5,7 +5,8 @@ import {
   AF_INET, AF_INET6, NDA_DST, NDA_LLADDR, NLM_F_CREATE, NLM_F_REPLACE, NUD_PERMANENT, RTM_DELNEIGH,
   RTM_GETNEIGH, RTM_NEWNEIGH, NDMSG_LEN,
 } from './constants.js';
-import { afOf, formatIp, formatMac, parseIp, parseMac, type Family } from './ip.js';
+import { formatIp, parseIp, type Family } from '../net/ip.js';
+import { afOf, formatMac, parseMac } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
 import { checkInt, parseField } from './validate.js';
 

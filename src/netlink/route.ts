@@ -7,7 +7,9 @@ import {
   RTN_UNICAST, RTN_UNSPEC, RTNH_F_ONLINK, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
   RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT, RTN_ANYCAST, RTN_MULTICAST, RTN_NAT, RTMSG_LEN,
 } from './constants.js';
-import { AddressError, afOf, formatIp, parseCidr, parseIp, type Family } from './ip.js';
+import { formatCidr, hostBitsSet, networkOf, parseCidr } from '../net/cidr.js';
+import { AddressError, formatIp, parseIp, type Family } from '../net/ip.js';
+import { afOf } from './ip.js';
 import type { NetlinkSocket } from './socket.js';
 import { checkInt, parseField } from './validate.js';
 
@@ -183,23 +185,11 @@ function parseDst(text: string): { family: Family; bytes: Buffer; prefixLen: num
   }
   // The kernel rejects IPv4 prefixes with host bits set and silently masks IPv6 ones: refuse both
   // here so the route that exists is always the one that was asked for.
-  const masked = maskPrefix(cidr.addr.bytes, cidr.prefixLen);
-  if (!masked.equals(cidr.addr.bytes)) {
-    throw new AddressError(`route dst ${JSON.stringify(text)} has host bits set: did you mean ${formatIp(masked)}/${cidr.prefixLen}?`);
+  if (hostBitsSet(cidr)) {
+    throw new AddressError(`route dst ${JSON.stringify(text)} has host bits set: did you mean ${formatCidr(networkOf(cidr))}?`);
   }
   return { family: cidr.addr.family, bytes: cidr.addr.bytes, prefixLen: cidr.prefixLen };
 }
-
-
-function maskPrefix(bytes: Buffer, prefixLen: number): Buffer {
-  const out = Buffer.from(bytes);
-  for (let i = 0; i < out.length; i++) {
-    const keep = Math.max(0, Math.min(8, prefixLen - i * 8));
-    out[i] &= (0xff << (8 - keep)) & 0xff;
-  }
-  return out;
-}
-
 
 // iproute2 puts local/broadcast/nat/anycast routes in the local table when none is given.
 function defaultTable(type: number): number {

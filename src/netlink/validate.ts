@@ -1,5 +1,5 @@
 // Input checks shared by the request encoders: errors name the object kind, the field and the value.
-import { AddressError } from './ip.js';
+import { AddressError } from '../net/ip.js';
 
 /** Parse one field with `parse`, re-throwing its error prefixed by "<kind> <field>: ". */
 export function parseField<T>(kind: string, field: string, text: string, parse: (s: string) => T): T {
