@@ -41,6 +41,8 @@ export interface AgentDeps {
   reconciler?: ReconcilerOptions;
   /** Sysctls the node needs (ip_forward …), applied in the agent's netns before the first sync. */
   enableForwarding: () => void;
+  /** This node's own Node as listed or watched (each add/update): the service proxy's node addresses. */
+  onSelf?: (node: Node) => void;
 }
 
 /** What the last sync saw and did: /v1/status on the local socket, and state.json. */
@@ -95,8 +97,8 @@ export class Agent {
     }
     if (this.stopped) return;
     this.informer = new Informer<Node>(this.deps.client, { plural: 'nodes' }, {
-      onAdd: () => this.reconciler.request('node added'),
-      onUpdate: () => this.reconciler.request('node changed'),
+      onAdd: (n) => (this.noticeSelf(n), this.reconciler.request('node added')),
+      onUpdate: (_o, n) => (this.noticeSelf(n), this.reconciler.request('node changed')),
       onDelete: (n) => this.reconciler.request(`node ${n.metadata.name} deleted`),
       onSynced: () => {
         this.state.controlPlane = 'connected';
@@ -118,6 +120,20 @@ export class Agent {
     this.stopped = true;
     await this.informer?.stop();
     await this.reconciler.stop();
+  }
+
+  /** This node's Node as last listed or watched (undefined before the first list). */
+  selfNode(): Node | undefined {
+    return this.informer?.cache.get(this.deps.nodeName);
+  }
+
+  private noticeSelf(node: Node): void {
+    if (node.metadata.name !== this.deps.nodeName || !this.deps.onSelf) return;
+    try {
+      this.deps.onSelf(node);
+    } catch (e) {
+      this.deps.log.warn({ err: (e as Error).message }, 'handling this node\'s own Node failed');
+    }
   }
 
   /** Resolves once the sync in progress (or requested) is done. */

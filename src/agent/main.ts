@@ -18,6 +18,7 @@ import { startLocalApi } from './local-api.js';
 import { execRunner, Masquerade, type MasqMode } from './masq/masq.js';
 import { vtepMacFor } from './network/desired.js';
 import { pickUnderlay } from './underlay.js';
+import { proxyNodeIps } from './node-object.js';
 import { ServiceProxy } from './service-proxy.js';
 import type { ReconcilerOptions } from './reconciler.js';
 import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
@@ -98,6 +99,7 @@ async function main(argv: string[]): Promise<number> {
   fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
   // The other masquerade mode's rules go after this mode's first good sync (Masquerade.sync).
   const masq = new Masquerade(execRunner, masqMode, path.join(runDir, 'masquerade.json'));
+  let proxy: ServiceProxy | undefined;
   const agent = new Agent({
     client,
     handle,
@@ -110,9 +112,10 @@ async function main(argv: string[]): Promise<number> {
     log,
     enableForwarding,
     reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 },
+    // NodePorts follow the addresses of this node's Node (a full proxy sync when they change).
+    onSelf: (node) => proxy?.setNodeIps(proxyNodeIps(node, [underlay.ip])),
   });
   log.info({ version: VERSION, underlay, server }, 'starting');
-  let proxy: ServiceProxy | undefined;
   const api = await startLocalApi({ socketPath, client, state: () => ({ ...agent.state, proxy: proxy?.status, process: processStats() }) });
   if (flags['install-cni']) {
     const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string, subnetFile: path.join(runDir, 'subnet.env'), agentSocket: socketPath, nodeName });
@@ -132,7 +135,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', () => shutdown('SIGINT'));
   await agent.start();
   if (proxyMode !== 'none' && agent.state.clusterCidr) {
-    proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: [underlay.ip], clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 } });
+    proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 } });
   }
   return -1;
 }

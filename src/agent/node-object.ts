@@ -1,5 +1,6 @@
 // The agent's own Node object and what it reads from its peers' (pure): podwire's node data lives
 // in annotations (flannel does the same), the underlay address also in status.addresses.
+import net from 'node:net';
 import { NODE_ANNOTATIONS, type Backend, type Node } from '../controlplane/objects.js';
 import type { PeerNode, UnderlayInfo } from './network/types.js';
 
@@ -58,6 +59,19 @@ export function peerOf(node: Node): PeerNode | undefined {
   const podCidr = node.spec.podCIDR;
   if (!publicIp || !podCidr) return undefined;
   return { name: node.metadata.name, podCidr, publicIp, ...(a[NODE_ANNOTATIONS.vtepMac] ? { vtepMac: a[NODE_ANNOTATIONS.vtepMac] } : {}) };
+}
+
+/**
+ * The addresses the service proxy answers NodePorts on (kube-proxy's --nodeport-addresses=primary
+ * reads them from the Node too): the Node's InternalIP and ExternalIP addresses, in that order,
+ * without duplicates or anything that is not an IP; `fallback` (the underlay address) when it has
+ * none, e.g. before the Node was read.
+ */
+export function proxyNodeIps(node: Node | undefined, fallback: readonly string[]): string[] {
+  const addresses = node?.status?.addresses ?? [];
+  const of = (type: 'InternalIP' | 'ExternalIP') => addresses.filter((a) => a?.type === type && typeof a.address === 'string' && net.isIP(a.address) !== 0).map((a) => a.address);
+  const ips = [...new Set([...of('InternalIP'), ...of('ExternalIP')])];
+  return ips.length > 0 ? ips : [...fallback];
 }
 
 /** flannel's subnet.env, with PODWIRE_ names (read by the CNI plugin when its config has no ipam). */

@@ -20,6 +20,7 @@ export interface ServiceProxyDeps {
   others: ProxyBackend[];
   runner: CommandRunner;
   nodeName: string;
+  /** The addresses NodePorts answer on, until setNodeIps() says otherwise (the Node's, see proxyNodeIps). */
   nodeIPs: string[];
   clusterCidrs: string[];
   log: AgentLog;
@@ -93,6 +94,17 @@ export class ServiceProxy {
 
   settled(): Promise<void> {
     return this.reconciler.settled();
+  }
+
+  /**
+   * The node's addresses as its Node now lists them (the agent's node informer): when they
+   * differ from what the rules were rendered for, the next sync is a full one (every NodePort
+   * answers on them).
+   */
+  setNodeIps(ips: readonly string[]): void {
+    if (!this.tracker.setNode({ ips: [...ips], clusterCidrs: this.deps.clusterCidrs })) return;
+    this.deps.log.info({ nodeIPs: ips }, 'node addresses changed; syncing every service');
+    this.reconciler.request('node addresses changed');
   }
 
   private async sync(resync = false): Promise<{ ok: boolean }> {

@@ -97,11 +97,15 @@ export class ProxyChangeTracker {
     this.refresh(id);
   }
 
-  /** Node addresses feed every NodePort rule and the masquerade rule: a change means a full sync. */
-  setNode(info: ProxyNodeAddresses): void {
-    if (sameAddresses(info, this.node)) return;
+  /**
+   * Node addresses feed every NodePort rule and the masquerade rule: a change means a full sync.
+   * Returns whether they changed (the caller then asks for a sync).
+   */
+  setNode(info: ProxyNodeAddresses): boolean {
+    if (sameAddresses(info, this.node)) return false;
     this.node = { ips: [...info.ips], clusterCidrs: [...info.clusterCidrs] };
     this.nodeChanged = true;
+    return true;
   }
 
   /**

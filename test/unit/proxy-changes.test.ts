@@ -119,9 +119,9 @@ t.test('removed UDP endpoints and newly active UDP ports', async (t) => {
 t.test('node addresses: a change means full', async (t) => {
   const tracker = seeded();
   tracker.commit();
-  tracker.setNode({ ips: ['192.168.0.1'], clusterCidrs: ['10.244.0.0/16'] });
+  t.equal(tracker.setNode({ ips: ['192.168.0.1'], clusterCidrs: ['10.244.0.0/16'] }), false, 'same addresses: setNode says unchanged');
   t.equal(tracker.pending().full, false, 'same addresses');
-  tracker.setNode({ ips: ['192.168.0.1', '192.168.0.2'], clusterCidrs: ['10.244.0.0/16'] });
+  t.equal(tracker.setNode({ ips: ['192.168.0.1', '192.168.0.2'], clusterCidrs: ['10.244.0.0/16'] }), true, 'setNode says changed');
   t.same(tracker.pending(), { changedKeys: new Set(), full: true }, 'node IP added');
   t.same(tracker.input().nodeIPs, ['192.168.0.1', '192.168.0.2']);
   tracker.commit();
