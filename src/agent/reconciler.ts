@@ -1,33 +1,44 @@
 // When to sync: requests are coalesced (a burst of node events makes one sync), syncs are at least
 // minIntervalMs apart, a failed sync is retried with exponential backoff, and a full resync runs
 // every resyncMs whatever happens. One sync at a time. The sync function itself is the agent's.
+import { realClock, type Clock, type Timer } from './clock.js';
+
 export interface ReconcilerOptions {
   coalesceMs?: number; // default 20
   minIntervalMs?: number; // default 100
   resyncMs?: number; // default 30 s
   maxBackoffMs?: number; // default 30 s
+  clock?: Clock; // default the real one; tests pass test/lib/fake-clock.ts
 }
 
 export interface SyncOutcome {
   ok: boolean;
 }
 
+/** The first retry waits this long; each further failure doubles it, up to maxBackoffMs. */
+const BASE_BACKOFF_MS = 200;
+
 export class Reconciler {
-  private timer: NodeJS.Timeout | undefined;
-  private resyncTimer: NodeJS.Timeout | undefined;
+  private timer: Timer | undefined;
+  private resyncTimer: Timer | undefined;
   private running: Promise<void> | undefined;
   private pending = false;
-  private lastStart = 0;
+  // -Infinity, not 0: the first sync waits only coalesceMs whatever the clock's epoch.
+  private lastStart = -Infinity;
   private failures = 0;
   private stopped = false;
   private readonly reasons = new Set<string>();
+  private readonly idleWaiters: (() => void)[] = [];
+  private readonly clock: Clock;
   syncs = 0;
 
   constructor(
     private readonly sync: (reasons: string[]) => Promise<SyncOutcome>,
     private readonly opts: ReconcilerOptions = {},
     private readonly onError: (err: Error, retryInMs: number) => void = () => undefined,
-  ) {}
+  ) {
+    this.clock = opts.clock ?? realClock;
+  }
 
   start(): void {
     this.stopped = false;
@@ -37,8 +48,10 @@ export class Reconciler {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    clearTimeout(this.timer);
-    clearTimeout(this.resyncTimer);
+    this.cancelTimer();
+    this.resyncTimer?.cancel();
+    this.resyncTimer = undefined;
+    this.wakeIfIdle();
     await this.running;
   }
 
@@ -51,53 +64,80 @@ export class Reconciler {
       return;
     }
     if (this.timer) return;
-    const sinceLast = Date.now() - this.lastStart;
+    const sinceLast = this.clock.now() - this.lastStart;
     const wait = Math.max(this.opts.coalesceMs ?? 20, (this.opts.minIntervalMs ?? 100) - sinceLast);
-    this.timer = setTimeout(() => this.run(), wait);
+    this.timer = this.clock.setTimer(wait, () => this.run());
   }
 
-  /** Resolves after the sync that is running or pending (tests, shutdown). */
-  async settled(): Promise<void> {
-    while (this.running || this.timer) {
-      await (this.running ?? new Promise((r) => setTimeout(r, 5)));
-    }
+  /** Resolves once no sync is running or pending (a retry counts as pending): tests, shutdown. */
+  settled(): Promise<void> {
+    if (this.idle()) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return !this.running && !this.timer;
+  }
+
+  // Woken on state changes rather than polled, so settled() needs no clock and works on fake time.
+  private wakeIfIdle(): void {
+    if (this.idle()) for (const wake of this.idleWaiters.splice(0)) wake();
+  }
+
+  private cancelTimer(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
   }
 
   private scheduleResync(): void {
-    this.resyncTimer = setTimeout(() => {
+    // Background: a pending resync alone must not keep a stopping process alive.
+    const every = this.opts.resyncMs ?? 30_000;
+    this.resyncTimer = this.clock.setTimer(every, () => {
       this.request('periodic resync');
       this.scheduleResync();
-    }, this.opts.resyncMs ?? 30_000);
-    this.resyncTimer.unref?.();
+    }, { background: true });
   }
 
   private run(): void {
     this.timer = undefined;
-    if (this.stopped) return;
+    if (this.stopped) {
+      this.wakeIfIdle();
+      return;
+    }
     const reasons = [...this.reasons];
     this.reasons.clear();
     this.pending = false;
-    this.lastStart = Date.now();
+    this.lastStart = this.clock.now();
     this.running = this.sync(reasons)
       .then(
         (o) => o,
         (e: Error) => {
-          this.onError(e, 0);
+          this.onError(e, this.backoffMs());
           return { ok: false };
         },
       )
       .then((outcome) => {
         this.syncs++;
         this.running = undefined;
-        if (this.stopped) return;
-        if (outcome.ok) {
-          this.failures = 0;
-          if (this.pending) this.request('changes during sync');
-          return;
-        }
-        const delay = Math.min(this.opts.maxBackoffMs ?? 30_000, 200 * 2 ** Math.min(this.failures++, 10));
-        this.reasons.add('retry after failure');
-        this.timer = setTimeout(() => this.run(), delay);
+        if (!this.stopped) this.afterSync(outcome);
+        this.wakeIfIdle();
       });
+  }
+
+  private afterSync(outcome: SyncOutcome): void {
+    if (outcome.ok) {
+      this.failures = 0;
+      if (this.pending) this.request('changes during sync');
+      return;
+    }
+    const delay = this.backoffMs();
+    this.failures++;
+    this.reasons.add('retry after failure');
+    this.timer = this.clock.setTimer(delay, () => this.run());
+  }
+
+  /** The wait before retrying the sync that just failed. */
+  private backoffMs(): number {
+    return Math.min(this.opts.maxBackoffMs ?? 30_000, BASE_BACKOFF_MS * 2 ** Math.min(this.failures, 10));
   }
 }
