@@ -1,6 +1,6 @@
 // The agent's small pure parts and its scheduler: underlay choice, the Node object it writes and
 // what it reads from peers, subnet.env (read back by the CNI plugin's parser), CNI install, and the
-// reconciler's coalescing / backoff.
+// reconciler's coalescing, rate limit, backoff and resync, on simulated time (test/lib/fake-clock.ts).
 import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -10,7 +10,8 @@ import { AGENT_NODE_FLAGS } from '../../src/agent/runtime.js';
 import { pickUnderlay, type NetDump } from '../../src/agent/underlay.js';
 import { nodeBody, peerOf, subnetEnvText, withNetworkReady } from '../../src/agent/node-object.js';
 import { installCni, CONFLIST_NAME } from '../../src/agent/cni-install.js';
-import { Reconciler } from '../../src/agent/reconciler.js';
+import { Reconciler, type ReconcilerOptions, type SyncOutcome } from '../../src/agent/reconciler.js';
+import { FakeClock } from '../lib/fake-clock.js';
 import { parseSubnetEnv } from '../../src/cni/config.js';
 import type { Node } from '../../src/controlplane/objects.js';
 
@@ -73,33 +74,161 @@ t.test('install-cni writes the plugin and conflist once, atomically', async (t) 
   t.same(fs.readdirSync(opts.confDir), [CONFLIST_NAME], 'no temp file left');
 });
 
-t.test('reconciler: a burst makes one sync, a failure is retried with backoff, changes during a sync make another', async (t) => {
-  const calls: string[][] = [];
-  let fail = 1;
-  let gate: (() => void) | undefined;
-  const r = new Reconciler(async (reasons) => {
-    calls.push(reasons);
-    if (gate) await new Promise<void>((res) => (gate = res));
-    if (fail-- > 0) return { ok: false };
-    return { ok: true };
-  }, { coalesceMs: 10, minIntervalMs: 0, resyncMs: 60_000, maxBackoffMs: 50 });
-  r.start();
-  for (let i = 0; i < 10; i++) r.request(`event ${i}`);
-  await new Promise((res) => setTimeout(res, 400));
-  await r.settled();
-  t.equal(calls.length, 2, 'one coalesced sync, then one retry after the failure');
-  t.same(calls[0]!.length, 11, 'the first sync saw all 11 reasons');
-  t.same(calls[1], ['retry after failure']);
-  gate = () => undefined;
-  r.request('slow');
-  await new Promise((res) => setTimeout(res, 30));
-  r.request('during');
-  gate!();
-  gate = undefined;
-  await new Promise((res) => setTimeout(res, 100));
-  await r.settled();
-  await r.stop();
-  t.same(calls.slice(2).map((c) => c.join(',')), ['slow', 'during,changes during sync'], 'a request during a sync runs one more after it');
+// The reconciler runs on a FakeClock: no sleeps, and every timing below is exact.
+type Outcome = (call: number) => Promise<SyncOutcome> | SyncOutcome;
+function harness(opts: ReconcilerOptions, outcome: Outcome = () => ({ ok: true }), clockStartMs?: number) {
+  const clock = new FakeClock(clockStartMs);
+  const t0 = clock.now();
+  const calls: { at: number; reasons: string[] }[] = [];
+  const errors: [string, number][] = [];
+  const sync = async (reasons: string[]) => {
+    calls.push({ at: clock.now() - t0, reasons });
+    return outcome(calls.length);
+  };
+  const r = new Reconciler(sync, { ...opts, clock }, (e, retryInMs) => errors.push([e.message, retryInMs]));
+  /** Moves the fake time to ms after the reconciler was made. */
+  const advanceTo = (ms: number) => clock.advance(t0 + ms - clock.now());
+  return { clock, r, calls, errors, advanceTo, times: () => calls.map((c) => c.at) };
+}
+
+/** A sync that does not finish until the test says so. */
+function gate(): { wait: Promise<SyncOutcome>; open: () => void } {
+  let open = () => undefined as void;
+  const wait = new Promise<SyncOutcome>((resolve) => (open = () => resolve({ ok: true })));
+  return { wait, open };
+}
+
+t.test('reconciler: a burst of requests makes one sync, coalesceMs after the first', async (t) => {
+  const h = harness({});
+  h.r.start();
+  for (let i = 0; i < 10; i++) h.r.request(`event ${i}`);
+  await h.advanceTo(19);
+  t.same(h.calls, [], 'nothing before coalesceMs (default 20)');
+  await h.advanceTo(20);
+  t.same(h.calls, [{ at: 20, reasons: ['start', ...Array.from({ length: 10 }, (_, i) => `event ${i}`)] }], 'one sync with all 11 reasons');
+  await h.advanceTo(10_000);
+  t.equal(h.calls.length, 1, 'and no other');
+  t.same(h.clock.pending(), [[20_000, true]], 'only the periodic resync is pending, as a background timer');
+  const epoch0 = harness({}, undefined, 0);
+  epoch0.r.start();
+  await epoch0.advanceTo(20);
+  t.same(epoch0.times(), [20], 'also on a clock that starts at 0: the first sync is no "sync" at time 0 to keep apart from');
+});
+
+t.test('reconciler: syncs start at least minIntervalMs apart, counted from the last start', async (t) => {
+  const h = harness({}, (call) => (call === 1 ? new Promise((resolve) => h.clock.setTimer(30, () => resolve({ ok: true }))) : { ok: true }));
+  h.r.start();
+  await h.advanceTo(60); // the first sync ran from 20 to 50
+  h.r.request('soon after');
+  await h.advanceTo(119);
+  t.same(h.times(), [20], 'not before 100 ms after the last start');
+  await h.advanceTo(120);
+  t.same(h.times(), [20, 120], 'exactly 100 ms after it');
+  await h.advanceTo(300);
+  h.r.request('long after');
+  await h.advanceTo(320);
+  t.same(h.times(), [20, 120, 320], 'long after the last sync only coalesceMs is waited');
+});
+
+t.test('reconciler: a failure is retried after 200 ms, doubling, capped at maxBackoffMs, reset by a success', async (t) => {
+  const h = harness({ maxBackoffMs: 1000 }, (call) => {
+    if (call === 2) throw new Error('netlink busy');
+    return { ok: call >= 6 && call !== 7 };
+  });
+  h.r.start();
+  await h.advanceTo(5000);
+  t.same(h.times(), [20, 220, 620, 1420, 2420, 3420], 'waits 200, 400, 800, then the 1000 cap twice');
+  t.same(h.calls.slice(1).map((c) => c.reasons), Array(5).fill(['retry after failure']));
+  t.same(h.errors, [['netlink busy', 400]], 'a sync that throws is reported with the wait before its retry');
+  h.r.request('after the success');
+  await h.advanceTo(10_000);
+  t.same(h.times().slice(6), [5020, 5220], 'a success resets the backoff: the next failure waits 200 ms again');
+  await h.r.stop();
+});
+
+t.test('reconciler: the default backoff doubles up to 30 s', async (t) => {
+  const h = harness({ resyncMs: 3_600_000 }, () => ({ ok: false }));
+  h.r.start();
+  await h.advanceTo(200_000);
+  const waits = h.times().slice(1).map((at, i) => at - h.times()[i]!);
+  t.same(waits.slice(0, 10), [200, 400, 800, 1600, 3200, 6400, 12_800, 25_600, 30_000, 30_000]);
+  await h.r.stop();
+});
+
+t.test('reconciler: one sync at a time; requests during a sync make exactly one more after it', async (t) => {
+  const slow = gate();
+  const h = harness({ resyncMs: 500 }, (call) => (call === 1 ? slow.wait : { ok: true }));
+  h.r.start();
+  await h.advanceTo(30);
+  h.r.request('during a');
+  await h.advanceTo(40);
+  h.r.request('during b');
+  await h.advanceTo(1000); // the periodic resync at 500 falls due during the sync too
+  t.same(h.times(), [20], 'no second sync while the first runs');
+  slow.open();
+  await h.advanceTo(1019);
+  t.same(h.times(), [20], 'the next one waits coalesceMs after the first ends');
+  await h.advanceTo(1020);
+  t.same(h.calls[1], { at: 1020, reasons: ['during a', 'during b', 'periodic resync', 'changes during sync'] });
+  await h.advanceTo(1400);
+  t.equal(h.calls.length, 2, 'one more, not one per request');
+  await h.r.stop();
+});
+
+t.test('reconciler: a request during a short sync runs minIntervalMs after that sync started', async (t) => {
+  const slow = gate();
+  const h = harness({}, (call) => (call === 1 ? slow.wait : { ok: true }));
+  h.r.start();
+  await h.advanceTo(30);
+  h.r.request('during');
+  await h.advanceTo(50);
+  slow.open();
+  await h.advanceTo(119);
+  t.same(h.times(), [20]);
+  await h.advanceTo(120);
+  t.same(h.calls[1], { at: 120, reasons: ['during', 'changes during sync'] });
+  await h.r.stop();
+});
+
+t.test('reconciler: a periodic resync every resyncMs, whatever else syncs; none after stop()', async (t) => {
+  const h = harness({ resyncMs: 1000 });
+  h.r.start();
+  await h.advanceTo(1500);
+  h.r.request('node changed');
+  await h.advanceTo(3020);
+  t.same(h.calls, [
+    { at: 20, reasons: ['start'] },
+    { at: 1020, reasons: ['periodic resync'] },
+    { at: 1520, reasons: ['node changed'] },
+    { at: 2020, reasons: ['periodic resync'] },
+    { at: 3020, reasons: ['periodic resync'] },
+  ]);
+  await h.r.stop();
+  t.same(h.clock.pending(), [], 'stop() cancels every timer');
+  h.r.request('after stop');
+  await h.advanceTo(10_000);
+  t.equal(h.calls.length, 5, 'requests after stop() are ignored');
+});
+
+t.test('reconciler: settled() resolves when no sync runs or waits, also a retry, and after stop()', async (t) => {
+  const h = harness({}, (call) => ({ ok: call !== 1 }));
+  await h.r.settled();
+  t.pass('idle: at once');
+  h.r.start();
+  let settled = false;
+  void h.r.settled().then(() => (settled = true));
+  await h.advanceTo(20);
+  t.notOk(settled, 'not while the failed sync waits for its retry');
+  await h.advanceTo(220);
+  t.ok(settled, 'after the retry succeeded');
+  t.same(h.times(), [20, 220]);
+  const h2 = harness({}, () => ({ ok: false }));
+  h2.r.start();
+  await h2.advanceTo(20);
+  const after = h2.r.settled();
+  await h2.r.stop();
+  await after;
+  t.pass('stop() with a retry pending wakes settled()');
 });
 
 t.test('runtime: the agent\'s shebang carries AGENT_NODE_FLAGS; collectGarbage runs only where gc is exposed', async (t) => {
