@@ -1,8 +1,7 @@
 // What the nftables and iptables packet tracers (nft/trace.ts, iptables/trace.ts) share: the
 // packet, the options, the result, and IPv4 CIDR matching. Pure.
-import net from 'node:net';
-import { parseCidr } from '../netlink/ip.js';
-import { ipNumber } from './nft/plan.js';
+import { cidrContains, parseCidr } from '../net/cidr.js';
+import { tryParseIp } from '../net/ip.js';
 
 export interface TracePacket {
   srcIp: string;
@@ -43,10 +42,8 @@ export class TraceError extends Error {
 
 /** IPv4 address in CIDR (or equal to a bare address). IPv6 never matches: the IRs are IPv4 only. */
 export function inCidr(ip: string, cidr: string): boolean {
-  if (!net.isIPv4(ip)) return false;
+  const addr = tryParseIp(ip);
+  if (addr?.family !== 4) return false;
   if (!cidr.includes('/')) return ip === cidr;
-  const c = parseCidr(cidr);
-  if (c.addr.family !== 4) return false;
-  const mask = c.prefixLen === 0 ? 0 : (~0 << (32 - c.prefixLen)) >>> 0;
-  return ((ipNumber(ip) & mask) >>> 0) === ((c.addr.bytes.readUInt32BE(0) & mask) >>> 0);
+  return cidrContains(parseCidr(cidr), addr);
 }

@@ -10,7 +10,8 @@
 // flush them in --noflush mode), only given our jumps when the caller found them missing.
 //
 // Every construct printed here was checked with iptables 1.8.9 (nf_tables backend) in a netns.
-import net from 'node:net';
+import { formatCidr, tryParseCidr } from '../../net/cidr.js';
+import { isIp } from '../../net/ip.js';
 import { IPT_CHAIN as AGENT_MASQ_CHAIN } from '../../agent/masq/render.js';
 
 export type TableName = 'nat' | 'filter';
@@ -109,16 +110,16 @@ export function jumpId(table: TableName, j: BuiltinJump): string {
 // text
 
 function checkIpv4(what: string, ip: string): string {
-  if (!net.isIPv4(ip)) throw new IptIRError(`iptables: ${what}: not an IPv4 address: ${JSON.stringify(ip)}`);
+  if (!isIp(ip, 4)) throw new IptIRError(`iptables: ${what}: not an IPv4 address: ${JSON.stringify(ip)}`);
   return ip;
 }
 
 function cidrText(cidr: string): string {
-  const [ip, len, extra] = cidr.split('/');
-  checkIpv4('address match', ip);
-  if (len === undefined) return `${ip}/32`;
-  if (extra !== undefined || !/^\d{1,2}$/.test(len) || Number(len) > 32) throw new IptIRError(`iptables: invalid CIDR ${JSON.stringify(cidr)}`);
-  return `${ip}/${Number(len)}`;
+  if (!cidr.includes('/')) return `${checkIpv4('address match', cidr)}/32`;
+  checkIpv4('address match', cidr.slice(0, cidr.indexOf('/')));
+  const c = tryParseCidr(cidr);
+  if (c === undefined) throw new IptIRError(`iptables: invalid CIDR ${JSON.stringify(cidr)}`);
+  return formatCidr(c);
 }
 
 function checkPort(port: number): number {

@@ -22,7 +22,8 @@
 //   without any endpoint, DROP Local-policy traffic this node has no endpoint for. The filter
 //   hooks run after NAT's DNAT on every path, so only packets that were not DNATed match.
 import { MASQ_MARK, type ProxyInput, type ServicePortPlan } from '../types.js';
-import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from '../nft/plan.js';
+import { ipv4Number } from '../../net/ip.js';
+import { ProxyRenderError, clusterCidrs, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from '../nft/plan.js';
 import type { BuiltinJump, Chain, IptIR, Match, Rule, Target } from './ir.js';
 import { ChainNames, PREFIX, endpointId } from './names.js';
 
@@ -174,7 +175,7 @@ class PortRenderer {
       out.chains.push({ name: this.svl, rules: [...(internalLocal ? this.clusterIpMasq() : []), ...this.loadBalance(this.localEps)] });
     }
     if (this.accessible) out.chains.push({ name: this.ext, rules: this.externalRules() });
-    const eps = [...this.used.values()].sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port);
+    const eps = [...this.used.values()].sort((a, b) => ipv4Number(a.ip) - ipv4Number(b.ip) || a.port - b.port);
     out.chains.push(...eps.map((e) => this.endpointChain(e)));
   }
 

@@ -1,11 +1,11 @@
 // The validated IPv4 view of a ProxyInput that render.ts works from. Pure.
 //
 // Everything that ends up in an nft script goes through here first: addresses are checked with
-// net.isIP (so nothing but an address can be spliced into a rule), ports are 1-65535, protocols
+// src/net's strict parser (so nothing but an address can be spliced into a rule), ports are 1-65535, protocols
 // TCP/UDP/SCTP. IPv6 addresses are dropped, not rejected: a dual-stack service renders its IPv4
 // half. Endpoints are deduplicated and sorted so the rendering does not depend on input order.
-import net from 'node:net';
-import { networkCidr } from '../../netlink/ip.js';
+import { formatCidr, networkOf, parseCidr } from '../../net/cidr.js';
+import { ipv4Number, isIp } from '../../net/ip.js';
 import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../types.js';
 import type { L4Proto } from './ir.js';
 
@@ -47,14 +47,14 @@ export function checkPort(what: string, n: unknown): number {
 export function ipv4Only(what: string, ips: readonly string[]): string[] {
   const out: string[] = [];
   for (const ip of ips) {
-    const kind = net.isIP(ip);
-    if (kind === 0) throw new ProxyRenderError(`proxy: ${what}: invalid IP address ${JSON.stringify(ip)}`);
-    if (kind === 4 && !out.includes(ip)) out.push(ip);
+    if (ipv4Number(ip) >= 0) {
+      if (!out.includes(ip)) out.push(ip);
+    } else if (!isIp(ip, 6)) {
+      throw new ProxyRenderError(`proxy: ${what}: invalid IP address ${JSON.stringify(ip)}`);
+    }
   }
   return out;
 }
-
-export const ipNumber = (ip: string) => ip.split('.').reduce((n, octet) => n * 256 + Number(octet), 0);
 
 function endpoints(what: string, list: readonly EndpointInfo[]): Endpoint[] {
   // Sorted by (IP, port) through one number per endpoint (computed once, not per comparison),
@@ -62,9 +62,10 @@ function endpoints(what: string, list: readonly EndpointInfo[]): Endpoint[] {
   const keyed: [number, Endpoint][] = [];
   for (const e of list) {
     const port = checkPort(`${what} endpoint port`, e.port);
-    const kind = net.isIP(e.ip);
-    if (kind === 0) throw new ProxyRenderError(`proxy: ${what} endpoint: invalid IP address ${JSON.stringify(e.ip)}`);
-    if (kind === 4) keyed.push([ipNumber(e.ip) * 65536 + port, { ip: e.ip, port }]);
+    // ipv4Number validates and keys in one pass (it is src/net's fast path for exactly this).
+    const n = ipv4Number(e.ip);
+    if (n >= 0) keyed.push([n * 65536 + port, { ip: e.ip, port }]);
+    else if (!isIp(e.ip, 6)) throw new ProxyRenderError(`proxy: ${what} endpoint: invalid IP address ${JSON.stringify(e.ip)}`);
   }
   keyed.sort((a, b) => a[0] - b[0]);
   const out: Endpoint[] = [];
@@ -95,13 +96,14 @@ export function portPlan(p: ServicePortPlan): PortPlan | string {
 export function clusterCidrs(list: readonly string[]): string[] {
   const out: string[] = [];
   for (const text of list) {
-    let cidr: string;
+    let network;
     try {
-      cidr = networkCidr(text);
+      network = networkOf(parseCidr(text));
     } catch (err) {
       throw new ProxyRenderError(`proxy: cluster CIDR: ${(err as Error).message}`);
     }
-    if (net.isIPv4(cidr.slice(0, cidr.indexOf('/'))) && !out.includes(cidr)) out.push(cidr);
+    const cidr = formatCidr(network);
+    if (network.addr.family === 4 && !out.includes(cidr)) out.push(cidr);
   }
   return out.sort();
 }

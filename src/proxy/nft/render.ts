@@ -37,7 +37,8 @@ import { NFT_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../agent/masq/render.js';
 import { MASQ_MARK, type ProxyInput } from '../types.js';
 import { NftIRError, type Chain, type L4Proto, type MapElement, type NftIR, type NftSet, type Rule, type Verdict, type VerdictMap } from './ir.js';
 import { NameRegistry, affinityId, endpointId } from './names.js';
-import { ProxyRenderError, clusterCidrs, ipNumber, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from './plan.js';
+import { ipv4Number } from '../../net/ip.js';
+import { ProxyRenderError, clusterCidrs, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from './plan.js';
 
 export { NFT_TABLE, ProxyRenderError };
 
@@ -271,7 +272,7 @@ class PortRenderer {
         if (p.nodePort !== undefined) this.element(MAPS.noEndpointNodePorts, [p.proto, String(p.nodePort)], extMiss);
       }
     }
-    this.chains.push(...[...this.used.values()].sort((a, b) => ipNumber(a.ip) - ipNumber(b.ip) || a.port - b.port).map((e) => this.endpointChain(e)));
+    this.chains.push(...[...this.used.values()].sort((a, b) => ipv4Number(a.ip) - ipv4Number(b.ip) || a.port - b.port).map((e) => this.endpointChain(e)));
   }
 
   /** No cluster CIDR known: masquerade everything rather than risk asymmetric replies. */
@@ -351,7 +352,7 @@ export function renderPortFragment(p: PortPlan, ctx: RenderContext, registry: Na
   return {
     // slice(): exact-size copies (an array grown by push keeps spare room).
     key: p.key, chains: compact(r.chains.slice()), sets: compact(r.sets.slice()), elements: compact(r.elements.slice()),
-    endpointIps: compact(ips.size === before ? list : list.sort((a, b) => ipNumber(a) - ipNumber(b))), names: compact(r.names.slice()),
+    endpointIps: compact(ips.size === before ? list : list.sort((a, b) => ipv4Number(a) - ipv4Number(b))), names: compact(r.names.slice()),
   };
 }
 
@@ -396,7 +397,7 @@ export function renderContext(input: ProxyInput, opts: RenderOptions = {}): Rend
   if (!Number.isInteger(sharedMax) || sharedMax < 0 || sharedMax > 256) throw new ProxyRenderError(`proxy: sharedPickMax must be an integer 0-256, got ${sharedMax}`);
   return {
     cidrs: clusterCidrs(input.clusterCidrs ?? []),
-    nodeIps: ipv4Only('nodeIPs', input.nodeIPs).filter((ip) => !ip.startsWith('127.')).sort((a, b) => ipNumber(a) - ipNumber(b)),
+    nodeIps: ipv4Only('nodeIPs', input.nodeIPs).filter((ip) => !ip.startsWith('127.')).sort((a, b) => ipv4Number(a) - ipv4Number(b)),
     vmapMin,
     sharedMax,
   };
@@ -469,7 +470,7 @@ export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): Nf
     }
     for (const ip of f.endpointIps) ips.add(ip);
   }
-  const ir = shellIR(ctx, elements, [...ips].sort((a, b) => ipNumber(a) - ipNumber(b)));
+  const ir = shellIR(ctx, elements, [...ips].sort((a, b) => ipv4Number(a) - ipv4Number(b)));
   for (const f of frags) {
     ir.chains.push(...f.chains);
     ir.sets.push(...f.sets);
