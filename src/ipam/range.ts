@@ -1,6 +1,7 @@
 // Parsing and validation of host-local style ranges (pure). Addresses are BigInts so IPv6 ranges
 // count and step like IPv4 ones. Every error is an IpamError('invalid') naming the config field.
-import { formatIp, parseIp, type Family } from '../netlink/ip.js';
+import { cidrBounds, cidrOverlaps, formatCidr, hostBitsSet, networkOf, parseCidr, type Cidr } from '../net/cidr.js';
+import { AddressError, bitsOf, formatBigInt, ipToBigInt, parseIp, tryParseIp, type Family } from '../net/ip.js';
 import { IpamError, type IpRange } from './types.js';
 
 export interface Address {
@@ -34,8 +35,6 @@ export interface ParsedRangeSet {
   byStart: readonly ParsedRange[];
 }
 
-const BITS: Record<Family, number> = { 4: 32, 6: 128 };
-
 /** Ranges of one network, all sets together: every /24 of a /8, ~1 s to parse; more is a mistake. */
 export const MAX_RANGES = 65_536;
 
@@ -46,33 +45,23 @@ function invalid(message: string): IpamError {
 /** "10.1.2.3" → { family: 4, value: 0x0a010203n }; throws IpamError naming `field`. */
 export function parseAddress(text: unknown, field: string): Address {
   if (typeof text !== 'string') throw invalid(`${field}: must be a string, got ${describeType(text)}`);
-  // net.isIP accepts a zone ("fe80::1%eth0") that parseIp would silently drop.
-  if (text.includes('%') || text.includes('/')) throw invalid(`${field} ${JSON.stringify(text)}: not an IP address`);
-  let bytes: Buffer;
   let family: Family;
+  let bytes: Buffer;
   try {
-    ({ bytes, family } = parseIp(text));
+    ({ family, bytes } = parseIp(text));
   } catch {
     throw invalid(`${field} ${JSON.stringify(text)}: not an IP address`);
   }
-  return { family, value: BigInt('0x' + bytes.toString('hex')) };
+  return { family, value: ipToBigInt(bytes) };
 }
 
 /** Canonical text (RFC 5952 for IPv6), also the reservation's file name. */
-export function formatAddress(family: Family, value: bigint): string {
-  const size = family === 4 ? 4 : 16;
-  const hex = value.toString(16).padStart(size * 2, '0');
-  return formatIp(Buffer.from(hex, 'hex'));
-}
+export const formatAddress: (family: Family, value: bigint) => string = formatBigInt;
 
 /** Canonical text of any parseable address, or undefined (for names read back from disk). */
 export function canonicalIp(text: string): string | undefined {
-  try {
-    const a = parseAddress(text, 'ip');
-    return formatAddress(a.family, a.value);
-  } catch {
-    return undefined;
-  }
+  const a = tryParseIp(text);
+  return a && formatBigInt(a.family, ipToBigInt(a.bytes));
 }
 
 function describeType(v: unknown): string {
@@ -86,50 +75,37 @@ function familyName(f: Family): string {
 function parseSubnet(text: unknown, field: string): { family: Family; network: bigint; prefixLen: number; last: bigint } {
   if (text === undefined) throw invalid(`${field}: required (a CIDR, e.g. "10.244.1.0/24")`);
   if (typeof text !== 'string') throw invalid(`${field}: must be a string, got ${describeType(text)}`);
-  const slash = text.indexOf('/');
-  const prefixText = text.slice(slash + 1);
-  if (slash < 0 || !/^\d{1,3}$/.test(prefixText)) {
-    throw invalid(`${field} ${JSON.stringify(text)}: not a CIDR (expected ADDRESS/PREFIX, e.g. 10.244.1.0/24)`);
+  const quoted = `${field} ${JSON.stringify(text)}`;
+  let cidr: Cidr;
+  try {
+    cidr = parseCidr(text);
+  } catch (err) {
+    const e = err as AddressError;
+    if (e.reason === 'address') throw invalid(`${field} ${JSON.stringify(e.text)}: not an IP address`);
+    throw invalid(`${quoted}: ${e.reason === 'form' ? 'not a CIDR (expected ADDRESS/PREFIX, e.g. 10.244.1.0/24)' : e.detail}`);
   }
-  const addr = parseAddress(text.slice(0, slash), field);
-  const bits = BITS[addr.family];
-  const prefixLen = Number(prefixText);
-  if (prefixLen > bits) throw invalid(`${field} ${JSON.stringify(text)}: prefix length must be 0-${bits}`);
-  // "/08" is 8 to some parsers and octal or an error to others: only one spelling is accepted.
-  if (String(prefixLen) !== prefixText) throw invalid(`${field} ${JSON.stringify(text)}: prefix length ${JSON.stringify(prefixText)}: write it without leading zeros (/${prefixLen})`);
-  if (prefixLen === 0) throw invalid(`${field} ${JSON.stringify(text)}: prefix length 0 covers every address, the node's own included; use the pod subnet`);
+  const { family } = cidr.addr;
+  const { prefixLen } = cidr;
+  const bits = bitsOf(family);
+  if (prefixLen === 0) throw invalid(`${quoted}: prefix length 0 covers every address, the node's own included; use the pod subnet`);
   // Like host-local: a /31 or /32 (/127, /128) has no address left once network and gateway are out.
-  if (prefixLen > bits - 2) {
-    throw invalid(`${field} ${JSON.stringify(text)}: too small to allocate from (prefix must be at most /${bits - 2})`);
-  }
-  const hostMask = (1n << BigInt(bits - prefixLen)) - 1n;
-  const network = addr.value & ~hostMask;
-  if (network !== addr.value) {
-    throw invalid(`${field} ${JSON.stringify(text)}: host bits set (the network address is ${formatAddress(addr.family, network)}/${prefixLen})`);
-  }
-  const subnet = { family: addr.family, network, prefixLen, last: network | hostMask };
-  const special = specialBlockIn(subnet);
-  if (special) throw invalid(`${field} ${JSON.stringify(text)}: overlaps ${special}, which no pod address may come from`);
-  return subnet;
+  if (prefixLen > bits - 2) throw invalid(`${quoted}: too small to allocate from (prefix must be at most /${bits - 2})`);
+  if (hostBitsSet(cidr)) throw invalid(`${quoted}: host bits set (the network address is ${formatCidr(networkOf(cidr))})`);
+  const special = SPECIAL_BLOCKS.find((b) => cidrOverlaps(b.cidr, cidr));
+  if (special) throw invalid(`${quoted}: overlaps ${special.name}, which no pod address may come from`);
+  const { first, last } = cidrBounds(cidr);
+  return { family, network: first, prefixLen, last };
 }
 
 /** Blocks that are never a host's unicast address: a pod subnet must not touch them. */
 const SPECIAL_BLOCKS = ([
-  [4, '0.0.0.0/8', '"this network"'],
-  [4, '127.0.0.0/8', 'loopback'],
-  [4, '224.0.0.0/4', 'multicast'],
-  [6, '::/8', 'unspecified, loopback, IPv4-mapped'],
-  [6, 'fe80::/10', 'link-local'],
-  [6, 'ff00::/8', 'multicast'],
-] as const).map(([family, cidr, what]) => {
-  const [ip, len] = cidr.split('/') as [string, string];
-  const first = parseAddress(ip, 'block').value;
-  return { family, first, last: first | ((1n << BigInt(BITS[family] - Number(len))) - 1n), name: `${cidr} (${what})` };
-});
-
-function specialBlockIn(s: { family: Family; network: bigint; last: bigint }): string | undefined {
-  return SPECIAL_BLOCKS.find((b) => b.family === s.family && s.network <= b.last && b.first <= s.last)?.name;
-}
+  ['0.0.0.0/8', '"this network"'],
+  ['127.0.0.0/8', 'loopback'],
+  ['224.0.0.0/4', 'multicast'],
+  ['::/8', 'unspecified, loopback, IPv4-mapped'],
+  ['fe80::/10', 'link-local'],
+  ['ff00::/8', 'multicast'],
+] as const).map(([cidr, what]) => ({ cidr: parseCidr(cidr), name: `${cidr} (${what})` }));
 
 /** One address field of a range: same family, inside the subnet, not the network or IPv4 broadcast. */
 function parseHost(text: unknown, field: string, s: { family: Family; network: bigint; last: bigint }, subnet: string): bigint {
