@@ -2,8 +2,10 @@
 // ClusterConfig. They build on validate.ts (same FieldError lists, same kube-apiserver wording) and
 // check ClusterConfig with the allocators' own parsers, so the API can never accept a config that
 // the allocators would later refuse at startup.
-import { parseIp, parseMac } from '../netlink/ip.js';
-import { AllocError, parseNetwork, type Network } from './alloc/bitmap.js';
+import { cidrOverlaps } from '../net/cidr.js';
+import { isLinkLocalMulticast, isLinkLocalUnicast, isLoopback, isUnspecified, parseIp, unmap4 } from '../net/ip.js';
+import { parseMac } from '../netlink/ip.js';
+import { AllocError, parseNetwork } from './alloc/bitmap.js';
 import { parsePodCidrConfig } from './alloc/cidr.js';
 import { parseNodePortConfig } from './alloc/node-port.js';
 import { parseServiceIpConfig } from './alloc/service-ip.js';
@@ -184,14 +186,12 @@ export function validatePod(body: unknown): Errors {
  * (loopback, unspecified) or to an address that means something different on every node (link-local).
  */
 function specialIpProblem(text: string): string | undefined {
-  let b = parseIp(text).bytes;
   // An IPv4-mapped IPv6 address reaches the IPv4 host, so the IPv4 rules apply (as Go's net.IP does).
-  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) b = b.subarray(12);
-  if (b.every((x) => x === 0)) return 'may not be unspecified (0.0.0.0, ::)';
-  const v4 = b.length === 4;
-  if (v4 ? b[0] === 127 : b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'may not be in the loopback range (127.0.0.0/8, ::1/128)';
-  if (v4 ? b[0] === 169 && b[1] === 254 : b[0] === 0xfe && (b[1] & 0xc0) === 0x80) return 'may not be in the link-local range (169.254.0.0/16, fe80::/10)';
-  if (v4 ? b[0] === 224 && b[1] === 0 && b[2] === 0 : b[0] === 0xff && (b[1] & 0x0f) === 2) return 'may not be in the link-local multicast range (224.0.0.0/24, ff02::/16)';
+  const a = unmap4(parseIp(text));
+  if (isUnspecified(a)) return 'may not be unspecified (0.0.0.0, ::)';
+  if (isLoopback(a)) return 'may not be in the loopback range (127.0.0.0/8, ::1/128)';
+  if (isLinkLocalUnicast(a)) return 'may not be in the link-local range (169.254.0.0/16, fe80::/10)';
+  if (isLinkLocalMulticast(a)) return 'may not be in the link-local multicast range (224.0.0.0/24, ff02::/16)';
   return undefined;
 }
 
@@ -244,12 +244,6 @@ function viaParser<T>(field: string, value: unknown, parse: () => T): { errs: Er
   }
 }
 
-function overlaps(a: Network, b: Network): boolean {
-  if (a.family !== b.family) return false;
-  const shift = BigInt(a.width - Math.min(a.prefixLen, b.prefixLen));
-  return a.base >> shift === b.base >> shift;
-}
-
 function validateNetworks(spec: Record<string, unknown>, field: string): Errors {
   const clusterCIDR = spec.clusterCIDR ?? DEFAULT_CLUSTER_CONFIG.clusterCIDR;
   const serviceCIDR = spec.serviceCIDR ?? DEFAULT_CLUSTER_CONFIG.serviceCIDR;
@@ -266,7 +260,7 @@ function validateNetworks(spec: Record<string, unknown>, field: string): Errors 
   // With the CIDR known good, whatever the pod CIDR parser refuses is the node mask (alone or against the prefix).
   if (cluster?.result && maskOk) errs.push(...viaParser(`${field}.nodeMask`, nodeMask, () => parsePodCidrConfig({ clusterCidr: clusterCIDR as string, nodeMask })).errs);
   // Pod and service routes would shadow each other: a ClusterIP that is also a pod IP is unreachable.
-  if (cluster?.result && services?.result && overlaps(cluster.result, services.result.cidr)) {
+  if (cluster?.result && services?.result && cidrOverlaps(cluster.result.cidr, services.result.cidr.cidr)) {
     errs.push(invalid(`${field}.serviceCIDR`, serviceCIDR, `must not overlap the cluster CIDR ${cluster.result.text}`));
   }
   return errs;

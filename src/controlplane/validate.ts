@@ -2,7 +2,8 @@
 // field errors instead of throwing, so one bad body reports all its problems at once, and the
 // messages read like kube-apiserver's ("Invalid value: ...", "Required value", "Unsupported value")
 // so a kubectl user sees what they are used to. Inputs are `unknown`: they come from JSON bodies.
-import { parseCidr, parseIp } from '../netlink/ip.js';
+import { hostBitsSet, tryParseCidr } from '../net/cidr.js';
+import { tryParseIp } from '../net/ip.js';
 
 export interface FieldError {
   /** JSON path in Kubernetes form, e.g. "spec.ports[0].port". */
@@ -129,30 +130,18 @@ export function validateProtocol(value: unknown, field: string): Errors {
  */
 export function validateIp(value: unknown, field: string, family?: 4 | 6): Errors {
   if (value === undefined || value === '') return [required(field)];
-  if (typeof value !== 'string' || value.includes('%')) return [invalid(field, value, 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)')];
-  try {
-    const ip = parseIp(value);
-    if (family !== undefined && ip.family !== family) return [invalid(field, value, `must be an IPv${family} address`)];
-  } catch {
-    return [invalid(field, value, 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)')];
-  }
+  const ip = tryParseIp(value);
+  if (ip === undefined) return [invalid(field, value, 'must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)')];
+  if (family !== undefined && ip.family !== family) return [invalid(field, value, `must be an IPv${family} address`)];
   return [];
 }
 
 /** A CIDR whose host bits are zero ("10.244.1.0/24", not "10.244.1.5/24"). */
 export function validateCidr(value: unknown, field: string): Errors {
   if (value === undefined || value === '') return [required(field)];
-  const bad = [invalid(field, value, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)')];
-  if (typeof value !== 'string' || value.includes('%')) return bad;
-  try {
-    const c = parseCidr(value);
-    const bytes = c.addr.bytes;
-    for (let bit = c.prefixLen; bit < bytes.length * 8; bit++) {
-      if (bytes[bit >> 3] & (0x80 >> (bit & 7))) return [invalid(field, value, 'must be a network address: the bits after the prefix length must be zero')];
-    }
-  } catch {
-    return bad;
-  }
+  const c = tryParseCidr(value);
+  if (c === undefined) return [invalid(field, value, 'must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)')];
+  if (hostBitsSet(c)) return [invalid(field, value, 'must be a network address: the bits after the prefix length must be zero')];
   return [];
 }
 

@@ -1,8 +1,9 @@
 // Shared by the three allocators: the error type, the JSON-safe bitmap (base64 of a bit array,
-// bit i = byte i>>3, mask 0x80>>(i&7)) and address arithmetic on BigInts so IPv4 and IPv6 step
-// alike. Everything here is pure; a bitmap is copied before it is changed, so an old state object
+// bit i = byte i>>3, mask 0x80>>(i&7)) and the allocators' view of a network, on BigInts (from
+// src/net) so IPv4 and IPv6 step alike. Everything here is pure; a bitmap is copied before it is changed, so an old state object
 // is never mutated (callers may keep it for a compare-and-swap retry).
-import { AddressError, formatIp, parseCidr, parseIp, type Family } from '../../netlink/ip.js';
+import { cidrBounds, formatCidr, hostBitsSet, networkOf, parseCidr, type Cidr } from '../../net/cidr.js';
+import { ipToBigInt, tryParseIp, type Family } from '../../net/ip.js';
 
 /**
  * config: the allocator's configuration is unusable; exhausted: nothing free; invalid: a requested
@@ -95,15 +96,7 @@ export interface Network {
   width: number;
   /** Canonical text, e.g. "10.244.0.0/16". */
   text: string;
-}
-
-export function toBigInt(bytes: Buffer): bigint {
-  return BigInt('0x' + bytes.toString('hex'));
-}
-
-export function formatAddress(family: Family, value: bigint): string {
-  const size = family === 4 ? 4 : 16;
-  return formatIp(Buffer.from(value.toString(16).padStart(size * 2, '0'), 'hex'));
+  cidr: Cidr;
 }
 
 /**
@@ -112,35 +105,22 @@ export function formatAddress(family: Family, value: bigint): string {
  */
 export function parseNetwork(text: unknown, field: string): Network {
   if (typeof text !== 'string') throw new AllocError('config', `${field}: must be a CIDR string, e.g. "10.244.0.0/16"`);
-  let family: Family;
-  let value: bigint;
-  let prefixLen: number;
+  let cidr: Cidr;
   try {
-    if (text.includes('%')) throw new AddressError('zone');
-    const c = parseCidr(text);
-    family = c.addr.family;
-    value = toBigInt(c.addr.bytes);
-    prefixLen = c.prefixLen;
+    cidr = parseCidr(text);
   } catch {
     throw new AllocError('config', `${field} ${JSON.stringify(text)}: not a CIDR (expected ADDRESS/PREFIX, e.g. "10.244.0.0/16")`);
   }
-  const width = family === 4 ? 32 : 128;
-  const hostMask = (1n << BigInt(width - prefixLen)) - 1n;
-  const base = value & ~hostMask;
-  const canonical = `${formatAddress(family, base)}/${prefixLen}`;
-  if (base !== value) throw new AllocError('config', `${field} ${JSON.stringify(text)}: host bits are set; did you mean ${canonical}?`);
-  return { family, base, prefixLen, width, text: canonical };
+  const canonical = formatCidr(networkOf(cidr));
+  if (hostBitsSet(cidr)) throw new AllocError('config', `${field} ${JSON.stringify(text)}: host bits are set; did you mean ${canonical}?`);
+  const family = cidr.addr.family;
+  return { family, base: cidrBounds(cidr).first, prefixLen: cidr.prefixLen, width: family === 4 ? 32 : 128, text: canonical, cidr };
 }
 
 /** An address text as a BigInt of the given family, or undefined when it is not one. */
 export function parseAddressOf(family: Family, text: unknown): bigint | undefined {
-  if (typeof text !== 'string' || text.includes('%')) return undefined;
-  try {
-    const ip = parseIp(text);
-    return ip.family === family ? toBigInt(ip.bytes) : undefined;
-  } catch {
-    return undefined;
-  }
+  const ip = tryParseIp(text);
+  return ip?.family === family ? ipToBigInt(ip.bytes) : undefined;
 }
 
 export function isRecord(v: unknown): v is Record<string, unknown> {

@@ -9,13 +9,14 @@ import {
   emptyBitmap,
   encodeBitmap,
   findFree,
-  formatAddress,
   isRecord,
   parseNetwork,
   testBit,
   withBit,
   type Network,
 } from './bitmap.js';
+import { cidrCovers } from '../../net/cidr.js';
+import { formatBigInt } from '../../net/ip.js';
 
 export interface PodCidrConfig {
   clusterCidr?: string;
@@ -90,7 +91,7 @@ export function emptyPodCidrState(layout: PodCidrLayout): PodCidrState {
 /** The subnet with the given index, e.g. 3 → "10.244.3.0/24". */
 export function podCidrAt(layout: PodCidrLayout, index: number): string {
   const step = 1n << BigInt(layout.cluster.width - layout.nodeMask);
-  return `${formatAddress(layout.cluster.family, layout.cluster.base + BigInt(index) * step)}/${layout.nodeMask}`;
+  return `${formatBigInt(layout.cluster.family, layout.cluster.base + BigInt(index) * step)}/${layout.nodeMask}`;
 }
 
 /** Checks a stored state against the layout; throws AllocError('state'). Returns a fresh copy. */
@@ -131,9 +132,7 @@ function requestedIndex(layout: PodCidrLayout, text: string): number {
     throw new AllocError('invalid', (err as Error).message);
   }
   const { cluster } = layout;
-  const hostBits = BigInt(cluster.width - cluster.prefixLen);
-  const inside = net.family === cluster.family && net.base >> hostBits === cluster.base >> hostBits;
-  if (!inside || net.prefixLen !== layout.nodeMask) {
+  if (!cidrCovers(cluster.cidr, net.cidr) || net.prefixLen !== layout.nodeMask) {
     throw new AllocError('invalid', `podCIDR ${text} is not a /${layout.nodeMask} subnet of the cluster CIDR ${cluster.text}`);
   }
   return Number((net.base - cluster.base) >> BigInt(cluster.width - layout.nodeMask));

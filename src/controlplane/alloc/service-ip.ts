@@ -8,7 +8,6 @@ import {
   emptyBitmap,
   encodeBitmap,
   findFree,
-  formatAddress,
   isRecord,
   parseAddressOf,
   parseNetwork,
@@ -16,6 +15,7 @@ import {
   withBit,
   type Network,
 } from './bitmap.js';
+import { formatBigInt } from '../../net/ip.js';
 
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
 
@@ -80,14 +80,14 @@ export function parseServiceIpState(json: unknown, layout: ServiceIpLayout): Ser
   }
   const bits = decodeBitmap(json.taken, layout.size, 'ClusterIP state');
   for (const i of [0, 1, layout.size - 1]) {
-    if ((i < layout.lo || i >= layout.hi) && testBit(bits, i)) throw new AllocError('state', `ClusterIP state: reserved address ${formatAddress(layout.cidr.family, layout.cidr.base + BigInt(i))} is marked allocated`);
+    if ((i < layout.lo || i >= layout.hi) && testBit(bits, i)) throw new AllocError('state', `ClusterIP state: reserved address ${formatBigInt(layout.cidr.family, layout.cidr.base + BigInt(i))} is marked allocated`);
   }
   const cursor = checkIndex(json.cursor, layout.size, 'ClusterIP state: cursor');
   return { version: 1, serviceCidr: layout.cidr.text, taken: json.taken as string, cursor };
 }
 
 function addressAt(layout: ServiceIpLayout, offset: number): string {
-  return formatAddress(layout.cidr.family, layout.cidr.base + BigInt(offset));
+  return formatBigInt(layout.cidr.family, layout.cidr.base + BigInt(offset));
 }
 
 /** Offset of an address inside the CIDR, or undefined when it is not an address of the CIDR. */

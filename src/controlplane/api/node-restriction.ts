@@ -10,7 +10,8 @@
 //   podwire.io/public-ip) must be unicast host addresses outside the cluster and service CIDRs;
 //   the VTEP MAC (podwire.io/vtep-mac) must not be another Node's, or peers would send that
 //   node's pod traffic here.
-import { parseCidr, parseIp } from '../../netlink/ip.js';
+import { textCidrContains } from '../../net/cidr.js';
+import { formatIp, isLinkLocalUnicast, isLoopback, isMulticast, isUnspecified, tryParseIp, unmap4 } from '../../net/ip.js';
 import { NODE_ANNOTATIONS, type KubeObject, type Node, type Pod } from '../objects.js';
 import { readClusterConfig } from './allocations.js';
 import type { WriteCheckContext } from './registry.js';
@@ -21,21 +22,6 @@ export function forbidden(nodeName: string, verb: string, resource: string, why:
   return new ApiError('Forbidden', `${resource} is forbidden: User "system:node:${nodeName}" cannot ${verb} resource "${resource}": ${why}`, { kind: resource });
 }
 
-/** Whether `ip` lies in `cidr` (same family, first prefixLen bits equal); false for anything unparseable. */
-export function cidrContains(cidr: string, ip: string): boolean {
-  try {
-    const net = parseCidr(cidr);
-    const addr = parseIp(ip);
-    if (net.addr.family !== addr.family) return false;
-    for (let bit = 0; bit < net.prefixLen; bit++) {
-      const mask = 0x80 >> (bit & 7);
-      if ((net.addr.bytes[bit >> 3]! & mask) !== (addr.bytes[bit >> 3]! & mask)) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 const podIpsOf = (pod: Pod): string[] => {
   const ips = [pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p?.ip)];
@@ -60,7 +46,7 @@ export async function checkNodePodWrite(self: string, verb: string, next: Pod | 
   const cidrs = podCidrsOf(own?.value);
   const where = cidrs.length > 0 ? `podCIDR ${cidrs.join(', ')}` : 'no podCIDR (register the Node first)';
   for (const ip of ips) {
-    if (!cidrs.some((c) => cidrContains(c, ip))) {
+    if (!cidrs.some((c) => textCidrContains(c, ip))) {
       throw forbidden(self, verb, 'pods', `pod IP ${ip} of ${describe(next!)} is outside node ${JSON.stringify(self)}'s ${where}: a node may only report pod IPs from its own podCIDR`);
     }
   }
@@ -68,25 +54,23 @@ export async function checkNodePodWrite(self: string, verb: string, next: Pod | 
 
 /** Why `ip` cannot be an underlay address peers send tunnelled traffic to, or undefined if it can. */
 export function underlayAddressProblem(ip: string, clusterCidr: string, serviceCidr: string): string | undefined {
-  let b: Buffer;
-  try {
-    b = parseIp(ip).bytes;
-  } catch {
-    return 'is not an IP address';
-  }
+  const parsed = tryParseIp(ip);
+  if (parsed === undefined) return 'is not an IP address';
   // An IPv4-mapped IPv6 address reaches the IPv4 host: the IPv4 rules apply.
-  if (b.length === 16 && b.subarray(0, 10).every((x) => x === 0) && b[10] === 0xff && b[11] === 0xff) {
-    const mapped = underlayAddressProblem(Array.from(b.subarray(12)).join('.'), clusterCidr, serviceCidr);
+  const a = unmap4(parsed);
+  if (a !== parsed) {
+    const mapped = underlayAddressProblem(formatIp(a.bytes), clusterCidr, serviceCidr);
     return mapped && `(IPv4-mapped) ${mapped}`;
   }
-  const v4 = b.length === 4;
-  if (b.every((x) => x === 0)) return 'is unspecified';
-  if (v4 ? b[0] === 127 : b.subarray(0, 15).every((x) => x === 0) && b[15] === 1) return 'is a loopback address';
-  if (v4 ? b[0] === 169 && b[1] === 254 : b[0] === 0xfe && (b[1]! & 0xc0) === 0x80) return 'is link-local';
-  if (v4 ? b[0]! >= 224 : b[0] === 0xff) return v4 && b[0]! >= 240 ? 'is reserved or broadcast' : 'is a multicast address';
-  if (v4 ? b[0] === 0 : false) return 'is in 0.0.0.0/8 ("this network")';
-  if (cidrContains(clusterCidr, ip)) return `is inside the cluster CIDR ${clusterCidr} (pod addresses cannot carry the overlay)`;
-  if (cidrContains(serviceCidr, ip)) return `is inside the service CIDR ${serviceCidr}`;
+  const v4 = a.family === 4;
+  if (isUnspecified(a)) return 'is unspecified';
+  if (isLoopback(a)) return 'is a loopback address';
+  if (isLinkLocalUnicast(a)) return 'is link-local';
+  if (isMulticast(a)) return 'is a multicast address';
+  if (v4 && a.bytes[0]! >= 240) return 'is reserved or broadcast';
+  if (v4 && a.bytes[0] === 0) return 'is in 0.0.0.0/8 ("this network")';
+  if (textCidrContains(clusterCidr, ip)) return `is inside the cluster CIDR ${clusterCidr} (pod addresses cannot carry the overlay)`;
+  if (textCidrContains(serviceCidr, ip)) return `is inside the service CIDR ${serviceCidr}`;
   return undefined;
 }
 

@@ -3,7 +3,7 @@
 // targetPort can map to different numbers on different pods), then packed into subsets the way
 // RepackSubsets does. Pure and deterministic: equal inputs in any order give byte-identical JSON,
 // so the controller can compare before writing and never rewrites an unchanged Endpoints.
-import { ipSortKey } from '../../netlink/ip.js';
+import { ipSortKey } from '../../net/ip.js';
 import type { EndpointAddress, EndpointPort, EndpointSubset, KubeObject, Pod, Service, ServicePort } from '../objects.js';
 import { matchesSelectorMap } from '../selectors.js';
 
