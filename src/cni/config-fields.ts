@@ -2,6 +2,7 @@
 // controlPlane): every field of the wrong type is error 7 naming it, never silently ignored.
 import { parseCidr, parseIp, parseMac, AddressError } from '../netlink/ip.js';
 import type { ControlPlaneConf } from './register.js';
+import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { CniError, CNI_ERR } from './errors.js';
 import { isObject } from './result.js';
 
@@ -132,6 +133,11 @@ export function parseValidAttachments(o: Record<string, unknown>): { containerId
     if (!isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
       throw bad(`cni.dev/valid-attachments[${i}] must be {"containerID": string, "ifname": string}`);
     }
+    // The rules ADD held them to (src/netlink/names.ts): GC must not fail half way on one.
+    const idProblem = containerIdProblem(a.containerID);
+    if (idProblem) throw bad(`cni.dev/valid-attachments[${i}].containerID ${JSON.stringify(a.containerID.slice(0, 80))}: ${idProblem}`, CONTAINER_ID_RULE);
+    const ifProblem = ifnameProblem(a.ifname);
+    if (ifProblem) throw bad(`cni.dev/valid-attachments[${i}].ifname ${JSON.stringify(a.ifname.slice(0, 80))}: ${ifProblem}`, IFNAME_RULE);
     return { containerId: a.containerID, ifname: a.ifname };
   });
 }

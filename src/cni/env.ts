@@ -1,5 +1,7 @@
 // The runtime's side of the call: CNI_* environment variables (SPEC.md "Parameters"), validated
-// before anything is touched. Same rules as libcni (ValidateContainerID, ValidateInterfaceName).
+// before anything is touched. The container-ID and interface-name rules are src/netlink/names.ts
+// (libcni's ValidateContainerID and ValidateInterfaceName, plus what podwire can write).
+import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { CniError, CNI_ERR } from './errors.js';
 
 export type CniCommand = 'ADD' | 'DEL' | 'CHECK' | 'VERSION' | 'GC' | 'STATUS';
@@ -17,21 +19,14 @@ export interface CniEnv {
   path: string[];
 }
 
-export const CONTAINER_ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
-const MAX_CONTAINER_ID = 255;
-
 export function validateContainerId(id: string, where = 'CNI_CONTAINERID'): void {
-  if (!CONTAINER_ID_RE.test(id) || id.length > MAX_CONTAINER_ID) {
-    throw new CniError(CNI_ERR.INVALID_ENV, `invalid ${where} ${JSON.stringify(id.slice(0, 80))}`,
-      `a container ID is 1-${MAX_CONTAINER_ID} characters: letters, digits, "_", "." and "-", starting with a letter or digit`);
-  }
+  const problem = containerIdProblem(id);
+  if (problem) throw new CniError(CNI_ERR.INVALID_ENV, `invalid ${where} ${JSON.stringify(id.slice(0, 80))}: ${problem}`, CONTAINER_ID_RULE);
 }
 
 export function validateIfname(name: string, where = 'CNI_IFNAME'): void {
-  if (name.length === 0 || Buffer.byteLength(name) > 15 || name === '.' || name === '..' || /[\s/:\0]/.test(name)) {
-    throw new CniError(CNI_ERR.INVALID_ENV, `invalid ${where} ${JSON.stringify(name.slice(0, 80))}`,
-      'an interface name is 1-15 bytes without whitespace, "/" or ":", and not "." or ".."');
-  }
+  const problem = ifnameProblem(name);
+  if (problem) throw new CniError(CNI_ERR.INVALID_ENV, `invalid ${where} ${JSON.stringify(name.slice(0, 80))}: ${problem}`, IFNAME_RULE);
 }
 
 /** CNI_ARGS: "K1=V1;K2=V2" (SPEC.md); keys and values must be non-empty printable text. */

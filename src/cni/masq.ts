@@ -15,7 +15,7 @@
 // number of pods, and GC finds every pod's entry by its comment. We only ever touch this table.
 import { createHash } from 'node:crypto';
 import { formatIp, parseCidr, parseIp, type Family } from '../netlink/ip.js';
-import { CONTAINER_ID_RE } from './env.js';
+import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { MasqError, type NftRunner } from './nft-runner.js';
 
 export { FakeNft, MasqError, realNft, type NftRunner } from './nft-runner.js';
@@ -64,24 +64,15 @@ export interface MasqState {
 // ---------------------------------------------------------------------------------------------
 // Validation and naming
 
-// The comment is written inside "..." and nft strings have no escapes, so interface names are
-// limited to printable ASCII without space, quotes or backslash; '/' is our comment separator and
-// the kernel refuses '/' and ':' in interface names anyway.
-const IFNAME_RE = /^[\x21-\x7e]{1,15}$/;
-const IFNAME_BAD_RE = /["'\\/:]/;
-
+// The comment is written inside "..." and nft strings have no escapes: the attachment rules of
+// src/netlink/names.ts keep quotes, backslash and whitespace out of both names, '~' out of
+// container IDs (see ownerComment) and '/' (our separator) out of interface names.
 export function validateOwner(owner: MasqOwner): void {
   const { containerId, ifname } = owner ?? ({} as MasqOwner);
-  if (typeof containerId !== 'string' || containerId.length > 255 || !CONTAINER_ID_RE.test(containerId)) {
-    throw new MasqError(
-      `ipMasq: invalid container ID ${JSON.stringify(containerId)}: expected 1-255 characters from [A-Za-z0-9_.-], starting with a letter or digit`,
-    );
-  }
-  if (typeof ifname !== 'string' || !IFNAME_RE.test(ifname) || IFNAME_BAD_RE.test(ifname) || ifname === '.' || ifname === '..') {
-    throw new MasqError(
-      `ipMasq: invalid interface name ${JSON.stringify(ifname)}: expected 1-15 printable characters without whitespace, quotes, backslash, '/' or ':'`,
-    );
-  }
+  const idProblem = containerIdProblem(containerId);
+  if (idProblem) throw new MasqError(`ipMasq: invalid container ID ${JSON.stringify(containerId)}: ${idProblem} (${CONTAINER_ID_RULE})`);
+  const ifProblem = ifnameProblem(ifname);
+  if (ifProblem) throw new MasqError(`ipMasq: invalid interface name ${JSON.stringify(ifname)}: ${ifProblem} (${IFNAME_RULE})`);
 }
 
 /**

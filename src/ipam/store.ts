@@ -1,5 +1,6 @@
 // The side-effect boundary of the IPAM: one store per network, used only between lock() and
 // unlock(). Two implementations: DiskStore (disk-store.ts) and FakeStore (fake-store.ts).
+import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { IpamError, type Owner } from './types.js';
 
 /** A reservation as stored: `name` is the file name (the IP); owner undefined when malformed. */
@@ -42,23 +43,24 @@ export function validateNetworkName(name: unknown): string {
 }
 
 const CONTROL_RE = /[\x00-\x1f\x7f]/;
-export const CONTAINER_ID_MAX = 1024;
-export const IFNAME_MAX = 64;
 
-function checkOwnerField(value: unknown, field: string, max: number): string {
-  if (typeof value !== 'string' || value.length === 0) throw new IpamError('invalid', `${field}: required non-empty string`);
-  if (value.length > max) throw new IpamError('invalid', `${field}: longer than ${max} characters`);
-  if (CONTROL_RE.test(value)) throw new IpamError('invalid', `${field} ${JSON.stringify(value)}: contains a control character`);
-  return value;
+function checkOwnerField(value: unknown, field: string, problemOf: (v: unknown) => string | undefined, rule: string): string {
+  const problem = problemOf(value);
+  if (problem === 'required') throw new IpamError('invalid', `${field}: required non-empty string`);
+  if (problem) throw new IpamError('invalid', `${field} ${JSON.stringify(String(value).slice(0, 80))}: ${problem} (${rule})`);
+  return value as string;
 }
 
-/** Owner fields must fit the one-per-line record format: non-empty, no newline or NUL. */
+/**
+ * Owners are CNI attachments: a container ID and an interface name by the rules of
+ * src/netlink/names.ts (which also keep them to one line each in the record).
+ */
 export function validateOwner(owner: unknown, field = 'owner'): Owner {
   if (typeof owner !== 'object' || owner === null) throw new IpamError('invalid', `${field}: must be {containerId, ifname}`);
   const o = owner as Record<string, unknown>;
   return {
-    containerId: checkOwnerField(o.containerId, `${field}.containerId`, CONTAINER_ID_MAX),
-    ifname: checkOwnerField(o.ifname, `${field}.ifname`, IFNAME_MAX),
+    containerId: checkOwnerField(o.containerId, `${field}.containerId`, containerIdProblem, CONTAINER_ID_RULE),
+    ifname: checkOwnerField(o.ifname, `${field}.ifname`, ifnameProblem, IFNAME_RULE),
   };
 }
 
@@ -67,7 +69,9 @@ export function encodeOwner(owner: Owner): string {
   return `${owner.containerId}\n${owner.ifname}\n`;
 }
 
-export const RECORD_MAX = CONTAINER_ID_MAX + IFNAME_MAX + 2;
+// Records are read back leniently (decodeOwner): room for what releases with looser limits
+// (container IDs up to 1,024 characters, interface names up to 64) may have written.
+export const RECORD_MAX = 1024 + 64 + 2;
 
 /** Parse a record strictly; undefined for anything but exactly two non-empty lines. */
 export function decodeOwner(text: string): Owner | undefined {

@@ -1,6 +1,7 @@
 // The typed netlink library: import from here.
 export * from './handle.js';
 export * from './link.js';
+export * from './names.js';
 export * from './address.js';
 export * from './route.js';
 export * from './neigh.js';

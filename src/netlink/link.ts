@@ -4,6 +4,7 @@
 import { Attrs, encodePayload, nla, type Attr } from './codec.js';
 import * as K from './constants.js';
 import { formatIp, formatMac, parseIp, parseMac } from './ip.js';
+import { KERNEL_IFNAME_RULE, kernelIfnameProblem } from './names.js';
 import type { NetlinkSocket } from './socket.js';
 
 export interface LinkCommon {
@@ -82,13 +83,10 @@ export interface LinkChanges {
   name?: string;
 }
 
-const IFNAMSIZ = 16;
-
+/** The kernel's interface-name rule (names.ts); the error names the field and says why. */
 export function validateIfName(name: string, field = 'name'): void {
-  if (typeof name !== 'string' || name.length === 0 || Buffer.byteLength(name) >= IFNAMSIZ ||
-      name === '.' || name === '..' || /[\s/:\0]/.test(name)) {
-    throw new Error(`invalid interface ${field} ${JSON.stringify(name)}: 1-15 characters, no whitespace, "/" or ":"`);
-  }
+  const problem = kernelIfnameProblem(name);
+  if (problem) throw new Error(`invalid interface ${field} ${JSON.stringify(name)}: ${problem} (${KERNEL_IFNAME_RULE})`);
 }
 
 function validateMtu(mtu: number | undefined, field: string): void {
