@@ -1,6 +1,6 @@
 // The agent's own Node object and what it reads from its peers' (pure): podwire's node data lives
 // in annotations (flannel does the same), the underlay address also in status.addresses.
-import net from 'node:net';
+import { isIp } from '../net/index.js';
 import { NODE_ANNOTATIONS, type Backend, type Node } from '../controlplane/objects.js';
 import type { PeerNode, UnderlayInfo } from './network/types.js';
 
@@ -69,7 +69,7 @@ export function peerOf(node: Node): PeerNode | undefined {
  */
 export function proxyNodeIps(node: Node | undefined, fallback: readonly string[]): string[] {
   const addresses = node?.status?.addresses ?? [];
-  const of = (type: 'InternalIP' | 'ExternalIP') => addresses.filter((a) => a?.type === type && typeof a.address === 'string' && net.isIP(a.address) !== 0).map((a) => a.address);
+  const of = (type: 'InternalIP' | 'ExternalIP') => addresses.filter((a) => a?.type === type && isIp(a.address)).map((a) => a.address);
   const ips = [...new Set([...of('InternalIP'), ...of('ExternalIP')])];
   return ips.length > 0 ? ips : [...fallback];
 }
