@@ -13,7 +13,7 @@
 // (removeOtherMode() does it on demand); a missing binary of the other mode means nothing to
 // remove. Briefly both modes' chains exist, which is harmless: the first NAT verdict wins.
 import fs from 'node:fs';
-import type { Family } from '../../netlink/ip.js';
+import type { Family } from '../../net/ip.js';
 import {
   IPT_CHAIN, MasqueradeError, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
   renderIptablesMasqRemove, renderNftMasq, renderNftMasqRemove, type MasqInput, type MasqMode,

@@ -13,7 +13,8 @@
 // it as a chain name in `nft -f` scripts and on the command line, quoted or not.
 // iptables: chain IPT_CHAIN in the nat table and one jump to it from POSTROUTING, applied with
 // `iptables-restore --noflush`, in which `:CHAIN - [0:0]` creates or flushes only that chain.
-import { networkCidr, parseCidr, type Family } from '../../netlink/ip.js';
+import { cidrCovers, formatCidr, networkOf, parseCidr, type Cidr } from '../../net/cidr.js';
+import type { Family } from '../../net/ip.js';
 
 export const NFT_TABLE = 'podwire';
 export const NFT_CHAIN = 'pod-masquerade';
@@ -51,18 +52,26 @@ export class MasqueradeError extends Error {
 
 const MULTICAST: Record<Family, string> = { 4: '224.0.0.0/4', 6: 'ff00::/8' };
 
-function canonical(what: string, text: unknown): { family: Family; cidr: string; prefixLen: number } {
+interface Canonical {
+  family: Family;
+  /** Canonical network text (host bits cleared). */
+  cidr: string;
+  network: Cidr;
+}
+
+function canonical(what: string, text: unknown): Canonical {
   if (typeof text !== 'string') throw new MasqueradeError(`masquerade: ${what} must be a CIDR string, got ${JSON.stringify(text)}`);
+  let network: Cidr;
   try {
-    const c = parseCidr(text);
-    return { family: c.addr.family, cidr: networkCidr(text), prefixLen: c.prefixLen };
+    network = networkOf(parseCidr(text));
   } catch (err) {
     throw new MasqueradeError(`masquerade: ${what}: ${(err as Error).message}`);
   }
+  return { family: network.addr.family, cidr: formatCidr(network), network };
 }
 
-function onePerFamily(what: string, list: unknown[]): Map<Family, { cidr: string; prefixLen: number }> {
-  const byFamily = new Map<Family, { cidr: string; prefixLen: number }>();
+function onePerFamily(what: string, list: unknown[]): Map<Family, Canonical> {
+  const byFamily = new Map<Family, Canonical>();
   for (const text of list) {
     const c = canonical(what, text);
     const seen = byFamily.get(c.family);
@@ -72,11 +81,6 @@ function onePerFamily(what: string, list: unknown[]): Map<Family, { cidr: string
     byFamily.set(c.family, c);
   }
   return byFamily;
-}
-
-function contains(outer: { cidr: string; prefixLen: number }, inner: { cidr: string; prefixLen: number }): boolean {
-  const innerAddr = inner.cidr.slice(0, inner.cidr.indexOf('/'));
-  return inner.prefixLen >= outer.prefixLen && networkCidr(`${innerAddr}/${outer.prefixLen}`) === outer.cidr;
 }
 
 /** Validates the input; one entry per family with a cluster CIDR, IPv4 first. */
@@ -90,7 +94,7 @@ export function planFamilies(input: MasqInput): FamilyMasq[] {
   for (const [family, pod] of pods) {
     const cluster = clusters.get(family);
     if (!cluster) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} has no IPv${family} cluster CIDR`);
-    if (!contains(cluster, pod)) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} is not inside cluster CIDR ${cluster.cidr}`);
+    if (!cidrCovers(cluster.network, pod.network)) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} is not inside cluster CIDR ${cluster.cidr}`);
   }
   const out: FamilyMasq[] = [];
   for (const family of [4, 6] as const) {

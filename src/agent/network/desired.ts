@@ -3,7 +3,9 @@
 // reached is listed in `unreachable` with the reason instead of throwing, so one bad Node object
 // never stops the agent from wiring every other peer.
 import { createHash } from 'node:crypto';
-import { formatIp, parseCidr, parseIp, parseMac } from '../../netlink/ip.js';
+import { cidrContains, cidrOverlaps, networkOf, nthAddress, parseCidr, type Cidr } from '../../net/cidr.js';
+import { bitsOf, formatIp, parseIp } from '../../net/ip.js';
+import { parseMac } from '../../netlink/ip.js';
 import {
   BRIDGE_NAME, VXLAN_NAME, VXLAN_OVERHEAD,
   type DesiredNetwork, type DesiredRoute, type NetworkInput, type PeerMode, type PeerNode,
@@ -20,67 +22,30 @@ export function vtepMacFor(nodeName: string): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
-interface Net {
-  family: 4 | 6;
-  bits: number;
-  network: bigint;
-  prefixLen: number;
-}
+/** The network of a CIDR text (host bits cleared): what peers and this node are compared by. */
+const parseNet = (cidr: string): Cidr => networkOf(parseCidr(cidr));
 
-function toBig(bytes: Buffer): bigint {
-  return BigInt('0x' + (bytes.toString('hex') || '0'));
-}
-
-function fromBig(value: bigint, family: 4 | 6): string {
-  const hex = value.toString(16).padStart(family === 4 ? 8 : 32, '0');
-  return formatIp(Buffer.from(hex, 'hex'));
-}
-
-function parseNet(cidr: string): Net {
-  const c = parseCidr(cidr);
-  const bits = c.addr.family === 4 ? 32 : 128;
-  const hostMask = (1n << BigInt(bits - c.prefixLen)) - 1n;
-  return { family: c.addr.family, bits, network: toBig(c.addr.bytes) & ~hostMask, prefixLen: c.prefixLen };
-}
-
-function netContains(net: Net, ip: string): boolean {
-  const a = parseIp(ip);
-  if (a.family !== net.family) return false;
-  const shift = BigInt(net.bits - net.prefixLen);
-  return toBig(a.bytes) >> shift === net.network >> shift;
-}
-
-function netsOverlap(a: Net, b: Net): boolean {
-  if (a.family !== b.family) return false;
-  const shift = BigInt(a.bits - Math.min(a.prefixLen, b.prefixLen));
-  return a.network >> shift === b.network >> shift;
-}
+const netContains = (net: Cidr, ip: string): boolean => cidrContains(net, parseIp(ip));
 
 /** The network address of a CIDR: 10.244.2.0/24 → 10.244.2.0 (the peer's VTEP address, as flannel). */
-export function networkOf(cidr: string): string {
-  const n = parseNet(cidr);
-  return fromBig(n.network, n.family);
+function networkAddress(cidr: string): string {
+  return formatIp(parseNet(cidr).addr.bytes);
 }
 
 /** First host of a podCIDR, the pods' gateway on cni0: 10.244.1.0/24 → 10.244.1.1. */
 export function gatewayOf(podCidr: string): string {
   const n = parseNet(podCidr);
-  if (n.prefixLen >= n.bits - 1) throw new Error(`podCIDR ${podCidr} has no room for a gateway and pods`);
-  return fromBig(n.network + 1n, n.family);
-}
-
-/** Whether an address lies inside a CIDR (same family and prefix). */
-export function cidrContains(cidr: string, ip: string): boolean {
-  return netContains(parseNet(cidr), ip);
+  if (n.prefixLen >= bitsOf(n.addr.family) - 1) throw new Error(`podCIDR ${podCidr} has no room for a gateway and pods`);
+  return formatIp(nthAddress(n, 1).bytes);
 }
 
 type PeerVerdict = { mode: PeerMode } | { why: string };
 
 interface Context {
   input: NetworkInput;
-  ownPod: Net;
-  underlayNet: Net;
-  claimedCidrs: { name: string; net: Net }[];
+  ownPod: Cidr;
+  underlayNet: Cidr;
+  claimedCidrs: { name: string; net: Cidr }[];
   claimedMacs: Map<string, string>;
 }
 
@@ -89,16 +54,16 @@ function checkPeer(ctx: Context, peer: PeerNode): PeerVerdict {
   if (peer.name === input.nodeName) return { why: 'this node' };
   if (!peer.podCidr) return { why: 'no podCIDR yet' };
   if (!peer.publicIp) return { why: 'no public IP (annotation podwire.io/public-ip)' };
-  let pod: Net;
+  let pod: Cidr;
   try {
     pod = parseNet(peer.podCidr);
     parseIp(peer.publicIp);
   } catch (err) {
     return { why: (err as Error).message };
   }
-  if (pod.family !== 4) return { why: `podCIDR ${peer.podCidr}: only IPv4 is supported` };
-  if (netsOverlap(pod, ctx.ownPod)) return { why: `podCIDR ${peer.podCidr} overlaps this node's ${input.podCidr}` };
-  const clash = ctx.claimedCidrs.find((c) => netsOverlap(c.net, pod));
+  if (pod.addr.family !== 4) return { why: `podCIDR ${peer.podCidr}: only IPv4 is supported` };
+  if (cidrOverlaps(pod, ctx.ownPod)) return { why: `podCIDR ${peer.podCidr} overlaps this node's ${input.podCidr}` };
+  const clash = ctx.claimedCidrs.find((c) => cidrOverlaps(c.net, pod));
   if (clash) return { why: `podCIDR ${peer.podCidr} overlaps ${clash.name}'s` };
   if (peer.publicIp === input.underlay.ip) return { why: `public IP ${peer.publicIp} is this node's` };
   const onLink = netContains(ctx.underlayNet, peer.publicIp);
@@ -132,7 +97,7 @@ function emptyDesired(input: NetworkInput, withVxlan: boolean): DesiredNetwork {
   if (withVxlan) {
     desired.vxlan = {
       name: VXLAN_NAME, vni: input.vni, port: input.vxlanPort, local: input.underlay.ip, devIfname: input.underlay.ifname,
-      mtu: input.underlay.mtu - VXLAN_OVERHEAD, mac: input.vtepMac.toLowerCase(), addressCidr: `${networkOf(input.podCidr)}/32`,
+      mtu: input.underlay.mtu - VXLAN_OVERHEAD, mac: input.vtepMac.toLowerCase(), addressCidr: `${networkAddress(input.podCidr)}/32`,
     };
   }
   return desired;
@@ -140,12 +105,12 @@ function emptyDesired(input: NetworkInput, withVxlan: boolean): DesiredNetwork {
 
 function addPeer(desired: DesiredNetwork, input: NetworkInput, peer: PeerNode, mode: PeerMode): void {
   desired.peerModes[peer.name] = mode;
-  const dst = `${networkOf(peer.podCidr)}/${parseCidr(peer.podCidr).prefixLen}`;
+  const dst = `${networkAddress(peer.podCidr)}/${parseCidr(peer.podCidr).prefixLen}`;
   if (mode === 'host-gw') {
     desired.routes.push({ dst, gateway: peer.publicIp, ifname: input.underlay.ifname, onlink: false });
     return;
   }
-  const vtepIp = networkOf(peer.podCidr);
+  const vtepIp = networkAddress(peer.podCidr);
   const mac = peer.vtepMac!.toLowerCase();
   const route: DesiredRoute = { dst, gateway: vtepIp, ifname: VXLAN_NAME, onlink: true };
   desired.routes.push(route);

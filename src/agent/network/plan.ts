@@ -9,7 +9,8 @@
 //   route deletes → neigh/FDB deletes → link deletes
 // When podwire.1 is (re)created or deleted, everything the kernel held on it vanishes with it, so
 // those observed objects are neither kept nor deleted one by one.
-import { cidrContains } from './desired.js';
+import { cidrContains, parseCidr } from '../../net/cidr.js';
+import { parseIp } from '../../net/ip.js';
 import { VXLAN_NAME, type DesiredNetwork, type DesiredRoute, type ObservedNetwork, type Step } from './types.js';
 
 type ObservedLink = ObservedNetwork['links'][number];
@@ -76,7 +77,7 @@ const ipOf = (cidr: string) => cidr.slice(0, cidr.indexOf('/'));
  */
 function planAddrs(desired: DesiredNetwork, observed: ObservedNetwork, fate: VxlanFate): Step[] {
   const wanted: { ifname: string; cidr: string; removable: (cidr: string) => boolean }[] = [
-    { ifname: desired.bridge.name, cidr: desired.bridge.gatewayCidr, removable: (c) => cidrContains(desired.clusterCidr, ipOf(c)) },
+    { ifname: desired.bridge.name, cidr: desired.bridge.gatewayCidr, removable: (c) => cidrContains(parseCidr(desired.clusterCidr), parseIp(ipOf(c))) },
   ];
   if (desired.vxlan && fate !== 'remove') wanted.push({ ifname: desired.vxlan.name, cidr: desired.vxlan.addressCidr, removable: () => true });
   const dels: Step[] = [];
