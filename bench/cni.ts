@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine as baseMachine, sleep, table } from './util.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath } from '../src/netns/netns.js';
 import { bridgePorts, describe, inetAddrs, invokePlugin, netConf, PODWIRE, PODWIRE_CNI_MAIN, PODWIRE_HOSTLOCAL, populatePluginDir, REFERENCE, reservations, veths, type Variant } from '../test/lib/cni.js';

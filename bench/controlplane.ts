@@ -13,7 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine as baseMachine, sleep, table } from './util.js';
 import { ApiClient, type WatchStream } from '../src/client/api-client.js';
 import type { Pod, WatchEventBody } from '../src/controlplane/objects.js';

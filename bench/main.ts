@@ -1,6 +1,6 @@
 // Benchmarks against the reference tools: `npm run bench -- NAME [flags]`. main only dispatches;
 // each benchmark is a module with its summary, its flags and run(). Later: overlay, services.
-import { parseArgs, UsageError, type FlagSpecs, type Flags } from '../src/cli/args.js';
+import { parseArgs, UsageError, type FlagSpecs, type Flags } from '../src/flags/flags.js';
 import * as netlink from './netlink.js';
 
 interface Benchmark {

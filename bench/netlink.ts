@@ -8,7 +8,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { machine as baseMachine, sleep, table } from './util.js';
 import { addrAdd } from '../src/netlink/address.js';
 import { NETLINK_ROUTE } from '../src/netlink/constants.js';

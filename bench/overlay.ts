@@ -10,7 +10,7 @@
 // vxlan cluster: a third node's agent starts, a pod is added on it, and a pod on node1 polls it.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
-import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { machine, table } from './util.js';
 import type { Node } from '../src/controlplane/objects.js';
 import { execInNetns } from '../src/netns/exec.js';

@@ -2,7 +2,7 @@
 // IPs in shuffled order, so the endpoint sort keys (plan.ts) and the render's own IP sorts do real
 // work. Reports the median of R runs for the validated plans (portPlans) and the whole IR
 // (renderProxyIR). A quick check that IP parsing and sort keys keep their speed at 10k services.
-import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { portPlans, renderProxyIR } from '../src/proxy/nft/render.js';
 import type { EndpointInfo, ProxyInput, ServicePortPlan } from '../src/proxy/types.js';
 import { machine, table } from './util.js';

@@ -18,7 +18,7 @@ import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import type { CommandRunner } from '../src/agent/masq/runner.js';
-import type { FlagSpecs, Flags } from '../src/cli/args.js';
+import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { machine as baseMachine, sleep, table } from './util.js';
 import type { Endpoints, Service } from '../src/controlplane/objects.js';
 import { listNetns } from '../src/netns/netns.js';

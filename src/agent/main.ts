@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../cli/args.js';
+import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { ApiClient } from '../client/api-client.js';
 import { BACKENDS, type Backend } from '../controlplane/objects.js';
 import { Handle } from '../netlink/handle.js';
@@ -32,13 +32,13 @@ const FLAGS: FlagSpecs = {
   'node-name': { type: 'string', help: 'Node name (default: the hostname)' },
   iface: { type: 'string', help: 'underlay interface (default: the default route\'s, else the only one with an IPv4 address)' },
   'public-ip': { type: 'string', help: 'underlay address to advertise' },
-  backend: { type: 'string', help: 'vxlan | host-gw | auto (default: the cluster config\'s)' },
-  'masq-mode': { type: 'string', default: 'nftables', help: 'nftables | iptables' },
-  'proxy-mode': { type: 'string', default: 'nftables', help: 'service proxy: nftables | iptables | none' },
+  backend: { type: 'enum', choices: BACKENDS, help: 'overlay backend (default: the cluster config\'s)' },
+  'masq-mode': { type: 'enum', choices: ['nftables', 'iptables'], default: 'nftables', help: 'masquerade in' },
+  'proxy-mode': { type: 'enum', choices: [...PROXY_MODES, 'none'], default: 'nftables', help: 'service proxy' },
   'run-dir': { type: 'string', default: '/run/podwire', help: 'subnet.env, state.json, the local socket' },
   socket: { type: 'string', help: 'local API socket (default RUN_DIR/agent.sock)' },
   'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between resyncs (network: full; service proxy: a cheap check, a full sync if something is missing and at least hourly)' },
-  'log-level': { type: 'string', default: 'info', help: 'fatal | error | warn | info | debug | silent' },
+  'log-level': { type: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'], default: 'info', help: 'log level' },
   'install-cni': { type: 'bool', help: 'install the CNI plugin and a conflist (see --cni-bin-dir, --cni-conf-dir)' },
   'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: 'where --install-cni puts the plugin' },
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: 'where --install-cni puts 10-podwire.conflist' },
@@ -77,11 +77,8 @@ async function main(argv: string[]): Promise<number> {
   const server = need(flags.server, 'server');
   const tokenFile = need(flags['token-file'], 'token-file');
   const backend = flags.backend as string | undefined;
-  if (backend !== undefined && !BACKENDS.includes(backend as Backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
   const masqMode = flags['masq-mode'] as MasqMode;
   const proxyMode = flags['proxy-mode'] as string;
-  if (proxyMode !== 'none' && !PROXY_MODES.includes(proxyMode as ProxyMode)) throw new UsageError(`--proxy-mode ${JSON.stringify(proxyMode)}: expected ${PROXY_MODES.join(', ')} or none`);
-  if (masqMode !== 'nftables' && masqMode !== 'iptables') throw new UsageError(`--masq-mode ${JSON.stringify(masqMode)}: expected nftables or iptables`);
   const nodeName = (flags['node-name'] as string | undefined) ?? os.hostname().toLowerCase();
   const runDir = path.resolve(flags['run-dir'] as string);
   const socketPath = (flags.socket as string | undefined) ?? path.join(runDir, 'agent.sock');

@@ -2,7 +2,7 @@
 import os from 'node:os';
 import { ApiClient, ApiClientError, type ResourceRef } from '../client/api-client.js';
 import type { Endpoints, KubeObject, Status } from '../controlplane/objects.js';
-import { flagHelp, parseArgs, UsageError, type Flags, type FlagSpecs } from './args.js';
+import { flagHelp, parseArgs, UsageError, type Flags, type FlagSpecs } from '../flags/flags.js';
 import { CONNECTION_FLAGS, resolveClientConfig, type ConnectionFlags } from './client-config.js';
 import { KINDS, kindForType, readManifests, updateBody, isSubset, type KindInfo, type Manifest } from './manifests.js';
 import { formatObjects, formatTable, parseOutputFormat, tableFor, type OutputFormat } from './output.js';

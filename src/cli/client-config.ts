@@ -8,7 +8,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { ClientOptions } from '../client/api-client.js';
-import { UsageError, type FlagSpecs } from './args.js';
+import { UsageError, type FlagSpecs } from '../flags/flags.js';
 
 export const CONNECTION_FLAGS: FlagSpecs = {
   server: { type: 'string', help: 'API server URL, e.g. http://127.0.0.1:6443 (env PODWIRE_SERVER)' },

@@ -8,14 +8,14 @@ import { BACKENDS, type Backend } from '../controlplane/objects.js';
 import { formatMatrix, runProbes, type Probe } from '../lab/connectivity.js';
 import { validateLabPrefix } from '../lab/names.js';
 import { listNetns } from '../netns/netns.js';
-import { flagHelp, parseArgs, UsageError, type FlagSpecs } from './args.js';
+import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 
 const UP_FLAGS: FlagSpecs = {
   nodes: { type: 'int', default: 3, min: 1, max: 64, help: 'number of nodes' },
   prefix: { type: 'string', help: 'name prefix of every netns, e.g. pw-demo- (default: random pw-XXXXXX-)' },
-  backend: { type: 'string', default: 'vxlan', help: 'vxlan | host-gw | auto' },
+  backend: { type: 'enum', choices: BACKENDS, default: 'vxlan', help: 'overlay backend' },
   'pods-per-node': { type: 'int', default: 2, min: 1, max: 20, help: 'pods created with the CNI plugin on each node' },
-  'proxy-mode': { type: 'string', default: 'nftables', help: 'the agents\' service proxy: nftables | iptables' },
+  'proxy-mode': { type: 'enum', choices: ['nftables', 'iptables'], default: 'nftables', help: 'the agents\' service proxy' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with `podwire lab down`' },
 };
 const DOWN_FLAGS: FlagSpecs = {
@@ -49,9 +49,7 @@ async function labUp(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, UP_FLAGS);
   if (positional.length) throw new UsageError(`lab up takes no arguments (got ${positional.join(' ')})`);
   const backend = flags.backend as Backend;
-  if (!BACKENDS.includes(backend)) throw new UsageError(`--backend ${JSON.stringify(backend)}: expected ${BACKENDS.join(', ')}`);
-  const proxyMode = flags['proxy-mode'] as string;
-  if (proxyMode !== 'nftables' && proxyMode !== 'iptables') throw new UsageError(`--proxy-mode ${JSON.stringify(proxyMode)}: expected nftables or iptables`);
+  const proxyMode = flags['proxy-mode'] as 'nftables' | 'iptables';
   const started = Date.now();
   console.log(`lab up: ${flags.nodes} nodes, backend ${backend}, proxy mode ${proxyMode}, ${flags['pods-per-node']} pods per node`);
   const cluster = await createCluster({

@@ -2,7 +2,7 @@
 // `podwire`: the command-line interface.
 import { labCommand, LAB_USAGE } from './lab.js';
 import { API_COMMANDS, API_USAGE, describeError } from './api.js';
-import { UsageError } from './args.js';
+import { UsageError } from '../flags/flags.js';
 import { VERSION } from '../version.js';
 
 const USAGE = `podwire ${VERSION}: a Kubernetes-style pod network for Linux nodes

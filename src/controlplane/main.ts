@@ -4,9 +4,9 @@
 //   podwire-controlplane --data-dir DIR [--listen HOST:PORT] [--store sqlite|etcd] [--etcd-endpoints URLS] [--tls-cert F --tls-key F]
 import fs from 'node:fs';
 import path from 'node:path';
-import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../cli/args.js';
+import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { VERSION } from '../version.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec } from './objects.js';
+import { BACKENDS, DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec } from './objects.js';
 import { clusterConfigSpecWithDefaults, validateClusterConfig } from './validate-objects.js';
 import { formatFieldErrors } from './validate.js';
 import { newToken } from './api/auth.js';
@@ -20,20 +20,20 @@ const INIT_FLAGS: FlagSpecs = {
   'node-mask': { type: 'int', default: DEFAULT_CLUSTER_CONFIG.nodeMask, min: 1, max: 128, help: 'prefix length of each node podCIDR' },
   'service-cidr': { type: 'string', default: DEFAULT_CLUSTER_CONFIG.serviceCIDR, help: 'ClusterIP range' },
   'node-port-range': { type: 'string', default: DEFAULT_CLUSTER_CONFIG.nodePortRange, help: 'NodePort range FIRST-LAST' },
-  backend: { type: 'string', default: DEFAULT_CLUSTER_CONFIG.backend, help: 'vxlan | host-gw | auto' },
+  backend: { type: 'enum', choices: BACKENDS, default: DEFAULT_CLUSTER_CONFIG.backend, help: 'overlay backend' },
 };
 
 const SERVE_FLAGS: FlagSpecs = {
   'data-dir': { type: 'string', help: 'directory made by init' },
   listen: { type: 'string', default: '127.0.0.1:6443', help: 'HOST:PORT to serve on' },
   'unix-socket': { type: 'string', help: 'also serve on this unix socket (0600; local admin tools, the netns lab)' },
-  store: { type: 'string', default: 'sqlite', help: 'sqlite | etcd' },
+  store: { type: 'enum', choices: ['sqlite', 'etcd'], default: 'sqlite', help: 'where the state is kept' },
   'sqlite-path': { type: 'string', help: 'SQLite file (default DATA_DIR/state.db)' },
   'etcd-endpoints': { type: 'string', help: 'comma-separated etcd URLs, e.g. http://10.0.0.1:2379' },
   'etcd-prefix': { type: 'string', default: '/podwire', help: 'key prefix in etcd' },
   'tls-cert': { type: 'string', help: 'PEM certificate: serve HTTPS' },
   'tls-key': { type: 'string', help: 'PEM private key for --tls-cert' },
-  'log-level': { type: 'string', default: 'info', help: 'fatal | error | warn | info | debug | trace | silent' },
+  'log-level': { type: 'enum', choices: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], default: 'info', help: 'log level' },
   'bookmark-interval': { type: 'int', default: 60, min: 1, max: 3600, help: 'seconds between watch BOOKMARK events' },
 };
 

@@ -4,7 +4,7 @@ import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { UsageError } from '../../src/cli/args.js';
+import { UsageError } from '../../src/flags/flags.js';
 import { resolveClientConfig, type ResolveInput } from '../../src/cli/client-config.js';
 
 function tempHome(t: Test): string {

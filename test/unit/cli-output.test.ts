@@ -2,7 +2,7 @@
 import t from 'tap';
 import YAML from 'yaml';
 import type { Endpoints, KubeObject, Node, Pod, Service } from '../../src/controlplane/objects.js';
-import { UsageError } from '../../src/cli/args.js';
+import { UsageError } from '../../src/flags/flags.js';
 import { formatEndpoints, formatObjects, formatTable, humanDuration, parseOutputFormat, readyEndpointCount, serviceExternalIp, servicePorts, tableFor } from '../../src/cli/output.js';
 
 const NOW = Date.parse('2024-05-01T12:00:00Z');

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { parseArgs, UsageError, type FlagSpecs } from '../../src/cli/args.js';
+import { parseArgs, UsageError, type FlagSpecs } from '../../src/flags/flags.js';
 
 const specs: FlagSpecs = {
   nodes: { type: 'int', default: 3, min: 1, max: 64, help: 'n' },
@@ -23,6 +23,10 @@ t.test('flags: every bad input is a UsageError naming the flag', async (t) => {
     [['--nodes', '1.5'], /expects an integer/],
     [['--keep=yes'], /--keep takes no value/],
   ];
+  const modes: FlagSpecs = { mode: { type: 'enum', choices: ['nftables', 'iptables'], default: 'nftables', help: 'm' } };
+  t.equal(parseArgs([], modes).flags.mode, 'nftables', 'an enum default');
+  t.equal(parseArgs(['--mode=iptables'], modes).flags.mode, 'iptables');
+  t.throws(() => parseArgs(['--mode', 'ipvs'], modes), /--mode "ipvs": expected nftables, iptables/, 'a value outside the enum names the choices');
   for (const [argv, re] of bad) t.throws(() => parseArgs(argv, specs), re, argv.join(' '));
   t.throws(() => parseArgs(['--nope'], specs), UsageError);
 });
@@ -36,6 +40,9 @@ t.test('flags: one-letter aliases in every form, "-" and negative numbers stay p
   t.equal(parseArgs(['--n', '-5'], withAliases).flags.n, -5, 'a value may start with "-"');
   t.throws(() => parseArgs(['-x'], withAliases), /unknown flag -x \(known short flags: -o, -A\)/);
   t.throws(() => parseArgs(['-o'], withAliases), /--output needs a value/);
-  t.throws(() => parseArgs(['-Ax'], withAliases), /--all takes no value/);
+  t.throws(() => parseArgs(['-A=1'], withAliases), /--all takes no value/);
+  // Short flags group as getopt's (node:util parseArgs): -Ao json is -A -o json; -Ax names the unknown -x.
+  t.same(parseArgs(['-Ao', 'json'], withAliases).flags, { output: 'json', all: true, n: undefined });
+  t.throws(() => parseArgs(['-Ax'], withAliases), /unknown flag -x \(known short flags: -o, -A\)/);
   t.throws(() => parseArgs(['-n'], specs), /unknown flag -n \(known short flags: none\)/, 'specs without aliases refuse short flags');
 });
