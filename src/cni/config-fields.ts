@@ -1,6 +1,8 @@
 // Validators of single network-config fields (the top-level options, dns, runtimeConfig, args,
 // controlPlane): every field of the wrong type is error 7 naming it, never silently ignored.
-import { parseCidr, parseIp, parseMac, AddressError } from '../netlink/ip.js';
+import { parseCidr } from '../net/cidr.js';
+import { AddressError, parseIp } from '../net/ip.js';
+import { parseMac } from '../netlink/ip.js';
 import type { ControlPlaneConf } from './register.js';
 import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { CniError, CNI_ERR } from './errors.js';
@@ -37,17 +39,17 @@ export function checkIp(text: string, where: string): string {
 }
 
 /**
- * A CIDR in one spelling: the prefix length without leading zeros ("/08" is 8 to some parsers and
- * an error or octal to others, so it is refused rather than guessed).
+ * A CIDR in one spelling (src/net's parseCidr: the prefix length without leading zeros, since
+ * "/08" is 8 to some parsers and an error or octal to others, so it is refused rather than guessed).
  */
 export function checkCidr(text: string, where: string): string {
   try {
     parseCidr(text);
   } catch (err) {
-    throw bad(`config field ${where} ${JSON.stringify(text)} is not a CIDR: ${(err as AddressError).message}`);
+    const e = err as AddressError;
+    const quoted = `config field ${where} ${JSON.stringify(text)}`;
+    throw bad(e.reason === 'prefix' ? `${quoted}: ${e.detail}` : `${quoted} is not a CIDR: ${e.message}`);
   }
-  const prefix = text.slice(text.indexOf('/') + 1);
-  if (String(Number(prefix)) !== prefix) throw bad(`config field ${where} ${JSON.stringify(text)}: write the prefix length without leading zeros (/${Number(prefix)})`);
   return text;
 }
 

@@ -2,7 +2,7 @@
 // validated completely before anything is touched. Without an `ipam` section the node subnet comes
 // from the agent's subnet.env (flannel's convention), with flannel's defaults for that mode.
 import path from 'node:path';
-import { networkCidr } from '../netlink/ip.js';
+import { networkCidr } from '../net/cidr.js';
 import { parseRangeSets } from '../ipam/range.js';
 import { NETWORK_NAME_MAX, NETWORK_NAME_RE } from '../ipam/store.js';
 import type { RangeSet } from '../ipam/types.js';

@@ -2,7 +2,7 @@
 import fs from 'node:fs';
 import type { Handle } from '../netlink/handle.js';
 import type { Link } from '../netlink/link.js';
-import { parseCidr } from '../netlink/ip.js';
+import { parseCidr } from '../net/cidr.js';
 import { isCurrentNetns, openNetns, type NetnsRef } from '../netns/netns.js';
 import { CniError, CNI_ERR } from './errors.js';
 

@@ -1,7 +1,8 @@
 // CNI results (SPEC.md "Success"): one internal shape (1.x) converted to the version the config
 // asks for. 0.3.x/0.4.0 results carry ips[].version; 1.x results do not. prevResult of any of these
 // versions is read back into the internal shape.
-import net from 'node:net';
+import { tryParseCidr } from '../net/cidr.js';
+import { isIp } from '../net/ip.js';
 import { CniError, CNI_ERR } from './errors.js';
 
 export interface ResultInterface {
@@ -53,8 +54,7 @@ function str(o: Record<string, unknown>, key: string, where: string, required = 
 }
 
 function cidr(text: string, where: string): string {
-  const [ip, len] = text.split('/');
-  if (!net.isIP(ip) || !/^\d{1,3}$/.test(len ?? '')) throw bad(`${where} ${JSON.stringify(text)} is not a CIDR`);
+  if (tryParseCidr(text) === undefined) throw bad(`${where} ${JSON.stringify(text)} is not a CIDR`);
   return text;
 }
 
@@ -74,7 +74,7 @@ export function parsePrevResult(v: unknown): Result {
     const out: ResultIp = { address: cidr(str(i, 'address', `ips[${k}]`, true)!, `ips[${k}].address`) };
     const gw = str(i, 'gateway', `ips[${k}]`);
     if (gw !== undefined) {
-      if (!net.isIP(gw)) throw bad(`ips[${k}].gateway ${JSON.stringify(gw)} is not an IP`);
+      if (!isIp(gw)) throw bad(`ips[${k}].gateway ${JSON.stringify(gw)} is not an IP`);
       out.gateway = gw;
     }
     if (i.interface !== undefined) {
@@ -89,7 +89,7 @@ export function parsePrevResult(v: unknown): Result {
     const out: ResultRoute = { dst: cidr(str(r, 'dst', `routes[${k}]`, true)!, `routes[${k}].dst`) };
     const gw = str(r, 'gw', `routes[${k}]`);
     if (gw !== undefined) {
-      if (!net.isIP(gw)) throw bad(`routes[${k}].gw ${JSON.stringify(gw)} is not an IP`);
+      if (!isIp(gw)) throw bad(`routes[${k}].gw ${JSON.stringify(gw)} is not an IP`);
       out.gw = gw;
     }
     return out;
