@@ -1,6 +1,7 @@
 // Underlay addressing: nodes sit on one L2 segment (a bridge inside the underlay netns). The default
 // range is TEST-NET-1 (192.0.2.0/24, RFC 5737), which is never routed anywhere real.
-import { formatIp, parseCidr } from '../netlink/ip.js';
+import { cidrSize, networkOf, nthAddress, parseCidr } from '../net/cidr.js';
+import { formatIp } from '../net/ip.js';
 
 export const DEFAULT_UNDERLAY_CIDR = '192.0.2.0/24';
 export const UNDERLAY_BRIDGE = 'br0';
@@ -17,18 +18,16 @@ export interface UnderlayPlan {
 export function planUnderlay(cidr: string, nodes: number): UnderlayPlan {
   const c = parseCidr(cidr);
   if (c.addr.family !== 4) throw new Error(`underlay ${cidr}: only IPv4 underlays are supported`);
-  const size = 2 ** (32 - c.prefixLen);
+  const size = Number(cidrSize(c));
   if (FIRST_HOST + nodes >= size - 1) {
     throw new Error(`underlay ${cidr} is too small for ${nodes} nodes (addresses start at .${FIRST_HOST}); use a larger range`);
   }
-  const base = c.addr.bytes.readUInt32BE(0) & (size === 2 ** 32 ? 0 : ~(size - 1));
+  const network = networkOf(c);
   return {
     cidr,
     prefixLen: c.prefixLen,
     nodeIp(i: number): string {
-      const b = Buffer.alloc(4);
-      b.writeUInt32BE((base + FIRST_HOST + i - 1) >>> 0);
-      return formatIp(b);
+      return formatIp(nthAddress(network, FIRST_HOST + i - 1).bytes);
     },
   };
 }
