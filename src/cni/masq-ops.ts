@@ -1,7 +1,7 @@
 // ipMasq as ADD/DEL/CHECK/GC use it: the nftables element per pod IP (src/cni/masq.ts), scoped to
 // this network so that GC of one network never removes another network's entries.
 import type { Owner } from '../ipam/types.js';
-import { networkCidr } from '../netlink/ip.js';
+import { networkCidr } from '../net/cidr.js';
 import type { NetConf } from './config.js';
 import type { CniEnv } from './env.js';
 import { CniError, CNI_ERR } from './errors.js';

@@ -14,7 +14,8 @@
 // So ADD/DEL are one small `nft -f -` transaction each, per-packet cost does not grow with the
 // number of pods, and GC finds every pod's entry by its comment. We only ever touch this table.
 import { createHash } from 'node:crypto';
-import { formatIp, parseCidr, parseIp, type Family } from '../netlink/ip.js';
+import { bitsOf, formatIp, parseIp, type Family } from '../net/ip.js';
+import { networkOf, parseCidr } from '../net/cidr.js';
 import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { MasqError, type NftRunner } from './nft-runner.js';
 
@@ -104,11 +105,9 @@ function canonicalSubnet(text: string): { family: Family; text: string } {
   } catch (err) {
     throw new MasqError(`ipMasq: subnet: ${(err as Error).message}`);
   }
-  const bytes = Buffer.from(cidr.addr.bytes);
-  for (let bit = cidr.prefixLen; bit < bytes.length * 8; bit++) bytes[bit >> 3] &= ~(0x80 >> (bit & 7));
-  const addr = formatIp(bytes);
+  const addr = formatIp(networkOf(cidr).addr.bytes);
   // nft prints a full-length prefix as a plain address; matching that keeps masqCheck exact.
-  return { family: cidr.addr.family, text: cidr.prefixLen === bytes.length * 8 ? addr : `${addr}/${cidr.prefixLen}` };
+  return { family: cidr.addr.family, text: cidr.prefixLen === bitsOf(cidr.addr.family) ? addr : `${addr}/${cidr.prefixLen}` };
 }
 
 function canonicalIp(text: string): { family: Family; text: string } {
