@@ -1,6 +1,9 @@
 // src/net: edge cases by hand, then seeded property checks against ip-address and ip-cidr (the
 // design card's libraries, used here as oracles where they are correct: canonical text only,
 // since they accept leading zeros, zones and "/08" that podwire refuses).
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Address4, Address6 } from 'ip-address';
 import IPCIDR from 'ip-cidr';
 import t from 'tap';
@@ -233,4 +236,17 @@ t.test('property: network, broadcast, size, contains, overlaps agree with ip-cid
     if (cidrOverlaps(a, b) !== shared) t.fail(`${formatCidr(a)} overlaps ${formatCidr(b)}`);
   }
   t.pass('checked');
+});
+
+t.test('layering: src/net imports nothing of ours; nobody else validates IPs with node:net', async (t) => {
+  const src = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../src');
+  const files = (dir: string): string[] => fs.readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+  for (const file of files(path.join(src, 'net'))) {
+    const imports = [...fs.readFileSync(file, 'utf8').matchAll(/from '([^']+)'/g)].map((m) => m[1]!);
+    t.same(imports.filter((i) => !i.startsWith('node:') && !/^\.\/[a-z-]+\.js$/.test(i)), [], path.relative(src, file));
+  }
+  const outside = files(src).filter((f) => !f.startsWith(path.join(src, 'net') + path.sep));
+  const users = outside.filter((f) => /\bisIP(v4|v6)?\(/.test(fs.readFileSync(f, 'utf8'))).map((f) => path.relative(src, f));
+  t.same(users, [], 'net.isIP/isIPv4/isIPv6 only in src/net (use isIp/parseIp/ipv4Number)');
 });
