@@ -17,7 +17,7 @@
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
-import type { CommandRunner } from '../src/agent/masq/runner.js';
+import type { CommandRunner } from '../src/exec/runner.js';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { machine as baseMachine, sleep, table } from './util.js';
 import type { Endpoints, Service } from '../src/controlplane/objects.js';

@@ -2,7 +2,7 @@
 // pinned (DNATed) to the endpoint it first hit for as long as packets keep flowing, so when that
 // endpoint goes away its entries must be deleted or the client keeps sending into the void. And
 // when a UDP service gains endpoints, entries created while it had none (not DNATed) must go too.
-import type { CommandRunner } from '../agent/masq/runner.js';
+import type { CommandRunner } from '../exec/runner.js';
 import type { RemovedUdpEndpoint } from './changes.js';
 
 export interface ConntrackCommand {

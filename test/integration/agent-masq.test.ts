@@ -10,7 +10,8 @@
 import t, { type Test } from 'tap';
 import { execFile, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { Masquerade, netnsRunner, type MasqMode } from '../../src/agent/masq/masq.js';
+import { Masquerade, type MasqMode } from '../../src/agent/masq/masq.js';
+import { netnsRunner } from '../../src/exec/runner.js';
 import { IPT_CHAIN, NFT_CHAIN, NFT_TABLE, type MasqInput } from '../../src/agent/masq/render.js';
 import { spawnInNetns, sysctlSet } from '../../src/netns/index.js';
 import { freshNetns, isRoot, run } from '../lib/netns.js';

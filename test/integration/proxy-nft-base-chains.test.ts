@@ -5,7 +5,7 @@
 // same transaction. Emulated here by creating the older layout in a fresh pw- netns first; the
 // agent's pod-masquerade chain in the shared table and a foreign table must come through as they were.
 import t from 'tap';
-import { netnsRunner } from '../../src/agent/masq/runner.js';
+import { netnsRunner } from '../../src/exec/runner.js';
 import { renderNftMasq } from '../../src/agent/masq/render.js';
 import { NftProxyBackend } from '../../src/proxy/nft/backend.js';
 import { CHAINS, PRIORITY } from '../../src/proxy/nft/render.js';

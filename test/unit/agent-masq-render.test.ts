@@ -5,7 +5,8 @@ import { matchesGolden } from '../lib/fixtures.js';
 import {
   IPT_JUMP_RULE, planFamilies, renderIptablesMasq, renderIptablesMasqRemove, renderNftMasq, renderNftMasqRemove, type MasqInput,
 } from '../../src/agent/masq/render.js';
-import { FakeRunner, Masquerade, parseIptablesSave } from '../../src/agent/masq/masq.js';
+import { Masquerade, parseIptablesSave } from '../../src/agent/masq/masq.js';
+import { FakeRunner } from '../../src/agent/masq/fake-runner.js';
 
 const IPV4: MasqInput = { clusterCidrs: ['10.244.0.0/16'], podCidr: '10.244.1.0/24' };
 const DUAL: MasqInput = {

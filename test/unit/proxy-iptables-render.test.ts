@@ -9,7 +9,7 @@ import { IPT_CHAINS, renderIptablesIR } from '../../src/proxy/iptables/render.js
 import { PREFIX, chainName, endpointId } from '../../src/proxy/iptables/names.js';
 import { tracePacket, type TracePacket, type TraceOptions } from '../../src/proxy/iptables/trace.js';
 import { renderIptablesMasq } from '../../src/agent/masq/render.js';
-import { netnsRunner, type CommandRunner } from '../../src/agent/masq/runner.js';
+import { netnsRunner, type CommandRunner } from '../../src/exec/runner.js';
 import { IptablesProxyBackend } from '../../src/proxy/iptables/backend.js';
 import { planServicePort } from '../../src/proxy/topology.js';
 import { freshNetns, isRoot, haveCommand, run } from '../lib/netns.js';

@@ -16,7 +16,7 @@ import { tracePacket, type TracePacket } from '../../src/proxy/nft/trace.js';
 import { NameRegistry, hashHex } from '../../src/proxy/nft/names.js';
 import { NftRenderState } from '../../src/proxy/nft/incremental.js';
 import { renderNftMasq } from '../../src/agent/masq/render.js';
-import { netnsRunner } from '../../src/agent/masq/runner.js';
+import { netnsRunner } from '../../src/exec/runner.js';
 import { NftProxyBackend } from '../../src/proxy/nft/backend.js';
 import { freshNetns, isRoot, run, haveCommand } from '../lib/netns.js';
 

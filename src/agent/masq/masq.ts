@@ -15,13 +15,12 @@
 import fs from 'node:fs';
 import type { Family } from '../../net/ip.js';
 import {
-  IPT_CHAIN, MasqueradeError, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
+  IPT_CHAIN, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
   renderIptablesMasqRemove, renderNftMasq, renderNftMasqRemove, type MasqInput, type MasqMode,
 } from './render.js';
-import type { CommandRunner } from './runner.js';
+import { CommandError, type CommandRunner } from '../../exec/runner.js';
 
-export { MasqueradeError, type MasqInput, type MasqMode } from './render.js';
-export { FakeRunner, execRunner, netnsRunner, type CommandResult, type CommandRunner } from './runner.js';
+export type { MasqInput, MasqMode } from './render.js';
 
 /** Our iptables objects in one family's nat table, as iptables-save prints them. */
 export interface IptablesMasqState {
@@ -46,7 +45,7 @@ function tolerateMissing<T>(fn: () => T, absent: T): T {
   try {
     return fn();
   } catch (err) {
-    if ((err as MasqueradeError).code === 'CMD_MISSING') return absent;
+    if ((err as CommandError).code === 'CMD_MISSING') return absent;
     throw err;
   }
 }
@@ -83,7 +82,7 @@ export class Masquerade {
     readonly mode: MasqMode,
     private readonly stateFile?: string,
   ) {
-    if (mode !== 'nftables' && mode !== 'iptables') throw new MasqueradeError(`masquerade: unknown mode ${JSON.stringify(mode)}: expected nftables or iptables`);
+    if (mode !== 'nftables' && mode !== 'iptables') throw new CommandError(`masquerade: unknown mode ${JSON.stringify(mode)}: expected nftables or iptables`);
     this.loadState();
   }
 
@@ -149,7 +148,7 @@ export class Masquerade {
     const recreate = listing !== undefined && !listing.includes(NFT_CHAIN_SPEC);
     this.nftApply(recreate ? renderNftMasq(input, { recreate }) : script, 'sync');
     const after = this.nftListing();
-    if (after === undefined) throw new MasqueradeError(`masquerade: nft -f succeeded but chain ${NFT_CHAIN} is not listed`, 'VERIFY_FAILED');
+    if (after === undefined) throw new CommandError(`masquerade: nft -f succeeded but chain ${NFT_CHAIN} is not listed`, 'VERIFY_FAILED');
     this.lastNft = { script, listing: after };
     return true;
   }
@@ -167,13 +166,13 @@ export class Masquerade {
     const r = this.runner.run('nft', NFT_LIST);
     if (r.code === 0) return r.stdout;
     if (/No such file or directory/.test(r.stderr)) return undefined;
-    throw new MasqueradeError(`masquerade: nft ${NFT_LIST.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
+    throw new CommandError(`masquerade: nft ${NFT_LIST.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
   }
 
   private nftApply(script: string, what: string): void {
     const r = this.runner.run('nft', ['-f', '-'], script);
     if (r.code !== 0) {
-      throw new MasqueradeError(`masquerade ${what}: nft -f - (chain inet ${NFT_TABLE} ${NFT_CHAIN}) failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
+      throw new CommandError(`masquerade ${what}: nft -f - (chain inet ${NFT_TABLE} ${NFT_CHAIN}) failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
     }
   }
 
@@ -202,7 +201,7 @@ export class Masquerade {
     const after = this.iptablesState(family);
     const want = script.split('\n').filter((l) => l.startsWith(`-A ${IPT_CHAIN} `)).length;
     if (after.chain?.length !== want || after.jumps.length === 0) {
-      throw new MasqueradeError(`masquerade: ${iptablesBinary(family, '-restore')} succeeded but ${iptablesBinary(family, '-save')} shows ${JSON.stringify(after)}`, 'VERIFY_FAILED');
+      throw new CommandError(`masquerade: ${iptablesBinary(family, '-restore')} succeeded but ${iptablesBinary(family, '-save')} shows ${JSON.stringify(after)}`, 'VERIFY_FAILED');
     }
     this.lastIpt.set(family, { script, listing: JSON.stringify(after) });
     return true;
@@ -219,7 +218,7 @@ export class Masquerade {
   private iptablesState(family: Family): IptablesMasqState {
     const cmd = iptablesBinary(family, '-save');
     const r = this.runner.run(cmd, ['-t', 'nat']);
-    if (r.code !== 0) throw new MasqueradeError(`masquerade: ${cmd} -t nat failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
+    if (r.code !== 0) throw new CommandError(`masquerade: ${cmd} -t nat failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
     return parseIptablesSave(r.stdout);
   }
 
@@ -227,6 +226,6 @@ export class Masquerade {
     const cmd = iptablesBinary(family, '-restore');
     // -w: wait for the xtables lock (iptables-legacy) instead of failing when another writer holds it.
     const r = this.runner.run(cmd, ['--noflush', '-w', '5'], script);
-    if (r.code !== 0) throw new MasqueradeError(`masquerade ${what}: ${cmd} --noflush failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
+    if (r.code !== 0) throw new CommandError(`masquerade ${what}: ${cmd} --noflush failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
   }
 }

@@ -16,11 +16,12 @@
 import { cidrCovers, formatCidr, networkOf, parseCidr, type Cidr } from '../../net/cidr.js';
 import type { Family } from '../../net/ip.js';
 
-export const NFT_TABLE = 'podwire';
-export const NFT_CHAIN = 'pod-masquerade';
+import { IPT_MASQ_CHAIN as IPT_CHAIN, NFT_MASQ_CHAIN as NFT_CHAIN, NFT_TABLE } from '../../exec/names.js';
+import { CommandError } from '../../exec/runner.js';
+
+export { IPT_CHAIN, NFT_CHAIN, NFT_TABLE };
 const T = `inet ${NFT_TABLE}`;
 export const NFT_CHAIN_SPEC = 'type nat hook postrouting priority srcnat + 10;';
-export const IPT_CHAIN = 'PODWIRE-POSTRTG';
 export const IPT_JUMP_COMMENT = 'podwire: pod masquerade';
 
 export type MasqMode = 'nftables' | 'iptables';
@@ -41,14 +42,6 @@ export interface FamilyMasq {
   podCidr: string;
 }
 
-export class MasqueradeError extends Error {
-  readonly code: string;
-  constructor(message: string, code = 'EINVAL') {
-    super(message);
-    this.name = 'MasqueradeError';
-    this.code = code;
-  }
-}
 
 const MULTICAST: Record<Family, string> = { 4: '224.0.0.0/4', 6: 'ff00::/8' };
 
@@ -60,12 +53,12 @@ interface Canonical {
 }
 
 function canonical(what: string, text: unknown): Canonical {
-  if (typeof text !== 'string') throw new MasqueradeError(`masquerade: ${what} must be a CIDR string, got ${JSON.stringify(text)}`);
+  if (typeof text !== 'string') throw new CommandError(`masquerade: ${what} must be a CIDR string, got ${JSON.stringify(text)}`);
   let network: Cidr;
   try {
     network = networkOf(parseCidr(text));
   } catch (err) {
-    throw new MasqueradeError(`masquerade: ${what}: ${(err as Error).message}`);
+    throw new CommandError(`masquerade: ${what}: ${(err as Error).message}`);
   }
   return { family: network.addr.family, cidr: formatCidr(network), network };
 }
@@ -76,7 +69,7 @@ function onePerFamily(what: string, list: unknown[]): Map<Family, Canonical> {
     const c = canonical(what, text);
     const seen = byFamily.get(c.family);
     if (seen && seen.cidr !== c.cidr) {
-      throw new MasqueradeError(`masquerade: at most one IPv${c.family} ${what} is supported, got ${seen.cidr} and ${c.cidr}`);
+      throw new CommandError(`masquerade: at most one IPv${c.family} ${what} is supported, got ${seen.cidr} and ${c.cidr}`);
     }
     byFamily.set(c.family, c);
   }
@@ -86,22 +79,22 @@ function onePerFamily(what: string, list: unknown[]): Map<Family, Canonical> {
 /** Validates the input; one entry per family with a cluster CIDR, IPv4 first. */
 export function planFamilies(input: MasqInput): FamilyMasq[] {
   if (!input || !Array.isArray(input.clusterCidrs) || input.clusterCidrs.length === 0) {
-    throw new MasqueradeError('masquerade: clusterCidrs must be a non-empty array of CIDRs');
+    throw new CommandError('masquerade: clusterCidrs must be a non-empty array of CIDRs');
   }
-  if (input.podCidrs !== undefined && !Array.isArray(input.podCidrs)) throw new MasqueradeError('masquerade: podCidrs must be an array');
+  if (input.podCidrs !== undefined && !Array.isArray(input.podCidrs)) throw new CommandError('masquerade: podCidrs must be an array');
   const clusters = onePerFamily('cluster CIDR', input.clusterCidrs);
   const pods = onePerFamily('pod CIDR', [input.podCidr, ...(input.podCidrs ?? [])]);
   for (const [family, pod] of pods) {
     const cluster = clusters.get(family);
-    if (!cluster) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} has no IPv${family} cluster CIDR`);
-    if (!cidrCovers(cluster.network, pod.network)) throw new MasqueradeError(`masquerade: pod CIDR ${pod.cidr} is not inside cluster CIDR ${cluster.cidr}`);
+    if (!cluster) throw new CommandError(`masquerade: pod CIDR ${pod.cidr} has no IPv${family} cluster CIDR`);
+    if (!cidrCovers(cluster.network, pod.network)) throw new CommandError(`masquerade: pod CIDR ${pod.cidr} is not inside cluster CIDR ${cluster.cidr}`);
   }
   const out: FamilyMasq[] = [];
   for (const family of [4, 6] as const) {
     const cluster = clusters.get(family);
     if (!cluster) continue;
     const pod = pods.get(family);
-    if (!pod) throw new MasqueradeError(`masquerade: cluster CIDR ${cluster.cidr} needs an IPv${family} pod CIDR for this node (podCidrs)`);
+    if (!pod) throw new CommandError(`masquerade: cluster CIDR ${cluster.cidr} needs an IPv${family} pod CIDR for this node (podCidrs)`);
     out.push({ family, clusterCidr: cluster.cidr, podCidr: pod.cidr });
   }
   return out;
@@ -205,7 +198,7 @@ export function renderIptablesMasq(input: MasqInput, family: Family, opts: { jum
  */
 export function renderIptablesMasqRemove(jumps: readonly string[]): string {
   const deletes = jumps.map((j) => {
-    if (!j.startsWith('-A POSTROUTING ')) throw new MasqueradeError(`masquerade: not a POSTROUTING rule: ${JSON.stringify(j)}`);
+    if (!j.startsWith('-A POSTROUTING ')) throw new CommandError(`masquerade: not a POSTROUTING rule: ${JSON.stringify(j)}`);
     return '-D' + j.slice(2);
   });
   return ['*nat', `:${IPT_CHAIN} - [0:0]`, ...deletes, `-X ${IPT_CHAIN}`, 'COMMIT'].join('\n') + '\n';

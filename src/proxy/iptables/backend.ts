@@ -7,7 +7,7 @@
 // nf_tables backend, where a restore costs with what it writes: at 4,000 services × 5 (24,000 nat
 // chains) a full restore took 31 s and a one-service partial one 0.3 s (measured in a netns,
 // iptables 1.8.9). Nothing else is ever touched; a sync with nothing to change writes nothing.
-import type { CommandRunner } from '../../agent/masq/runner.js';
+import type { CommandRunner } from '../../exec/runner.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
 import { findMissingJumps, listedChains, ruleText, serialize, TABLES, type IptIR, type TableName } from './ir.js';

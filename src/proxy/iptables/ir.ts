@@ -12,7 +12,7 @@
 // Every construct printed here was checked with iptables 1.8.9 (nf_tables backend) in a netns.
 import { formatCidr, tryParseCidr } from '../../net/cidr.js';
 import { isIp } from '../../net/ip.js';
-import { IPT_CHAIN as AGENT_MASQ_CHAIN } from '../../agent/masq/render.js';
+import { IPT_MASQ_CHAIN as AGENT_MASQ_CHAIN } from '../../exec/names.js';
 
 export type TableName = 'nat' | 'filter';
 export const TABLES: readonly TableName[] = ['nat', 'filter'];

@@ -3,7 +3,7 @@
 // runs one `nft -f -` transaction; a full sync (start, node changes, after any failure) renders
 // everything and lists the names of our objects in the kernel first, so stale ones are deleted.
 // Neither ever reads the ruleset itself back.
-import type { CommandRunner } from '../../agent/masq/runner.js';
+import type { CommandRunner } from '../../exec/runner.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
 import { renderScript, type ExistingObjects } from './diff.js';

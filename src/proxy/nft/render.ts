@@ -33,7 +33,7 @@
 //   svc-filter-prerouting filter prerouting -90  new packets still addressed to a service → @svc-no-endpoints, NodePorts too
 //   svc-filter-output   filter output   -90  the same for the node's own processes
 //   svc-reject          tcp reset, else ICMP port unreachable
-import { NFT_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../agent/masq/render.js';
+import { NFT_MASQ_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../exec/names.js';
 import { MASQ_MARK, type ProxyInput } from '../types.js';
 import { NftIRError, type Chain, type L4Proto, type MapElement, type NftIR, type NftSet, type Rule, type Verdict, type VerdictMap } from './ir.js';
 import { NameRegistry, affinityId, endpointId } from './names.js';

@@ -1,57 +1,8 @@
-// The side-effect boundary of the agent's masquerade: running nft, iptables-save and
-// iptables-restore. The real runner execs them in the current netns (the agent runs in the
-// node's); netnsRunner wraps them in `ip netns exec` (tests, lab); FakeRunner simulates just
-// enough of the three tools for unit tests.
-import { spawnSync } from 'node:child_process';
-import { IPT_CHAIN, MasqueradeError, NFT_CHAIN, NFT_TABLE } from './render.js';
-
-export interface CommandResult {
-  /** Exit status; -1 when killed by a signal or the time limit. */
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
-export interface CommandRunner {
-  /** Runs to completion; throws MasqueradeError code CMD_MISSING when `cmd` is not installed. */
-  run(cmd: string, args: readonly string[], input?: string): CommandResult;
-}
-
-const TIMEOUT_MS = 15_000;
-// Listings of large rulesets (nft -j list table, iptables-save with thousands of services) run to
-// tens of MB; Node's default 1 MiB cap made them fail with ENOBUFS.
-const MAX_OUTPUT = 512 * 1024 * 1024;
-
-function spawnChecked(cmd: string, argv: string[], input: string | undefined, shown: string): CommandResult {
-  const r = spawnSync(argv[0], argv.slice(1), { input, encoding: 'utf8', timeout: TIMEOUT_MS, maxBuffer: MAX_OUTPUT, stdio: ['pipe', 'pipe', 'pipe'] });
-  const err = r.error as NodeJS.ErrnoException | undefined;
-  if (err?.code === 'ENOENT') throw new MasqueradeError(`${shown}: ${cmd} is not installed (not in PATH)`, 'CMD_MISSING');
-  if (err) throw new MasqueradeError(`${shown}: ${err.message}`, 'CMD_FAILED');
-  return { code: r.status ?? -1, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
-}
-
-/** Execs in the current netns. */
-export const execRunner: CommandRunner = {
-  run(cmd, args, input) {
-    return spawnChecked(cmd, [cmd, ...args], input, cmd);
-  },
-};
-
-/** Execs inside the named netns with `ip netns exec` (which reports a missing command itself). */
-export function netnsRunner(netns: string): CommandRunner {
-  return {
-    run(cmd, args, input) {
-      const r = spawnChecked('ip', ['ip', 'netns', 'exec', netns, cmd, ...args], input, `ip netns exec ${netns} ${cmd}`);
-      if (r.code !== 0 && r.stderr.includes(`exec of "${cmd}" failed: No such file or directory`)) {
-        throw new MasqueradeError(`${cmd} is not installed (not in PATH)`, 'CMD_MISSING');
-      }
-      return r;
-    },
-  };
-}
-
-// ---------------------------------------------------------------------------------------------
-// Fake
+// A fake CommandRunner for the masquerade's unit tests: it simulates our chain in nft and in
+// iptables/ip6tables (nat table) for the command forms masq.ts uses. The real runners are
+// src/exec/runner.ts's.
+import { CommandError, type CommandResult, type CommandRunner } from '../../exec/runner.js';
+import { IPT_CHAIN, NFT_CHAIN, NFT_TABLE } from './render.js';
 
 interface IptState {
   chain: string[] | undefined;
@@ -86,7 +37,7 @@ export class FakeRunner implements CommandRunner {
 
   run(cmd: string, args: readonly string[], input?: string): CommandResult {
     this.calls.push({ cmd, args: [...args], input });
-    if (this.missing.has(cmd)) throw new MasqueradeError(`${cmd} is not installed (not in PATH)`, 'CMD_MISSING');
+    if (this.missing.has(cmd)) throw new CommandError(`${cmd} is not installed (not in PATH)`, 'CMD_MISSING');
     const joined = args.join(' ');
     if (cmd === 'nft' && joined === '-f -') return this.nftApply(input ?? '');
     if (cmd === 'nft' && joined === `list chain ${NFT_PREFIX}`) return this.nftList();

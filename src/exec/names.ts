@@ -1,0 +1,12 @@
+// The packet-filter objects podwire owns, in one place: the agent's masquerade and service proxy
+// share the nftables table `inet podwire` (each owns only its chains in it), the CNI plugin's
+// ipMasq has its own table, and the iptables mode's chains carry the PODWIRE- prefix. Nothing of
+// ours lives outside these names, and nothing outside them is ever flushed or deleted.
+/** The agent's table (family inet): the masquerade chain and the service proxy's objects. */
+export const NFT_TABLE = 'podwire';
+/** The agent's masquerade chain in NFT_TABLE (not `masquerade`: an nft keyword nftables 1.0.6 refuses as a name). */
+export const NFT_MASQ_CHAIN = 'pod-masquerade';
+/** The agent's masquerade chain in the iptables nat table, jumped to from POSTROUTING. */
+export const IPT_MASQ_CHAIN = 'PODWIRE-POSTRTG';
+/** The CNI plugin's ipMasq table (family inet), separate from the agent's so either can run alone. */
+export const CNI_MASQ_TABLE = 'podwire-cni';
