@@ -17,11 +17,12 @@ import { createHash } from 'node:crypto';
 import { bitsOf, formatIp, parseIp, type Family } from '../net/ip.js';
 import { networkOf, parseCidr } from '../net/cidr.js';
 import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
-import { MasqError, type NftRunner } from './nft-runner.js';
+import { CommandError } from '../exec/runner.js';
+import { CNI_MASQ_TABLE as MASQ_TABLE } from '../exec/names.js';
+import type { NftRunner } from './nft-runner.js';
 
-export { FakeNft, MasqError, realNft, type NftRunner } from './nft-runner.js';
-
-export const MASQ_TABLE = 'podwire-cni';
+export { FakeNft, realNft, type NftRunner } from './nft-runner.js';
+export { MASQ_TABLE };
 const T = `inet ${MASQ_TABLE}`;
 const BASE_CHAIN = 'postrouting';
 const NET_CHAIN_RE = /^net-[0-9a-f]{8}$/;
@@ -71,9 +72,9 @@ export interface MasqState {
 export function validateOwner(owner: MasqOwner): void {
   const { containerId, ifname } = owner ?? ({} as MasqOwner);
   const idProblem = containerIdProblem(containerId);
-  if (idProblem) throw new MasqError(`ipMasq: invalid container ID ${JSON.stringify(containerId)}: ${idProblem} (${CONTAINER_ID_RULE})`);
+  if (idProblem) throw new CommandError(`ipMasq: invalid container ID ${JSON.stringify(containerId)}: ${idProblem} (${CONTAINER_ID_RULE})`);
   const ifProblem = ifnameProblem(ifname);
-  if (ifProblem) throw new MasqError(`ipMasq: invalid interface name ${JSON.stringify(ifname)}: ${ifProblem} (${IFNAME_RULE})`);
+  if (ifProblem) throw new CommandError(`ipMasq: invalid interface name ${JSON.stringify(ifname)}: ${ifProblem} (${IFNAME_RULE})`);
 }
 
 /**
@@ -103,7 +104,7 @@ function canonicalSubnet(text: string): { family: Family; text: string } {
   try {
     cidr = parseCidr(text);
   } catch (err) {
-    throw new MasqError(`ipMasq: subnet: ${(err as Error).message}`);
+    throw new CommandError(`ipMasq: subnet: ${(err as Error).message}`);
   }
   const addr = formatIp(networkOf(cidr).addr.bytes);
   // nft prints a full-length prefix as a plain address; matching that keeps masqCheck exact.
@@ -115,13 +116,13 @@ function canonicalIp(text: string): { family: Family; text: string } {
     const ip = parseIp(text);
     return { family: ip.family, text: formatIp(ip.bytes) };
   } catch (err) {
-    throw new MasqError(`ipMasq: pod IP: ${(err as Error).message}`);
+    throw new CommandError(`ipMasq: pod IP: ${(err as Error).message}`);
   }
 }
 
 /** Chain for one (network, subnet): the JSON pair is hashed so "a"+"b/24" cannot equal "ab"+"/24". */
 export function networkChain(network: string, subnet: string): string {
-  if (typeof network !== 'string' || network === '') throw new MasqError('ipMasq: network name must be a non-empty string');
+  if (typeof network !== 'string' || network === '') throw new CommandError('ipMasq: network name must be a non-empty string');
   const canonical = canonicalSubnet(subnet).text;
   return 'net-' + createHash('sha256').update(JSON.stringify([network, canonical])).digest('hex').slice(0, 8);
 }
@@ -131,7 +132,7 @@ function resolve(spec: MasqSpec): Resolved {
   const subnet = canonicalSubnet(spec.subnet);
   const ip = canonicalIp(spec.podIp);
   if (ip.family !== subnet.family) {
-    throw new MasqError(`ipMasq: pod IP ${spec.podIp} is IPv${ip.family} but subnet ${spec.subnet} is IPv${subnet.family}`);
+    throw new CommandError(`ipMasq: pod IP ${spec.podIp} is IPv${ip.family} but subnet ${spec.subnet} is IPv${subnet.family}`);
   }
   return { family: ip.family, podIp: ip.text, subnet: subnet.text, chain: networkChain(spec.network, spec.subnet), comment };
 }
@@ -276,7 +277,7 @@ function exprText(e: Json): string {
 
 export function parseMasqTable(listing: unknown): MasqState {
   const items = (listing as Json)?.nftables;
-  if (!Array.isArray(items)) throw new MasqError('ipMasq: nft -j output has no "nftables" array', 'NFT_BAD_JSON');
+  if (!Array.isArray(items)) throw new CommandError('ipMasq: nft -j output has no "nftables" array', 'NFT_BAD_JSON');
   const state: MasqState = { elements: [], chains: [], rules: {} };
   for (const item of items as Json[]) {
     if (item.map && item.map.table === MASQ_TABLE && (item.map.name === 'masq4' || item.map.name === 'masq6')) {
@@ -297,14 +298,14 @@ export function readMasqState(runner: NftRunner): MasqState | undefined {
   try {
     return parseMasqTable(runner.listJson(['list', 'table', 'inet', MASQ_TABLE]));
   } catch (err) {
-    if ((err as MasqError).code === 'ENOENT') return undefined;
+    if ((err as CommandError).code === 'ENOENT') return undefined;
     throw err;
   }
 }
 
-function withContext(what: string, err: unknown): MasqError {
-  const e = err as MasqError;
-  return new MasqError(`${what}: ${e.message}`, e.code ?? 'NFT_FAILED');
+function withContext(what: string, err: unknown): CommandError {
+  const e = err as CommandError;
+  return new CommandError(`${what}: ${e.message}`, e.code ?? 'CMD_FAILED');
 }
 
 /** Make the pod's traffic masqueraded; idempotent. Returns the network chain it jumps to. */

@@ -1,57 +1,41 @@
-// The side-effect boundary of ipMasq: running nft. The real runner execs `nft` in the current netns
-// (the runtime executes the CNI plugin inside the node's); the fake records transactions for tests.
-import { execFileSync } from 'node:child_process';
-
-export class MasqError extends Error {
-  readonly code: string;
-  constructor(message: string, code = 'EINVAL') {
-    super(message);
-    this.name = 'MasqError';
-    this.code = code;
-  }
-}
+// The side-effect boundary of ipMasq: nft transactions and JSON listings, over src/exec's
+// CommandRunner (execRunner: the runtime executes the CNI plugin inside the node's netns). The
+// fake records transactions for tests.
+import { CommandError, execRunner, type CommandRunner } from '../exec/runner.js';
+import { CNI_MASQ_TABLE } from '../exec/names.js';
 
 export interface NftRunner {
   /** Apply one `nft -f -` transaction (all or nothing). */
   run(script: string): void;
-  /** `nft -j ARGS`, parsed; throws MasqError code ENOENT when the listed object does not exist. */
+  /** `nft -j ARGS`, parsed; throws CommandError code ENOENT when the listed object does not exist. */
   listJson(args: string[]): unknown;
 }
 
-function nftFailure(what: string, err: unknown): MasqError {
-  const e = err as NodeJS.ErrnoException & { status?: number | null; stderr?: string | Buffer };
-  if (e.code === 'ENOENT' && e.status == null) {
-    return new MasqError(`${what}: the nft command was not found in PATH (install the nftables package)`, 'NFT_MISSING');
-  }
-  const stderr = String(e.stderr ?? '').trim();
-  const code = /No such file or directory/.test(stderr) ? 'ENOENT' : 'NFT_FAILED';
-  const how = e.status == null ? e.message : `exit ${e.status}`;
-  return new MasqError(`${what} failed (${how}): ${stderr || e.message}`, code);
+function nftFailure(what: string, code: number, stderr: string): CommandError {
+  const text = stderr.trim();
+  return new CommandError(`${what} failed (exit ${code}): ${text || 'no message'}`, /No such file or directory/.test(text) ? 'ENOENT' : 'CMD_FAILED');
 }
 
-/** nft in the current netns: the runtime already executes the CNI plugin inside the right one. */
-export const realNft: NftRunner = {
-  run(script: string): void {
-    try {
-      execFileSync('nft', ['-f', '-'], { input: script, stdio: ['pipe', 'pipe', 'pipe'], timeout: 10_000 });
-    } catch (err) {
-      throw nftFailure('nft -f - (transaction on table inet podwire-cni)', err);
-    }
-  },
-  listJson(args: string[]): unknown {
-    let out: string;
-    try {
-      out = execFileSync('nft', ['-j', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 });
-    } catch (err) {
-      throw nftFailure(`nft -j ${args.join(' ')}`, err);
-    }
-    try {
-      return JSON.parse(out);
-    } catch {
-      throw new MasqError(`nft -j ${args.join(' ')}: output is not JSON: ${out.slice(0, 200)}`, 'NFT_BAD_JSON');
-    }
-  },
-};
+/** nft through a CommandRunner (default: in the current netns). */
+export function nftOver(runner: CommandRunner = execRunner): NftRunner {
+  return {
+    run(script: string): void {
+      const r = runner.run('nft', ['-f', '-'], script);
+      if (r.code !== 0) throw nftFailure(`nft -f - (transaction on table inet ${CNI_MASQ_TABLE})`, r.code, r.stderr);
+    },
+    listJson(args: string[]): unknown {
+      const r = runner.run('nft', ['-j', ...args]);
+      if (r.code !== 0) throw nftFailure(`nft -j ${args.join(' ')}`, r.code, r.stderr);
+      try {
+        return JSON.parse(r.stdout);
+      } catch {
+        throw new CommandError(`nft -j ${args.join(' ')}: output is not JSON: ${r.stdout.slice(0, 200)}`, 'NFT_BAD_JSON');
+      }
+    },
+  };
+}
+
+export const realNft: NftRunner = nftOver();
 
 /** Records transactions; `listing` is what listJson returns (undefined: the table does not exist). */
 export class FakeNft implements NftRunner {
@@ -69,7 +53,7 @@ export class FakeNft implements NftRunner {
 
   listJson(args: string[]): unknown {
     this.lists.push(args);
-    if (this.listing === undefined) throw new MasqError(`nft -j ${args.join(' ')} failed (exit 1): Error: No such file or directory`, 'ENOENT');
+    if (this.listing === undefined) throw new CommandError(`nft -j ${args.join(' ')} failed (exit 1): Error: No such file or directory`, 'ENOENT');
     return this.listing;
   }
 }

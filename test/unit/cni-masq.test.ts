@@ -4,9 +4,10 @@ import t from 'tap';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import {
-  FakeNft, MasqError, masqAdd, masqCheck, masqDel, masqGc, networkChain, ownerComment, parseMasqTable, planMasqGc,
+  FakeNft, masqAdd, masqCheck, masqDel, masqGc, networkChain, ownerComment, parseMasqTable, planMasqGc,
   renderMasqAdd, renderMasqDel, renderMasqGc, type MasqSpec, type MasqState,
 } from '../../src/cni/masq.js';
+import { CommandError } from '../../src/exec/runner.js';
 
 const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/nft/', import.meta.url));
 const captured = (): unknown => JSON.parse(readFileSync(FIXTURES + 'masq-table.json', 'utf8'));
@@ -146,7 +147,7 @@ t.test('flow: add runs one transaction and no listing', async (t) => {
 t.test('flow: add over an element of another chain retries with the old verdict', async (t) => {
   const nft = new FakeNft();
   nft.listing = captured();
-  nft.runFailures.push(new MasqError('nft -f - failed (exit 1): Error: Could not process rule: File exists', 'NFT_FAILED'));
+  nft.runFailures.push(new CommandError('nft -f - failed (exit 1): Error: Could not process rule: File exists', 'CMD_FAILED'));
   const moved: MasqSpec = { ...pod2, podIp: '10.99.0.5' }; // mapped to net-b5cff25a in the capture
   t.equal(masqAdd(nft, moved), 'net-2e9f3456');
   t.equal(nft.scripts.length, 2);
@@ -156,10 +157,10 @@ t.test('flow: add over an element of another chain retries with the old verdict'
 t.test('flow: add failures that a retry cannot fix say what failed', async (t) => {
   const nft = new FakeNft();
   nft.listing = captured();
-  nft.runFailures.push(new MasqError('nft -f - failed (exit 1): Error: Operation not permitted', 'NFT_FAILED'));
+  nft.runFailures.push(new CommandError('nft -f - failed (exit 1): Error: Operation not permitted', 'CMD_FAILED'));
   t.throws(() => masqAdd(nft, pod2), /ipMasq ADD 10\.244\.1\.2 for c0ffee01\/eth0: .*Operation not permitted/, 'element already has our verdict');
   const empty = new FakeNft();
-  empty.runFailures.push(new MasqError('nft -f - failed (exit 1): boom', 'NFT_FAILED'));
+  empty.runFailures.push(new CommandError('nft -f - failed (exit 1): boom', 'CMD_FAILED'));
   t.throws(() => masqAdd(empty, pod2), /ipMasq ADD .*boom/, 'table absent');
   t.equal(empty.scripts.length, 1, 'no blind retry');
 });
@@ -258,7 +259,7 @@ t.test('validation: clear errors before anything runs', async (t) => {
     t.throws(() => masqAdd(nft, spec), message);
     t.throws(() => masqCheck(nft, spec), message);
   }
-  t.throws(() => masqDel(nft, { containerId: 'x y', ifname: 'eth0' }), MasqError);
+  t.throws(() => masqDel(nft, { containerId: 'x y', ifname: 'eth0' }), CommandError);
   t.same(nft.scripts, [], 'nothing ran');
   t.same(nft.lists, [], 'nothing listed');
 });
