@@ -16,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine as baseMachine, sleep, table } from './util.js';
 import { ApiClient, type WatchStream } from '../src/client/api-client.js';
-import type { Pod, WatchEventBody } from '../src/controlplane/objects.js';
+import type { Pod, WatchEventBody } from '../src/api/objects.js';
 import { CONTROLPLANE_MAIN, startControlPlane } from '../test/lib/controlplane-process.js';
 import { haveEtcd, startEtcd } from '../test/lib/etcd.js';
 

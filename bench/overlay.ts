@@ -12,7 +12,7 @@ import { execFileSync, type ChildProcess } from 'node:child_process';
 import os from 'node:os';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { machine, table } from './util.js';
-import type { Node } from '../src/controlplane/objects.js';
+import type { Node } from '../src/api/objects.js';
 import { execInNetns } from '../src/netns/exec.js';
 import { createNetns, listNetns } from '../src/netns/netns.js';
 import { Lab, type LabNode } from '../src/lab/lab.js';

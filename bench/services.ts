@@ -20,7 +20,7 @@ import os from 'node:os';
 import type { CommandRunner } from '../src/exec/runner.js';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { machine as baseMachine, sleep, table } from './util.js';
-import type { Endpoints, Service } from '../src/controlplane/objects.js';
+import type { Endpoints, Service } from '../src/api/objects.js';
 import { listNetns } from '../src/netns/netns.js';
 import { addPod, agentStatus, BIN, createCluster, destroyCluster, ECHO_PORT, restartAgent, type ClusterNode, type ClusterPod, type LabCluster } from '../src/lab/cluster.js';
 import { registerCleanup } from '../src/lab/cleanup.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ApiClient, ApiClientError } from '../client/api-client.js';
 import { Informer } from '../client/informer.js';
-import type { Backend, ClusterConfig, Node } from '../controlplane/objects.js';
+import type { Backend, ClusterConfig, Node } from '../api/objects.js';
 import type { Handle } from '../netlink/handle.js';
 import { applySteps } from './network/apply.js';
 import { desiredNetwork } from './network/desired.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import pino from 'pino';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { ApiClient } from '../client/api-client.js';
-import { BACKENDS, type Backend } from '../controlplane/objects.js';
+import { BACKENDS, type Backend } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { VERSION } from '../version.js';
 import { Agent } from './agent.js';

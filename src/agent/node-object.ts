@@ -1,7 +1,7 @@
 // The agent's own Node object and what it reads from its peers' (pure): podwire's node data lives
 // in annotations (flannel does the same), the underlay address also in status.addresses.
 import { isIp } from '../net/index.js';
-import { NODE_ANNOTATIONS, type Backend, type Node } from '../controlplane/objects.js';
+import { NODE_ANNOTATIONS, type Backend, type Node } from '../api/objects.js';
 import type { PeerNode, UnderlayInfo } from './network/types.js';
 
 export interface NodeRegistration {

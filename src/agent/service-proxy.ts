@@ -4,7 +4,7 @@
 // entries. Coalesced and rate-limited like the network reconcile.
 import type { ApiClient } from '../client/api-client.js';
 import { Informer } from '../client/informer.js';
-import type { Endpoints, Service } from '../controlplane/objects.js';
+import type { Endpoints, Service } from '../api/objects.js';
 import type { CommandRunner } from '../exec/runner.js';
 import { FULL_SYNC_PERIOD_MS, type ProxyBackend } from '../proxy/backend.js';
 import { ProxyChangeTracker } from '../proxy/changes.js';

@@ -1,7 +1,7 @@
 // The kubectl-like commands that talk to the control plane: get, apply, delete, token.
 import os from 'node:os';
 import { ApiClient, ApiClientError, type ResourceRef } from '../client/api-client.js';
-import type { Endpoints, KubeObject, Status } from '../controlplane/objects.js';
+import type { Endpoints, KubeObject, Status } from '../api/objects.js';
 import { flagHelp, parseArgs, UsageError, type Flags, type FlagSpecs } from '../flags/flags.js';
 import { CONNECTION_FLAGS, resolveClientConfig, type ConnectionFlags } from './client-config.js';
 import { KINDS, kindForType, readManifests, updateBody, isSubset, type KindInfo, type Manifest } from './manifests.js';

@@ -3,8 +3,8 @@ import { Lab, leakCheck, readLabStates, teardownState, type LabState } from '../
 import { createCluster, createEchoService, destroyCluster, type LabCluster } from '../lab/cluster.js';
 import { clusterConnectivity, serviceConnectivity } from '../lab/cluster-probes.js';
 import { formatTable, tableFor } from '../printers/tables.js';
-import type { Endpoints } from '../controlplane/objects.js';
-import { BACKENDS, type Backend } from '../controlplane/objects.js';
+import type { Endpoints } from '../api/objects.js';
+import { BACKENDS, type Backend } from '../api/objects.js';
 import { formatMatrix, runProbes, type Probe } from '../lab/connectivity.js';
 import { validateLabPrefix } from '../lab/names.js';
 import { listNetns } from '../netns/netns.js';

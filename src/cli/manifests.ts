@@ -5,7 +5,7 @@
 // Field values are not checked here: the server validates and names every bad field.
 import fs from 'node:fs';
 import YAML from 'yaml';
-import type { KubeObject } from '../controlplane/objects.js';
+import type { KubeObject } from '../api/objects.js';
 
 export interface KindInfo {
   kind: string;

@@ -1,6 +1,6 @@
 // What `podwire get` prints: the tables of src/printers/tables.ts, or the objects as JSON / YAML.
 import YAML from 'yaml';
-import type { KubeObject } from '../controlplane/objects.js';
+import type { KubeObject } from '../api/objects.js';
 import { UsageError } from '../flags/flags.js';
 
 export * from '../printers/tables.js';

@@ -3,7 +3,7 @@
 // carrying the server's Status, and watch streams parsed from newline-delimited JSON.
 import http from 'node:http';
 import https from 'node:https';
-import type { KubeObject, ObjectList, Status, WatchEventBody } from '../controlplane/objects.js';
+import type { KubeObject, ObjectList, Status, WatchEventBody } from '../api/objects.js';
 
 export interface ClientOptions {
   /** http://HOST:PORT or https://HOST:PORT */

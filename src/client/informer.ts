@@ -2,7 +2,7 @@
 // resourceVersion, resume from the last seen revision when a stream ends, relist when the server
 // answers 410 (history gone), and back off (exponential, jittered, capped) while the server is
 // unreachable — the cache and the caller's state stay as they were meanwhile.
-import type { KubeObject, WatchEventBody } from '../controlplane/objects.js';
+import type { KubeObject, WatchEventBody } from '../api/objects.js';
 import { ApiClientError, type ApiClient, type ResourceRef, type WatchStream } from './api-client.js';
 
 export interface InformerHandlers<T> {

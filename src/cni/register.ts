@@ -7,7 +7,7 @@
 // A failed registration fails the ADD (and the caller undoes the attachment): a pod that runs but
 // that no Service can ever select is worse than a retry by the runtime.
 import { ApiClient, ApiClientError } from '../client/api-client.js';
-import type { Pod } from '../controlplane/objects.js';
+import type { Pod } from '../api/objects.js';
 import type { CniEnv } from './env.js';
 import { CniError, CNI_ERR } from './errors.js';
 import type { Result } from './result.js';

@@ -1,7 +1,7 @@
 // Label and field selectors as kube-apiserver accepts them in ?labelSelector= and ?fieldSelector=,
 // so kubectl's -l and --field-selector (and client-go informers) work unchanged against podwire.
 // Pure: parse once per request, then match every listed or watched object.
-import { validateLabelValue, validateQualifiedName, type FieldError } from './validate.js';
+import { validateLabelValue, validateQualifiedName, type FieldError } from '../api/validate.js';
 
 /** A selector the API cannot parse; the API answers 400 BadRequest with this message. */
 export class SelectorError extends Error {

@@ -9,7 +9,7 @@ import { AllocError, parseNetwork } from './alloc/bitmap.js';
 import { parsePodCidrConfig } from './alloc/cidr.js';
 import { parseNodePortConfig } from './alloc/node-port.js';
 import { parseServiceIpConfig } from './alloc/service-ip.js';
-import { BACKENDS, DEFAULT_CLUSTER_CONFIG, NODE_ANNOTATIONS, type ClusterConfigSpec } from './objects.js';
+import { BACKENDS, DEFAULT_CLUSTER_CONFIG, NODE_ANNOTATIONS, type ClusterConfigSpec } from '../api/objects.js';
 import {
   duplicate,
   forbidden,
@@ -27,7 +27,7 @@ import {
   validatePortName,
   validateProtocol,
   type FieldError,
-} from './validate.js';
+} from '../api/validate.js';
 
 type Errors = FieldError[];
 

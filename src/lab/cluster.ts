@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_NODE_FLAGS } from '../agent/runtime.js';
 import { ApiClient } from '../client/api-client.js';
-import type { Backend, Endpoints, Service } from '../controlplane/objects.js';
+import type { Backend, Endpoints, Service } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { createNetns, netnsPath } from '../netns/netns.js';
 import { Lab, LAB_STATE_DIR, type LabNode } from './lab.js';

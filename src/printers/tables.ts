@@ -10,7 +10,7 @@ import {
   type Node,
   type Pod,
   type Service,
-} from '../controlplane/objects.js';
+} from '../api/objects.js';
 
 export interface TableOptions {
   wide: boolean;

@@ -2,7 +2,7 @@
 // asks which service ports changed since the last sync, renders those (or everything, when
 // `full`), then commits. Each update costs O(ports of that one service × its endpoints), never
 // O(all services), so one pod rollout in a 10,000-service cluster stays cheap.
-import type { Endpoints, Service } from '../controlplane/objects.js';
+import type { Endpoints, Service } from '../api/objects.js';
 import { endpointsFor, serviceNameOf, servicePortsOf } from './model.js';
 import { planServicePort } from './topology.js';
 import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from './types.js';

@@ -2,7 +2,7 @@
 // deterministic: equal inputs in any order give identical output, so a renderer's output (and a
 // golden test of it) only changes when the services or endpoints really did.
 import { ipSortKey } from '../net/ip.js';
-import type { EndpointAddress, EndpointPort, Endpoints, KubeObject, Service, ServicePort } from '../controlplane/objects.js';
+import type { EndpointAddress, EndpointPort, Endpoints, KubeObject, Service, ServicePort } from '../api/objects.js';
 import { planServicePort } from './topology.js';
 import type { EndpointInfo, Protocol, ProxyInput, ServicePortInfo, ServiceType } from './types.js';
 

@@ -13,7 +13,7 @@ import {
   addPod, agentStatus, createCluster, destroyCluster, restartAgent, restartControlPlane, startAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster,
 } from '../../src/lab/cluster.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
-import type { Node } from '../../src/controlplane/objects.js';
+import type { Node } from '../../src/api/objects.js';
 
 const haveIperf = spawnSync('iperf3', ['--version'], { stdio: 'ignore' }).status === 0;
 const ip = (ns: string, args: string[]) => JSON.parse(execFileSync('ip', ['-n', ns, '-j', ...args], { encoding: 'utf8' }) || '[]');

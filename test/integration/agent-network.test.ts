@@ -14,7 +14,7 @@ import { observeNetwork } from '../../src/agent/network/observe.js';
 import { describeStep, plan } from '../../src/agent/network/plan.js';
 import { applySteps } from '../../src/agent/network/apply.js';
 import { ROUTE_PROTOCOL, type NetworkInput, type Step, type UnderlayInfo } from '../../src/agent/network/types.js';
-import type { Backend } from '../../src/controlplane/objects.js';
+import type { Backend } from '../../src/api/objects.js';
 import { bridgeJson, ipJson, run, SKIP_NOT_ROOT } from '../lib/netns.js';
 
 interface NodeCtx {

@@ -5,7 +5,7 @@
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import { ApiClient } from '../../src/client/api-client.js';
-import type { Node, Service } from '../../src/controlplane/objects.js';
+import type { Node, Service } from '../../src/api/objects.js';
 import { initDataDir, startControlPlane, type RunningControlPlane } from '../lib/controlplane-process.js';
 import { haveEtcd, startEtcd } from '../lib/etcd.js';
 import { node, service } from '../lib/controlplane.js';

@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ApiClient, ApiClientError } from '../../src/client/api-client.js';
-import type { Service } from '../../src/controlplane/objects.js';
+import type { Service } from '../../src/api/objects.js';
 import { CONTROLPLANE_MAIN, initDataDir, selfSignedCert, startControlPlane } from '../lib/controlplane-process.js';
 import { node, pod, service } from '../lib/controlplane.js';
 

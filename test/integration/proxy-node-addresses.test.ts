@@ -6,7 +6,7 @@
 // a full one. The extra address lives on the node's eth0 inside the lab's pw- netns.
 import t from 'tap';
 import { agentStatus, createCluster, createEchoService, destroyCluster, waitFor, type ClusterNode } from '../../src/lab/cluster.js';
-import type { Node } from '../../src/controlplane/objects.js';
+import type { Node } from '../../src/api/objects.js';
 import { NODEPORT_IPS_SET } from '../../src/proxy/nft/render.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 import { inNetns, probe } from '../lib/proxy-e2e.js';

@@ -4,7 +4,7 @@
 // Implementations: proxy-e2e-nft-oracle.ts (nftables), proxy-e2e-iptables-oracle.ts (iptables).
 import type { Test } from 'tap';
 import { waitFor, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
-import type { Service } from '../../src/controlplane/objects.js';
+import type { Service } from '../../src/api/objects.js';
 import type { ProxyMode } from '../../src/proxy/backend.js';
 
 export type { ProxyMode };

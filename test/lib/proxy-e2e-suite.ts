@@ -25,7 +25,7 @@
 import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import { addPod, agentStatus, createCluster, destroyCluster, restartAgent, waitAgentSynced, waitFor, type AgentStatus, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
-import type { Endpoints, Service } from '../../src/controlplane/objects.js';
+import type { Endpoints, Service } from '../../src/api/objects.js';
 import { SKIP_NOT_ROOT } from './netns.js';
 import {
   checkExternalPaths, checkHairpinPorts, checkRefused, checkUdpFlowMoves, createService, fmt, inNetns, ipv4Addresses, labelPod, mergeSummaries, patchService, probe, probeMany, sameList,

@@ -6,7 +6,7 @@
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import type { Test } from 'tap';
 import { BIN, waitFor, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
-import type { Service } from '../../src/controlplane/objects.js';
+import type { Service } from '../../src/api/objects.js';
 import type { ManySummary, ProbeAnswer } from '../../src/lab/echo.js';
 import { run } from './netns.js';
 

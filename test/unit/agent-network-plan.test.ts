@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { desiredNetwork, gatewayOf, vtepMacFor } from '../../src/agent/network/desired.js';
 import { describeStep, plan } from '../../src/agent/network/plan.js';
-import type { Backend } from '../../src/controlplane/objects.js';
+import type { Backend } from '../../src/api/objects.js';
 import type { NetworkInput, ObservedNetwork, PeerNode, Step } from '../../src/agent/network/types.js';
 
 const GOLDEN = fileURLToPath(new URL('../../../test/fixtures/agent-plan-auto.txt', import.meta.url));

@@ -11,7 +11,7 @@ import { Agent, type AgentLog } from '../../src/agent/agent.js';
 import { proxyNodeIps } from '../../src/agent/node-object.js';
 import { ServiceProxy } from '../../src/agent/service-proxy.js';
 import { ApiClient } from '../../src/client/api-client.js';
-import type { Node } from '../../src/controlplane/objects.js';
+import type { Node } from '../../src/api/objects.js';
 import type { Handle } from '../../src/netlink/handle.js';
 import type { ProxyBackend } from '../../src/proxy/backend.js';
 import type { ProxyInput } from '../../src/proxy/types.js';

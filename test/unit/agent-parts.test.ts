@@ -13,7 +13,7 @@ import { installCni, CONFLIST_NAME } from '../../src/agent/cni-install.js';
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from '../../src/agent/reconciler.js';
 import { FakeClock } from '../lib/fake-clock.js';
 import { parseSubnetEnv } from '../../src/cni/config.js';
-import type { Node } from '../../src/controlplane/objects.js';
+import type { Node } from '../../src/api/objects.js';
 
 const link = (index: number, name: string, extra = {}) => ({ index, name, mtu: 1500, flags: 0, up: true, operState: 6, ...extra });
 const addr = (ifindex: number, cidr: string, scope = 0) => ({ family: 4 as const, ifindex, cidr, local: cidr.split('/')[0]!, prefixLen: Number(cidr.split('/')[1]), scope, flags: 0 });

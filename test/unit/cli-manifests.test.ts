@@ -4,7 +4,7 @@ import t from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { KubeObject } from '../../src/controlplane/objects.js';
+import type { KubeObject } from '../../src/api/objects.js';
 import { isSubset, kindForType, parseManifests, readManifests, updateBody } from '../../src/cli/manifests.js';
 
 const K8S_YAML = `# exported from a Kubernetes cluster

@@ -1,7 +1,7 @@
 // `podwire get` output: kubectl-style tables, AGE, PORT(S), ENDPOINTS and JSON / YAML.
 import t from 'tap';
 import YAML from 'yaml';
-import type { Endpoints, KubeObject, Node, Pod, Service } from '../../src/controlplane/objects.js';
+import type { Endpoints, KubeObject, Node, Pod, Service } from '../../src/api/objects.js';
 import { UsageError } from '../../src/flags/flags.js';
 import { formatEndpoints, formatObjects, formatTable, humanDuration, parseOutputFormat, readyEndpointCount, serviceExternalIp, servicePorts, tableFor } from '../../src/cli/output.js';
 

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { ContainerPort, EndpointPort, EndpointSubset, Pod, Service, ServicePort } from '../../src/controlplane/objects.js';
+import type { ContainerPort, EndpointPort, EndpointSubset, Pod, Service, ServicePort } from '../../src/api/objects.js';
 import { deriveSubsets, servicesSelectingPod, subsetsEqual } from '../../src/controlplane/endpoints/derive.js';
 
 interface PodOpts {

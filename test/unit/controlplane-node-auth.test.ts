@@ -4,7 +4,7 @@
 import t, { type Test } from 'tap';
 import type { AddressInfo } from 'node:net';
 import { ApiClient } from '../../src/client/api-client.js';
-import type { WatchEventBody } from '../../src/controlplane/objects.js';
+import type { WatchEventBody } from '../../src/api/objects.js';
 import { nodeBody } from '../../src/agent/node-object.js';
 import { vtepMacFor } from '../../src/agent/network/desired.js';
 import { eventually, node, pod, service, testServer, type TestServer } from '../lib/controlplane.js';

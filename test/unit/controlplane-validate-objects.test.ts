@@ -1,7 +1,7 @@
 import t from 'tap';
-import { formatFieldErrors, type FieldError } from '../../src/controlplane/validate.js';
+import { formatFieldErrors, type FieldError } from '../../src/api/validate.js';
 import { clusterConfigSpecWithDefaults, isMac, validateClusterConfig, validateEndpoints, validateNode, validatePod } from '../../src/controlplane/validate-objects.js';
-import { DEFAULT_CLUSTER_CONFIG } from '../../src/controlplane/objects.js';
+import { DEFAULT_CLUSTER_CONFIG } from '../../src/api/objects.js';
 
 type Validator = (body: unknown) => FieldError[];
 type Tap = { same: (...args: any[]) => unknown; ok: (...args: any[]) => unknown };

@@ -18,7 +18,7 @@ import {
   validateTrafficPolicy,
   validateServiceType,
   type FieldError,
-} from '../../src/controlplane/validate.js';
+} from '../../src/api/validate.js';
 
 type Validator = (v: unknown, field: string) => FieldError[];
 

@@ -7,7 +7,7 @@ import { ApiClient, ApiClientError } from '../../src/client/api-client.js';
 import { Informer } from '../../src/client/informer.js';
 import { buildServer } from '../../src/controlplane/api/server.js';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
-import type { KubeObject, Pod, WatchEventBody } from '../../src/controlplane/objects.js';
+import type { KubeObject, Pod, WatchEventBody } from '../../src/api/objects.js';
 import { ADMIN_TOKEN, eventually, pod } from '../lib/controlplane.js';
 
 async function listening(store: MemoryStore, port = 0, bookmarkIntervalMs = 60_000) {

@@ -9,7 +9,7 @@ import { ApiClient, ApiClientError } from '../../src/client/api-client.js';
 import { Informer } from '../../src/client/informer.js';
 import { buildServer } from '../../src/controlplane/api/server.js';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
-import type { Pod } from '../../src/controlplane/objects.js';
+import type { Pod } from '../../src/api/objects.js';
 import { ADMIN_TOKEN, eventually, pod } from '../lib/controlplane.js';
 
 /** Rejects when p has not settled within ms: a hang becomes a failure that names itself. */

@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { EndpointSubset, Endpoints, Service, ServicePort } from '../../src/controlplane/objects.js';
+import type { EndpointSubset, Endpoints, Service, ServicePort } from '../../src/api/objects.js';
 import { ProxyChangeTracker } from '../../src/proxy/changes.js';
 import { buildProxyInput } from '../../src/proxy/model.js';
 

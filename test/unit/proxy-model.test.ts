@@ -1,5 +1,5 @@
 import t from 'tap';
-import type { EndpointSubset, Endpoints, Service, ServicePort } from '../../src/controlplane/objects.js';
+import type { EndpointSubset, Endpoints, Service, ServicePort } from '../../src/api/objects.js';
 import { buildProxyInput, endpointsFor, proxyEndpointsView, proxyServiceView, servicePortsOf } from '../../src/proxy/model.js';
 import type { EndpointInfo, ServicePortInfo } from '../../src/proxy/types.js';
 

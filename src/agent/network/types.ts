@@ -2,7 +2,7 @@
 // view of this node and its peers), what the kernel has (ObservedNetwork, a dump of the objects the
 // agent owns), and the ordered steps between them (Step). plan.ts is the pure function
 // (desired, observed) → steps; apply.ts runs steps through a netlink Handle.
-import type { Backend } from '../../controlplane/objects.js';
+import type { Backend } from '../../api/objects.js';
 
 /** Route protocol number of every route the agent installs (unassigned in iproute2's rt_protos). */
 export const ROUTE_PROTOCOL = 158;

@@ -3,10 +3,10 @@
 //   POST/DELETE /api/v1/nodes/NAME/token     issue a node token / revoke every token of a node
 import type { FastifyInstance } from 'fastify';
 import { Type } from '@sinclair/typebox';
-import type { ClusterConfig } from '../objects.js';
+import type { ClusterConfig } from '../../api/objects.js';
 import type { Store } from '../store/types.js';
 import { clusterConfigSpecWithDefaults, validateClusterConfig } from '../validate-objects.js';
-import { validateDns1123Subdomain } from '../validate.js';
+import { validateDns1123Subdomain } from '../../api/validate.js';
 import { authorize, hashToken, newToken, NODE_TOKEN_PREFIX, type Authenticator, type NodeTokenRecord } from './auth.js';
 import { CONFIG_KEY, checkConfigAgainstAllocations, readClusterConfig } from './allocations.js';
 import { actorOf, ObjectBody } from './routes.js';

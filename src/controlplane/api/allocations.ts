@@ -13,7 +13,7 @@ import {
   releaseServiceNodePorts,
   type NodePortLayout,
 } from '../alloc/node-port.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type ClusterConfigSpec, type Node, type Service } from '../objects.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type ClusterConfigSpec, type Node, type Service } from '../../api/objects.js';
 import type { Txn } from '../store/types.js';
 import { ApiError, invalidError } from './status.js';
 

@@ -11,7 +11,7 @@
 //   node-restriction.ts checks the objects (pod IPs, podCIDR, addresses, VTEP MAC).
 // Node tokens are stored hashed (sha256) under /nodetokens/<hex>, so a store dump does not leak them.
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { KubeObject, Node, Pod } from '../objects.js';
+import type { KubeObject, Node, Pod } from '../../api/objects.js';
 import type { FieldSelector } from '../selectors.js';
 import type { Store } from '../store/types.js';
 import { checkNodeNodeWrite, checkNodePodWrite, forbidden as nodeForbidden } from './node-restriction.js';

@@ -3,7 +3,7 @@
 // a `Namespace` / `ObjectName` only by passing Kubernetes' rule here, before the store is touched,
 // and storeKey/storePrefix take nothing else. (The brands are compile-time; storeKey also re-checks
 // at run time, so a cast cannot smuggle a "/" into a key either.)
-import { validateDns1123Label, validateDns1123Subdomain, type FieldError } from '../validate.js';
+import { validateDns1123Label, validateDns1123Subdomain, type FieldError } from '../../api/validate.js';
 import { ApiError, invalidError, notFound } from './status.js';
 import type { ResourceDef } from './resources.js';
 

@@ -12,7 +12,7 @@
 //   node's pod traffic here.
 import { textCidrContains } from '../../net/cidr.js';
 import { formatIp, isLinkLocalUnicast, isLoopback, isMulticast, isUnspecified, tryParseIp, unmap4 } from '../../net/ip.js';
-import { NODE_ANNOTATIONS, type KubeObject, type Node, type Pod } from '../objects.js';
+import { NODE_ANNOTATIONS, type KubeObject, type Node, type Pod } from '../../api/objects.js';
 import { readClusterConfig } from './allocations.js';
 import type { WriteCheckContext } from './registry.js';
 import { ApiError } from './status.js';

@@ -2,7 +2,7 @@
 // (uid, creationTimestamp, resourceVersion = the store's modRevision), optimistic concurrency,
 // validation before anything is written, and the resource's allocation hooks in the same txn.
 import { randomUUID } from 'node:crypto';
-import type { KubeObject, ObjectList } from '../objects.js';
+import type { KubeObject, ObjectList } from '../../api/objects.js';
 import { isStoreError, type ListResult, type Store, type StoredObject, type Txn } from '../store/types.js';
 import { matchesFields, matchesLabels, type FieldSelector, type LabelSelector } from '../selectors.js';
 import { ApiError, alreadyExists, conflict, invalidError, notFound } from './status.js';

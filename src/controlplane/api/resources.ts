@@ -1,8 +1,8 @@
 // The resources the API serves: names as kube-apiserver's discovery spells them, the store prefix,
 // the validator, defaulting, and the allocation hooks run inside the write's store txn.
-import type { KubeObject, Node, Pod, Service, Endpoints } from '../objects.js';
+import type { KubeObject, Node, Pod, Service, Endpoints } from '../../api/objects.js';
 import type { Txn } from '../store/types.js';
-import { validateDns1035Label, validateDns1123Subdomain, validateService, type FieldError } from '../validate.js';
+import { validateDns1035Label, validateDns1123Subdomain, validateService, type FieldError } from '../../api/validate.js';
 import { ENDPOINTS_SHAPE, NODE_SHAPE, POD_SHAPE, SERVICE_SHAPE, type Shape } from '../decode.js';
 import { validateEndpoints, validateNode, validatePod } from '../validate-objects.js';
 import { assignPodCidr, assignServiceAddresses, releaseNodeCidr, releaseServiceAddresses } from './allocations.js';

@@ -1,8 +1,8 @@
 // buildServer(deps): the control plane's fastify app, separate from listen() so tests drive it
 // with inject(). Every error leaves as a Kubernetes Status object.
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Store } from '../store/types.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec, type StatusReason } from '../objects.js';
+import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec, type StatusReason } from '../../api/objects.js';
 import { EndpointsController } from '../endpoints/controller.js';
 import { Authenticator, type Actor } from './auth.js';
 import { registerAdminRoutes, seedClusterConfig } from './admin-routes.js';
@@ -37,7 +37,47 @@ export interface ControlPlaneServer extends FastifyInstance {
 }
 
 export function buildServer(deps: ServerDeps): ControlPlaneServer {
-  const app: ControlPlaneServer = Fastify({
+  const app = createApp(deps);
+  const auth = new Authenticator(deps.store, deps.adminTokens);
+  const metrics = createMetrics(deps.store);
+  const registry = new Registry(deps.store);
+  const watches: OpenWatches = { open: new Set<() => void>(), closed: false };
+  const controller = deps.endpointsController === false ? undefined : new EndpointsController(deps.store, app.log);
+  app.endpointsController = controller;
+
+  registerPatchParsers(app);
+  registerRequestHooks(app, auth, metrics);
+  app.setErrorHandler(sendError);
+  app.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(statusOf(404, 'NotFound', `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`));
+  });
+
+  registerDiscovery(app);
+  registerResourceRoutes(app, {
+    registry,
+    store: deps.store,
+    bookmarkIntervalMs: deps.bookmarkIntervalMs ?? 60_000,
+    watches,
+    onWatchOpen: () => metrics.watches.inc(),
+    onWatchClose: () => metrics.watches.dec(),
+    onWatchEvent: (type) => metrics.watchEvents.inc({ type }),
+  });
+  registerAdminRoutes(app, deps.store, auth);
+  registerOperationRoutes(app, deps.store, controller, metrics);
+  registerLifecycle(app, deps, controller, watches);
+  return app;
+}
+
+/** The watches the server has open, ended when it closes. */
+interface OpenWatches {
+  open: Set<() => void>;
+  closed: boolean;
+}
+
+type Metrics = ReturnType<typeof createMetrics>;
+
+function createApp(deps: ServerDeps): ControlPlaneServer {
+  return Fastify({
     logger: deps.logger ?? false,
     bodyLimit: MAX_BODY_BYTES,
     ...(deps.https ? { https: deps.https } : {}),
@@ -48,13 +88,10 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
       void (reply as FastifyReply).code(code).send(statusOf(code, code === 400 ? 'BadRequest' : 'InternalError', err.message));
     },
   }) as unknown as ControlPlaneServer;
-  const auth = new Authenticator(deps.store, deps.adminTokens);
-  const metrics = createMetrics(deps.store);
-  const registry = new Registry(deps.store);
-  const watches = { open: new Set<() => void>(), closed: false };
-  const controller = deps.endpointsController === false ? undefined : new EndpointsController(deps.store, app.log);
-  app.endpointsController = controller;
+}
 
+/** kubectl's merge and strategic merge patches are JSON under their own media types. */
+function registerPatchParsers(app: FastifyInstance): void {
   for (const type of ['application/merge-patch+json', 'application/strategic-merge-patch+json']) {
     app.addContentTypeParser(type, { parseAs: 'string' }, (_req, body, done) => {
       try {
@@ -64,7 +101,9 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
       }
     });
   }
+}
 
+function registerRequestHooks(app: FastifyInstance, auth: Authenticator, metrics: Metrics): void {
   app.decorateRequest('actor', null);
   app.addHook('onRequest', async (req) => {
     (req as unknown as { startedAt: bigint }).startedAt = process.hrtime.bigint();
@@ -84,43 +123,32 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     const started = (req as unknown as { startedAt?: bigint }).startedAt;
     if (started) metrics.duration.observe({ method: req.method, route }, Number(process.hrtime.bigint() - started) / 1e9);
   });
+}
 
-  app.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
-    if (err instanceof ApiError) return reply.code(err.code).send(err.toStatus());
-    if ('validation' in err && err.validation) {
-      const where = err.validationContext ?? 'body';
-      const causes = err.validation.map((v) => ({ reason: 'FieldValueInvalid', field: fieldOf(where, v.instancePath, v.params), message: v.message ?? 'invalid' }));
-      const message = `${where} is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join('; ')}`;
-      return reply.code(400).send(statusOf(400, 'Invalid', message, {}, causes));
-    }
-    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(bodyTooLarge().toStatus());
-    const code = err.statusCode ?? 500;
-    if (code === 415) return reply.code(415).send(statusOf(415, 'UnsupportedMediaType', `${err.message}; send application/json`));
-    if (code >= 400 && code < 500) return reply.code(code).send(statusOf(code, CLIENT_REASONS[code] ?? 'BadRequest', err.message));
-    req.log.error({ err }, 'request failed');
-    return reply.code(500).send(statusOf(500, 'InternalError', `internal error: ${err.message}`));
-  });
-  app.setNotFoundHandler((req, reply) => {
-    reply.code(404).send(statusOf(404, 'NotFound', `the server could not find the requested resource (${req.method} ${req.url.split('?')[0]})`));
-  });
+/** Every error leaves as a Status; only a server fault is a 5xx (and is logged). */
+function sendError(this: FastifyInstance, err: FastifyError | ApiError, req: FastifyRequest, reply: FastifyReply): FastifyReply {
+  if (err instanceof ApiError) return reply.code(err.code).send(err.toStatus());
+  if ('validation' in err && err.validation) {
+    const where = err.validationContext ?? 'body';
+    const causes = err.validation.map((v) => ({ reason: 'FieldValueInvalid', field: fieldOf(where, v.instancePath, v.params), message: v.message ?? 'invalid' }));
+    const message = `${where} is invalid: ${causes.map((c) => `${c.field}: ${c.message}`).join('; ')}`;
+    return reply.code(400).send(statusOf(400, 'Invalid', message, {}, causes));
+  }
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send(bodyTooLarge().toStatus());
+  const code = err.statusCode ?? 500;
+  if (code === 415) return reply.code(415).send(statusOf(415, 'UnsupportedMediaType', `${err.message}; send application/json`));
+  if (code >= 400 && code < 500) return reply.code(code).send(statusOf(code, CLIENT_REASONS[code] ?? 'BadRequest', err.message));
+  req.log.error({ err }, 'request failed');
+  return reply.code(500).send(statusOf(500, 'InternalError', `internal error: ${err.message}`));
+}
 
-  registerDiscovery(app);
-  registerResourceRoutes(app, {
-    registry,
-    store: deps.store,
-    bookmarkIntervalMs: deps.bookmarkIntervalMs ?? 60_000,
-    watches,
-    onWatchOpen: () => metrics.watches.inc(),
-    onWatchClose: () => metrics.watches.dec(),
-    onWatchEvent: (type) => metrics.watchEvents.inc({ type }),
-  });
-  registerAdminRoutes(app, deps.store, auth);
-
+/** Health and metrics: what a load balancer, a supervisor and Prometheus ask. */
+function registerOperationRoutes(app: FastifyInstance, store: Store, controller: EndpointsController | undefined, metrics: Metrics): void {
   app.get('/healthz', async () => 'ok');
   app.get('/livez', async () => 'ok');
   app.get('/readyz', async (_req, reply) => {
     try {
-      await deps.store.revision();
+      await store.revision();
     } catch (e) {
       return reply.code(503).send(`store: ${(e as Error).message}`);
     }
@@ -131,7 +159,9 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     reply.header('content-type', metrics.registry.contentType);
     return metrics.registry.metrics();
   });
+}
 
+function registerLifecycle(app: FastifyInstance, deps: ServerDeps, controller: EndpointsController | undefined, watches: OpenWatches): void {
   app.addHook('onReady', async () => {
     await seedClusterConfig(deps.store, deps.clusterConfig ?? DEFAULT_CLUSTER_CONFIG);
     if (controller) await controller.start();
@@ -144,7 +174,6 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     [...watches.open].forEach((stop) => stop());
     await controller?.stop();
   });
-  return app;
 }
 
 /** Client errors fastify raises itself (FST_ERR_*), by code; any other 4xx is BadRequest. */

@@ -1,8 +1,8 @@
 // API errors as Kubernetes Status objects: one ApiError class the handlers throw, turned into a
 // Status body with the matching HTTP code by the server's error handler. kubectl prints
 // `Error from server (Reason): message` from these, as it does for kube-apiserver.
-import type { Status, StatusCause, StatusReason } from '../objects.js';
-import { formatFieldErrors, type FieldError } from '../validate.js';
+import type { Status, StatusCause, StatusReason } from '../../api/objects.js';
+import { formatFieldErrors, type FieldError } from '../../api/validate.js';
 
 const CODES: Record<StatusReason, number> = {
   BadRequest: 400,

@@ -2,7 +2,7 @@
 // `Accept: application/json;as=Table;v=v1;g=meta.k8s.io`, lists, gets and watch events are sent as
 // meta.k8s.io/v1 Tables built from the same column rules as `podwire get` (src/printers/tables.ts),
 // so `kubectl get services` shows TYPE, CLUSTER-IP, PORT(S) … instead of only NAME and AGE.
-import type { KubeObject } from '../objects.js';
+import type { KubeObject } from '../../api/objects.js';
 import { tableFor } from '../../printers/tables.js';
 
 export function wantsTable(accept: string | undefined): boolean {

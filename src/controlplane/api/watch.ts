@@ -7,7 +7,7 @@
 //   starts matching as ADDED (what a cache built from the watch needs);
 // - BOOKMARK events carry the revision the stream has reached, so an idle client can resume there.
 import type { ServerResponse } from 'node:http';
-import type { KubeObject, WatchEventBody } from '../objects.js';
+import type { KubeObject, WatchEventBody } from '../../api/objects.js';
 import { isStoreError, type Store, type WatchEvent, type WatchHandle } from '../store/types.js';
 import { ApiError, statusOf } from './status.js';
 import { selected, toApiObject, type ListOptions } from './registry.js';

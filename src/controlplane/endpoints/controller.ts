@@ -5,7 +5,7 @@
 // compare-and-swap on the Endpoints' modRevision, skipped when nothing changed, so several
 // control plane instances (etcd HA) converge on the same objects instead of fighting.
 import { randomUUID } from 'node:crypto';
-import { MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, type Endpoints, type Pod, type Service } from '../objects.js';
+import { MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, type Endpoints, type Pod, type Service } from '../../api/objects.js';
 import { isStoreError, type Store, type WatchEvent, type WatchHandle } from '../store/types.js';
 import { deriveSubsets, servicesSelectingPod, subsetsEqual } from './derive.js';
 

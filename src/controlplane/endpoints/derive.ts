@@ -4,7 +4,7 @@
 // RepackSubsets does. Pure and deterministic: equal inputs in any order give byte-identical JSON,
 // so the controller can compare before writing and never rewrites an unchanged Endpoints.
 import { ipSortKey } from '../../net/ip.js';
-import type { EndpointAddress, EndpointPort, EndpointSubset, KubeObject, Pod, Service, ServicePort } from '../objects.js';
+import type { EndpointAddress, EndpointPort, EndpointSubset, KubeObject, Pod, Service, ServicePort } from '../../api/objects.js';
 import { matchesSelectorMap } from '../selectors.js';
 
 /** The API puts namespaced objects without a namespace into "default". */
