@@ -1,9 +1,13 @@
 // The nftables renderer alone (pure: no root, no netns): N services × E endpoints each, endpoint
 // IPs in shuffled order, so the endpoint sort keys (plan.ts) and the render's own IP sorts do real
-// work. Reports the median of R runs for the validated plans (portPlans) and the whole IR
-// (renderProxyIR). A quick check that IP parsing and sort keys keep their speed at 10k services.
+// work. Reports the median of R runs for the validated plans (portPlans), the whole IR
+// (renderProxyIR), the full sync's `nft -f` text (renderScript of the whole IR) and a one-service
+// partial sync (the incremental state's update plus its diff). A quick check that IP parsing,
+// sort keys and the transaction rendering keep their speed at 10k services.
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { portPlans, renderProxyIR } from '../src/proxy/nft/render.js';
+import { renderScript } from '../src/proxy/nft/diff.js';
+import { NftRenderState } from '../src/proxy/nft/incremental.js';
 import type { EndpointInfo, ProxyInput, ServicePortPlan } from '../src/proxy/types.js';
 import { machine, table } from './util.js';
 
@@ -59,14 +63,29 @@ export async function run(f: Flags): Promise<void> {
   renderProxyIR(input); // warm-up: JIT and inline caches
   const plans: number[] = [];
   const full: number[] = [];
+  const script: number[] = [];
+  const partial: number[] = [];
+  const ir = renderProxyIR(input);
+  const state = NftRenderState.build(input);
+  const key = input.ports[Math.floor(services / 2)]!.svc.key;
   for (let i = 0; i < repeat; i++) {
     plans.push(time(() => portPlans(input)));
     full.push(time(() => renderProxyIR(input)));
+    script.push(time(() => renderScript(undefined, ir)));
+    // one service's endpoints changed and back: each step a re-render of it and a small diff
+    const moved = { ...input, ports: input.ports.map((p) => (p.svc.key === key ? { ...p, allEndpoints: p.allEndpoints.slice(1), internalEndpoints: p.internalEndpoints.slice(1), externalEndpoints: p.externalEndpoints.slice(1) } : p)) };
+    const target = i % 2 === 0 ? moved : input;
+    partial.push(time(() => {
+      const step = state.update(target, new Set([key]));
+      if (step) renderScript(step.prev, step.next);
+    }));
   }
   process.stdout.write(`render: ${services} services x ${perService} endpoints, ${repeat} runs; ${machine()}\n`);
   process.stdout.write(table([
     ['step', 'median ms', 'min ms', 'max ms'],
     ['portPlans (validate + endpoint sort)', ...[median(plans), Math.min(...plans), Math.max(...plans)].map((x) => x.toFixed(1))],
     ['renderProxyIR (whole IR)', ...[median(full), Math.min(...full), Math.max(...full)].map((x) => x.toFixed(1))],
+    ['renderScript (full sync text)', ...[median(script), Math.min(...script), Math.max(...script)].map((x) => x.toFixed(1))],
+    ['partial sync of one service (update + diff)', ...[median(partial), Math.min(...partial), Math.max(...partial)].map((x) => x.toFixed(2))],
   ]) + '\n');
 }
