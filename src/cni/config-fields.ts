@@ -2,7 +2,7 @@
 // controlPlane): every field of the wrong type is error 7 naming it, never silently ignored.
 import { parseCidr } from '../net/cidr.js';
 import { AddressError, parseIp } from '../net/ip.js';
-import { parseMac } from '../netlink/ip.js';
+import { parseMac } from '../net/mac.js';
 import type { ControlPlaneConf } from './register.js';
 import { CONTAINER_ID_RULE, IFNAME_RULE, containerIdProblem, ifnameProblem } from '../netlink/names.js';
 import { CniError, CNI_ERR } from './errors.js';

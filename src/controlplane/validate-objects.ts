@@ -4,7 +4,7 @@
 // the allocators would later refuse at startup.
 import { cidrOverlaps } from '../net/cidr.js';
 import { isLinkLocalMulticast, isLinkLocalUnicast, isLoopback, isUnspecified, parseIp, unmap4 } from '../net/ip.js';
-import { parseMac } from '../netlink/ip.js';
+import { parseMac } from '../net/mac.js';
 import { AllocError, parseNetwork } from './alloc/bitmap.js';
 import { parsePodCidrConfig } from './alloc/cidr.js';
 import { parseNodePortConfig } from './alloc/node-port.js';

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { cidrContains, cidrOverlaps, networkOf, nthAddress, parseCidr, type Cidr } from '../../net/cidr.js';
 import { bitsOf, formatIp, parseIp } from '../../net/ip.js';
-import { parseMac } from '../../netlink/ip.js';
+import { parseMac } from '../../net/mac.js';
 import {
   BRIDGE_NAME, VXLAN_NAME, VXLAN_OVERHEAD,
   type DesiredNetwork, type DesiredRoute, type NetworkInput, type PeerMode, type PeerNode,
