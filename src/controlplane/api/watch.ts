@@ -46,38 +46,71 @@ function parseRevision(text: string | undefined): number | undefined {
  */
 export async function startWatch(store: Store, req: WatchRequest, openResponse: () => ServerResponse, hooks: WatchHooks): Promise<{ stop: () => void; done: Promise<void> }> {
   const from = parseRevision(req.resourceVersion);
-  const filtered = req.select.labelSelector !== undefined || req.select.fieldSelector !== undefined;
+  const initial = from === undefined ? await listInitial(store, req) : { revision: from, events: [], matching: new Set<string>() };
+  const relay: Relay = { pending: [] };
+  const handle = await watchStore(store, req, initial.revision, relay);
+  const stream = openStream(openResponse(), handle, hooks, req.present);
+  const position = { revision: initial.revision };
+  const write = eventWriter(req, initial.matching, from !== undefined, position, stream.send);
+  relay.write = write;
+  relay.fail = (e) => {
+    const gone = isStoreError(e, 'Gone');
+    stream.send({ type: 'ERROR', object: statusOf(gone ? 410 : 500, gone ? 'Expired' : 'InternalError', `watch failed: ${e.message}; list again and watch from the list's resourceVersion`) });
+    stream.stop();
+  };
+  initial.events.forEach(stream.send);
+  relay.pending.splice(0).forEach(write);
+  stream.res.on('close', stream.stop);
+  startTimers(req, stream, position);
+  return { stop: stream.stop, done: stream.done };
+}
+
+/** The selected objects now, as ADDED events, and the revision to watch from. */
+async function listInitial(store: Store, req: WatchRequest): Promise<{ revision: number; events: WatchEventBody[]; matching: Set<string> }> {
+  const list = await store.list<KubeObject>(req.prefix);
+  const events: WatchEventBody[] = [];
   const matching = new Set<string>(); // keys currently inside the selection (filtered watches)
-  const initial: WatchEventBody[] = [];
-  let start = from ?? 0;
-  if (from === undefined) {
-    const list = await store.list<KubeObject>(req.prefix);
-    start = list.revision;
-    for (const item of list.items) {
-      const obj = toApiObject(item);
-      if (!selected(obj, req.select)) continue;
-      matching.add(item.key);
-      initial.push({ type: 'ADDED', object: obj });
-    }
+  for (const item of list.items) {
+    const obj = toApiObject(item);
+    if (!selected(obj, req.select)) continue;
+    matching.add(item.key);
+    events.push({ type: 'ADDED', object: obj });
   }
-  let lastRevision = start;
-  const pending: WatchEvent<KubeObject>[] = [];
-  let write: ((ev: WatchEvent<KubeObject>) => void) | undefined;
-  let fail: ((e: Error) => void) | undefined;
-  let handle: WatchHandle;
+  return { revision: list.revision, events, matching };
+}
+
+/** Where store events go: queued until the response is open, so none is lost or sent early. */
+interface Relay {
+  pending: WatchEvent<KubeObject>[];
+  write?: (ev: WatchEvent<KubeObject>) => void;
+  fail?: (e: Error) => void;
+}
+
+async function watchStore(store: Store, req: WatchRequest, start: number, relay: Relay): Promise<WatchHandle> {
   try {
-    handle = await store.watch<KubeObject>(
+    return await store.watch<KubeObject>(
       req.prefix,
       start,
-      (ev) => (write ? write(ev) : pending.push(ev)),
-      (e) => fail?.(e),
+      (ev) => (relay.write ? relay.write(ev) : relay.pending.push(ev)),
+      (e) => relay.fail?.(e),
     );
   } catch (e) {
     if (isStoreError(e, 'Gone')) throw new ApiError('Expired', `too old resource version: ${req.resourceVersion} (${e.message}); list again and watch from the list's resourceVersion`);
     throw e;
   }
+}
 
-  const res = openResponse();
+interface Stream {
+  res: ServerResponse;
+  send(body: WatchEventBody): void;
+  stop(): void;
+  done: Promise<void>;
+  /** Bookmark and timeout timers, cleared by stop(). */
+  timers: NodeJS.Timeout[];
+}
+
+/** The response as an event sink: one JSON line per event, ended once, whoever ends it first. */
+function openStream(res: ServerResponse, handle: WatchHandle, hooks: WatchHooks, present: WatchRequest['present']): Stream {
   res.writeHead(200, { 'content-type': 'application/json', 'cache-control': 'no-cache, private', 'transfer-encoding': 'chunked' });
   res.flushHeaders();
   hooks.onOpen();
@@ -94,7 +127,6 @@ export async function startWatch(store: Store, req: WatchRequest, openResponse: 
     hooks.onClose();
     resolveDone();
   };
-  const present = req.present;
   const send = (body: WatchEventBody): void => {
     if (finished) return;
     const out = present && body.type !== 'BOOKMARK' && body.type !== 'ERROR' ? { type: body.type, object: present(body.object as KubeObject) } : body;
@@ -105,33 +137,44 @@ export async function startWatch(store: Store, req: WatchRequest, openResponse: 
       stop();
     }
   };
-  write = (ev) => {
-    lastRevision = ev.revision;
+  return { res, send, stop, done, timers };
+}
+
+/** Store events → sent events: the revision stamped on the object, selection changes applied. */
+function eventWriter(req: WatchRequest, matching: Set<string>, resumed: boolean, position: { revision: number }, send: (body: WatchEventBody) => void): (ev: WatchEvent<KubeObject>) => void {
+  const filtered = req.select.labelSelector !== undefined || req.select.fieldSelector !== undefined;
+  return (ev) => {
+    position.revision = ev.revision;
     const obj: KubeObject = { ...ev.value, metadata: { ...ev.value.metadata, resourceVersion: String(ev.revision) } };
     if (!filtered) return send({ type: ev.type, object: obj });
     const isIn = ev.type !== 'DELETED' && selected(obj, req.select);
     const wasIn = matching.has(ev.key);
     if (isIn) matching.add(ev.key);
     else matching.delete(ev.key);
-    if (ev.type === 'DELETED') return wasIn || from !== undefined ? send({ type: 'DELETED', object: obj }) : undefined;
-    if (isIn) return send({ type: wasIn || (from !== undefined && ev.type === 'MODIFIED') ? ev.type : 'ADDED', object: obj });
-    if (wasIn) send({ type: 'DELETED', object: obj });
+    const type = selectionEventType(ev.type, wasIn, isIn, resumed);
+    if (type) send({ type, object: obj });
   };
-  fail = (e) => {
-    const gone = isStoreError(e, 'Gone');
-    send({ type: 'ERROR', object: statusOf(gone ? 410 : 500, gone ? 'Expired' : 'InternalError', `watch failed: ${e.message}; list again and watch from the list's resourceVersion`) });
-    stop();
-  };
-  initial.forEach(send);
-  pending.splice(0).forEach(write);
-  res.on('close', stop);
+}
+
+/**
+ * What a filtered watch sends for a store event, given whether the object was and is in the
+ * selection. A watch resumed from a revision has no record of what matched before it, so an
+ * update of a matching object stays MODIFIED and every delete is sent: a client's cache ignores
+ * a delete of what it does not hold, but would miss one it does.
+ */
+export function selectionEventType(type: WatchEvent['type'], wasIn: boolean, isIn: boolean, resumed: boolean): WatchEventBody['type'] | undefined {
+  if (type === 'DELETED') return wasIn || resumed ? 'DELETED' : undefined;
+  if (isIn) return wasIn || (resumed && type === 'MODIFIED') ? type : 'ADDED';
+  return wasIn ? 'DELETED' : undefined;
+}
+
+function startTimers(req: WatchRequest, stream: Stream, position: { revision: number }): void {
   if (req.allowBookmarks) {
     const tick = (): void => {
-      send({ type: 'BOOKMARK', object: { apiVersion: 'v1', kind: req.def.kind, metadata: { name: '', resourceVersion: String(lastRevision) } } as KubeObject });
-      timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
+      stream.send({ type: 'BOOKMARK', object: { apiVersion: 'v1', kind: req.def.kind, metadata: { name: '', resourceVersion: String(position.revision) } } as KubeObject });
+      stream.timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
     };
-    timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
+    stream.timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
   }
-  if (req.timeoutSeconds !== undefined) timers[1] = setTimeout(stop, req.timeoutSeconds * 1000);
-  return { stop, done };
+  if (req.timeoutSeconds !== undefined) stream.timers[1] = setTimeout(stream.stop, req.timeoutSeconds * 1000);
 }
