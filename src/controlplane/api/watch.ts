@@ -105,6 +105,7 @@ interface Stream {
   send(body: WatchEventBody): void;
   stop(): void;
   done: Promise<void>;
+  readonly finished: boolean;
   /** Bookmark and timeout timers, cleared by stop(). */
   timers: NodeJS.Timeout[];
 }
@@ -137,7 +138,7 @@ function openStream(res: ServerResponse, handle: WatchHandle, hooks: WatchHooks,
       stop();
     }
   };
-  return { res, send, stop, done, timers };
+  return { res, send, stop, done, timers, get finished() { return finished; } };
 }
 
 /** Store events → sent events: the revision stamped on the object, selection changes applied. */
@@ -169,10 +170,13 @@ export function selectionEventType(type: WatchEvent['type'], wasIn: boolean, isI
 }
 
 function startTimers(req: WatchRequest, stream: Stream, position: { revision: number }): void {
+  // The stream may have ended already (a reader too slow for the first events, a store failure):
+  // stop() cleared no timer then, and one set now would tick, or re-arm itself, for nobody.
+  if (stream.finished) return;
   if (req.allowBookmarks) {
     const tick = (): void => {
       stream.send({ type: 'BOOKMARK', object: { apiVersion: 'v1', kind: req.def.kind, metadata: { name: '', resourceVersion: String(position.revision) } } as KubeObject });
-      stream.timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
+      if (!stream.finished) stream.timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
     };
     stream.timers[0] = setTimeout(tick, req.bookmarkIntervalMs);
   }
