@@ -19,6 +19,7 @@ import { Masquerade, type MasqMode } from './masq/masq.js';
 import { execRunner } from '../exec/runner.js';
 import { vtepMacFor } from './network/desired.js';
 import { pickUnderlay } from './underlay.js';
+import type { UnderlayInfo } from './network/types.js';
 import { proxyNodeIps } from './node-object.js';
 import { ServiceProxy } from './service-proxy.js';
 import type { ReconcilerOptions } from './reconciler.js';
@@ -75,67 +76,115 @@ async function main(argv: string[]): Promise<number> {
   }
   const { flags, positional } = parseArgs(argv, FLAGS);
   if (positional.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positional[0])}`);
+  return serve(optionsFrom(flags));
+}
+
+/** What the flags ask for, with the token and CA read: a bad flag fails before anything starts. */
+interface AgentOptions {
+  server: string;
+  token: string;
+  ca?: Buffer;
+  nodeName: string;
+  backend?: Backend;
+  masqMode: MasqMode;
+  proxyMode: ProxyMode | 'none';
+  runDir: string;
+  socketPath: string;
+  resyncMs: number;
+  logLevel: string;
+  iface?: string;
+  publicIp?: string;
+  installCni?: { binDir: string; confDir: string };
+}
+
+function optionsFrom(flags: Record<string, unknown>): AgentOptions {
   const server = need(flags.server, 'server');
   const tokenFile = need(flags['token-file'], 'token-file');
-  const backend = flags.backend as string | undefined;
-  const masqMode = flags['masq-mode'] as MasqMode;
-  const proxyMode = flags['proxy-mode'] as string;
   const nodeName = (flags['node-name'] as string | undefined) ?? os.hostname().toLowerCase();
   const runDir = path.resolve(flags['run-dir'] as string);
-  const socketPath = (flags.socket as string | undefined) ?? path.join(runDir, 'agent.sock');
   let token: string;
   try {
     token = fs.readFileSync(tokenFile, 'utf8').trim();
   } catch (e) {
     throw new UsageError(`--token-file ${tokenFile}: ${(e as Error).message}`);
   }
-  const ca = flags['ca-file'] ? fs.readFileSync(flags['ca-file'] as string) : undefined;
-  const log = pino({ level: flags['log-level'] as string, base: { node: nodeName } });
-  const handle = Handle.open();
-  const underlay = pickUnderlay({ links: handle.linkList(), addrs: handle.addrList(), routes: handle.routeList({ table: 254 }) }, { iface: flags.iface as string | undefined, publicIp: flags['public-ip'] as string | undefined });
-  const client = new ApiClient({ server, token, ca, timeoutMs: 10_000 });
-  fs.mkdirSync(runDir, { recursive: true, mode: 0o755 });
-  // The other masquerade mode's rules go after this mode's first good sync (Masquerade.sync).
-  const masq = new Masquerade(execRunner, masqMode, path.join(runDir, 'masquerade.json'));
-  let proxy: ServiceProxy | undefined;
-  const agent = new Agent({
-    client,
-    handle,
-    masq,
+  return {
+    server,
+    token,
+    ca: flags['ca-file'] ? fs.readFileSync(flags['ca-file'] as string) : undefined,
     nodeName,
-    underlay,
-    vtepMac: vtepMacFor(nodeName),
-    backend: backend as Backend | undefined,
+    backend: flags.backend as Backend | undefined,
+    masqMode: flags['masq-mode'] as MasqMode,
+    proxyMode: flags['proxy-mode'] as ProxyMode | 'none',
     runDir,
-    log,
-    enableForwarding,
-    reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 },
-    // NodePorts follow the addresses of this node's Node (a full proxy sync when they change).
-    onSelf: (node) => proxy?.setNodeIps(proxyNodeIps(node, [underlay.ip])),
+    socketPath: (flags.socket as string | undefined) ?? path.join(runDir, 'agent.sock'),
+    resyncMs: (flags['resync-interval'] as number) * 1000,
+    logLevel: flags['log-level'] as string,
+    iface: flags.iface as string | undefined,
+    publicIp: flags['public-ip'] as string | undefined,
+    installCni: flags['install-cni'] ? { binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string } : undefined,
+  };
+}
+
+/** Runs until a signal: the process then exits from shutdown(), so this never returns a code. */
+async function serve(o: AgentOptions): Promise<number> {
+  const log = pino({ level: o.logLevel, base: { node: o.nodeName } });
+  const handle = Handle.open();
+  const underlay = pickUnderlay({ links: handle.linkList(), addrs: handle.addrList(), routes: handle.routeList({ table: 254 }) }, { iface: o.iface, publicIp: o.publicIp });
+  const client = new ApiClient({ server: o.server, token: o.token, ca: o.ca, timeoutMs: 10_000 });
+  fs.mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
+  // The service proxy starts after registration, but the agent's callbacks and the local API see it.
+  const running: { proxy?: ServiceProxy } = {};
+  const agent = createAgent(o, { client, handle, underlay, log }, running);
+  log.info({ version: VERSION, underlay, server: o.server }, 'starting');
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats() }) });
+  if (o.installCni) installCniFiles(o, o.installCni, log);
+  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close()], () => {
+    client.close();
+    handle.close();
   });
-  log.info({ version: VERSION, underlay, server }, 'starting');
-  const api = await startLocalApi({ socketPath, client, state: () => ({ ...agent.state, proxy: proxy?.status, process: processStats() }) });
-  if (flags['install-cni']) {
-    const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string, subnetFile: path.join(runDir, 'subnet.env'), agentSocket: socketPath, nodeName });
-    log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
+  await agent.start();
+  if (o.proxyMode !== 'none' && agent.state.clusterCidr) {
+    running.proxy = startServiceProxy(o.proxyMode, { client, nodeName: o.nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: o.resyncMs } });
   }
-  const shutdown = (signal: string) => {
+  return -1;
+}
+
+function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; underlay: UnderlayInfo; log: pino.Logger }, running: { proxy?: ServiceProxy }): Agent {
+  // The other masquerade mode's rules go after this mode's first good sync (Masquerade.sync).
+  const masq = new Masquerade(execRunner, o.masqMode, path.join(o.runDir, 'masquerade.json'));
+  return new Agent({
+    ...io,
+    masq,
+    nodeName: o.nodeName,
+    vtepMac: vtepMacFor(o.nodeName),
+    backend: o.backend,
+    runDir: o.runDir,
+    enableForwarding,
+    reconciler: { resyncMs: o.resyncMs },
+    // NodePorts follow the addresses of this node's Node (a full proxy sync when they change).
+    onSelf: (node) => running.proxy?.setNodeIps(proxyNodeIps(node, [io.underlay.ip])),
+  });
+}
+
+function installCniFiles(o: AgentOptions, dirs: { binDir: string; confDir: string }, log: pino.Logger): void {
+  const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: dirs.binDir, confDir: dirs.confDir, subnetFile: path.join(o.runDir, 'subnet.env'), agentSocket: o.socketPath, nodeName: o.nodeName });
+  log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
+}
+
+/** SIGTERM/SIGINT stop the loops and exit 0; the kernel state stays. A stop that hangs exits 1 after 5 s. */
+function onShutdownSignals(log: pino.Logger, stops: () => Array<Promise<unknown> | undefined>, release: () => void): void {
+  const shutdown = (signal: string): void => {
     log.info({ signal }, 'stopping (the kernel state stays: pods keep their network)');
     const force = setTimeout(() => process.exit(1), 5000);
     force.unref();
-    void Promise.allSettled([agent.stop(), proxy?.stop(), api.close()]).then(() => {
-      client.close();
-      handle.close();
+    void Promise.allSettled(stops()).then(() => {
+      release();
       process.exit(0);
     });
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
-  await agent.start();
-  if (proxyMode !== 'none' && agent.state.clusterCidr) {
-    proxy = startServiceProxy(proxyMode as ProxyMode, { client, nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: (flags['resync-interval'] as number) * 1000 } });
-  }
-  return -1;
 }
 
 /** The agent's own footprint in /v1/status (the services benchmark reads it), MB with 1 decimal. */
