@@ -6,12 +6,12 @@
 import type { CommandRunner } from '../../exec/runner.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
-import { renderScript, type ExistingObjects } from './diff.js';
-import type { BaseChainSpec } from './ir.js';
+import { renderTransaction, type ExistingObjects } from './diff.js';
+import type { BaseChainSpec } from '../../exec/nft/objects.js';
+import { Transaction } from '../../exec/nft/transaction.js';
+import { NFT_TABLE as TABLE } from '../../exec/names.js';
 import { NftRenderState } from './incremental.js';
 import { isOwnedName, type RenderOptions } from './render.js';
-
-const TABLE = 'podwire';
 
 /** An object of `nft -j -t list chains|sets|maps inet` (type/hook/prio: base chains only). */
 interface ListedObject {
@@ -37,22 +37,20 @@ export class NftProxyBackend implements ProxyBackend {
 
   sync(input: ProxyInput, changed: ReadonlySet<string> | undefined): ProxySyncReport {
     const t0 = performance.now();
-    const report = (scope: 'full' | 'partial', script: string): ProxySyncReport => ({ scope, bytes: script.length, ms: Math.round((performance.now() - t0) * 10) / 10 });
+    const report = (scope: 'full' | 'partial', bytes: number): ProxySyncReport => ({ scope, bytes, ms: Math.round((performance.now() - t0) * 10) / 10 });
     try {
       if (changed !== undefined && this.state) {
         const partial = this.state.update(input, changed);
         if (partial) {
-          const script = renderScript(partial.prev, partial.next);
-          if (script !== '') this.apply(script);
-          return report('partial', script);
+          const tx = renderTransaction(partial.prev, partial.next);
+          return report('partial', tx.size ? this.apply(tx) : 0);
         }
       }
       this.state = undefined;
       const state = NftRenderState.build(input, this.opts);
-      const script = renderScript(undefined, state.ir(), { existing: this.existing() });
-      this.apply(script);
+      const bytes = this.apply(renderTransaction(undefined, state.ir(), { existing: this.existing() }));
       this.state = state;
-      return report('full', script);
+      return report('full', bytes);
     } catch (e) {
       this.state = undefined; // unknown kernel state: the next sync is a full one
       throw e;
@@ -79,14 +77,12 @@ export class NftProxyBackend implements ProxyBackend {
     if (names.length === 0) return;
     // Flush chains first (rules reference maps and chains), then drop maps and sets (their
     // elements reference chains), then the chains themselves; one transaction.
-    const t = `inet ${TABLE}`;
-    const lines = [
-      ...existing.chains.map((c) => `flush chain ${t} ${c}`),
-      ...existing.maps.map((m) => `delete map ${t} ${m}`),
-      ...existing.sets.map((s) => `delete set ${t} ${s}`),
-      ...existing.chains.map((c) => `delete chain ${t} ${c}`),
-    ];
-    this.apply(lines.join('\n') + '\n');
+    const tx = new Transaction(TABLE);
+    for (const c of existing.chains) tx.flush('chain', c);
+    for (const m of existing.maps) tx.delete('map', m);
+    for (const s of existing.sets) tx.delete('set', s);
+    for (const c of existing.chains) tx.delete('chain', c);
+    this.apply(tx);
   }
 
   /**
@@ -112,11 +108,14 @@ export class NftProxyBackend implements ProxyBackend {
     return out;
   }
 
-  private apply(script: string): void {
+  /** Runs the transaction; returns the length of its text. */
+  private apply(tx: Transaction): number {
+    const script = tx.text();
     const r = this.runner.run('nft', ['-f', '-'], script);
     if (r.code !== 0) {
       const first = script.split('\n').slice(0, 3).join(' | ');
       throw new Error(`nft -f failed (exit ${r.code}): ${r.stderr.trim().slice(0, 1000)} (script of ${script.length} bytes starting: ${first})`);
     }
+    return script.length;
   }
 }

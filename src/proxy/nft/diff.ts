@@ -1,4 +1,4 @@
-// Two NftIRs → one `nft -f` transaction (atomic: the kernel applies all of it or none). Pure.
+// Two NftIRs → one nftables Transaction (atomic: the kernel applies all of it or none). Pure.
 //
 // Full sync (prev undefined): (re)creates every object of `next` and flushes it, so the result
 // is `next` whatever was there, then deletes the stale objects the caller found in the kernel
@@ -16,12 +16,16 @@
 //   - a map element cannot change its verdict in place (EBUSY): delete, then add;
 //   - a base chain cannot change type/hook/priority (EOPNOTSUPP): delete, then add.
 // Nothing here names pod-masquerade or the table itself beyond `add table` (a no-op when it
-// exists): the table is shared with the agent's masquerade chain.
+// exists): the table is shared with the agent's masquerade chain. The transaction's text is
+// src/exec/nft/transaction.ts's: this module decides only what to change, and in which order.
 import {
-  NFT_FAMILY, chainSpecText, elementKeyText, mapElementText, mapSpecText, ruleLines, ruleReferences, ruleText, setSpecText,
-  type BaseChainSpec, type Chain, type MapElement, type NftIR, type NftSet, type VerdictMap,
-} from './ir.js';
-import { assertOwned, isOwnedName } from './render.js';
+  chainSpecText, elementKeyText, mapElementText, mapSpecText, ruleReferences, ruleText, setSpecText,
+  type BaseChainSpec, type Chain, type MapElement, type NftMap, type NftSet,
+} from '../../exec/nft/objects.js';
+import { Transaction } from '../../exec/nft/transaction.js';
+import { assertOwned, isOwnedName, type NftIR } from './render.js';
+
+export { ELEMENT_BATCH } from '../../exec/nft/transaction.js';
 
 /** Names of our objects present in the kernel (the caller filters to svc-/ep-/aff-; we re-check). */
 export interface ExistingObjects {
@@ -47,49 +51,17 @@ export interface ScriptOptions {
   recreateBaseChains?: boolean;
 }
 
-/**
- * Elements per `add element` / `delete element` command. One command per element made the full
- * sync of 10,000 services × 5 a 5.6 MB script that nft took 0.8-1.0 s and 209 MB to load; in
- * batches it is 3.0 MB, 0.5-0.7 s and 129 MB (measured in a netns, nft 1.0.6). A failing
- * element fails the whole transaction either way.
- */
-export const ELEMENT_BATCH = 1000;
-
 type Named = { name: string };
 
 const byName = <T extends Named>(list: T[]) => new Map(list.map((o) => [o.name, o]));
 
-class Script {
-  readonly lines: string[] = [];
-  constructor(private readonly table: string) {}
-
-  private get t(): string {
-    return `${NFT_FAMILY} ${this.table}`;
-  }
-
-  addTable(): void { this.lines.push(`add table ${this.t}`); }
-  addChain(c: Chain): void { this.lines.push(`add chain ${this.t} ${c.name}${c.base || c.comment ? ' ' + chainSpecText(c) : ''}`); }
-  addMap(m: VerdictMap): void { this.lines.push(`add map ${this.t} ${m.name} ${mapSpecText(m)}`); }
-  addSet(s: NftSet): void { this.lines.push(`add set ${this.t} ${s.name} ${setSpecText(s)}`); }
-  flush(kind: 'chain' | 'map' | 'set', name: string): void { this.lines.push(`flush ${kind} ${this.t} ${name}`); }
-  remove(kind: 'chain' | 'map' | 'set', name: string): void { this.lines.push(`delete ${kind} ${this.t} ${name}`); }
-  rules(c: Chain): void { for (const line of c.rules.flatMap(ruleLines)) this.lines.push(`add rule ${this.t} ${c.name} ${line}`); }
-  mapElements(map: string, els: MapElement[]): void { this.elements('add', map, els.map(mapElementText)); }
-  setElements(set: string, els: string[]): void { this.elements('add', set, els); }
-  deleteElements(name: string, keys: string[]): void { this.elements('delete', name, keys); }
-
-  /** `add|delete element T NAME { a, b, … }`, ELEMENT_BATCH at a time. */
-  private elements(verb: 'add' | 'delete', name: string, items: string[]): void {
-    for (let i = 0; i < items.length; i += ELEMENT_BATCH) this.lines.push(`${verb} element ${this.t} ${name} { ${items.slice(i, i + ELEMENT_BATCH).join(', ')} }`);
-  }
-
-  text(): string {
-    return this.lines.length ? this.lines.join('\n') + '\n' : '';
-  }
+/** The sync transaction's text (renderTransaction's); '' when a partial sync has nothing to do. */
+export function renderScript(prev: NftIR | undefined, next: NftIR, opts: ScriptOptions = {}): string {
+  return renderTransaction(prev, next, opts).text();
 }
 
-/** The sync transaction from prev (undefined: full sync) to next. '' when a partial sync has nothing to do. */
-export function renderScript(prev: NftIR | undefined, next: NftIR, opts: ScriptOptions = {}): string {
+/** The sync transaction from prev (undefined: full sync) to next; no operation when a partial sync has nothing to do. */
+export function renderTransaction(prev: NftIR | undefined, next: NftIR, opts: ScriptOptions = {}): Transaction {
   assertOwned(next);
   if (!prev) return fullSync(next, opts);
   assertOwned(prev);
@@ -97,8 +69,8 @@ export function renderScript(prev: NftIR | undefined, next: NftIR, opts: ScriptO
   return partialSync(prev, next);
 }
 
-function fullSync(next: NftIR, opts: ScriptOptions): string {
-  const s = new Script(next.table);
+function fullSync(next: NftIR, opts: ScriptOptions): Transaction {
+  const s = new Transaction(next.table);
   const chains = byName(next.chains);
   const ours = (names: string[] | undefined) => [...new Set((names ?? []).filter(isOwnedName))].sort();
   const existing = { chains: ours(opts.existing?.chains), maps: ours(opts.existing?.maps), sets: ours(opts.existing?.sets) };
@@ -118,14 +90,14 @@ function fullSync(next: NftIR, opts: ScriptOptions): string {
   for (const name of staleChains) s.flush('chain', name);
   for (const m of next.maps) s.flush('map', m.name);
   for (const set of next.sets) if (!set.flags.includes('dynamic')) s.flush('set', set.name);
-  for (const c of next.chains) if (recreate.has(c.name)) (s.remove('chain', c.name), s.addChain(c));
-  for (const name of stale(existing.maps, byName(next.maps))) s.remove('map', name);
-  for (const name of stale(existing.sets, byName(next.sets))) s.remove('set', name);
-  for (const name of staleChains) s.remove('chain', name);
-  for (const c of next.chains) s.rules(c);
-  for (const m of next.maps) s.mapElements(m.name, m.elements);
-  for (const set of next.sets) s.setElements(set.name, set.elements);
-  return s.text();
+  for (const c of next.chains) if (recreate.has(c.name)) s.delete('chain', c.name).addChain(c);
+  for (const name of stale(existing.maps, byName(next.maps))) s.delete('map', name);
+  for (const name of stale(existing.sets, byName(next.sets))) s.delete('set', name);
+  for (const name of staleChains) s.delete('chain', name);
+  for (const c of next.chains) s.addRules(c.name, c.rules);
+  for (const m of next.maps) s.addElements(m.name, m.elements);
+  for (const set of next.sets) s.addElements(set.name, set.elements);
+  return s;
 }
 
 const sameHook = (a: BaseChainSpec | undefined, b: BaseChainSpec | undefined): boolean =>
@@ -150,7 +122,7 @@ interface ElementDiff {
   added: MapElement[];
 }
 
-function diffMapElements(prev: VerdictMap, next: VerdictMap): ElementDiff {
+function diffMapElements(prev: NftMap, next: NftMap): ElementDiff {
   const before = new Map(prev.elements.map((e) => [elementKeyText(e.key), mapElementText(e)]));
   const after = new Map(next.elements.map((e) => [elementKeyText(e.key), mapElementText(e)]));
   // A changed verdict (or comment) is a delete plus an add: the kernel refuses to rewrite it.
@@ -170,9 +142,9 @@ interface Plan {
   respecChains: Chain[];
   /** Chains flushed and rewritten (existing, not respecced). */
   rewriteChains: Chain[];
-  addedMaps: VerdictMap[];
-  removedMaps: VerdictMap[];
-  recreatedMaps: VerdictMap[];
+  addedMaps: NftMap[];
+  removedMaps: NftMap[];
+  recreatedMaps: NftMap[];
   addedSets: NftSet[];
   removedSets: NftSet[];
   recreatedSets: NftSet[];
@@ -209,9 +181,9 @@ function plan(prev: NftIR, next: NftIR): Plan {
   };
 }
 
-function partialSync(prev: NftIR, next: NftIR): string {
+function partialSync(prev: NftIR, next: NftIR): Transaction {
   const p = plan(prev, next);
-  const s = new Script(next.table);
+  const s = new Transaction(next.table);
   const prevMaps = byName(prev.maps);
   const prevSets = byName(prev.sets);
   const recreated = new Set([...p.recreatedMaps, ...p.recreatedSets].map((o) => o.name));
@@ -228,20 +200,20 @@ function partialSync(prev: NftIR, next: NftIR): string {
   for (const x of p.addedSets) s.addSet(x);
   // 2. drop references: rewritten, respecced and removed chains are emptied first
   for (const c of [...p.rewriteChains, ...p.respecChains, ...p.removedChains]) s.flush('chain', c.name);
-  for (const { m, d } of mapDiffs) s.deleteElements(`${m.name}`, d.removed);
+  for (const { m, d } of mapDiffs) s.deleteElements(m.name, d.removed);
   for (const { x, removed } of setDiffs) s.deleteElements(x.name, removed);
   // 3. delete what goes (maps before chains: map elements refer to chains), re-add what is recreated
-  for (const c of p.respecChains) (s.remove('chain', c.name), s.addChain(c));
-  for (const m of [...p.removedMaps, ...p.recreatedMaps]) s.remove('map', m.name);
-  for (const x of [...p.removedSets, ...p.recreatedSets]) s.remove('set', x.name);
+  for (const c of p.respecChains) s.delete('chain', c.name).addChain(c);
+  for (const m of [...p.removedMaps, ...p.recreatedMaps]) s.delete('map', m.name);
+  for (const x of [...p.removedSets, ...p.recreatedSets]) s.delete('set', x.name);
   for (const m of p.recreatedMaps) s.addMap(m);
   for (const x of p.recreatedSets) s.addSet(x);
-  for (const c of p.removedChains) s.remove('chain', c.name);
+  for (const c of p.removedChains) s.delete('chain', c.name);
   // 4. content
   const written = new Set([...p.addedChains, ...p.rewriteChains, ...p.respecChains].map((c) => c.name));
-  for (const c of next.chains) if (written.has(c.name)) s.rules(c);
+  for (const c of next.chains) if (written.has(c.name)) s.addRules(c.name, c.rules);
   const fresh = new Set([...p.addedMaps, ...p.recreatedMaps, ...p.addedSets, ...p.recreatedSets].map((o) => o.name));
-  for (const m of next.maps) s.mapElements(m.name, fresh.has(m.name) ? m.elements : mapDiffs.find((x) => x.m === m)?.d.added ?? []);
-  for (const x of next.sets) s.setElements(x.name, fresh.has(x.name) ? x.elements : setDiffs.find((d) => d.x === x)?.added ?? []);
-  return s.lines.length === 1 ? '' : s.text();
+  for (const m of next.maps) s.addElements(m.name, fresh.has(m.name) ? m.elements : mapDiffs.find((x) => x.m === m)?.d.added ?? []);
+  for (const x of next.sets) s.addElements(x.name, fresh.has(x.name) ? x.elements : setDiffs.find((d) => d.x === x)?.added ?? []);
+  return s.size === 1 ? new Transaction(next.table) : s;
 }

@@ -6,12 +6,12 @@
 //
 // Invariant (tested against renderProxyIR after every step): ir() equals the full render of the
 // input last passed to build() or update().
-import type { MapElement, NftIR } from './ir.js';
+import type { MapElement } from '../../exec/nft/objects.js';
 import { NameRegistry } from './names.js';
 import { portPlan } from './plan.js';
 import {
   assemble, claimElements, claimId, renderContext, renderPortFragment, portPlans, sameContext, shellIR,
-  type PortFragment, type RenderContext, type RenderOptions,
+  type NftIR, type PortFragment, type RenderContext, type RenderOptions,
 } from './render.js';
 import type { ProxyInput } from '../types.js';
 

@@ -5,7 +5,7 @@
 // (a partial sync only works if an unchanged service keeps its chain names). 32 bits collide
 // with probability ~1% at 10,000 services; the id that comes second gets 16 digits instead.
 import { createHash } from 'node:crypto';
-import { NftIRError } from './ir.js';
+import { ProxyRenderError } from './plan.js';
 
 export function hashHex(id: string): string {
   return createHash('sha256').update(id).digest('hex');
@@ -28,7 +28,7 @@ export class NameRegistry {
     const full = hashHex(id);
     let name = prefix + full.slice(0, 8);
     if (this.taken.has(name)) name = prefix + full.slice(0, 16);
-    if (this.taken.has(name)) throw new NftIRError(`nft: name collision on ${name} (sha256 prefix of 64 bits)`);
+    if (this.taken.has(name)) throw new ProxyRenderError(`nft: name collision on ${name} (sha256 prefix of 64 bits)`);
     this.taken.add(name);
     this.byId.set(k, name);
     return name;

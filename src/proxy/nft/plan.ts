@@ -7,7 +7,7 @@
 import { formatCidr, networkOf, parseCidr } from '../../net/cidr.js';
 import { ipv4Number, isIp } from '../../net/ip.js';
 import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../types.js';
-import type { L4Proto } from './ir.js';
+import type { L4Proto } from '../../exec/nft/objects.js';
 
 export class ProxyRenderError extends Error {
   readonly code = 'EINVAL';

@@ -35,12 +35,15 @@
 //   svc-reject          tcp reset, else ICMP port unreachable
 import { NFT_MASQ_CHAIN as MASQ_CHAIN, NFT_TABLE } from '../../exec/names.js';
 import { MASQ_MARK, type ProxyInput } from '../types.js';
-import { NftIRError, type Chain, type L4Proto, type MapElement, type NftIR, type NftSet, type Rule, type Verdict, type VerdictMap } from './ir.js';
+import type { Chain, L4Proto, MapElement, NftMap, NftSet, Rule, Ruleset, Verdict } from '../../exec/nft/objects.js';
 import { NameRegistry, affinityId, endpointId } from './names.js';
 import { ipv4Number } from '../../net/ip.js';
 import { ProxyRenderError, clusterCidrs, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from './plan.js';
 
 export { NFT_TABLE, ProxyRenderError };
+
+/** What the proxy renders: its objects in table inet podwire (the IR the diff, the tracer and the state work on). */
+export type NftIR = Ruleset;
 
 export const CHAINS = {
   natPrerouting: 'svc-nat-prerouting',
@@ -81,6 +84,7 @@ export const PRIORITY = { dstnat: -100, srcnat: 100, filter: -90 } as const;
 export const FOREIGN_CHAIN = MASQ_CHAIN;
 
 const MARK: Rule['action'] = { kind: 'mark', op: 'or', value: MASQ_MARK };
+const MASQUERADE: Rule['action'] = { kind: 'masquerade', fullyRandom: true };
 const goto = (chain: string): Verdict => ({ kind: 'goto', chain });
 const jump = (chain: string): Verdict => ({ kind: 'jump', chain });
 const verdictRule = (v: Verdict, comment?: string): Rule => ({ matches: [], action: { kind: 'verdict', verdict: v }, comment });
@@ -92,7 +96,7 @@ function baseChains(): Chain[] {
     action: { kind: 'vmap', key: 'proto.dport', map: MAPS.noEndpointNodePorts },
   };
   const base = (name: string, type: 'nat' | 'filter', hook: NonNullable<Chain['base']>['hook'], priority: number, rules: Rule[]): Chain => ({
-    name, base: { type, hook, priority }, rules,
+    name, base: { type, hook, priority, policy: 'accept' }, rules,
   });
   return [
     base(CHAINS.natPrerouting, 'nat', 'prerouting', PRIORITY.dstnat, [verdictRule(jump(CHAINS.services))]),
@@ -101,11 +105,11 @@ function baseChains(): Chain[] {
       // Hairpin: a pod reaching itself through a service must see the reply come from the
       // service, so its source is rewritten to the node (bridge) address. After DNAT the
       // destination is the endpoint, so "itself" is saddr == daddr, a pair in @svc-hairpin.
-      { matches: [{ kind: 'ctStatusDnat' }, { kind: 'addrPairInSet', set: HAIRPIN_SET }], action: { kind: 'masquerade' }, comment: 'hairpin' },
+      { matches: [{ kind: 'ctStatusDnat' }, { kind: 'addrPairInSet', set: HAIRPIN_SET }], action: MASQUERADE, comment: 'hairpin' },
       { matches: [{ kind: 'mark', mask: MASQ_MARK, isSet: false }], action: { kind: 'verdict', verdict: { kind: 'return' } } },
       // Cleared so a packet that is routed here again (e.g. re-entering via a tunnel) is not masqueraded twice.
       { matches: [], action: { kind: 'mark', op: 'xor', value: MASQ_MARK } },
-      { matches: [], action: { kind: 'masquerade' } },
+      { matches: [], action: MASQUERADE },
     ]),
     base(CHAINS.filterPrerouting, 'filter', 'prerouting', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
     base(CHAINS.filterOutput, 'filter', 'output', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
@@ -428,7 +432,7 @@ function sharedChains(ctx: RenderContext): Chain[] {
 
 /** The IR shell: base chains, shared picks, the maps and the two node-wide sets, with the given elements (by map name). */
 export function shellIR(ctx: RenderContext, elements: ReadonlyMap<string, MapElement[]>, hairpinIps: string[]): NftIR {
-  const maps: VerdictMap[] = VERDICT_MAPS.map((m) => ({ name: m.name, key: [...m.key], comment: m.comment, elements: elements.get(m.name) ?? [] }));
+  const maps: NftMap[] = VERDICT_MAPS.map((m) => ({ name: m.name, key: [...m.key], comment: m.comment, elements: elements.get(m.name) ?? [] }));
   for (const proto of ALL_PROTOS) {
     for (let n = 1; n <= ctx.sharedMax; n++) {
       maps.push({
@@ -504,6 +508,6 @@ export function isOwnedName(name: string): boolean {
 /** Throws unless every object of the IR is ours: diff.ts relies on it. */
 export function assertOwned(ir: NftIR): void {
   for (const o of [...ir.chains, ...ir.maps, ...ir.sets]) {
-    if (!isOwnedName(o.name)) throw new NftIRError(`nft: ${JSON.stringify(o.name)} is not a podwire proxy object (prefixes ${OWNED_PREFIXES.join(' ')})`);
+    if (!isOwnedName(o.name)) throw new ProxyRenderError(`nft: ${JSON.stringify(o.name)} is not a podwire proxy object (prefixes ${OWNED_PREFIXES.join(' ')})`);
   }
 }

@@ -10,7 +10,8 @@
 // and reject); falling off a base chain is its policy, accept. `ct state new` always matches
 // (first packet); affinity sets start with the IR's elements plus opts.affinity.
 import { TraceError, inCidr, type TracePacket as BaseTracePacket, type TraceOptions, type TraceResult } from '../trace-common.js';
-import type { Chain, Hook, Match, NftIR, Rule, Verdict } from './ir.js';
+import { priorityValue, type Chain, type Hook, type Match, type Rule, type Verdict } from '../../exec/nft/objects.js';
+import type { NftIR } from './render.js';
 
 export type { TraceOptions, TraceResult } from '../trace-common.js';
 export { TraceError, inCidr };
@@ -60,7 +61,7 @@ class Tracer {
 
   /** Every base chain of the hook, lowest priority first; drop/reject stops the packet. */
   runHook(hook: Hook): 'accept' | 'drop' | 'reject' {
-    const bases = this.ir.chains.filter((c) => c.base?.hook === hook).sort((a, b) => a.base!.priority - b.base!.priority);
+    const bases = this.ir.chains.filter((c) => c.base?.hook === hook).sort((a, b) => priorityValue(a.base!.priority) - priorityValue(b.base!.priority));
     for (const c of bases) {
       const out = this.runChain(c.name, 0);
       if (out.end === 'drop' || out.end === 'reject') return out.end;
@@ -85,7 +86,8 @@ class Tracer {
   private matches(m: Match): boolean {
     const addr = (field: 'saddr' | 'daddr') => (field === 'saddr' ? this.saddr : this.daddr);
     switch (m.kind) {
-      case 'addr': return m.cidrs.some((c) => inCidr(addr(m.field), c)) !== Boolean(m.negate);
+      // An ip6 match never matches: the tracer follows IPv4 packets only.
+      case 'addr': return m.family !== 6 && m.cidrs.some((c) => inCidr(addr(m.field), c)) !== Boolean(m.negate);
       case 'addrInSet': return [...this.setOf(m.set)].some((e) => inCidr(addr(m.field), e));
       case 'l4proto': return this.proto === m.proto;
       case 'dport': return this.dport === m.port;
@@ -103,7 +105,8 @@ class Tracer {
     switch (a.kind) {
       case 'verdict': return this.verdict(a.verdict, depth);
       case 'vmap': {
-        const key = a.key === 'daddr.proto.dport' ? [this.daddr, this.proto, String(this.dport)] : [this.proto, String(this.dport)];
+        if (a.key === 'saddr' && a.family === 6) return 'next';
+        const key = a.key === 'daddr.proto.dport' ? [this.daddr, this.proto, String(this.dport)] : a.key === 'saddr' ? [this.saddr] : [this.proto, String(this.dport)];
         const map = this.ir.maps.find((m) => m.name === a.map);
         if (!map) throw new TraceError(`trace: no map ${a.map}`);
         const hit = map.elements.find((e) => e.key.length === key.length && e.key.every((k, i) => k === key[i]));
@@ -160,6 +163,7 @@ class Tracer {
     switch (v.kind) {
       case 'accept': case 'drop': return { end: v.kind };
       case 'return': return CONTINUE;
+      case 'continue': return 'next';
       case 'goto': return this.runChain(v.chain, depth + 1);
       case 'jump': {
         const out = this.runChain(v.chain, depth + 1);

@@ -1,30 +1,58 @@
-// The structured form of what podwire's service proxy installs in table `inet podwire`: chains,
-// verdict maps and sets, with rules as matches + one action. render.ts builds it from a
-// ProxyInput, diff.ts turns two of them into one `nft -f` transaction, trace.ts walks it like the
-// kernel would. Keeping rules structured (not strings) is what lets the tracer evaluate them and
-// the diff compare them; the text below is the only place that knows nft syntax.
+// The nftables objects podwire writes, as values: tables' chains (base or regular), rules as
+// matches + one action, maps (verdict or data) and sets, with their elements. transaction.ts puts
+// (verb, object) pairs of them into one `nft -f` transaction, fake.ts applies them to an in-memory
+// ruleset, the proxy's tracer walks them like the kernel would. Keeping rules structured (not
+// strings) is what lets the tracer evaluate them, the diff compare them and the fake check their
+// references; the text functions below are the only place that knows nft syntax. Nothing here
+// knows who owns which object (the proxy, the masquerade, the CNI plugin): their renderers build
+// these values.
 //
 // Every construct printed here was checked with nftables 1.0.6 (Debian 12) on kernel 6.x. Two
-// quirks shape it: base-chain priorities are printed as numbers (1.0.6 refuses `priority dstnat`
-// on the output hook of an inet table), and `dnat` needs `ip to` in an inet table.
+// quirks shape it: base-chain priorities of the proxy are numbers (1.0.6 refuses `priority
+// dstnat` on the output hook of an inet table), and `dnat` needs `ip to` in an inet table.
+import { CommandError } from '../runner.js';
+
+const invalid = (message: string) => new CommandError(message, 'EINVAL');
 
 export const NFT_FAMILY = 'inet';
 
 export type L4Proto = 'tcp' | 'udp' | 'sctp';
 export type Hook = 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
 export type AddrField = 'saddr' | 'daddr';
+/** The address family of an `ip`/`ip6` match: 4 (the default) or 6. */
+export type IpFamily = 4 | 6;
+
+/**
+ * A named priority with an optional offset, as nft prints it (`srcnat`, `srcnat + 10`), or a
+ * number (what the proxy writes: nft 1.0.6 refuses `dstnat` on the output hook of inet).
+ */
+export type Priority = number | `${'raw' | 'mangle' | 'dstnat' | 'filter' | 'security' | 'srcnat'}${'' | ` ${'+' | '-'} ${number}`}`;
 
 export interface BaseChainSpec {
   type: 'nat' | 'filter';
   hook: Hook;
-  priority: number;
+  priority: Priority;
+  /** Printed only when given (the kernel's default is accept). */
+  policy?: 'accept' | 'drop';
 }
 
-export type Verdict = { kind: 'jump' | 'goto'; chain: string } | { kind: 'accept' | 'drop' | 'return' };
+/** The values of nft's named priorities (families ip, ip6, inet). */
+const NAMED_PRIORITY: Record<string, number> = { raw: -300, mangle: -150, dstnat: -100, filter: 0, security: 50, srcnat: 100 };
+
+/** A priority as a number (`srcnat + 10` is 110): what the kernel stores and orders chains by. */
+export function priorityValue(p: Priority): number {
+  if (typeof p === 'number') return p;
+  const m = /^([a-z]+)(?: ([+-]) (\d+))?$/.exec(p);
+  const base = m ? NAMED_PRIORITY[m[1]!] : undefined;
+  if (base === undefined) throw invalid(`nft: invalid priority ${JSON.stringify(p)}`);
+  return base + (m![2] === '-' ? -Number(m![3]) : Number(m![3] ?? 0));
+}
+
+export type Verdict = { kind: 'jump' | 'goto'; chain: string } | { kind: 'accept' | 'drop' | 'return' | 'continue' };
 
 export type Match =
-  /** ip saddr|daddr [!=] CIDR or { CIDR, ... } */
-  | { kind: 'addr'; field: AddrField; cidrs: string[]; negate?: boolean }
+  /** ip|ip6 saddr|daddr [!=] CIDR or { CIDR, ... } */
+  | { kind: 'addr'; field: AddrField; cidrs: string[]; negate?: boolean; family?: IpFamily }
   /** ip saddr|daddr @set */
   | { kind: 'addrInSet'; field: AddrField; set: string }
   | { kind: 'l4proto'; proto: L4Proto }
@@ -42,8 +70,11 @@ export type Match =
 
 export type Action =
   | { kind: 'verdict'; verdict: Verdict }
-  /** `ip daddr . meta l4proto . th dport vmap @map` or `meta l4proto . th dport vmap @map` */
-  | { kind: 'vmap'; key: 'daddr.proto.dport' | 'proto.dport'; map: string }
+  /**
+   * `ip daddr . meta l4proto . th dport vmap @map`, `meta l4proto . th dport vmap @map`, or
+   * `ip saddr vmap @map` (`ip6 saddr` with family 6).
+   */
+  | { kind: 'vmap'; key: 'daddr.proto.dport' | 'proto.dport' | 'saddr'; map: string; family?: IpFamily }
   /**
    * A uniformly random goto among chains. 'vmap': `numgen random mod N vmap { 0 : goto c0, ... }`,
    * one rule, O(1) per packet. 'cascade': the iptables statistic pattern, N rules
@@ -70,7 +101,8 @@ export type Action =
   | { kind: 'dnatMap'; map: string; mod: number; proto: L4Proto }
   /** meta mark set meta mark | VALUE (or) / ^ VALUE (xor, to clear a bit known to be set) */
   | { kind: 'mark'; op: 'or' | 'xor'; value: number }
-  | { kind: 'masquerade' }
+  /** `masquerade`, or `masquerade fully-random` (source ports picked at random, not in sequence). */
+  | { kind: 'masquerade'; fullyRandom?: boolean }
   | { kind: 'reject'; with: 'tcp-reset' | 'icmpx-port-unreachable' }
   /** update @set { ip saddr }: refreshes the element's timeout, adds it if missing */
   | { kind: 'updateSet'; set: string };
@@ -88,7 +120,7 @@ export interface Chain {
   rules: Rule[];
 }
 
-export type KeyPart = 'ipv4_addr' | 'inet_proto' | 'inet_service';
+export type KeyPart = 'ipv4_addr' | 'ipv6_addr' | 'inet_proto' | 'inet_service';
 
 export interface MapElement {
   /** One value per key part, e.g. ['10.96.0.10', 'tcp', '80']. */
@@ -101,7 +133,7 @@ export interface MapElement {
 }
 
 /** A verdict map (`type KEY : verdict`) or, with `typeof`, a data map (`typeof KEY : DATA`). */
-export interface VerdictMap {
+export interface NftMap {
   name: string;
   key: KeyPart[];
   comment?: string;
@@ -120,21 +152,14 @@ export interface NftSet {
   elements: string[];
 }
 
-export interface NftIR {
-  /** Table name in family inet (shared with the agent's pod-masquerade chain). */
+/** The objects of one table (family inet), e.g. what a renderer wants there. */
+export interface Ruleset {
   table: string;
   chains: Chain[];
-  maps: VerdictMap[];
+  maps: NftMap[];
   sets: NftSet[];
 }
 
-export class NftIRError extends Error {
-  readonly code = 'EINVAL';
-  constructor(message: string) {
-    super(message);
-    this.name = 'NftIRError';
-  }
-}
 
 // ---------------------------------------------------------------------------------------------
 // text
@@ -145,7 +170,7 @@ const COMMENT_MAX = 128;
 
 /** Refuses anything that is not a plain nft identifier: names are spliced into scripts. */
 export function checkName(name: string): string {
-  if (!NAME_RE.test(name)) throw new NftIRError(`nft: invalid object name ${JSON.stringify(name)}`);
+  if (!NAME_RE.test(name)) throw invalid(`nft: invalid object name ${JSON.stringify(name)}`);
   return name;
 }
 
@@ -162,14 +187,16 @@ export function verdictText(v: Verdict): string {
   return v.kind === 'jump' || v.kind === 'goto' ? `${v.kind} ${checkName(v.chain)}` : v.kind;
 }
 
+const ipKw = (family: IpFamily | undefined) => (family === 6 ? 'ip6' : 'ip');
+
 function cidrList(cidrs: string[]): string {
-  if (cidrs.length === 0) throw new NftIRError('nft: empty address list in a match');
+  if (cidrs.length === 0) throw invalid('nft: empty address list in a match');
   return cidrs.length === 1 ? cidrs[0] : `{ ${cidrs.join(', ')} }`;
 }
 
 export function matchText(m: Match): string {
   switch (m.kind) {
-    case 'addr': return `ip ${m.field} ${m.negate ? '!= ' : ''}${cidrList(m.cidrs)}`;
+    case 'addr': return `${ipKw(m.family)} ${m.field} ${m.negate ? '!= ' : ''}${cidrList(m.cidrs)}`;
     case 'addrInSet': return `ip ${m.field} @${checkName(m.set)}`;
     case 'l4proto': return `meta l4proto ${m.proto}`;
     case 'dport': return `th dport ${m.port}`;
@@ -181,30 +208,33 @@ export function matchText(m: Match): string {
   }
 }
 
+const VMAP_KEYS: Record<Extract<Action, { kind: 'vmap' }>['key'], (family: IpFamily | undefined) => string> = {
+  'daddr.proto.dport': () => 'ip daddr . meta l4proto . th dport',
+  'proto.dport': () => 'meta l4proto . th dport',
+  saddr: (family) => `${ipKw(family)} saddr`,
+};
+
 export function actionText(a: Action): string {
   switch (a.kind) {
     case 'verdict': return verdictText(a.verdict);
-    case 'vmap': {
-      const key = a.key === 'daddr.proto.dport' ? 'ip daddr . meta l4proto . th dport' : 'meta l4proto . th dport';
-      return `${key} vmap @${checkName(a.map)}`;
-    }
+    case 'vmap': return `${VMAP_KEYS[a.key](a.family)} vmap @${checkName(a.map)}`;
     case 'numgen': {
-      if (a.chains.length === 0) throw new NftIRError('nft: numgen over no chains');
-      if (a.form === 'cascade') throw new NftIRError('nft: a numgen cascade is several rules: use ruleLines');
+      if (a.chains.length === 0) throw invalid('nft: numgen over no chains');
+      if (a.form === 'cascade') throw invalid('nft: a numgen cascade is several rules: use ruleLines');
       const arms = a.chains.map((c, i) => `${i} : goto ${checkName(c)}`);
       return `numgen random mod ${a.chains.length} vmap { ${arms.join(', ')} }`;
     }
     case 'dnat': return `dnat ip to ${a.ip}:${a.port}`;
     case 'dnatMap': return `dnat ip to ip daddr . ${a.proto} dport . numgen random mod ${a.mod} map @${checkName(a.map)}`;
     case 'dnatPick': {
-      if (a.endpoints.length === 0) throw new NftIRError('nft: dnat pick over no endpoints');
-      if (a.form === 'cascade' && a.endpoints.length > 1) throw new NftIRError('nft: a dnat cascade is several rules: use ruleLines');
+      if (a.endpoints.length === 0) throw invalid('nft: dnat pick over no endpoints');
+      if (a.form === 'cascade' && a.endpoints.length > 1) throw invalid('nft: a dnat cascade is several rules: use ruleLines');
       if (a.endpoints.length === 1) return `dnat ip to ${a.endpoints[0].ip}:${a.endpoints[0].port}`;
       const arms = a.endpoints.map((e, i) => `${i} : ${e.ip} . ${e.port}`);
       return `dnat ip to numgen random mod ${a.endpoints.length} map { ${arms.join(', ')} }`;
     }
     case 'mark': return `meta mark set meta mark ${a.op === 'or' ? '|' : '^'} ${hex(a.value)}`;
-    case 'masquerade': return 'masquerade fully-random';
+    case 'masquerade': return a.fullyRandom ? 'masquerade fully-random' : 'masquerade';
     case 'reject': return a.with === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable';
     case 'updateSet': return `update @${checkName(a.set)} { ip saddr }`;
   }
@@ -222,7 +252,7 @@ export function ruleLines(r: Rule): string[] {
   if (a.kind === 'numgen' && a.form === 'cascade') arms = a.chains.map((c) => `goto ${checkName(c)}`);
   else if (a.kind === 'dnatPick' && a.form === 'cascade' && a.endpoints.length > 1) arms = a.endpoints.map((e) => `dnat ip to ${e.ip}:${e.port}`);
   else return [[...matches, actionText(a)].join(' ') + tail];
-  if (arms.length === 0) throw new NftIRError('nft: numgen over no chains');
+  if (arms.length === 0) throw invalid('nft: numgen over no chains');
   return arms.map((arm, i) => {
     const left = arms.length - i;
     const pick = left > 1 ? [`numgen random mod ${left} == 0`] : [];
@@ -235,20 +265,25 @@ export function ruleText(r: Rule): string {
   return ruleLines(r).join('\n');
 }
 
+/** `type T hook H priority P;` and, when given, ` policy accept;`. */
+export function baseSpecText(b: BaseChainSpec): string {
+  return `type ${b.type} hook ${b.hook} priority ${b.priority};${b.policy ? ` policy ${b.policy};` : ''}`;
+}
+
 /** The `{ ... }` of `add chain`, or '' for a regular chain without comment. */
-export function chainSpecText(c: Chain): string {
+export function chainSpecText(c: Pick<Chain, 'base' | 'comment'>): string {
   const parts: string[] = [];
-  if (c.base) parts.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`);
+  if (c.base) parts.push(baseSpecText(c.base));
   if (c.comment) parts.push(`comment ${quoteComment(c.comment)};`);
   return parts.length ? `{ ${parts.join(' ')} }` : '';
 }
 
-export function mapSpecText(m: VerdictMap): string {
+export function mapSpecText(m: NftMap): string {
   const comment = m.comment ? ` comment ${quoteComment(m.comment)};` : '';
   return `{ ${mapTypeText(m)};${comment} }`;
 }
 
-function mapTypeText(m: VerdictMap): string {
+export function mapTypeText(m: NftMap): string {
   return m.typeof ? `typeof ${m.typeof.key} : ${m.typeof.data}` : `type ${m.key.join(' . ')} : verdict`;
 }
 
@@ -266,7 +301,7 @@ export function elementKeyText(key: string[]): string {
 
 export function mapElementText(e: MapElement): string {
   const comment = e.comment ? ` comment ${quoteComment(e.comment)}` : '';
-  if (!e.verdict === !e.data) throw new NftIRError(`nft: map element ${elementKeyText(e.key)} needs a verdict or data`);
+  if (!e.verdict === !e.data) throw invalid(`nft: map element ${elementKeyText(e.key)} needs a verdict or data`);
   return `${elementKeyText(e.key)}${comment} : ${e.verdict ? verdictText(e.verdict) : e.data!.join(' . ')}`;
 }
 
@@ -281,38 +316,4 @@ export function ruleReferences(r: Rule): { chains: string[]; setsOrMaps: string[
   if (a.kind === 'vmap' || a.kind === 'dnatMap') named.push(a.map);
   if (a.kind === 'updateSet') named.push(a.set);
   return { chains, setsOrMaps: named };
-}
-
-/**
- * The IR as nft's declarative syntax, the way `nft list table` reads: for people and golden
- * files. Loading it with `nft -f` only adds (a table block never flushes what is already
- * there); diff.ts renders the transactions that actually sync the kernel.
- */
-export function serialize(ir: NftIR): string {
-  const out = [`table ${NFT_FAMILY} ${checkName(ir.table)} {`];
-  const block = (head: string, body: string[]) => out.push(`\t${head} {`, ...body.map((l) => `\t\t${l}`), '\t}', '');
-  for (const m of ir.maps) {
-    const body = [mapTypeText(m)];
-    if (m.comment) body.push(`comment ${quoteComment(m.comment)}`);
-    if (m.elements.length) body.push(`elements = { ${m.elements.map(mapElementText).join(',\n\t\t\t     ')} }`);
-    block(`map ${checkName(m.name)}`, body);
-  }
-  for (const s of ir.sets) {
-    const body = [`type ${s.type}`];
-    if (s.flags.length) body.push(`flags ${s.flags.join(',')}`);
-    if (s.timeoutSeconds !== undefined) body.push(`timeout ${s.timeoutSeconds}s`);
-    if (s.comment) body.push(`comment ${quoteComment(s.comment)}`);
-    if (s.elements.length) body.push(`elements = { ${s.elements.join(', ')} }`);
-    block(`set ${checkName(s.name)}`, body);
-  }
-  for (const c of ir.chains) {
-    const body: string[] = [];
-    if (c.comment) body.push(`comment ${quoteComment(c.comment)}`);
-    if (c.base) body.push(`type ${c.base.type} hook ${c.base.hook} priority ${c.base.priority}; policy accept;`);
-    body.push(...c.rules.flatMap(ruleLines));
-    block(`chain ${checkName(c.name)}`, body);
-  }
-  if (out.at(-1) === '') out.pop();
-  out.push('}');
-  return out.join('\n') + '\n';
 }
