@@ -41,3 +41,14 @@ t.test('the check reports an upward import and a cycle (fixture tree)', async (t
   t.match(found[0], /^no-cycles: src\/net\/[ab]\.js → src\/net\/[ab]\.js \(cycle /, 'the cycle a → b → a');
   t.match(found[1], /^not-in-allowed: src\/proxy\/upward\.js → src\/agent\/daemon\.js$/, 'proxy importing agent');
 });
+
+t.test("each folder's README says what it may import, as scripts/layers.cjs has it", async (t) => {
+  for (const [name, deps] of Object.entries(MAY_IMPORT)) {
+    if (name === 'version') continue; // a file, not a folder
+    const readme = path.join(root, 'src', name, 'README.md');
+    const text = fs.existsSync(readme) ? fs.readFileSync(readme, 'utf8') : '';
+    const said = /^May import: (.*?)\.(?: |$)/m.exec(text)?.[1];
+    t.equal(said, deps.length ? deps.join(', ') : "nothing of podwire's", `src/${name}/README.md`);
+  }
+});
+
