@@ -7,7 +7,8 @@
 //   saddr !in C, daddr in P              → return                      (outside → local pod: keep source)
 //   saddr !in C, daddr in C              → masquerade fully-random     (node/outside → remote pod: replies come back here)
 //
-// nftables: chain NFT_CHAIN in table `inet podwire`. The table is shared (the service proxy
+// nftables: chain NFT_CHAIN in table `inet podwire`, as a Transaction of src/exec/nft (the nft
+// text is written there). The table is shared (the service proxy
 // lives there too): we add it but never flush or delete it, and own only our chain. The chain
 // is not called `masquerade` because that is an nft keyword: nftables 1.0.6 (Debian 12) refuses
 // it as a chain name in `nft -f` scripts and on the command line, quoted or not.
@@ -18,10 +19,10 @@ import type { Family } from '../../net/ip.js';
 
 import { IPT_MASQ_CHAIN as IPT_CHAIN, NFT_MASQ_CHAIN as NFT_CHAIN, NFT_TABLE } from '../../exec/names.js';
 import { CommandError } from '../../exec/runner.js';
+import { baseSpecText, type AddrField, type BaseChainSpec, type Match as NftMatch, type Rule } from '../../exec/nft/objects.js';
+import { Transaction } from '../../exec/nft/transaction.js';
 
 export { IPT_CHAIN, NFT_CHAIN, NFT_TABLE };
-const T = `inet ${NFT_TABLE}`;
-export const NFT_CHAIN_SPEC = 'type nat hook postrouting priority srcnat + 10;';
 export const IPT_JUMP_COMMENT = 'podwire: pod masquerade';
 
 export type MasqMode = 'nftables' | 'iptables';
@@ -129,13 +130,17 @@ export function masqRules(f: FamilyMasq): MasqRule[] {
 }
 
 // ---------------------------------------------------------------------------------------------
-// nftables (`nft -f -`, one transaction)
+// nftables (one Transaction of src/exec/nft: `nft -f -`, atomic)
 
-function nftRule(r: MasqRule): string {
-  const kw = r.family === 4 ? 'ip' : 'ip6';
-  const m = (field: string, x: Match) => `${kw} ${field} ${x.negate ? '!= ' : ''}${x.cidr}`;
-  const verdict = r.action === 'return' ? 'return' : 'masquerade fully-random';
-  return `${m('saddr', r.saddr)} ${m('daddr', r.daddr)} ${verdict} comment "${r.comment}"`;
+const NFT_BASE: BaseChainSpec = { type: 'nat', hook: 'postrouting', priority: 'srcnat + 10' };
+/** Our chain's `type … hook … priority …;`, as `nft list chain` prints it (masq.ts looks for it). */
+export const NFT_CHAIN_SPEC = baseSpecText(NFT_BASE);
+
+function nftRule(r: MasqRule): Rule {
+  const family = r.family === 6 ? 6 : undefined;
+  const m = (field: AddrField, x: Match): NftMatch => ({ kind: 'addr', field, cidrs: [x.cidr], ...(x.negate ? { negate: true } : {}), ...(family ? { family } : {}) });
+  const action: Rule['action'] = r.action === 'return' ? { kind: 'verdict', verdict: { kind: 'return' } } : { kind: 'masquerade', fullyRandom: true };
+  return { matches: [m('saddr', r.saddr), m('daddr', r.daddr)], action, comment: r.comment };
 }
 
 /**
@@ -143,29 +148,34 @@ function nftRule(r: MasqRule): string {
  * idempotent and atomic. `recreate` first deletes the chain, for when it exists with another
  * type/hook/priority (nft refuses to change those of an existing base chain: EOPNOTSUPP).
  */
+export function nftMasqTransaction(input: MasqInput, opts: { recreate?: boolean } = {}): Transaction {
+  const rules = planFamilies(input).flatMap(masqRules).map(nftRule);
+  const tx = new Transaction(NFT_TABLE).addTable();
+  if (opts.recreate) removeChain(tx);
+  return tx.addChain({ name: NFT_CHAIN, base: NFT_BASE }).flush('chain', NFT_CHAIN).addRules(NFT_CHAIN, rules);
+}
+
+/** nftMasqTransaction's text. */
 export function renderNftMasq(input: MasqInput, opts: { recreate?: boolean } = {}): string {
-  const rules = planFamilies(input).flatMap(masqRules);
-  const lines = [
-    `add table ${T}`,
-    ...(opts.recreate ? nftRemoveLines() : []),
-    `add chain ${T} ${NFT_CHAIN} { ${NFT_CHAIN_SPEC} }`,
-    `flush chain ${T} ${NFT_CHAIN}`,
-    ...rules.map((r) => `add rule ${T} ${NFT_CHAIN} ${nftRule(r)}`),
-  ];
-  return lines.join('\n') + '\n';
+  return nftMasqTransaction(input, opts).text();
 }
 
 // nft 1.0.6 has no `destroy` (a syntax error there; it also needs kernel 6.3), so `add chain` (a
 // no-op when the chain exists) makes the delete succeed when the chain is already gone. Flush
 // first: old kernels refuse to delete a chain with rules. The caller checks that the table
 // exists, so nothing is created where nothing was.
-function nftRemoveLines(): string[] {
-  return [`add chain ${T} ${NFT_CHAIN}`, `flush chain ${T} ${NFT_CHAIN}`, `delete chain ${T} ${NFT_CHAIN}`];
+function removeChain(tx: Transaction): Transaction {
+  return tx.addChain({ name: NFT_CHAIN }).flush('chain', NFT_CHAIN).delete('chain', NFT_CHAIN);
 }
 
 /** Removes only our chain; the table stays (it is shared). Needs the table to exist. */
+export function nftMasqRemoveTransaction(): Transaction {
+  return removeChain(new Transaction(NFT_TABLE));
+}
+
+/** nftMasqRemoveTransaction's text. */
 export function renderNftMasqRemove(): string {
-  return nftRemoveLines().join('\n') + '\n';
+  return nftMasqRemoveTransaction().text();
 }
 
 // ---------------------------------------------------------------------------------------------
