@@ -2,6 +2,7 @@
 // host end on the bridge, address and routes in the pod, optional masquerade. Every step pushes its
 // undo; any failure unwinds them in reverse, so a failed ADD leaves nothing behind.
 import { Handle } from '../netlink/handle.js';
+import type { Link } from '../netlink/link.js';
 import type { NetConf } from './config.js';
 import type { CniEnv } from './env.js';
 import { asCniError, CniError, CNI_ERR } from './errors.js';
@@ -50,58 +51,20 @@ export function cmdAdd(env: CniEnv, conf: NetConf): Result {
   const undo: Undo[] = [];
   try {
     pod = Handle.open({ netns: podNs });
-    if (pod.linkFind(env.ifname)) {
-      throw new CniError(CNI_ERR.KERNEL, `container ${env.containerId} already has an interface ${env.ifname} in ${env.netns}`,
-        'ADD was already done for this attachment: run DEL first, or use another CNI_IFNAME');
-    }
+    checkNoInterface(pod, env);
     // IPAM first: a config problem it finds (e.g. a delegate missing from CNI_PATH, an exhausted
     // range) must fail the ADD before the node is touched at all.
-    const ipam = ipamClient(conf, env);
-    const ipr = ipam.add();
-    undo.push({ what: 'release the IP', run: () => void ipam.del() });
-    if (ipr.ips.length === 0) throw new CniError(CNI_ERR.IPAM_DELEGATE, `IPAM plugin ${conf.ipam.type} returned no IP address`);
+    const ipr = allocateIps(conf, env, undo);
     // Never removed by the undo: other pods' ADDs may already use it.
     const bridge = ensureBridge(host, conf.bridge, conf.mtu);
-
-    const hostName = hostVethName(env.containerId, env.ifname);
-    // A host veth under this name is a leftover of an interrupted ADD of this very attachment.
-    if (host.linkFind(hostName)) host.linkDel(hostName);
-    host.linkAdd({ kind: 'veth', name: hostName, mtu: conf.mtu, peer: { name: env.ifname, mtu: conf.mtu, ...(conf.mac ? { mac: conf.mac } : {}), netnsFd: podNs.fd } });
-    undo.push({ what: `delete veth ${hostName}`, run: () => host.linkFind(hostName) && host.linkDel(hostName) });
-    host.linkSet(hostName, { masterIndex: bridge.index });
-    if (conf.hairpinMode) host.linkSetBridgePort(hostName, { hairpin: true });
-    host.linkSet(hostName, { up: true });
-
-    if (conf.isGateway) {
-      for (const ip of ipr.ips) {
-        if (!ip.gateway) continue;
-        ensureGatewayAddress(host, bridge.index, ip.gateway, prefixOf(ip.address));
-        ensureForwarding(familyOfIp(ip.gateway));
-      }
-    }
-
+    const hostName = addVeth(host, podNs, bridge.index, env, conf, undo);
+    if (conf.isGateway) ensureGateways(host, bridge.index, ipr);
     const podIf = pod.linkGet(env.ifname);
-    for (const ip of ipr.ips) pod.addrAdd({ ifindex: podIf.index, cidr: ip.address, ...(ip.address.includes(':') ? { flags: 0x02 } : {}) });
-    pod.linkSet(podIf.index, { up: true });
-    const routes = podRoutes(conf, ipr);
-    for (const r of routes) pod.routeAdd({ dst: r.dst, ...(r.gw ? { gateway: r.gw } : {}), ifindex: podIf.index });
-
+    const routes = configurePodInterface(pod, podIf.index, conf, ipr);
     if (conf.ipMasq) {
       for (const ip of ipr.ips) undo.push(masqAddFor(conf, env, ip.address));
     }
-
-    const hostLink = host.linkGet(hostName);
-    const brLink = host.linkGet(bridge.index);
-    return {
-      interfaces: [
-        { name: brLink.name, ...(brLink.mac ? { mac: brLink.mac } : {}) },
-        { name: hostName, ...(hostLink.mac ? { mac: hostLink.mac } : {}) },
-        { name: env.ifname, ...(podIf.mac ? { mac: podIf.mac } : {}), mtu: podIf.mtu, sandbox: env.netns },
-      ],
-      ips: ipr.ips.map((ip) => ({ ...ip, interface: 2 })),
-      routes,
-      dns: conf.dns && Object.keys(conf.dns).length ? conf.dns : ipr.dns,
-    };
+    return resultOf(env, conf, ipr, { bridge: host.linkGet(bridge.index), hostVeth: host.linkGet(hostName), podIf }, routes);
   } catch (err) {
     return unwind(undo, err);
   } finally {
@@ -109,4 +72,65 @@ export function cmdAdd(env: CniEnv, conf: NetConf): Result {
     host.close();
     podNs.close();
   }
+}
+
+function checkNoInterface(pod: Handle, env: CniEnv): void {
+  if (pod.linkFind(env.ifname)) {
+    throw new CniError(CNI_ERR.KERNEL, `container ${env.containerId} already has an interface ${env.ifname} in ${env.netns}`,
+      'ADD was already done for this attachment: run DEL first, or use another CNI_IFNAME');
+  }
+}
+
+function allocateIps(conf: NetConf, env: CniEnv, undo: Undo[]): IpamResult {
+  const ipam = ipamClient(conf, env);
+  const ipr = ipam.add();
+  undo.push({ what: 'release the IP', run: () => void ipam.del() });
+  if (ipr.ips.length === 0) throw new CniError(CNI_ERR.IPAM_DELEGATE, `IPAM plugin ${conf.ipam.type} returned no IP address`);
+  return ipr;
+}
+
+/** The veth pair, its pod end created straight into the pod netns as CNI_IFNAME, its host end up on the bridge. */
+function addVeth(host: Handle, podNs: { fd: number }, bridgeIndex: number, env: CniEnv, conf: NetConf, undo: Undo[]): string {
+  const hostName = hostVethName(env.containerId, env.ifname);
+  // A host veth under this name is a leftover of an interrupted ADD of this very attachment.
+  if (host.linkFind(hostName)) host.linkDel(hostName);
+  host.linkAdd({ kind: 'veth', name: hostName, mtu: conf.mtu, peer: { name: env.ifname, mtu: conf.mtu, ...(conf.mac ? { mac: conf.mac } : {}), netnsFd: podNs.fd } });
+  undo.push({ what: `delete veth ${hostName}`, run: () => host.linkFind(hostName) && host.linkDel(hostName) });
+  host.linkSet(hostName, { masterIndex: bridgeIndex });
+  if (conf.hairpinMode) host.linkSetBridgePort(hostName, { hairpin: true });
+  host.linkSet(hostName, { up: true });
+  return hostName;
+}
+
+/** The bridge holds each family's gateway address, and forwards that family. */
+function ensureGateways(host: Handle, bridgeIndex: number, ipr: IpamResult): void {
+  for (const ip of ipr.ips) {
+    if (!ip.gateway) continue;
+    ensureGatewayAddress(host, bridgeIndex, ip.gateway, prefixOf(ip.address));
+    ensureForwarding(familyOfIp(ip.gateway));
+  }
+}
+
+function configurePodInterface(pod: Handle, ifindex: number, conf: NetConf, ipr: IpamResult): ResultRoute[] {
+  // IPv6 addresses skip DAD (IFA_F_NODAD): a tentative address would drop the pod's first packets,
+  // and IPAM already made it unique.
+  for (const ip of ipr.ips) pod.addrAdd({ ifindex, cidr: ip.address, ...(ip.address.includes(':') ? { flags: 0x02 } : {}) });
+  pod.linkSet(ifindex, { up: true });
+  const routes = podRoutes(conf, ipr);
+  for (const r of routes) pod.routeAdd({ dst: r.dst, ...(r.gw ? { gateway: r.gw } : {}), ifindex });
+  return routes;
+}
+
+/** The spec's result: interfaces bridge, host veth, pod interface (index 2, which every IP names). */
+function resultOf(env: CniEnv, conf: NetConf, ipr: IpamResult, { bridge, hostVeth, podIf }: { bridge: Link; hostVeth: Link; podIf: Link }, routes: ResultRoute[]): Result {
+  return {
+    interfaces: [
+      { name: bridge.name, ...(bridge.mac ? { mac: bridge.mac } : {}) },
+      { name: hostVeth.name, ...(hostVeth.mac ? { mac: hostVeth.mac } : {}) },
+      { name: env.ifname, ...(podIf.mac ? { mac: podIf.mac } : {}), mtu: podIf.mtu, sandbox: env.netns },
+    ],
+    ips: ipr.ips.map((ip) => ({ ...ip, interface: 2 })),
+    routes,
+    dns: conf.dns && Object.keys(conf.dns).length ? conf.dns : ipr.dns,
+  };
 }
