@@ -1,6 +1,6 @@
 // The allocator (pure): which address each range set gives an owner, from a snapshot of the
 // reservations and the round-robin cursors. No I/O: FileIpam reads the snapshot under the network's
-// lock, calls planAllocation, then writes what the plan says.
+// lock, calls chooseAddresses, then reserves the fresh ones it chose.
 import { IpamError, type Allocation, type Owner } from './types.js';
 import {
   describeRangeSet, formatAddress, isAllocatable, parseAddress, rangeFor,
@@ -13,7 +13,7 @@ export interface HeldIp {
   owner: Owner | undefined;
 }
 
-export interface PlannedAddress {
+export interface ChosenAddress {
   rangeSetIndex: number;
   range: ParsedRange;
   ip: string; // canonical text
@@ -123,15 +123,15 @@ function parseCursor(text: string | undefined): Address | undefined {
   }
 }
 
-function planSet(set: ParsedRangeSet, snap: Snapshot, owner: Owner, cursor: Address | undefined, requested: Address | undefined): PlannedAddress {
+function chooseInSet(set: ParsedRangeSet, snap: Snapshot, owner: Owner, cursor: Address | undefined, requested: Address | undefined): ChosenAddress {
   // A held address the config has since turned into a gateway is not handed out again.
   const held = snap.byOwner.find((a) => isAllocatable(set, a));
-  const plan = (a: Address, fresh: boolean): PlannedAddress => ({
+  const chosen = (a: Address, fresh: boolean): ChosenAddress => ({
     rangeSetIndex: set.index, range: rangeFor(set, a)!, ip: formatAddress(a.family, a.value), fresh,
   });
   if (requested) {
     const text = formatAddress(requested.family, requested.value);
-    if (held && held.value === requested.value) return plan(held, false);
+    if (held && held.value === requested.value) return chosen(held, false);
     if (held) {
       throw new IpamError('unavailable', `requested IP ${text}: ${describeOwner(owner)} already holds ${formatAddress(held.family, held.value)} in range set ${set.field}`);
     }
@@ -139,14 +139,14 @@ function planSet(set: ParsedRangeSet, snap: Snapshot, owner: Owner, cursor: Addr
     if (snap.taken.has(k)) {
       throw new IpamError('unavailable', `requested IP ${text} is not available: reserved by ${describeOwner(snap.taken.get(k))}`);
     }
-    return plan(requested, true);
+    return chosen(requested, true);
   }
-  if (held) return plan(held, false);
+  if (held) return chosen(held, false);
   const value = nextFree(set, (v) => snap.taken.has(key(set.family, v)), cursor);
   if (value === undefined) {
     throw new IpamError('exhausted', `range set ${set.field} (${describeRangeSet(set)}) is exhausted: no free address`);
   }
-  return plan({ family: set.family, value }, true);
+  return chosen({ family: set.family, value }, true);
 }
 
 export function describeOwner(owner: Owner | undefined): string {
@@ -168,13 +168,13 @@ export interface AllocationInput {
  * set throws here, so a failing ADD normally reserves nothing at all. Range sets never overlap
  * (parseRangeSets), so the choice for one set cannot take an address another set wants.
  */
-export function planAllocation(input: AllocationInput): PlannedAddress[] {
+export function chooseAddresses(input: AllocationInput): ChosenAddress[] {
   const snap = snapshot(input.reservations, input.owner);
   return input.rangeSets.map((set) =>
-    planSet(set, snap, input.owner, parseCursor(input.cursors[set.index]), input.requested?.get(set.index)));
+    chooseInSet(set, snap, input.owner, parseCursor(input.cursors[set.index]), input.requested?.get(set.index)));
 }
 
-export function toAllocation(p: PlannedAddress): Allocation {
+export function toAllocation(p: ChosenAddress): Allocation {
   return {
     address: `${p.ip}/${p.range.prefixLen}`,
     gateway: formatAddress(p.range.family, p.range.gateway),

@@ -2,7 +2,7 @@
 // op then runs under the network's lock, reads a snapshot from the store, decides with the pure
 // allocator and writes the result, then syncs before returning.
 import { IpamError, type Allocation, type Ipam, type Owner, type RangeSet, type Reservation } from './types.js';
-import { describeOwner, matchRequested, planAllocation, sameOwner, toAllocation, type HeldIp, type PlannedAddress } from './allocator.js';
+import { describeOwner, chooseAddresses, matchRequested, sameOwner, toAllocation, type ChosenAddress, type HeldIp } from './allocator.js';
 import { allocatableCount, canonicalIp, isAllocatable, parseAddress, parseRangeSets, type Address } from './range.js';
 import { validateNetworkName, validateOwner, type IpamStore, type StoredReservation, type StoreFactory } from './store.js';
 import { DEFAULT_DATA_DIR, DiskStore, type DiskStoreOptions } from './disk-store.js';
@@ -59,18 +59,18 @@ export class FileIpam implements Ipam {
     return this.locked(network, (store) => {
       const reservations: HeldIp[] = this.entries(store).map((e) => ({ ip: e.ip, owner: e.owner }));
       const cursors = sets.map((s) => store.readCursor(s.index));
-      const plan = planAllocation({ rangeSets: sets, reservations, owner: who, cursors, requested: wanted });
-      this.commit(store, plan, who);
-      return plan.map(toAllocation);
+      const chosen = chooseAddresses({ rangeSets: sets, reservations, owner: who, cursors, requested: wanted });
+      this.commit(store, chosen, who);
+      return chosen.map(toAllocation);
     });
   }
 
-  /** Reserve the plan's fresh addresses; on any failure release exactly those, then rethrow. */
-  private commit(store: IpamStore, plan: PlannedAddress[], owner: Owner): void {
+  /** Reserve the fresh ones of the chosen addresses; on any failure release exactly those, then rethrow. */
+  private commit(store: IpamStore, chosen: ChosenAddress[], owner: Owner): void {
     const done: string[] = [];
     try {
-      for (const p of plan.filter((x) => x.fresh)) {
-        // Cannot happen under the lock (the plan saw this IP free), unless someone bypassed it.
+      for (const p of chosen.filter((x) => x.fresh)) {
+        // Cannot happen under the lock (chooseAddresses saw this IP free), unless someone bypassed it.
         if (!store.reserve(p.ip, owner)) throw new IpamError('unavailable', `${p.ip}: reserved by another process while the lock was held`);
         done.push(p.ip);
         store.writeCursor(p.rangeSetIndex, p.ip);

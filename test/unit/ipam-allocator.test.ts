@@ -1,7 +1,7 @@
 // The pure allocator: round robin after the cursor with wrap-around, gateway exclusion, several
 // ranges per set, IPv6, exhaustion, idempotent ADD and requested IPs, as table tests.
 import t from 'tap';
-import { matchRequested, nextFree, planAllocation, toAllocation, type HeldIp } from '../../src/ipam/allocator.js';
+import { matchRequested, nextFree, chooseAddresses, toAllocation, type HeldIp } from '../../src/ipam/allocator.js';
 import { formatAddress, parseAddress, parseRangeSet, parseRangeSets } from '../../src/ipam/range.js';
 import type { Owner, RangeSet } from '../../src/ipam/types.js';
 
@@ -63,52 +63,52 @@ t.test('nextFree: an IPv6 /64 with many taken ends after a bounded walk', async 
 });
 
 const sets2 = parseRangeSets([[{ subnet: '10.1.2.0/24' }], [{ subnet: 'fd00::/120' }]]);
-const plan = (reservations: HeldIp[], owner: Owner, cursors: Array<string | undefined> = [], requested?: string[]) =>
-  planAllocation({ rangeSets: sets2, reservations, owner, cursors, requested: matchRequested(sets2, requested) })
+const choose = (reservations: HeldIp[], owner: Owner, cursors: Array<string | undefined> = [], requested?: string[]) =>
+  chooseAddresses({ rangeSets: sets2, reservations, owner, cursors, requested: matchRequested(sets2, requested) })
     .map((p) => `${toAllocation(p).address}${p.fresh ? '' : ' (held)'}`);
 
-t.test('planAllocation: one address per range set, with prefix and gateway', async (t) => {
-  t.same(plan([], A), ['10.1.2.2/24', 'fd00::2/120']);
-  t.same(planAllocation({ rangeSets: sets2, reservations: [], owner: A, cursors: [] }).map(toAllocation), [
+t.test('chooseAddresses: one address per range set, with prefix and gateway', async (t) => {
+  t.same(choose([], A), ['10.1.2.2/24', 'fd00::2/120']);
+  t.same(chooseAddresses({ rangeSets: sets2, reservations: [], owner: A, cursors: [] }).map(toAllocation), [
     { address: '10.1.2.2/24', gateway: '10.1.2.1', rangeSetIndex: 0 },
     { address: 'fd00::2/120', gateway: 'fd00::1', rangeSetIndex: 1 },
   ]);
-  t.same(plan([{ ip: '10.1.2.2', owner: B }], A, ['10.1.2.2', 'fd00::10']), ['10.1.2.3/24', 'fd00::11/120'], 'cursors per set');
-  t.same(plan([{ ip: '10.1.2.3', owner: undefined }], A, ['10.1.2.2']), ['10.1.2.4/24', 'fd00::2/120'], 'a malformed record still holds its IP');
-  t.same(plan([{ ip: 'FD00::2', owner: B }], A), ['10.1.2.2/24', 'fd00::3/120'], 'non-canonical names match');
-  t.same(plan([{ ip: 'not-an-ip', owner: B }], A, ['garbage', '10.1.2.9']), ['10.1.2.2/24', 'fd00::2/120'], 'garbage names and cursors are ignored');
+  t.same(choose([{ ip: '10.1.2.2', owner: B }], A, ['10.1.2.2', 'fd00::10']), ['10.1.2.3/24', 'fd00::11/120'], 'cursors per set');
+  t.same(choose([{ ip: '10.1.2.3', owner: undefined }], A, ['10.1.2.2']), ['10.1.2.4/24', 'fd00::2/120'], 'a malformed record still holds its IP');
+  t.same(choose([{ ip: 'FD00::2', owner: B }], A), ['10.1.2.2/24', 'fd00::3/120'], 'non-canonical names match');
+  t.same(choose([{ ip: 'not-an-ip', owner: B }], A, ['garbage', '10.1.2.9']), ['10.1.2.2/24', 'fd00::2/120'], 'garbage names and cursors are ignored');
 });
 
-t.test('planAllocation: idempotent ADD returns what the owner holds, per set', async (t) => {
+t.test('chooseAddresses: idempotent ADD returns what the owner holds, per set', async (t) => {
   const held: HeldIp[] = [{ ip: '10.1.2.40', owner: A }, { ip: '10.1.2.41', owner: B }];
-  t.same(plan(held, A, ['10.1.2.41']), ['10.1.2.40/24 (held)', 'fd00::2/120'], 'held in set 0, fresh in set 1');
-  t.same(plan([...held, { ip: 'fd00::7', owner: A }], A), ['10.1.2.40/24 (held)', 'fd00::7/120 (held)']);
-  t.same(plan([{ ip: '10.1.2.40', owner: { containerId: 'aaaa', ifname: 'eth1' } }], A), ['10.1.2.2/24', 'fd00::2/120'], 'another ifname is another owner');
-  t.same(plan([{ ip: '10.9.9.9', owner: A }], A), ['10.1.2.2/24', 'fd00::2/120'], 'an IP outside every set is not "held"');
+  t.same(choose(held, A, ['10.1.2.41']), ['10.1.2.40/24 (held)', 'fd00::2/120'], 'held in set 0, fresh in set 1');
+  t.same(choose([...held, { ip: 'fd00::7', owner: A }], A), ['10.1.2.40/24 (held)', 'fd00::7/120 (held)']);
+  t.same(choose([{ ip: '10.1.2.40', owner: { containerId: 'aaaa', ifname: 'eth1' } }], A), ['10.1.2.2/24', 'fd00::2/120'], 'another ifname is another owner');
+  t.same(choose([{ ip: '10.9.9.9', owner: A }], A), ['10.1.2.2/24', 'fd00::2/120'], 'an IP outside every set is not "held"');
   const moved = parseRangeSets([[{ subnet: '10.1.2.0/24', gateway: '10.1.2.40' }]]);
-  t.same(planAllocation({ rangeSets: moved, reservations: [{ ip: '10.1.2.40', owner: A }], owner: A, cursors: [] }).map((p) => [p.ip, p.fresh]),
+  t.same(chooseAddresses({ rangeSets: moved, reservations: [{ ip: '10.1.2.40', owner: A }], owner: A, cursors: [] }).map((p) => [p.ip, p.fresh]),
     [['10.1.2.1', true]], 'a held address that became the gateway is not returned');
 });
 
-t.test('planAllocation: exhaustion of any set throws before anything is decided', async (t) => {
+t.test('chooseAddresses: exhaustion of any set throws before anything is decided', async (t) => {
   const tiny = parseRangeSets([[{ subnet: '10.1.2.0/24' }], [{ subnet: '10.9.0.0/30' }]]);
-  t.throws(() => planAllocation({ rangeSets: tiny, reservations: [{ ip: '10.9.0.2', owner: B }], owner: A, cursors: [] }),
+  t.throws(() => chooseAddresses({ rangeSets: tiny, reservations: [{ ip: '10.9.0.2', owner: B }], owner: A, cursors: [] }),
     { name: 'IpamError', kind: 'exhausted', message: /^range set ipam\.ranges\[1\] \(10\.9\.0\.1-10\.9\.0\.2\) is exhausted: no free address$/ });
 });
 
 t.test('requested IPs: free, held, taken, outside, gateway, two per set', async (t) => {
-  t.same(plan([], A, [], ['10.1.2.77']), ['10.1.2.77/24', 'fd00::2/120'], 'free: reserved');
-  t.same(plan([], A, [], ['fd00::77', '10.1.2.77', '10.1.2.77']), ['10.1.2.77/24', 'fd00::77/120'], 'both sets, any order, duplicates collapse');
-  t.same(plan([{ ip: '10.1.2.77', owner: A }], A, [], ['10.1.2.77']), ['10.1.2.77/24 (held)', 'fd00::2/120'], 'already held by this owner');
-  t.throws(() => plan([{ ip: '10.1.2.77', owner: B }], A, [], ['10.1.2.77']),
+  t.same(choose([], A, [], ['10.1.2.77']), ['10.1.2.77/24', 'fd00::2/120'], 'free: reserved');
+  t.same(choose([], A, [], ['fd00::77', '10.1.2.77', '10.1.2.77']), ['10.1.2.77/24', 'fd00::77/120'], 'both sets, any order, duplicates collapse');
+  t.same(choose([{ ip: '10.1.2.77', owner: A }], A, [], ['10.1.2.77']), ['10.1.2.77/24 (held)', 'fd00::2/120'], 'already held by this owner');
+  t.throws(() => choose([{ ip: '10.1.2.77', owner: B }], A, [], ['10.1.2.77']),
     { kind: 'unavailable', message: /^requested IP 10\.1\.2\.77 is not available: reserved by container "bbbb" ifname "eth0"$/ });
-  t.throws(() => plan([{ ip: '10.1.2.5', owner: A }], A, [], ['10.1.2.77']),
+  t.throws(() => choose([{ ip: '10.1.2.5', owner: A }], A, [], ['10.1.2.77']),
     { kind: 'unavailable', message: /already holds 10\.1\.2\.5 in range set ipam\.ranges\[0\]/ });
-  t.throws(() => plan([], A, [], ['10.1.3.1']), { kind: 'invalid', message: /^ips\[0\] "10\.1\.3\.1": not in any range set \(ipam\.ranges\[0\]: 10\.1\.2\.1-10\.1\.2\.254; ipam\.ranges\[1\]: fd00::1-fd00::ff\)/ });
-  t.throws(() => plan([], A, [], ['10.1.2.255']), { kind: 'invalid', message: /not in any range set/ }, 'broadcast');
-  t.throws(() => plan([], A, [], ['10.1.2.1']), { kind: 'invalid', message: /^ips\[0\] "10\.1\.2\.1": is a gateway, never allocated/ });
-  t.throws(() => plan([], A, [], ['10.1.2.5', '10.1.2.6']), { kind: 'invalid', message: /^ips\[1\] "10\.1\.2\.6": range set ipam\.ranges\[0\] already has requested ips\[0\] 10\.1\.2\.5/ });
-  t.throws(() => plan([], A, [], ['bogus']), { kind: 'invalid', message: /^ips\[0\] "bogus": not an IP address/ });
+  t.throws(() => choose([], A, [], ['10.1.3.1']), { kind: 'invalid', message: /^ips\[0\] "10\.1\.3\.1": not in any range set \(ipam\.ranges\[0\]: 10\.1\.2\.1-10\.1\.2\.254; ipam\.ranges\[1\]: fd00::1-fd00::ff\)/ });
+  t.throws(() => choose([], A, [], ['10.1.2.255']), { kind: 'invalid', message: /not in any range set/ }, 'broadcast');
+  t.throws(() => choose([], A, [], ['10.1.2.1']), { kind: 'invalid', message: /^ips\[0\] "10\.1\.2\.1": is a gateway, never allocated/ });
+  t.throws(() => choose([], A, [], ['10.1.2.5', '10.1.2.6']), { kind: 'invalid', message: /^ips\[1\] "10\.1\.2\.6": range set ipam\.ranges\[0\] already has requested ips\[0\] 10\.1\.2\.5/ });
+  t.throws(() => choose([], A, [], ['bogus']), { kind: 'invalid', message: /^ips\[0\] "bogus": not an IP address/ });
   t.throws(() => matchRequested(sets2, '10.1.2.5'), { kind: 'invalid', message: /^ips: must be an array/ });
   t.same([...matchRequested(sets2, undefined)], []);
 });
