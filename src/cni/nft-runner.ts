@@ -1,12 +1,13 @@
-// The side-effect boundary of ipMasq: nft transactions and JSON listings, over src/exec's
-// CommandRunner (execRunner: the runtime executes the CNI plugin inside the node's netns). The
-// fake records transactions for tests.
+// The side-effect boundary of ipMasq: nft transactions (src/exec/nft Transactions, rendered here
+// once) and JSON listings, over src/exec's CommandRunner (execRunner: the runtime executes the CNI
+// plugin inside the node's netns). The fake records transactions for tests.
 import { CommandError, execRunner, type CommandRunner } from '../exec/runner.js';
 import { CNI_MASQ_TABLE } from '../exec/names.js';
+import type { Transaction } from '../exec/nft/transaction.js';
 
 export interface NftRunner {
-  /** Apply one `nft -f -` transaction (all or nothing). */
-  run(script: string): void;
+  /** Apply one transaction with `nft -f -` (all or nothing). */
+  run(tx: Transaction): void;
   /** `nft -j ARGS`, parsed; throws CommandError code ENOENT when the listed object does not exist. */
   listJson(args: string[]): unknown;
 }
@@ -19,8 +20,8 @@ function nftFailure(what: string, code: number, stderr: string): CommandError {
 /** nft through a CommandRunner (default: in the current netns). */
 export function nftOver(runner: CommandRunner = execRunner): NftRunner {
   return {
-    run(script: string): void {
-      const r = runner.run('nft', ['-f', '-'], script);
+    run(tx: Transaction): void {
+      const r = runner.run('nft', ['-f', '-'], tx.text());
       if (r.code !== 0) throw nftFailure(`nft -f - (transaction on table inet ${CNI_MASQ_TABLE})`, r.code, r.stderr);
     },
     listJson(args: string[]): unknown {
@@ -37,7 +38,7 @@ export function nftOver(runner: CommandRunner = execRunner): NftRunner {
 
 export const realNft: NftRunner = nftOver();
 
-/** Records transactions; `listing` is what listJson returns (undefined: the table does not exist). */
+/** Records transactions (as their text); `listing` is what listJson returns (undefined: the table does not exist). */
 export class FakeNft implements NftRunner {
   readonly scripts: string[] = [];
   readonly lists: string[][] = [];
@@ -45,8 +46,8 @@ export class FakeNft implements NftRunner {
   /** Errors thrown by the next run() calls, in order (the script is still recorded). */
   readonly runFailures: Error[] = [];
 
-  run(script: string): void {
-    this.scripts.push(script);
+  run(tx: Transaction): void {
+    this.scripts.push(tx.text());
     const failure = this.runFailures.shift();
     if (failure) throw failure;
   }
@@ -57,7 +58,3 @@ export class FakeNft implements NftRunner {
     return this.listing;
   }
 }
-
-// ---------------------------------------------------------------------------------------------
-// Operations
-

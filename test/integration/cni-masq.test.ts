@@ -4,6 +4,7 @@ import t from 'tap';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { ChildProcess } from 'node:child_process';
+import { Transaction } from '../../src/exec/nft/transaction.js';
 import { masqAdd, masqCheck, masqDel, masqGc, networkChain, readMasqState, realNft, type MasqSpec } from '../../src/cni/masq.js';
 import { spawnInNetns, withNetns } from '../../src/netns/index.js';
 import { freshNetns, isRoot, run } from '../lib/netns.js';
@@ -106,7 +107,7 @@ t.test('gc: removes invalid owners and their orphaned chains only; other table u
 
 t.test('real nft errors say what failed and carry nft\'s stderr', { skip }, async (t) => {
   const ns = freshNetns(t, 'err');
-  t.throws(() => withNetns(ns, () => realNft.run('add rule inet podwire-cni nochain masquerade\n')), {
+  t.throws(() => withNetns(ns, () => realNft.run(new Transaction('podwire-cni').addRule('nochain', { matches: [], action: { kind: 'masquerade' } }))), {
     message: /nft -f - \(transaction on table inet podwire-cni\) failed \(exit 1\): .*No such file or directory/s,
   });
   t.throws(() => withNetns(ns, () => realNft.listJson(['list', 'table', 'inet', 'podwire-cni'])), { code: 'ENOENT' });
