@@ -13,7 +13,7 @@ import { addrAdd } from '../netlink/address.js';
 import { registerCleanup, type CleanupHandle } from './cleanup.js';
 import { newLabPrefix, nodeName, nodeNetnsName, underlayNetnsName, validateLabPrefix } from './names.js';
 import { isAlive, killTracked, procStartTime, waitGone, type TrackedProc } from './procs.js';
-import { DEFAULT_UNDERLAY_CIDR, NODE_UNDERLAY_IF, planUnderlay, UNDERLAY_BRIDGE } from './underlay.js';
+import { DEFAULT_UNDERLAY_CIDR, NODE_UNDERLAY_IF, UNDERLAY_BRIDGE, underlayAddressing, type UnderlayAddressing } from './underlay.js';
 
 export const LAB_STATE_DIR = '/run/podwire/lab';
 
@@ -73,12 +73,12 @@ export class Lab {
     const prefix = opts.prefix ?? newLabPrefix();
     validateLabPrefix(prefix);
     const underlayCidr = opts.underlayCidr ?? DEFAULT_UNDERLAY_CIDR;
-    const plan = planUnderlay(underlayCidr, opts.nodes);
+    const addressing = underlayAddressing(underlayCidr, opts.nodes);
     const clash = listNetns().filter((n) => n.startsWith(prefix));
     if (clash.length) throw new Error(`lab prefix ${prefix} is in use (${clash.join(', ')}): run "podwire lab down --prefix ${prefix}" first`);
     const lab = new Lab({ prefix, underlayNetns: underlayNetnsName(prefix), underlayCidr, nodes: [], procs: [], createdAt: new Date().toISOString() });
     try {
-      lab.build(plan, opts);
+      lab.build(addressing, opts);
       return lab;
     } catch (err) {
       lab.teardownSync();
@@ -86,7 +86,7 @@ export class Lab {
     }
   }
 
-  private build(plan: ReturnType<typeof planUnderlay>, opts: LabOptions): void {
+  private build(addressing: UnderlayAddressing, opts: LabOptions): void {
     const log = opts.log ?? (() => {});
     const underlay = this.state.underlayNetns;
     this.addNetns(underlay);
@@ -94,9 +94,9 @@ export class Lab {
     linkSet(ul, 'lo', { up: true });
     linkAdd(ul, { kind: 'bridge', name: UNDERLAY_BRIDGE, up: true, ...(opts.mtu ? { mtu: opts.mtu } : {}) });
     const brIndex = linkGet(ul, UNDERLAY_BRIDGE).index;
-    log(`underlay: netns ${underlay}, bridge ${UNDERLAY_BRIDGE}, ${plan.cidr}`);
+    log(`underlay: netns ${underlay}, bridge ${UNDERLAY_BRIDGE}, ${addressing.cidr}`);
     for (let i = 1; i <= opts.nodes; i++) {
-      const node = this.addNode(nodeName(i), plan.nodeIp(i), plan.prefixLen, ul, brIndex, opts.mtu);
+      const node = this.addNode(nodeName(i), addressing.nodeIp(i), addressing.prefixLen, ul, brIndex, opts.mtu);
       log(`${node.name}: netns ${node.netns}, ${node.underlayIf} ${node.underlayCidr} (${node.mac})`);
     }
     this.saveState();

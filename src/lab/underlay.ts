@@ -8,14 +8,14 @@ export const UNDERLAY_BRIDGE = 'br0';
 export const NODE_UNDERLAY_IF = 'eth0';
 const FIRST_HOST = 11;
 
-export interface UnderlayPlan {
+export interface UnderlayAddressing {
   cidr: string;
   prefixLen: number;
   /** Node i (1-based) → its underlay address. */
   nodeIp(i: number): string;
 }
 
-export function planUnderlay(cidr: string, nodes: number): UnderlayPlan {
+export function underlayAddressing(cidr: string, nodes: number): UnderlayAddressing {
   const c = parseCidr(cidr);
   if (c.addr.family !== 4) throw new Error(`underlay ${cidr}: only IPv4 underlays are supported`);
   const size = Number(cidrSize(c));

@@ -1,16 +1,16 @@
 import t from 'tap';
-import { planUnderlay } from '../../src/lab/underlay.js';
+import { underlayAddressing } from '../../src/lab/underlay.js';
 import { newLabPrefix, validateLabPrefix, LAB_PREFIX_RE } from '../../src/lab/names.js';
 import { formatMatrix, type ProbeResult } from '../../src/lab/connectivity.js';
 
-t.test('underlay plan: node addresses from .11, bounded by the subnet', async (t) => {
-  const p = planUnderlay('192.0.2.0/24', 3);
+t.test('underlay addressing: node addresses from .11, bounded by the subnet', async (t) => {
+  const p = underlayAddressing('192.0.2.0/24', 3);
   t.same([1, 2, 3].map((i) => p.nodeIp(i)), ['192.0.2.11', '192.0.2.12', '192.0.2.13']);
-  t.equal(planUnderlay('198.51.100.77/24', 1).nodeIp(1), '198.51.100.11', 'host bits of the given address are ignored');
-  t.equal(planUnderlay('10.9.0.0/16', 64).nodeIp(64), '10.9.0.74');
-  t.throws(() => planUnderlay('192.0.2.0/28', 5), /too small for 5 nodes/);
-  t.throws(() => planUnderlay('2001:db8::/64', 2), /only IPv4/);
-  t.throws(() => planUnderlay('192.0.2.0', 2), /invalid CIDR/);
+  t.equal(underlayAddressing('198.51.100.77/24', 1).nodeIp(1), '198.51.100.11', 'host bits of the given address are ignored');
+  t.equal(underlayAddressing('10.9.0.0/16', 64).nodeIp(64), '10.9.0.74');
+  t.throws(() => underlayAddressing('192.0.2.0/28', 5), /too small for 5 nodes/);
+  t.throws(() => underlayAddressing('2001:db8::/64', 2), /only IPv4/);
+  t.throws(() => underlayAddressing('192.0.2.0', 2), /invalid CIDR/);
 });
 
 t.test('lab prefixes: random ones are valid, hostile ones refused', async (t) => {
