@@ -189,45 +189,62 @@ export class ApiClient {
         response = res;
         const code = res.statusCode ?? 0;
         if (code < 200 || code >= 300) {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            let status: Status | undefined;
-            try {
-              const p = JSON.parse(Buffer.concat(chunks).toString('utf8'));
-              if (isStatus(p)) status = p;
-            } catch {
-              /* not JSON: the message says the code */
-            }
-            reject(new ApiClientError(status?.message ?? `watch ${path}: HTTP ${code}`, code, status));
-          });
+          readStatus(res, (status) => reject(new ApiClientError(status?.message ?? `watch ${path}: HTTP ${code}`, code, status)));
           return;
         }
         resolve({ close, done });
-        let buffered = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          buffered += chunk;
-          let nl: number;
-          while ((nl = buffered.indexOf('\n')) >= 0 && !closed) {
-            const line = buffered.slice(0, nl);
-            buffered = buffered.slice(nl + 1);
-            if (line.trim() === '') continue;
-            let ev: WatchEventBody;
-            try {
-              ev = JSON.parse(line) as WatchEventBody;
-            } catch {
-              failure = new ApiClientError(`the server sent a line that is not JSON: ${line.slice(0, 80)}`, 0);
-              req.destroy(); // done rejects with it once the request is closed
-              return;
-            }
-            onEvent(ev);
+        readLines(res, (line) => {
+          if (closed) return false;
+          let ev: WatchEventBody;
+          try {
+            ev = JSON.parse(line) as WatchEventBody;
+          } catch {
+            failure = new ApiClientError(`the server sent a line that is not JSON: ${line.slice(0, 80)}`, 0);
+            req.destroy(); // done rejects with it once the request is closed
+            return false;
           }
+          onEvent(ev);
+          return true;
         });
       });
       req.end();
     });
   }
+}
+
+/**
+ * The Status an error answer carries, if its body is one. A callback at 'end', not a promise: the
+ * request's 'close' may be queued behind it and must not reject the watch first.
+ */
+function readStatus(res: http.IncomingMessage, then: (status: Status | undefined) => void): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => {
+    let status: Status | undefined;
+    try {
+      const p = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+      if (isStatus(p)) status = p;
+    } catch {
+      /* not JSON: the message says the code */
+    }
+    then(status);
+  });
+}
+
+/** Each non-blank line of a streamed body, as it completes; onLine returns false to stop reading. */
+function readLines(res: http.IncomingMessage, onLine: (line: string) => boolean): void {
+  let buffered = '';
+  let reading = true;
+  res.setEncoding('utf8');
+  res.on('data', (chunk: string) => {
+    buffered += chunk;
+    let nl: number;
+    while (reading && (nl = buffered.indexOf('\n')) >= 0) {
+      const line = buffered.slice(0, nl);
+      buffered = buffered.slice(nl + 1);
+      if (line.trim() !== '') reading = onLine(line);
+    }
+  });
 }
 
 export function withQuery(path: string, query: Record<string, string>): string {
