@@ -45,7 +45,7 @@ function ipv4(n: number): string {
 }
 
 /** Pair i: /30 number i of 10.100.0.0/14 and address i of 10.200.0.0/16 (room for 65536 pairs). */
-function planPairs(n: number): Pair[] {
+function vethPairs(n: number): Pair[] {
   const pairs: Pair[] = [];
   for (let i = 0; i < n; i++) {
     const net = ((10 << 24) | (100 << 16)) + 4 * i;
@@ -408,7 +408,7 @@ export async function run(f: Flags): Promise<void> {
   for (const s of SIGNALS) process.on(s, onSignal);
   process.on('exit', dropAll);
   try {
-    const pairs = planPairs(n);
+    const pairs = vethPairs(n);
     const results = new Map<Method, Result[]>(methods.map((m) => [m, []]));
     for (let r = 1; r <= repeat; r++) {
       // Each repeat starts with the next method, so no method always runs first (cold) or last.
