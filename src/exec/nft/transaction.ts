@@ -90,6 +90,13 @@ export class Transaction {
   }
 }
 
+/** The command line(s) of one operation on table `t` ("inet podwire"): an IR rule may be several, elements come in batches. */
+export function opLines(op: Op, t: string): string[] {
+  const lines: string[] = [];
+  renderOp(op, t, lines);
+  return lines;
+}
+
 function renderOp(op: Op, t: string, lines: string[]): void {
   switch (op.kind) {
     case 'table': lines.push(`${op.verb} table ${t}`); return;
