@@ -1,17 +1,17 @@
 // The nftables renderer alone (pure: no root, no netns): N services × E endpoints each, endpoint
-// IPs in shuffled order, so the endpoint sort keys (plan.ts) and the render's own IP sorts do real
-// work. Reports the median of R runs for the validated plans (portPlans), the whole IR
+// IPs in shuffled order, so the endpoint sort keys (port-view.ts) and the render's own IP sorts do real
+// work. Reports the median of R runs for the validated port views (portViews), the whole IR
 // (renderProxyIR), the full sync's `nft -f` text (renderScript of the whole IR) and a one-service
 // partial sync (the incremental state's update plus its diff). A quick check that IP parsing,
 // sort keys and the transaction rendering keep their speed at 10k services.
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
-import { portPlans, renderProxyIR } from '../src/proxy/nft/render.js';
+import { portViews, renderProxyIR } from '../src/proxy/nft/render.js';
 import { renderScript } from '../src/proxy/nft/diff.js';
 import { NftRenderState } from '../src/proxy/nft/incremental.js';
-import type { EndpointInfo, ProxyInput, ServicePortPlan } from '../src/proxy/types.js';
+import type { EndpointInfo, ProxyInput, ServicePortEndpoints } from '../src/proxy/types.js';
 import { machine, table } from './util.js';
 
-export const summary = 'nftables renderer at N services x E endpoints (pure, no root): plans and full IR, medians';
+export const summary = 'nftables renderer at N services x E endpoints (pure, no root): port views, full IR and sync transactions, medians';
 
 export const flags: FlagSpecs = {
   services: { type: 'int', default: 10_000, min: 1, max: 100_000, help: 'service ports' },
@@ -30,7 +30,7 @@ function seeded(seed: number): () => number {
 
 export function renderInput(services: number, perService: number): ProxyInput {
   const random = seeded(services * 131 + perService);
-  const ports: ServicePortPlan[] = [];
+  const ports: ServicePortEndpoints[] = [];
   for (let i = 0; i < services; i++) {
     const eps: EndpointInfo[] = [];
     for (let j = 0; j < perService; j++) {
@@ -61,7 +61,7 @@ export async function run(f: Flags): Promise<void> {
   const [services, perService, repeat] = [f.services as number, f.endpoints as number, f.repeat as number];
   const input = renderInput(services, perService);
   renderProxyIR(input); // warm-up: JIT and inline caches
-  const plans: number[] = [];
+  const views: number[] = [];
   const full: number[] = [];
   const script: number[] = [];
   const partial: number[] = [];
@@ -69,7 +69,7 @@ export async function run(f: Flags): Promise<void> {
   const state = NftRenderState.build(input);
   const key = input.ports[Math.floor(services / 2)]!.svc.key;
   for (let i = 0; i < repeat; i++) {
-    plans.push(time(() => portPlans(input)));
+    views.push(time(() => portViews(input)));
     full.push(time(() => renderProxyIR(input)));
     script.push(time(() => renderScript(undefined, ir)));
     // one service's endpoints changed and back: each step a re-render of it and a small diff
@@ -83,7 +83,7 @@ export async function run(f: Flags): Promise<void> {
   process.stdout.write(`render: ${services} services x ${perService} endpoints, ${repeat} runs; ${machine()}\n`);
   process.stdout.write(table([
     ['step', 'median ms', 'min ms', 'max ms'],
-    ['portPlans (validate + endpoint sort)', ...[median(plans), Math.min(...plans), Math.max(...plans)].map((x) => x.toFixed(1))],
+    ['portViews (validate + endpoint sort)', ...[median(views), Math.min(...views), Math.max(...views)].map((x) => x.toFixed(1))],
     ['renderProxyIR (whole IR)', ...[median(full), Math.min(...full), Math.max(...full)].map((x) => x.toFixed(1))],
     ['renderScript (full sync text)', ...[median(script), Math.min(...script), Math.max(...script)].map((x) => x.toFixed(1))],
     ['partial sync of one service (update + diff)', ...[median(partial), Math.min(...partial), Math.max(...partial)].map((x) => x.toFixed(2))],

@@ -4,8 +4,8 @@
 // O(all services), so one pod rollout in a 10,000-service cluster stays cheap.
 import type { Endpoints, Service } from '../api/objects.js';
 import { endpointsFor, serviceNameOf, servicePortsOf } from './model.js';
-import { planServicePort } from './topology.js';
-import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from './types.js';
+import { servicePortEndpoints } from './topology.js';
+import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortEndpoints } from './types.js';
 
 /** The node facts besides its name (which is fixed: it decides which endpoints are local). */
 export interface ProxyNodeAddresses {
@@ -31,14 +31,14 @@ export interface ProxyChangeStats {
   servicePorts: number;
   /** Keys touched since the last commit (pending().changedKeys is the subset that really differs). */
   touchedKeys: number;
-  /** Plans recomputed since the last commit: the work updates cost. */
-  plansComputed: number;
+  /** Service ports whose endpoints were recomputed since the last commit: the work updates cost. */
+  portsComputed: number;
   full: boolean;
 }
 
 /** Immutable once built: the committed baseline keeps references, never copies. */
 interface PortEntry {
-  plan: ServicePortPlan;
+  port: ServicePortEndpoints;
   /** Every endpoint, usable or not: removed-endpoint detection needs the serving flag of each. */
   endpoints: EndpointInfo[];
   json?: string;
@@ -47,9 +47,9 @@ interface PortEntry {
 const sameAddresses = (a: ProxyNodeAddresses, b: ProxyNodeAddresses): boolean =>
   JSON.stringify([a.ips, a.clusterCidrs]) === JSON.stringify([b.ips, b.clusterCidrs]);
 
-// Plans are built with a fixed key order (model.ts), so equal JSON means equal rules.
-function planJson(entry: PortEntry): string {
-  entry.json ??= JSON.stringify(entry.plan);
+// ServicePortEndpoints are built with a fixed key order (model.ts), so equal JSON means equal rules.
+function entryJson(entry: PortEntry): string {
+  entry.json ??= JSON.stringify(entry.port);
   return entry.json;
 }
 
@@ -64,7 +64,7 @@ export class ProxyChangeTracker {
   private node: ProxyNodeAddresses;
   private nodeChanged = false;
   private committed = false;
-  private plansComputed = 0;
+  private portsComputed = 0;
 
   constructor(
     readonly nodeName: string,
@@ -109,7 +109,7 @@ export class ProxyChangeTracker {
   }
 
   /**
-   * The service-port keys whose plan differs from the last commit (touched keys whose plan came
+   * The service-port keys whose endpoints differ from the last commit (touched keys whose result came
    * back identical, e.g. a resync replaying unchanged objects, are left out). `full`: node
    * addresses changed, or nothing was ever committed — kube-proxy's "no partial sync before the
    * first full one", since a partial sync assumes the kernel already holds the rest.
@@ -119,7 +119,7 @@ export class ProxyChangeTracker {
     for (const [key, before] of this.baseline) {
       const after = this.entries.get(key);
       if (before === after) continue;
-      if (!before || !after || planJson(before) !== planJson(after)) changedKeys.add(key);
+      if (!before || !after || entryJson(before) !== entryJson(after)) changedKeys.add(key);
     }
     return { changedKeys, full: this.nodeChanged || !this.committed };
   }
@@ -132,11 +132,11 @@ export class ProxyChangeTracker {
   removedUdpEndpoints(): RemovedUdpEndpoint[] {
     const out: RemovedUdpEndpoint[] = [];
     for (const [key, before] of this.baseline) {
-      if (!before || before.plan.svc.protocol !== 'UDP') continue;
+      if (!before || before.port.svc.protocol !== 'UDP') continue;
       const after = this.entries.get(key);
       const stillServing = new Set((after?.endpoints ?? []).filter((e) => e.serving).map((e) => `${e.ip}|${e.port}`));
       for (const e of before.endpoints) {
-        if (e.serving && !stillServing.has(`${e.ip}|${e.port}`)) out.push(removedUdp(before.plan.svc, e));
+        if (e.serving && !stillServing.has(`${e.ip}|${e.port}`)) out.push(removedUdp(before.port.svc, e));
       }
     }
     return out.sort(byKeyThenEndpoint);
@@ -151,8 +151,8 @@ export class ProxyChangeTracker {
     const out: string[] = [];
     for (const [key, before] of this.baseline) {
       const after = this.entries.get(key);
-      if (!after || after.plan.svc.protocol !== 'UDP' || after.plan.allEndpoints.length === 0) continue;
-      if (!before || before.plan.allEndpoints.length === 0) out.push(key);
+      if (!after || after.port.svc.protocol !== 'UDP' || after.port.allEndpoints.length === 0) continue;
+      if (!before || before.port.allEndpoints.length === 0) out.push(key);
     }
     return out.sort();
   }
@@ -160,7 +160,7 @@ export class ProxyChangeTracker {
   /** The whole current model, ports sorted by key (equal to buildProxyInput over the same objects). */
   input(): ProxyInput {
     this.sortedKeys ??= [...this.entries.keys()].sort();
-    const ports = this.sortedKeys.map((key) => (this.entries.get(key) as PortEntry).plan);
+    const ports = this.sortedKeys.map((key) => (this.entries.get(key) as PortEntry).port);
     return { nodeName: this.nodeName, nodeIPs: [...this.node.ips], clusterCidrs: [...this.node.clusterCidrs], ports };
   }
 
@@ -169,7 +169,7 @@ export class ProxyChangeTracker {
     this.baseline.clear();
     this.nodeChanged = false;
     this.committed = true;
-    this.plansComputed = 0;
+    this.portsComputed = 0;
   }
 
   stats(): ProxyChangeStats {
@@ -178,7 +178,7 @@ export class ProxyChangeTracker {
       endpoints: this.endpoints.size,
       servicePorts: this.entries.size,
       touchedKeys: this.baseline.size,
-      plansComputed: this.plansComputed,
+      portsComputed: this.portsComputed,
       full: this.nodeChanged || !this.committed,
     };
   }
@@ -199,8 +199,8 @@ export class ProxyChangeTracker {
       this.touch(port.key);
       if (!this.entries.has(port.key)) this.sortedKeys = undefined;
       const endpoints = endpointsFor(port, ep, this.nodeName);
-      this.entries.set(port.key, { plan: planServicePort(port, endpoints), endpoints });
-      this.plansComputed++;
+      this.entries.set(port.key, { port: servicePortEndpoints(port, endpoints), endpoints });
+      this.portsComputed++;
     }
     if (newKeys.length > 0) this.keysByService.set(serviceName, newKeys);
     else this.keysByService.delete(serviceName);

@@ -3,7 +3,7 @@
 // golden test of it) only changes when the services or endpoints really did.
 import { ipSortKey } from '../net/ip.js';
 import type { EndpointAddress, EndpointPort, Endpoints, KubeObject, Service, ServicePort } from '../api/objects.js';
-import { planServicePort } from './topology.js';
+import { servicePortEndpoints } from './topology.js';
 import type { EndpointInfo, Protocol, ProxyInput, ServicePortInfo, ServiceType } from './types.js';
 
 /** Session affinity timeout when ClientIP affinity gives none (Kubernetes' default, 3 hours). */
@@ -95,7 +95,7 @@ function portInfo(svc: Service, sp: ServicePort, type: ServiceType, clusterIPs: 
   // A ClusterIP service keeps no NodePort even if an old one lingers in the spec.
   const nodePort = (type === 'NodePort' || type === 'LoadBalancer') && sp.nodePort ? sp.nodePort : undefined;
   const timeoutSeconds = svc.spec.sessionAffinityConfig?.clientIP?.timeoutSeconds ?? DEFAULT_AFFINITY_TIMEOUT_SECONDS;
-  // Fixed key order and absent (not undefined) optionals: the JSON of a plan is canonical.
+  // Fixed key order and absent (not undefined) optionals: the JSON of a service port's endpoints is canonical.
   return {
     key: servicePortKey(namespace, name, portName, protocol),
     namespace,
@@ -144,7 +144,7 @@ function portMatches(p: EndpointPort, port: ServicePortInfo): boolean {
   return (p.name ?? '') === port.portName && (p.protocol ?? 'TCP') === port.protocol;
 }
 
-// Fixed key order, so JSON of a plan is canonical (the change tracker compares plans that way).
+// Fixed key order, so the JSON of a ServicePortEndpoints is canonical (the change tracker compares them that way).
 // Endpoints (unlike EndpointSlices) cannot say "terminating": a not-ready address is simply not
 // serving; the fields stay for EndpointSlices.
 function endpointInfo(a: EndpointAddress, port: number, ready: boolean, nodeName: string): EndpointInfo {
@@ -194,7 +194,7 @@ export function buildProxyInput(services: readonly Service[], endpoints: readonl
   for (const ep of endpoints) endpointsByService.set(serviceNameOf(ep), ep);
   const ports = services.flatMap((svc) => {
     const ep = endpointsByService.get(serviceNameOf(svc));
-    return servicePortsOf(svc).map((port) => planServicePort(port, endpointsFor(port, ep, node.name)));
+    return servicePortsOf(svc).map((port) => servicePortEndpoints(port, endpointsFor(port, ep, node.name)));
   });
   return { nodeName: node.name, nodeIPs: [...node.ips], clusterCidrs: [...node.clusterCidrs], ports: ports.sort(byServicePortKey) };
 }

@@ -1,7 +1,7 @@
 // Which endpoints serve which traffic on this node: kube-proxy's CategorizeEndpoints
 // (pkg/proxy/topology.go) without topology hints (podwire has no zones). Pure, and it keeps the
-// input order (model.ts sorts endpoints by IP then port), so plans are deterministic.
-import type { EndpointInfo, ServicePortInfo, ServicePortPlan } from './types.js';
+// input order (model.ts sorts endpoints by IP then port), so the results are deterministic.
+import type { EndpointInfo, ServicePortInfo, ServicePortEndpoints } from './types.js';
 
 /**
  * "Usable" endpoints of a pool: the ready ones; only when none is ready, the ones still serving
@@ -10,7 +10,7 @@ import type { EndpointInfo, ServicePortInfo, ServicePortPlan } from './types.js'
  */
 export function usableEndpoints(pool: readonly EndpointInfo[]): EndpointInfo[] {
   // The usual case, every endpoint ready, shares the pool instead of copying it, and an empty
-  // answer is one shared array: plans are kept for every service port (10,000s), never mutated.
+  // answer is one shared array: results are kept for every service port (10,000s), never mutated.
   if (pool.length === 0) return NONE;
   if (pool.every((e) => e.ready)) return pool as EndpointInfo[];
   const ready = pool.filter((e) => e.ready);
@@ -21,7 +21,7 @@ export function usableEndpoints(pool: readonly EndpointInfo[]): EndpointInfo[] {
 const NONE = Object.freeze([]) as unknown as EndpointInfo[];
 
 /**
- * The plan for one service port. The cluster set and the local set each apply the ready-else-
+ * The endpoints of one service port, per kind of traffic. The cluster set and the local set each apply the ready-else-
  * serving-terminating rule on their own, as kube-proxy does: a node whose only local pod is
  * terminating keeps sending Local-policy traffic to it even while remote pods are ready.
  *
@@ -39,7 +39,7 @@ const NONE = Object.freeze([]) as unknown as EndpointInfo[];
  * internal or external traffic can reach is in allEndpoints, so a renderer can create endpoint
  * chains/elements from allEndpoints alone.
  */
-export function planServicePort(svc: ServicePortInfo, eps: readonly EndpointInfo[]): ServicePortPlan {
+export function servicePortEndpoints(svc: ServicePortInfo, eps: readonly EndpointInfo[]): ServicePortEndpoints {
   const cluster = usableEndpoints(eps);
   const local = usableEndpoints(eps.filter((e) => e.isLocal));
   const inCluster = new Set(cluster);

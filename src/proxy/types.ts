@@ -42,7 +42,7 @@ export interface EndpointInfo {
 }
 
 /** A service port with the endpoints each kind of traffic uses on this node (topology.ts). */
-export interface ServicePortPlan {
+export interface ServicePortEndpoints {
   svc: ServicePortInfo;
   /** Endpoints for traffic to the ClusterIP (internal policy applied). Empty + allEndpoints empty → reject. */
   internalEndpoints: EndpointInfo[];
@@ -58,7 +58,7 @@ export interface ProxyInput {
   nodeIPs: string[];
   /** Pod addresses: traffic from outside them to a ClusterIP is masqueraded. */
   clusterCidrs: string[];
-  ports: ServicePortPlan[];
+  ports: ServicePortEndpoints[];
 }
 
 /** The packet mark bit that asks the postrouting chain to masquerade (kube-proxy's 0x4000). */

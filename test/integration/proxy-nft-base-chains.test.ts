@@ -11,7 +11,7 @@ import { NftProxyBackend } from '../../src/proxy/nft/backend.js';
 import { CHAINS, PRIORITY } from '../../src/proxy/nft/render.js';
 import type { ProxyInput } from '../../src/proxy/types.js';
 import { endpoints, service } from '../lib/proxy-fixtures.js';
-import { planServicePort } from '../../src/proxy/topology.js';
+import { servicePortEndpoints } from '../../src/proxy/topology.js';
 import { freshNetns, haveCommand, isRoot, run } from '../lib/netns.js';
 
 const skip = !isRoot ? 'needs root for a netns' : !haveCommand('nft') ? 'nft not installed' : false;
@@ -20,7 +20,7 @@ const NODE_IP = '192.168.56.10';
 function input(): ProxyInput {
   const svc = service('web', { type: 'NodePort', clusterIPs: ['10.96.0.10'], nodePort: 30080 });
   const eps = endpoints(['10.244.1.5@node-a', '10.244.2.5@node-b']).map((e) => ({ ...e, isLocal: e.nodeName === 'node-a' }));
-  return { nodeName: 'node-a', nodeIPs: [NODE_IP], clusterCidrs: ['10.244.0.0/16'], ports: [planServicePort(svc, eps)] };
+  return { nodeName: 'node-a', nodeIPs: [NODE_IP], clusterCidrs: ['10.244.0.0/16'], ports: [servicePortEndpoints(svc, eps)] };
 }
 
 interface Listed { name: string; table: string; type?: string; hook?: string; prio?: number }

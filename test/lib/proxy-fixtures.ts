@@ -2,7 +2,7 @@
 // one service port per case, with endpoint lists categorised by the real topology.ts, so the
 // tests see what the agent would hand the renderer. The nftables tests build their own cases from
 // service() and endpoints().
-import { planServicePort } from '../../src/proxy/topology.js';
+import { servicePortEndpoints } from '../../src/proxy/topology.js';
 import type { EndpointInfo, ProxyInput, ServicePortInfo } from '../../src/proxy/types.js';
 
 const NODE_IP: Record<string, string> = { 'node-a': '192.168.56.10', 'node-b': '192.168.56.11', 'node-c': '192.168.56.12' };
@@ -61,7 +61,7 @@ function input(cases: readonly Case[], node = 'node-a', edit?: (c: Case, eps: En
     ports: cases.map((c) => {
       const [info, list] = SERVICES[c]();
       const eps = edit ? edit(c, [...list]) : [...list];
-      return planServicePort(info, eps.map((e) => ({ ...e, isLocal: e.nodeName === node })));
+      return servicePortEndpoints(info, eps.map((e) => ({ ...e, isLocal: e.nodeName === node })));
     }),
   };
 }

@@ -142,7 +142,7 @@ t.test('input() equals buildProxyInput over the same objects', async (t) => {
   t.same(tracker.input(), want);
 });
 
-t.test('10,000 services, then one change: one key, one plan computed', async (t) => {
+t.test('10,000 services, then one change: one key, one service port computed', async (t) => {
   const tracker = new ProxyChangeTracker('node-1', node);
   for (let i = 0; i < 10_000; i++) {
     const name = `svc-${i}`;
@@ -156,7 +156,7 @@ t.test('10,000 services, then one change: one key, one plan computed', async (t)
   t.same(keys(pending.changedKeys), ['default/svc-4242:http/TCP']);
   t.equal(pending.full, false);
   const stats = tracker.stats();
-  t.same({ touched: stats.touchedKeys, computed: stats.plansComputed }, { touched: 1, computed: 1 }, 'the update did work for one key only');
+  t.same({ touched: stats.touchedKeys, computed: stats.portsComputed }, { touched: 1, computed: 1 }, 'the update did work for one key only');
   t.same({ services: stats.services, endpoints: stats.endpoints, ports: stats.servicePorts }, { services: 10_000, endpoints: 10_000, ports: 10_000 });
   t.equal(tracker.input().ports.length, 10_000);
 });

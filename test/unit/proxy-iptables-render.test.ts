@@ -11,7 +11,7 @@ import { tracePacket, type TracePacket, type TraceOptions } from '../../src/prox
 import { renderIptablesMasq } from '../../src/agent/masq/render.js';
 import { netnsRunner, type CommandRunner } from '../../src/exec/runner.js';
 import { IptablesProxyBackend } from '../../src/proxy/iptables/backend.js';
-import { planServicePort } from '../../src/proxy/topology.js';
+import { servicePortEndpoints } from '../../src/proxy/topology.js';
 import { freshNetns, isRoot, haveCommand, run } from '../lib/netns.js';
 import { iptFixtures as F, type IptCase } from '../lib/proxy-fixtures.js';
 
@@ -164,7 +164,7 @@ t.test('trace: Local internal policy', async (t) => {
   const info = F.service('inner', { clusterIPs: ['10.96.0.60'], internalPolicyLocal: true });
   const render = (node: string) => renderIptablesIR({
     ...F.input([], node),
-    ports: [planServicePort(info, F.endpoints(['10.244.2.6@node-b']).map((e) => ({ ...e, isLocal: e.nodeName === node })))],
+    ports: [servicePortEndpoints(info, F.endpoints(['10.244.2.6@node-b']).map((e) => ({ ...e, isLocal: e.nodeName === node })))],
   });
   const onB = tracePacket(render('node-b'), tcp('10.244.2.7', '10.96.0.60', 80, 'node-b'));
   t.same([onB.verdict, onB.dnatTo, onB.masquerade], ['dnat', '10.244.2.6:8080', false], 'the local endpoint');

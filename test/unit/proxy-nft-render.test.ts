@@ -8,7 +8,7 @@ import { endpoints, service, type EndpointSpec } from '../lib/proxy-fixtures.js'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { ProxyInput, ServicePortInfo, ServicePortPlan } from '../../src/proxy/types.js';
+import type { ProxyInput, ServicePortInfo, ServicePortEndpoints } from '../../src/proxy/types.js';
 import { serialize } from '../../src/exec/nft/listing.js';
 import { CHAINS, MAPS, NUMGEN_VMAP_MIN_ENDPOINTS, SHARED_PICK_MAX, renderProxyIR, type NftIR, type RenderOptions } from '../../src/proxy/nft/render.js';
 import { ELEMENT_BATCH, renderScript } from '../../src/proxy/nft/diff.js';
@@ -29,7 +29,7 @@ const OUTSIDE = '192.168.56.1';
 const POD_A = '10.244.1.7';
 
 /** topology.ts in miniature: the endpoint lists a node uses for one service port. */
-function plan(info: ServicePortInfo, list: EndpointSpec[], node: string): ServicePortPlan {
+function portEndpoints(info: ServicePortInfo, list: EndpointSpec[], node: string): ServicePortEndpoints {
   const all = list.map((e) => ({ ...e, isLocal: e.nodeName === node }));
   const local = all.filter((e) => e.isLocal);
   return { svc: info, allEndpoints: all, internalEndpoints: info.internalPolicyLocal ? local : all, externalEndpoints: info.externalPolicyLocal ? local : all };
@@ -55,7 +55,7 @@ function input(names: Name[], node = 'node-a', edit?: (n: Name, e: EndpointSpec[
     nodeName: node, nodeIPs: [NODE_IP[node], 'fd00::10', '127.0.0.1'], clusterCidrs: [CLUSTER_CIDR, 'fd00:10:244::/56'],
     ports: names.map((n) => {
       const [info, list] = SERVICES[n]();
-      return plan(info, edit ? edit(n, [...list]) : [...list], node);
+      return portEndpoints(info, edit ? edit(n, [...list]) : [...list], node);
     }),
   };
 }
@@ -110,9 +110,9 @@ t.test('ruleset shape', async (t) => {
   const asMap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3, sharedPickMax: 0 }));
   t.match(asMap, new RegExp(`add rule inet podwire ${web} meta l4proto tcp dnat ip to numgen random mod 3 map \\{ 0 : 10\\.244\\.1\\.5 \\. 8080, 1 : 10\\.244\\.2\\.5 \\. 8080, 2 : 10\\.244\\.3\\.5 \\. 8080 \\}`), 'from the threshold on: a numgen data map');
   const many = endpoints(Array.from({ length: NUMGEN_VMAP_MIN_ENDPOINTS }, (_, i) => `10.244.9.${i + 1}@node-b`));
-  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], many, 'node-a')] }, { sharedPickMax: 0 })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
+  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [portEndpoints(SERVICES.web()[0], many, 'node-a')] }, { sharedPickMax: 0 })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
   const huge = endpoints(Array.from({ length: SHARED_PICK_MAX + 1 }, (_, i) => `10.244.9.${i + 1}@node-b`));
-  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [plan(SERVICES.web()[0], huge, 'node-a')] })), `dnat ip to numgen random mod ${SHARED_PICK_MAX + 1} map {`, 'more than SHARED_PICK_MAX endpoints: a chain of its own');
+  t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [portEndpoints(SERVICES.web()[0], huge, 'node-a')] })), `dnat ip to numgen random mod ${SHARED_PICK_MAX + 1} map {`, 'more than SHARED_PICK_MAX endpoints: a chain of its own');
   const stickyVmap = renderScript(undefined, renderProxyIR(input(['sticky']), { numgenVmapMinEndpoints: 2 }));
   t.match(stickyVmap, /numgen random mod 2 vmap \{ 0 : goto ep-[0-9a-f]{8}, 1 : goto ep-[0-9a-f]{8} \}/, 'affinity: a vmap of endpoint chains');
   t.match(full, /add rule inet podwire svc-nat-postrouting ct status dnat ip saddr \. ip daddr @svc-hairpin masquerade fully-random comment "hairpin"\n/);
@@ -123,10 +123,10 @@ t.test('ruleset shape', async (t) => {
   t.equal(unbatch(renderScript(undefined, renderProxyIR(shuffled))), full, 'deterministic whatever the input order');
   t.equal(renderScript(irA, irA), '', 'no change: nothing to do');
   const skipped: string[] = [];
-  renderProxyIR({ ...input([]), ports: [plan(service('v6only', { clusterIPs: ['fd00:96::1'] }), [], 'node-a'), plan(service('headless'), [], 'node-a')] }, { onSkip: (k, why) => skipped.push(`${k}: ${why}`) });
+  renderProxyIR({ ...input([]), ports: [portEndpoints(service('v6only', { clusterIPs: ['fd00:96::1'] }), [], 'node-a'), portEndpoints(service('headless'), [], 'node-a')] }, { onSkip: (k, why) => skipped.push(`${k}: ${why}`) });
   t.same(skipped, ['default/v6only:http/TCP: no IPv4 ClusterIP (IPv6 is not rendered yet)', 'default/headless:http/TCP: headless']);
-  t.throws(() => renderProxyIR({ ...input([]), ports: [plan(service('bad', { clusterIPs: ['10.96.0.1; flush ruleset'] }), [], 'node-a')] }), { code: 'EINVAL' });
-  t.throws(() => renderProxyIR({ ...input([]), ports: [plan(service('bad', { clusterIPs: ['10.96.0.1'], port: 0 }), [], 'node-a')] }), { code: 'EINVAL' });
+  t.throws(() => renderProxyIR({ ...input([]), ports: [portEndpoints(service('bad', { clusterIPs: ['10.96.0.1; flush ruleset'] }), [], 'node-a')] }), { code: 'EINVAL' });
+  t.throws(() => renderProxyIR({ ...input([]), ports: [portEndpoints(service('bad', { clusterIPs: ['10.96.0.1'], port: 0 }), [], 'node-a')] }), { code: 'EINVAL' });
 });
 
 t.test('partial syncs touch only the changed service, in a safe order', async (t) => {
@@ -219,14 +219,14 @@ t.test('tracer: no endpoints → reject; affinity; internal Local without local 
   t.same([sticky.dnatTo, sticky.candidates], ['10.244.2.6:8080', undefined], 'known client: its endpoint, no random pick');
   t.equal(tracePacket(irA, pkt('10.244.1.99', '10.96.0.30', 80), { randomPick: 0, affinity: { [aff]: [POD_A] } }).dnatTo, '10.244.1.6:8080', 'other client: random');
   const [info] = SERVICES.web();
-  const internalLocal = renderProxyIR({ ...input([]), nodeName: 'node-d', ports: [plan({ ...info, internalPolicyLocal: true }, THREE, 'node-d')] });
+  const internalLocal = renderProxyIR({ ...input([]), nodeName: 'node-d', ports: [portEndpoints({ ...info, internalPolicyLocal: true }, THREE, 'node-d')] });
   t.equal(tracePacket(internalLocal, pkt(POD_A, '10.96.0.10', 80)).verdict, 'drop', 'internalTrafficPolicy Local, no local endpoint: drop');
 });
 
 /** COUNT services, the first 2,000 NodePorts, two remote endpoints each. */
 const big = (count: number): ProxyInput => ({
   nodeName: 'node-a', nodeIPs: [NODE_IP['node-a']], clusterCidrs: [CLUSTER_CIDR],
-  ports: Array.from({ length: count }, (_, i) => plan(
+  ports: Array.from({ length: count }, (_, i) => portEndpoints(
     service(`s${i}`, { type: i < 2000 ? 'NodePort' : 'ClusterIP', clusterIPs: [`10.96.${i >> 8}.${i & 255}`], nodePort: i < 2000 ? 30000 + i : undefined }),
     endpoints([`10.245.${i >> 8}.${i & 255}@node-b`, `10.246.${i >> 8}.${i & 255}@node-c`]), 'node-a')),
 });
@@ -305,7 +305,7 @@ const inD: ProxyInput = {
 };
 const inE = input(ALL, 'node-a', (n, list) => (n === 'local' ? [] : list));
 const inF = input(ALL);
-inF.ports = inF.ports.map((p) => (p.svc.name === 'shop' ? plan({ ...p.svc, externalPolicyLocal: true, sessionAffinity: { timeoutSeconds: 60 } }, THREE, 'node-a') : p));
+inF.ports = inF.ports.map((p) => (p.svc.name === 'shop' ? portEndpoints({ ...p.svc, externalPolicyLocal: true, sessionAffinity: { timeoutSeconds: 60 } }, THREE, 'node-a') : p));
 const inB = input(ALL, 'node-a', (n, list) => (n === 'web' ? list.map((e) => (e.ip === '10.244.2.5' ? { ...e, ip: '10.244.2.9' } : e)) : list));
 const inC = { ...inB, ports: inB.ports.filter((p) => p.svc.name !== 'shop') };
 /** The inputs of the convergence tests, in order: every kind of change, and back. */
@@ -343,7 +343,7 @@ t.test('incremental state: after every step ir() is the full render, and the par
   t.equal(none.rendered, 0);
   t.equal(renderScript(none.prev, none.next), '', 'nothing changed: nothing to do');
   // two services claiming one external IP: the smaller key owns it, the other takes over when it goes
-  const twin = (name: string) => plan(service(name, { clusterIPs: [name === 'a' ? '10.96.1.1' : '10.96.1.2'], externalIPs: ['192.0.2.99'] }), THREE, 'node-a');
+  const twin = (name: string) => portEndpoints(service(name, { clusterIPs: [name === 'a' ? '10.96.1.1' : '10.96.1.2'], externalIPs: ['192.0.2.99'] }), THREE, 'node-a');
   const both = { ...input([]), ports: [twin('a'), twin('b')] };
   const onlyB = { ...input([]), ports: [twin('b')] };
   const st = NftRenderState.build(both);
@@ -353,7 +353,7 @@ t.test('incremental state: after every step ir() is the full render, and the par
   t.same(st.ir(), renderProxyIR(onlyB));
   // the same, with b's endpoints elsewhere: the shared pick's arms for the external IP (claimed
   // as one destination) must switch to b's endpoints too
-  const bElsewhere = plan(service('b', { clusterIPs: ['10.96.1.2'], externalIPs: ['192.0.2.99'] }), move('10.244.2.5', '10.244.2.77')(THREE), 'node-a');
+  const bElsewhere = portEndpoints(service('b', { clusterIPs: ['10.96.1.2'], externalIPs: ['192.0.2.99'] }), move('10.244.2.5', '10.244.2.77')(THREE), 'node-a');
   const pair = { ...input([]), ports: [twin('a'), bElsewhere] };
   const st2 = NftRenderState.build(pair);
   t.same(st2.ir(), renderProxyIR(pair), 'two claimants: ir() equals the full render (a owns the external IP and its arms)');
@@ -492,7 +492,7 @@ t.test('10,000 services in the kernel: full sync and a one-endpoint partial sync
   };
   const before = big(10_000);
   const after = big(10_000);
-  after.ports[5000] = plan(after.ports[5000].svc, endpoints(['10.247.0.1@node-b']), 'node-a');
+  after.ports[5000] = portEndpoints(after.ports[5000].svc, endpoints(['10.247.0.1@node-b']), 'node-a');
   const [irBefore, irAfter] = [renderProxyIR(before), renderProxyIR(after)];
   const first = timed(renderScript(undefined, irBefore));
   const partial = timed(renderScript(irBefore, irAfter));

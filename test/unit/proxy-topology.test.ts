@@ -1,5 +1,5 @@
 import t from 'tap';
-import { planServicePort, usableEndpoints } from '../../src/proxy/topology.js';
+import { servicePortEndpoints, usableEndpoints } from '../../src/proxy/topology.js';
 import type { EndpointInfo, ServicePortInfo } from '../../src/proxy/types.js';
 
 const svc: ServicePortInfo = {
@@ -67,26 +67,26 @@ const cases: Case[] = [
     internal: [], external: [], all: ['R2'] },
 ];
 
-t.test('planServicePort: CategorizeEndpoints table', async (t) => {
+t.test('servicePortEndpoints: CategorizeEndpoints table', async (t) => {
   for (const c of cases) {
     const port = { ...svc, internalPolicyLocal: c.internalLocal ?? false, externalPolicyLocal: c.externalLocal ?? false };
-    const plan = planServicePort(port, c.eps.map(ep));
+    const got = servicePortEndpoints(port, c.eps.map(ep));
     t.same(
-      { internal: names(plan.internalEndpoints), external: names(plan.externalEndpoints), all: names(plan.allEndpoints) },
+      { internal: names(got.internalEndpoints), external: names(got.externalEndpoints), all: names(got.allEndpoints) },
       { internal: c.internal, external: c.external, all: c.all },
       c.name,
     );
-    t.equal(plan.svc, port, `${c.name}: the service port is carried as is`);
+    t.equal(got.svc, port, `${c.name}: the service port is carried as is`);
   }
 });
 
 t.test('the two renderer outcomes and their invariants', async (t) => {
   for (const c of cases) {
     const port = { ...svc, internalPolicyLocal: c.internalLocal ?? false, externalPolicyLocal: c.externalLocal ?? false };
-    const plan = planServicePort(port, c.eps.map(ep));
-    const all = new Set(plan.allEndpoints);
-    t.ok([...plan.internalEndpoints, ...plan.externalEndpoints].every((e) => all.has(e)), `${c.name}: every used endpoint is in allEndpoints`);
-    if (plan.allEndpoints.length === 0) t.same([plan.internalEndpoints, plan.externalEndpoints], [[], []], `${c.name}: reject means nothing anywhere`);
+    const got = servicePortEndpoints(port, c.eps.map(ep));
+    const all = new Set(got.allEndpoints);
+    t.ok([...got.internalEndpoints, ...got.externalEndpoints].every((e) => all.has(e)), `${c.name}: every used endpoint is in allEndpoints`);
+    if (got.allEndpoints.length === 0) t.same([got.internalEndpoints, got.externalEndpoints], [[], []], `${c.name}: reject means nothing anywhere`);
   }
 });
 

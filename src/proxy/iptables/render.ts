@@ -2,7 +2,7 @@
 // mode (pkg/proxy/iptables/proxier.go) with PODWIRE- names. Pure. IPv4 only for now: IPv6
 // ClusterIPs, external/LB IPs, endpoints and cluster CIDRs are skipped (a v6-only service renders
 // nothing and is reported through opts.onSkip); an ip6tables twin is the missing piece.
-// Validation and the IPv4 view of the input are shared with the nftables renderer (../nft/plan).
+// Validation and the IPv4 view of the input are shared with the nftables renderer (../port-view.ts).
 //
 // nat                                                    (kube-proxy)
 //   PREROUTING, OUTPUT  → PODWIRE-SERVICES                 KUBE-SERVICES
@@ -21,9 +21,9 @@
 //   INPUT, FORWARD, OUTPUT (ctstate NEW) → PODWIRE-SERVICES-FILTER: REJECT service ports
 //   without any endpoint, DROP Local-policy traffic this node has no endpoint for. The filter
 //   hooks run after NAT's DNAT on every path, so only packets that were not DNATed match.
-import { MASQ_MARK, type ProxyInput, type ServicePortPlan } from '../types.js';
+import { MASQ_MARK, type ProxyInput, type ServicePortEndpoints } from '../types.js';
 import { ipv4Number } from '../../net/ip.js';
-import { ProxyRenderError, clusterCidrs, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from '../nft/plan.js';
+import { ProxyRenderError, clusterCidrs, ipv4Only, validPortViews, type Endpoint, type PortView } from '../port-view.js';
 import type { BuiltinJump, Chain, IptIR, Match, Rule, Target } from './ir.js';
 import { ChainNames, PREFIX, endpointId } from './names.js';
 
@@ -105,8 +105,8 @@ class PortRenderer {
   private readonly used = new Map<string, Endpoint>();
 
   constructor(
-    private readonly p: PortPlan,
-    private readonly info: ServicePortPlan['svc'],
+    private readonly p: PortView,
+    private readonly info: ServicePortEndpoints['svc'],
     private readonly names: ChainNames,
     private readonly cidr: string | undefined,
   ) {
@@ -258,8 +258,8 @@ export function renderIptablesIR(input: ProxyInput, opts: RenderOptions = {}): I
   if (cidrs.length > 1) throw new ProxyRenderError(`proxy: at most one IPv4 cluster CIDR is supported, got ${cidrs.join(', ')}`);
   const names = new ChainNames();
   const out: Output = { services: [], nodePorts: [], filter: [], chains: [] };
-  for (const { plan, info } of validPortPlans(input, opts.onSkip)) {
-    const r = new PortRenderer(plan, info, names, cidrs[0]);
+  for (const { view, info } of validPortViews(input, opts.onSkip)) {
+    const r = new PortRenderer(view, info, names, cidrs[0]);
     r.frontends(out);
     r.chains(out);
   }

@@ -8,9 +8,9 @@
 // input last passed to build() or update().
 import type { MapElement } from '../../exec/nft/objects.js';
 import { NameRegistry } from './names.js';
-import { portPlan } from './plan.js';
+import { portView } from '../port-view.js';
 import {
-  assemble, claimElements, claimId, renderContext, renderPortFragment, portPlans, sameContext, shellIR,
+  assemble, claimElements, claimId, renderContext, renderPortFragment, portViews, sameContext, shellIR,
   type NftIR, type PortFragment, type RenderContext, type RenderOptions,
 } from './render.js';
 import type { ProxyInput } from '../types.js';
@@ -42,7 +42,7 @@ export class NftRenderState {
   /** Everything rendered from scratch. */
   static build(input: ProxyInput, opts: RenderOptions = {}): NftRenderState {
     const state = new NftRenderState(renderContext(input, opts), opts);
-    for (const p of portPlans(input, opts)) state.add(renderPortFragment(p, state.ctx, state.names));
+    for (const p of portViews(input, opts)) state.add(renderPortFragment(p, state.ctx, state.names));
     return state;
   }
 
@@ -75,15 +75,15 @@ export class NftRenderState {
   update(input: ProxyInput, changed: ReadonlySet<string>): PartialIRs | undefined {
     if (!sameContext(renderContext(input, this.opts), this.ctx)) return undefined;
     const keys = [...changed].sort(byKey);
-    const plans = new Map(input.ports.filter((p) => changed.has(p.svc.key)).map((p) => [p.svc.key, p]));
+    const ports = new Map(input.ports.filter((p) => changed.has(p.svc.key)).map((p) => [p.svc.key, p]));
     // Render first, so a new port never reuses a name an old one still holds in the kernel.
     const fresh = new Map<string, PortFragment>();
     for (const key of keys) {
-      const sp = plans.get(key);
+      const sp = ports.get(key);
       if (!sp) continue;
-      const plan = portPlan(sp);
-      if (typeof plan === 'string') this.opts.onSkip?.(key, plan);
-      else fresh.set(key, renderPortFragment(plan, this.ctx, this.names));
+      const view = portView(sp);
+      if (typeof view === 'string') this.opts.onSkip?.(key, view);
+      else fresh.set(key, renderPortFragment(view, this.ctx, this.names));
     }
     const old = keys.flatMap((k) => (this.frags.has(k) ? [this.frags.get(k)!] : []));
     const touchedElements = new Set<string>();

@@ -5,7 +5,7 @@
 // (a partial sync only works if an unchanged service keeps its chain names). 32 bits collide
 // with probability ~1% at 10,000 services; the id that comes second gets 16 digits instead.
 import { createHash } from 'node:crypto';
-import { ProxyRenderError } from './plan.js';
+import { ProxyRenderError } from '../port-view.js';
 
 export function hashHex(id: string): string {
   return createHash('sha256').update(id).digest('hex');

@@ -18,7 +18,7 @@
 //
 // Each service port renders to a PortFragment (its chains, sets and map elements) on its own;
 // assemble() puts fragments together, and incremental.ts re-renders only the changed ones.
-// Validation and the IPv4 view of the input: plan.ts; chain names: names.ts.
+// Validation and the IPv4 view of each service port: ../port-view.ts; chain names: names.ts.
 //
 //   svc-nat-prerouting  nat  prerouting  -100 (dstnat)  jump svc-services
 //   svc-nat-output      nat  output      -100 (dstnat)  jump svc-services
@@ -38,7 +38,7 @@ import { MASQ_MARK, type ProxyInput } from '../types.js';
 import type { Chain, L4Proto, MapElement, NftMap, NftSet, Rule, Ruleset, Verdict } from '../../exec/nft/objects.js';
 import { NameRegistry, affinityId, endpointId } from './names.js';
 import { ipv4Number } from '../../net/ip.js';
-import { ProxyRenderError, clusterCidrs, ipv4Only, validPortPlans, type Endpoint, type PortPlan } from './plan.js';
+import { ProxyRenderError, clusterCidrs, ipv4Only, validPortViews, type Endpoint, type PortView } from '../port-view.js';
 
 export { NFT_TABLE, ProxyRenderError };
 
@@ -129,7 +129,7 @@ function baseChains(): Chain[] {
  * destination (IP, port), keys `IP . PORT . k` for k < N in @svc-eps-P-N. The arms are claimed
  * together: two ports naming the same destination in the same map hold the same N keys, so
  * claiming them one by one would give the same winner for each. Kept compact (the endpoints
- * list is the plan's own) because a 10,000-service state holds one per destination.
+ * list is the port view's own) because a 10,000-service state holds one per destination.
  */
 export type FragmentElement =
   | { map: string; element: MapElement }
@@ -195,7 +195,7 @@ class PortRenderer {
   private readonly used = new Map<string, Endpoint>();
   private svcName: string | undefined;
 
-  constructor(private readonly p: PortPlan, private readonly registry: NameRegistry, private readonly ctx: RenderContext) {}
+  constructor(private readonly p: PortView, private readonly registry: NameRegistry, private readonly ctx: RenderContext) {}
 
   private name(prefix: string, id: string): string {
     this.names.push([prefix, id]);
@@ -344,7 +344,7 @@ class PortRenderer {
 }
 
 /** One service port's fragment; its names are allocated in (and stay held by) the registry. */
-export function renderPortFragment(p: PortPlan, ctx: RenderContext, registry: NameRegistry): PortFragment {
+export function renderPortFragment(p: PortView, ctx: RenderContext, registry: NameRegistry): PortFragment {
   const r = new PortRenderer(p, registry, ctx);
   r.render();
   // p.all (sorted by IP) holds every endpoint but, rarely, a local one only the Local sets use.
@@ -482,9 +482,9 @@ export function assemble(ctx: RenderContext, frags: readonly PortFragment[]): Nf
   return ir;
 }
 
-/** Validated plans of an input, sorted by key; skipped ports reported through onSkip. */
-export function portPlans(input: ProxyInput, opts: RenderOptions = {}): PortPlan[] {
-  return validPortPlans(input, opts.onSkip).map((x) => x.plan);
+/** Validated port views of an input, sorted by key; skipped ports reported through onSkip. */
+export function portViews(input: ProxyInput, opts: RenderOptions = {}): PortView[] {
+  return validPortViews(input, opts.onSkip).map((x) => x.view);
 }
 
 /**
@@ -497,7 +497,7 @@ export function portPlans(input: ProxyInput, opts: RenderOptions = {}): PortPlan
 export function renderProxyIR(input: ProxyInput, opts: RenderOptions = {}): NftIR {
   const ctx = renderContext(input, opts);
   const registry = new NameRegistry();
-  return assemble(ctx, portPlans(input, opts).map((p) => renderPortFragment(p, ctx, registry)));
+  return assemble(ctx, portViews(input, opts).map((p) => renderPortFragment(p, ctx, registry)));
 }
 
 /** True for names podwire's proxy owns in the shared table (never pod-masquerade). */

@@ -4,10 +4,10 @@
 // src/net's strict parser (so nothing but an address can be spliced into a rule), ports are 1-65535, protocols
 // TCP/UDP/SCTP. IPv6 addresses are dropped, not rejected: a dual-stack service renders its IPv4
 // half. Endpoints are deduplicated and sorted so the rendering does not depend on input order.
-import { formatCidr, networkOf, parseCidr } from '../../net/cidr.js';
-import { ipv4Number, isIp } from '../../net/ip.js';
-import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortPlan } from '../types.js';
-import type { L4Proto } from '../../exec/nft/objects.js';
+import { formatCidr, networkOf, parseCidr } from '../net/cidr.js';
+import { ipv4Number, isIp } from '../net/ip.js';
+import type { EndpointInfo, ProxyInput, ServicePortInfo, ServicePortEndpoints } from './types.js';
+import type { L4Proto } from '../exec/nft/objects.js';
 
 export class ProxyRenderError extends Error {
   readonly code = 'EINVAL';
@@ -22,8 +22,8 @@ export interface Endpoint {
   port: number;
 }
 
-/** A validated IPv4 view of one ServicePortPlan. */
-export interface PortPlan {
+/** A validated IPv4 view of one ServicePortEndpoints. */
+export interface PortView {
   key: string;
   proto: L4Proto;
   clusterIps: string[];
@@ -73,7 +73,7 @@ function endpoints(what: string, list: readonly EndpointInfo[]): Endpoint[] {
   return out;
 }
 
-export function portPlan(p: ServicePortPlan): PortPlan | string {
+export function portView(p: ServicePortEndpoints): PortView | string {
   const s = p.svc;
   if (s.type === 'ExternalName') return 'ExternalName service';
   const proto = String(s.protocol).toLowerCase();
@@ -110,18 +110,18 @@ export function clusterCidrs(list: readonly string[]): string[] {
 
 
 /**
- * The validated plans of an input with the port each came from, sorted by key; a duplicate key is
+ * The validated port views of an input with the port each came from, sorted by key; a duplicate key is
  * an error, a port that renders nothing (headless, ExternalName, IPv6-only) goes to onSkip.
  */
-export function validPortPlans(input: ProxyInput, onSkip?: (key: string, reason: string) => void): { plan: PortPlan; info: ServicePortInfo }[] {
-  const out: { plan: PortPlan; info: ServicePortInfo }[] = [];
+export function validPortViews(input: ProxyInput, onSkip?: (key: string, reason: string) => void): { view: PortView; info: ServicePortInfo }[] {
+  const out: { view: PortView; info: ServicePortInfo }[] = [];
   const seen = new Set<string>();
   for (const p of input.ports) {
     if (seen.has(p.svc.key)) throw new ProxyRenderError(`proxy: duplicate service port ${JSON.stringify(p.svc.key)}`);
     seen.add(p.svc.key);
-    const plan = portPlan(p);
-    if (typeof plan === 'string') onSkip?.(p.svc.key, plan);
-    else out.push({ plan, info: p.svc });
+    const view = portView(p);
+    if (typeof view === 'string') onSkip?.(p.svc.key, view);
+    else out.push({ view, info: p.svc });
   }
-  return out.sort((a, b) => (a.plan.key < b.plan.key ? -1 : a.plan.key > b.plan.key ? 1 : 0));
+  return out.sort((a, b) => (a.view.key < b.view.key ? -1 : a.view.key > b.view.key ? 1 : 0));
 }
