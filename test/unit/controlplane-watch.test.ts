@@ -166,3 +166,45 @@ t.test('an informer with a transform caches and hands on the transformed objects
   t.match(seen[2], /^~b \d+→\d+ labels=null$/, 'updates too, told apart by resourceVersion');
   t.same(Object.keys(informer.cache.get('default/b')!.metadata).sort(), ['name', 'namespace', 'resourceVersion'], 'the cache holds the transformed object');
 });
+
+t.test('a watch whose client went away while the initial list was read is closed at once', async (t) => {
+  // The store's list is held until the client has disconnected: the 'close' of its connection
+  // comes before the watch stream exists, and must still end the watch (and its store watcher).
+  const store = new MemoryStore();
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  let listing!: () => void;
+  const listed = new Promise<void>((r) => (listing = r));
+  const list = store.list.bind(store);
+  store.list = (async (prefix: string) => {
+    if (prefix.startsWith('/pods')) {
+      listing();
+      await gate;
+    }
+    return list(prefix);
+  }) as typeof store.list;
+  let open = 0;
+  let opened = 0;
+  const watch = store.watch.bind(store);
+  store.watch = (async (...args: Parameters<typeof store.watch>) => {
+    const handle = await watch(...args);
+    open++;
+    opened++;
+    return { close: () => (open--, handle.close()) };
+  }) as typeof store.watch;
+  const { app, url } = await listening(store);
+  t.teardown(async () => {
+    await app.close();
+    await store.close();
+  });
+  const port = Number(new URL(url).port);
+  const socket = (await import('node:net')).connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  socket.write(`GET /api/v1/pods?watch=1 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\n\r\n`);
+  await listed;
+  socket.destroy();
+  await new Promise((r) => setTimeout(r, 100)); // the server has seen the close
+  release();
+  await eventually(async () => opened === 1 && open === 0, 'the store watcher of the abandoned watch is opened, then closed', 2000);
+  t.equal(open, 0);
+});

@@ -61,6 +61,9 @@ export async function startWatch(store: Store, req: WatchRequest, openResponse: 
   initial.events.forEach(stream.send);
   relay.pending.splice(0).forEach(write);
   stream.res.on('close', stream.stop);
+  // The client may have gone while the list or the store watch was awaited: its 'close' came
+  // before the listener above, and the watch would stay open until its timeout.
+  if (stream.res.destroyed) stream.stop();
   startTimers(req, stream, position);
   return { stop: stream.stop, done: stream.done };
 }
