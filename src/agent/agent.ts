@@ -15,7 +15,7 @@ import { observeNetwork } from './network/observe.js';
 import { describeStep, plan } from './network/plan.js';
 import type { NetworkInput, PeerNode, UnderlayInfo } from './network/types.js';
 import { nodeBody, peerOf, subnetEnvText, withNetworkReady } from './node-object.js';
-import { Reconciler, type ReconcilerOptions } from './reconciler.js';
+import { Reconciler, type ReconcilerOptions, type SyncOutcome } from './reconciler.js';
 
 export interface AgentLog {
   info(obj: object, msg: string): void;
@@ -54,8 +54,15 @@ export interface AgentState {
   vni?: number;
   vxlanPort?: number;
   peers: PeerNode[];
-  lastSync?: { at: string; steps: string[]; errors: string[]; ms: number };
+  lastSync?: { at: string; steps: string[]; errors: string[]; ms: number; objects: NetworkObjectCounts };
   controlPlane: 'connected' | 'unreachable';
+}
+
+/** What the last sync's plan has in the kernel besides the bridge and VXLAN device (metrics). */
+export interface NetworkObjectCounts {
+  routes: number;
+  neighbours: number;
+  fdb: number;
 }
 
 const RETRY_MS = [200, 500, 1000, 2000, 5000];
@@ -169,9 +176,9 @@ export class Agent {
     return { nodeName: s.nodeName, underlay: this.deps.underlay, podCidr: s.podCidr, clusterCidr: s.clusterCidr, backend: s.backend, vni: s.vni ?? 1, vxlanPort: s.vxlanPort ?? 8472, vtepMac: this.deps.vtepMac, peers: s.peers };
   }
 
-  private async sync(reasons: string[]): Promise<{ ok: boolean }> {
+  private async sync(reasons: string[]): Promise<SyncOutcome> {
     const input = this.input();
-    if (!input) return { ok: true };
+    if (!input) return { ok: true, skipped: true };
     const t0 = performance.now();
     const desired = desiredNetwork(input);
     const steps = plan(desired, observeNetwork(this.deps.handle));
@@ -184,7 +191,8 @@ export class Agent {
     }
     this.writeSubnetEnv(input.clusterCidr, desired.bridge.gatewayCidr, desired.podMtu);
     const ms = Math.round(performance.now() - t0);
-    this.state.lastSync = { at: new Date().toISOString(), steps: steps.map(describeStep), errors, ms };
+    const objects = { routes: desired.routes.length, neighbours: desired.neighs.length, fdb: desired.fdb.length };
+    this.state.lastSync = { at: new Date().toISOString(), steps: steps.map(describeStep), errors, ms, objects };
     if (steps.length > 0 || errors.length > 0) this.deps.log.info({ reasons, steps: this.state.lastSync.steps, errors, ms }, 'synced');
     this.saveState();
     await this.reportReadiness(errors);

@@ -14,12 +14,16 @@ export interface CniInstallOptions {
 }
 
 export const CONFLIST_NAME = '10-podwire.conflist';
+/** The conflist's network name: the CNI plugin keeps its reservations in <ipam data dir>/<this>/. */
+export const CNI_NETWORK_NAME = 'podwire';
+/** Where the plugin keeps IPAM reservations when the config names no dataDir (src/cni/config.ts DEFAULT_DATA_DIR). */
+export const DEFAULT_IPAM_DATA_DIR = '/var/lib/podwire/networks';
 
 /** The network config list (pure): podwire registering pods through the agent, plus portmap when installed. */
 export function conflist(o: Pick<CniInstallOptions, 'subnetFile' | 'agentSocket' | 'nodeName'>, withPortmap: boolean): object {
   return {
     cniVersion: '1.0.0',
-    name: 'podwire',
+    name: CNI_NETWORK_NAME,
     plugins: [
       { type: 'podwire', subnetFile: o.subnetFile, controlPlane: { agentSocket: o.agentSocket, nodeName: o.nodeName } },
       ...(withPortmap ? [{ type: 'portmap', capabilities: { portMappings: true } }] : []),

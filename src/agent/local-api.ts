@@ -16,6 +16,8 @@ export interface LocalApiDeps {
   client: ApiClient;
   /** AgentState plus what main adds (the proxy's status, the process's memory). */
   state: () => AgentState & Record<string, unknown>;
+  /** After each pod request passed to the control plane (metrics): the answer's code (503: unreachable). */
+  onForwarded?: (request: { method: string; code: number; seconds: number }) => void;
 }
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
@@ -24,12 +26,17 @@ export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance
   boundCloseTime(app); // a client that sent half a request must not hold the agent's shutdown
   app.get('/v1/status', async () => deps.state());
   const forward = async (method: string, url: string, body: unknown, reply: import('fastify').FastifyReply) => {
+    const t0 = performance.now();
+    const done = (code: number) => {
+      deps.onForwarded?.({ method, code, seconds: (performance.now() - t0) / 1000 });
+      return reply.code(code);
+    };
     try {
       const out = await deps.client.request(method, url, body);
-      return reply.code(method === 'POST' ? 201 : 200).send(out);
+      return done(method === 'POST' ? 201 : 200).send(out);
     } catch (e) {
-      if (e instanceof ApiClientError && e.code > 0) return reply.code(e.code).send(e.status ?? { kind: 'Status', status: 'Failure', message: e.message, code: e.code });
-      return reply.code(503).send({ apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Failure', reason: 'ServiceUnavailable', message: `the agent cannot reach the control plane: ${(e as Error).message}`, code: 503 });
+      if (e instanceof ApiClientError && e.code > 0) return done(e.code).send(e.status ?? { kind: 'Status', status: 'Failure', message: e.message, code: e.code });
+      return done(503).send({ apiVersion: 'v1', kind: 'Status', metadata: {}, status: 'Failure', reason: 'ServiceUnavailable', message: `the agent cannot reach the control plane: ${(e as Error).message}`, code: 503 });
     }
   };
   app.post<{ Params: { ns: string } }>('/api/v1/namespaces/:ns/pods', async (req, reply) => forward('POST', req.url, req.body, reply));

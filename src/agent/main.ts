@@ -2,6 +2,7 @@
 // podwire-agent: one per node, run in the node's network namespace.
 //   podwire-agent --server URL --token-file F [--node-name N] [--iface IF | --public-ip IP]
 //                 [--backend vxlan|host-gw|auto] [--masq-mode nftables|iptables] [--run-dir DIR]
+//                 [--metrics-listen HOST:PORT|off] [--ipam-data-dir DIR]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +13,10 @@ import { BACKENDS, type Backend } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { VERSION } from '../version.js';
 import { Agent } from './agent.js';
-import { installCni } from './cni-install.js';
+import { CNI_NETWORK_NAME, DEFAULT_IPAM_DATA_DIR, installCni } from './cni-install.js';
+import { readIpamUsage } from './ipam-usage.js';
+import { AgentMetrics } from './metrics.js';
+import { parseListen, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { collectGarbage } from './runtime.js';
 import { startLocalApi } from './local-api.js';
 import { Masquerade, type MasqMode } from './masq/masq.js';
@@ -21,7 +25,7 @@ import { vtepMacFor } from './network/desired.js';
 import { pickUnderlay } from './underlay.js';
 import type { UnderlayInfo } from './network/types.js';
 import { proxyNodeIps } from './node-object.js';
-import { ServiceProxy } from './service-proxy.js';
+import { ServiceProxy, type ServiceProxyDeps } from './service-proxy.js';
 import type { ReconcilerOptions } from './reconciler.js';
 import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
 import { NftProxyBackend } from '../proxy/nft/backend.js';
@@ -44,6 +48,8 @@ const FLAGS: FlagSpecs = {
   'install-cni': { type: 'bool', help: 'install the CNI plugin and a conflist (see --cni-bin-dir, --cni-conf-dir)' },
   'cni-bin-dir': { type: 'string', default: '/opt/cni/bin', help: 'where --install-cni puts the plugin' },
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: 'where --install-cni puts 10-podwire.conflist' },
+  'metrics-listen': { type: 'string', default: '127.0.0.1:10249', help: 'HOST:PORT for GET /metrics (Prometheus text) and /healthz, in the agent\'s netns (kube-proxy\'s port); off (or empty) disables it' },
+  'ipam-data-dir': { type: 'string', default: DEFAULT_IPAM_DATA_DIR, help: 'the CNI plugin\'s IPAM dataDir (its reservations: the podwire_ipam_addresses metric)' },
 };
 
 const PLUGIN_BUNDLE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'podwire-cni.mjs');
@@ -95,6 +101,8 @@ interface AgentOptions {
   iface?: string;
   publicIp?: string;
   installCni?: { binDir: string; confDir: string };
+  metricsListen?: { host: string; port: number };
+  ipamDataDir: string;
 }
 
 function optionsFrom(flags: Record<string, unknown>): AgentOptions {
@@ -102,6 +110,12 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
   const tokenFile = need(flags['token-file'], 'token-file');
   const nodeName = (flags['node-name'] as string | undefined) ?? os.hostname().toLowerCase();
   const runDir = path.resolve(flags['run-dir'] as string);
+  let metricsListen: { host: string; port: number } | undefined;
+  try {
+    metricsListen = parseListen(flags['metrics-listen'] as string);
+  } catch (e) {
+    throw new UsageError(`--metrics-listen: ${(e as Error).message}`);
+  }
   let token: string;
   try {
     token = fs.readFileSync(tokenFile, 'utf8').trim();
@@ -123,6 +137,8 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     iface: flags.iface as string | undefined,
     publicIp: flags['public-ip'] as string | undefined,
     installCni: flags['install-cni'] ? { binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string } : undefined,
+    metricsListen,
+    ipamDataDir: path.resolve(flags['ipam-data-dir'] as string),
   };
 }
 
@@ -134,23 +150,77 @@ async function serve(o: AgentOptions): Promise<number> {
   const client = new ApiClient({ server: o.server, token: o.token, ca: o.ca, timeoutMs: 10_000 });
   fs.mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
   // The service proxy starts after registration, but the agent's callbacks and the local API see it.
-  const running: { proxy?: ServiceProxy } = {};
-  const agent = createAgent(o, { client, handle, underlay, log }, running);
+  const running: { proxy?: ServiceProxy; agent?: Agent } = {};
+  const metrics = o.metricsListen ? createMetrics(o, running) : undefined;
+  const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
-  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats() }) });
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats() }), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
+  const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   if (o.installCni) installCniFiles(o, o.installCni, log);
-  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close()], () => {
+  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close()], () => {
     client.close();
     handle.close();
   });
   await agent.start();
   if (o.proxyMode !== 'none' && agent.state.clusterCidr) {
-    running.proxy = startServiceProxy(o.proxyMode, { client, nodeName: o.nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log, reconciler: { resyncMs: o.resyncMs } });
+    running.proxy = startServiceProxy(o.proxyMode, {
+      client, nodeName: o.nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log,
+      reconciler: { resyncMs: o.resyncMs, ...(metrics ? { onSync: metrics.onSync('proxy') } : {}) },
+      ...(metrics ? { onRulesSynced: (s) => metrics.rulesSynced(s) } : {}),
+    });
   }
   return -1;
 }
 
-function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; underlay: UnderlayInfo; log: pino.Logger }, running: { proxy?: ServiceProxy }): Agent {
+/** The gauges read the agent's and the proxy's state, and the IPAM directory, when scraped. */
+function createMetrics(o: AgentOptions, running: { proxy?: ServiceProxy; agent?: Agent }): AgentMetrics {
+  return new AgentMetrics({
+    network: () => {
+      const s = running.agent?.state;
+      return s?.lastSync ? { peers: s.peers.length, objects: s.lastSync.objects } : undefined;
+    },
+    proxy: () => running.proxy?.status,
+    ipam: () => {
+      const podCidr = running.agent?.state.podCidr;
+      return podCidr ? readIpamUsage(path.join(o.ipamDataDir, CNI_NETWORK_NAME), podCidr) : undefined;
+    },
+  });
+}
+
+/**
+ * Listens in the background, retrying every 5 s while the address cannot be bound (as kube-proxy
+ * does): the metrics endpoint must not keep the node's network from being set up.
+ */
+function serveMetrics(listen: { host: string; port: number }, metrics: AgentMetrics, log: pino.Logger): { close(): Promise<void> } {
+  let server: MetricsServer | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  let closed = false;
+  const attempt = (): void => {
+    startMetricsServer(listen, metrics).then(
+      (s) => {
+        if (closed) return void s.close();
+        server = s;
+        log.info({ metrics: `${listen.host}:${s.address.port}` }, 'serving /metrics');
+      },
+      (e: Error) => {
+        if (closed) return;
+        log.error({ err: e.message, listen: `${listen.host}:${listen.port}`, retryInMs: 5000 }, 'cannot serve /metrics; retrying');
+        retry = setTimeout(attempt, 5000);
+        retry.unref();
+      },
+    );
+  };
+  attempt();
+  return {
+    close: async () => {
+      closed = true;
+      clearTimeout(retry);
+      await server?.close();
+    },
+  };
+}
+
+function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; underlay: UnderlayInfo; log: pino.Logger }, running: { proxy?: ServiceProxy }, metrics?: AgentMetrics): Agent {
   // The other masquerade mode's rules go after this mode's first good sync (Masquerade.sync).
   const masq = new Masquerade(execRunner, o.masqMode, path.join(o.runDir, 'masquerade.json'));
   return new Agent({
@@ -161,7 +231,7 @@ function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; u
     backend: o.backend,
     runDir: o.runDir,
     enableForwarding,
-    reconciler: { resyncMs: o.resyncMs },
+    reconciler: { resyncMs: o.resyncMs, ...(metrics ? { onSync: metrics.onSync('network') } : {}) },
     // NodePorts follow the addresses of this node's Node (a full proxy sync when they change).
     onSelf: (node) => running.proxy?.setNodeIps(proxyNodeIps(node, [io.underlay.ip])),
   });
@@ -195,7 +265,7 @@ function processStats(): { rssMB: number; heapUsedMB: number; heapTotalMB: numbe
 }
 
 /** kube-proxy's part, once the node knows its cluster CIDR (after registration). */
-function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger; reconciler: ReconcilerOptions }): ServiceProxy {
+function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger; reconciler: ReconcilerOptions; onRulesSynced?: ServiceProxyDeps['onRulesSynced'] }): ServiceProxy {
   const backends = makeProxyBackends(o.log);
   const proxy = new ServiceProxy({ ...o, collectGarbage, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
   proxy.start();

@@ -9,10 +9,21 @@ export interface ReconcilerOptions {
   resyncMs?: number; // default 30 s
   maxBackoffMs?: number; // default 30 s
   clock?: Clock; // default the real one; tests pass test/lib/fake-clock.ts
+  /** Told after every sync (metrics): how long it took on the clock, and whether it succeeded. */
+  onSync?: (result: SyncResult) => void;
+}
+
+export interface SyncResult {
+  ms: number;
+  ok: boolean;
+  skipped: boolean;
+  reasons: string[];
 }
 
 export interface SyncOutcome {
   ok: boolean;
+  /** Nothing could be done yet (not registered, lists not complete): not a sync for the metrics. */
+  skipped?: boolean;
 }
 
 /** The first retry waits this long; each further failure doubles it, up to maxBackoffMs. */
@@ -107,11 +118,11 @@ export class Reconciler {
     const reasons = [...this.reasons];
     this.reasons.clear();
     this.pending = false;
-    this.lastStart = this.clock.now();
+    const started = (this.lastStart = this.clock.now());
     this.running = this.sync(reasons)
       .then(
         (o) => o,
-        (e: Error) => {
+        (e: Error): SyncOutcome => {
           this.onError(e, this.backoffMs());
           return { ok: false };
         },
@@ -119,9 +130,19 @@ export class Reconciler {
       .then((outcome) => {
         this.syncs++;
         this.running = undefined;
+        this.report({ ms: this.clock.now() - started, ok: outcome.ok, skipped: outcome.skipped === true, reasons });
         if (!this.stopped) this.afterSync(outcome);
         this.wakeIfIdle();
       });
+  }
+
+  /** A throwing listener must not stop the loop: the sync itself went fine or was already counted. */
+  private report(result: SyncResult): void {
+    try {
+      this.opts.onSync?.(result);
+    } catch {
+      // metrics are best effort
+    }
   }
 
   private afterSync(outcome: SyncOutcome): void {

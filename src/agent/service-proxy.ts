@@ -4,13 +4,13 @@
 // entries. Coalesced and rate-limited like the network reconcile.
 import type { ApiClient } from '../client/api-client.js';
 import { Informer } from '../client/informer.js';
-import type { Endpoints, Service } from '../api/objects.js';
+import { LAST_CHANGE_TRIGGER_TIME, type Endpoints, type Service } from '../api/objects.js';
 import type { CommandRunner } from '../exec/runner.js';
-import { FULL_SYNC_PERIOD_MS, type ProxyBackend } from '../proxy/backend.js';
+import { FULL_SYNC_PERIOD_MS, type ProxyBackend, type ProxySyncReport } from '../proxy/backend.js';
 import { ProxyChangeTracker } from '../proxy/changes.js';
 import { proxyEndpointsView, proxyServiceView } from '../proxy/model.js';
 import { conntrackDeletes, runConntrackDeletes } from '../proxy/conntrack.js';
-import { Reconciler, type ReconcilerOptions } from './reconciler.js';
+import { Reconciler, type ReconcilerOptions, type SyncOutcome } from './reconciler.js';
 import type { AgentLog } from './agent.js';
 
 export interface ServiceProxyDeps {
@@ -31,6 +31,14 @@ export interface ServiceProxyDeps {
    * stay in the heap. Returns the ms it took (undefined: not available).
    */
   collectGarbage?: () => number | undefined;
+  /**
+   * After every sync that left the rules right (metrics): what was written, and for each
+   * Endpoints change it covered, seconds from the change's trigger time at the control plane
+   * (LAST_CHANGE_TRIGGER_TIME) to now, when the rules are in the kernel.
+   */
+  onRulesSynced?: (synced: { report?: ProxySyncReport; programmingSeconds: number[] }) => void;
+  /** Wall clock in ms (tests); default Date.now. */
+  now?: () => number;
 }
 
 /** A full sync this large (nftables: ~3,500 services × 5 endpoints) is followed by collectGarbage. */
@@ -39,6 +47,8 @@ export const GC_AFTER_FULL_SYNC_BYTES = 1 << 20;
 export interface ServiceProxyStatus {
   mode: string;
   servicePorts: number;
+  /** Services with at least one service port in the rules. */
+  services: number;
   /** Endpoints in use over all service ports (allEndpoints). */
   endpoints: number;
   lastSync?: { at: string; scope: string; changed: number; bytes: number; ms: number; error?: string };
@@ -53,9 +63,13 @@ export class ServiceProxy {
   private forceFull = true;
   private lastFullAt = 0;
   private othersRemoved = false;
+  /** Endpoints key → trigger times (ms) of changes no good sync has covered yet. */
+  private triggers = new Map<string, number[]>();
+  private readonly startedAt: number;
 
   constructor(private readonly deps: ServiceProxyDeps) {
-    this.status = { mode: deps.backend.mode, servicePorts: 0, endpoints: 0 };
+    this.status = { mode: deps.backend.mode, servicePorts: 0, services: 0, endpoints: 0 };
+    this.startedAt = this.now();
     this.tracker = new ProxyChangeTracker(deps.nodeName, { ips: deps.nodeIPs, clusterCidrs: deps.clusterCidrs });
     const request = (why: string) => () => this.reconciler.request(why);
     const onError = (what: string) => (e: Error, ms: number) => deps.log.warn({ err: e.message, retryInMs: ms }, `watching ${what} failed; keeping the current rules`);
@@ -67,8 +81,8 @@ export class ServiceProxy {
       onError: onError('services'),
     }, { transform: proxyServiceView });
     this.endpoints = new Informer<Endpoints>(deps.client, { plural: 'endpoints' }, {
-      onAdd: (e) => (this.tracker.setEndpoints(e), request('endpoints added')()),
-      onUpdate: (_o, e) => (this.tracker.setEndpoints(e), request('endpoints changed')()),
+      onAdd: (e) => (this.tracker.setEndpoints(e), this.noteTrigger(e), request('endpoints added')()),
+      onUpdate: (_o, e) => (this.tracker.setEndpoints(e), this.noteTrigger(e), request('endpoints changed')()),
       onDelete: (e) => (this.tracker.deleteEndpoints(e.metadata.namespace ?? 'default', e.metadata.name), request('endpoints deleted')()),
       onSynced: request('endpoints listed'),
       onError: onError('endpoints'),
@@ -107,11 +121,52 @@ export class ServiceProxy {
     this.reconciler.request('node addresses changed');
   }
 
-  private async sync(resync = false): Promise<{ ok: boolean }> {
-    if (!this.services.synced || !this.endpoints.synced) return { ok: true };
+  private now(): number {
+    return this.deps.now ? this.deps.now() : Date.now();
+  }
+
+  /**
+   * A change's trigger time, as kube-proxy records it: not for changes older than this proxy (the
+   * initial list would measure how long the object existed) and not for deletions (their
+   * annotation is the previous write's).
+   */
+  private noteTrigger(ep: Endpoints): void {
+    if (!this.deps.onRulesSynced) return;
+    const at = Date.parse(ep.metadata.annotations?.[LAST_CHANGE_TRIGGER_TIME] ?? '');
+    if (!Number.isFinite(at) || at < this.startedAt) return;
+    const key = `${ep.metadata.namespace ?? 'default'}/${ep.metadata.name}`;
+    const times = this.triggers.get(key) ?? [];
+    if (!times.includes(at)) times.push(at);
+    this.triggers.set(key, times);
+  }
+
+  /** The trigger times a sync starting now covers; given back when it fails. */
+  private takeTriggers(): Map<string, number[]> {
+    const taken = this.triggers;
+    this.triggers = new Map();
+    return taken;
+  }
+
+  private giveBackTriggers(taken: Map<string, number[]>): void {
+    for (const [key, times] of taken) this.triggers.set(key, [...times, ...(this.triggers.get(key) ?? [])]);
+  }
+
+  private reportSynced(taken: Map<string, number[]>, report?: ProxySyncReport): void {
+    if (!this.deps.onRulesSynced) return;
+    const now = this.now();
+    const programmingSeconds = [...taken.values()].flat().map((at) => Math.max(0, now - at) / 1000);
+    this.deps.onRulesSynced({ ...(report ? { report } : {}), programmingSeconds });
+  }
+
+  private async sync(resync = false): Promise<SyncOutcome> {
+    if (!this.services.synced || !this.endpoints.synced) return { ok: true, skipped: true };
+    const taken = this.takeTriggers();
     const pending = this.tracker.pending();
     const full = pending.full || this.forceFull || (resync && this.resyncNeedsFull());
-    if (!full && pending.changedKeys.size === 0) return { ok: true };
+    if (!full && pending.changedKeys.size === 0) {
+      this.reportSynced(taken); // the rules already say what the changes ask for
+      return { ok: true };
+    }
     const input = this.tracker.input();
     const at = new Date().toISOString();
     try {
@@ -123,15 +178,18 @@ export class ServiceProxy {
       this.forceFull = false;
       if (full) this.lastFullAt = Date.now();
       this.status.servicePorts = input.ports.length;
+      this.status.services = new Set(input.ports.map((p) => `${p.svc.namespace}/${p.svc.name}`)).size;
       this.status.endpoints = input.ports.reduce((n, p) => n + p.allEndpoints.length, 0);
       this.status.lastSync = { at, scope: report.scope, changed: full ? input.ports.length : pending.changedKeys.size, bytes: report.bytes, ms: report.ms };
       const gcMs = report.scope === 'full' && report.bytes >= GC_AFTER_FULL_SYNC_BYTES ? this.deps.collectGarbage?.() : undefined;
       if (report.bytes > 0) this.deps.log.info({ scope: report.scope, changed: this.status.lastSync.changed, bytes: report.bytes, ms: report.ms, conntrackDeletes: stale.length, ...(gcMs !== undefined ? { gcMs } : {}) }, 'service rules synced');
       this.removeOthers();
+      this.reportSynced(taken, report);
       return { ok: true };
     } catch (e) {
       // The kernel may hold half of a failed partial write's view: the next sync is a full one.
       this.forceFull = true;
+      this.giveBackTriggers(taken);
       this.status.lastSync = { at, scope: full ? 'full' : 'partial', changed: pending.changedKeys.size, bytes: 0, ms: 0, error: (e as Error).message };
       this.deps.log.error({ err: (e as Error).message }, 'service rules sync failed; retrying with a full sync');
       return { ok: false };

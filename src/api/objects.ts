@@ -153,6 +153,12 @@ export interface Endpoints extends KubeObject {
 /** Label on Endpoints written by the control plane's endpoints controller (from a selector). */
 export const MANAGED_BY_LABEL = 'endpoints.podwire.io/managed-by';
 export const MANAGED_BY_CONTROLLER = 'podwire-controlplane';
+/**
+ * Kubernetes' annotation (the EndpointSlice controller sets it): when the change to a Pod or
+ * Service that made this write happened, RFC 3339 with milliseconds. Agents measure network
+ * programming latency from it (kube-proxy's network_programming_duration_seconds).
+ */
+export const LAST_CHANGE_TRIGGER_TIME = 'endpoints.kubernetes.io/last-change-trigger-time';
 
 // ---- ClusterConfig (podwire's own) -----------------------------------------------------------
 

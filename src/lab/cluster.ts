@@ -120,7 +120,7 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   const socket = path.join(nodeDir, 'agent.sock');
   const out = logFile(path.join(nodeDir, 'agent.log'));
-  const args = [...AGENT_NODE_FLAGS, BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode];
+  const args = [...AGENT_NODE_FLAGS, BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode, '--ipam-data-dir', path.join(nodeDir, 'ipam')];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   return { ...node, dir: nodeDir, socket, agent, agentArgs: args };

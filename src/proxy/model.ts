@@ -3,6 +3,7 @@
 // golden test of it) only changes when the services or endpoints really did.
 import { ipSortKey } from '../net/ip.js';
 import type { EndpointAddress, EndpointPort, Endpoints, KubeObject, Service, ServicePort } from '../api/objects.js';
+import { LAST_CHANGE_TRIGGER_TIME } from '../api/objects.js';
 import { servicePortEndpoints } from './topology.js';
 import type { EndpointInfo, Protocol, ProxyInput, ServicePortInfo, ServiceType } from './types.js';
 
@@ -48,14 +49,20 @@ export function proxyServiceView(svc: Service): Service {
 
 const slimAddress = (a: EndpointAddress): EndpointAddress => (a.nodeName !== undefined ? { ip: a.ip, nodeName: a.nodeName } : { ip: a.ip });
 
-/** Endpoints as the proxy's informer caches them: addresses cut to ip and nodeName (no targetRef, hostname). */
+/**
+ * Endpoints as the proxy's informer caches them: addresses cut to ip and nodeName (no targetRef,
+ * hostname), of the annotations only the last-change-trigger-time.
+ */
 export function proxyEndpointsView(ep: Endpoints): Endpoints {
   const subsets = ep.subsets?.map((s) => ({
     ...(s.addresses !== undefined ? { addresses: s.addresses.map(slimAddress) } : {}),
     ...(s.notReadyAddresses !== undefined ? { notReadyAddresses: s.notReadyAddresses.map(slimAddress) } : {}),
     ...(s.ports !== undefined ? { ports: s.ports } : {}),
   }));
-  return { apiVersion: 'v1', kind: 'Endpoints', metadata: slimMeta(ep), ...(subsets !== undefined ? { subsets } : {}) };
+  // The trigger time stays: the agent measures network programming latency from it.
+  const trigger = ep.metadata.annotations?.[LAST_CHANGE_TRIGGER_TIME];
+  const metadata = trigger !== undefined ? { ...slimMeta(ep), annotations: { [LAST_CHANGE_TRIGGER_TIME]: trigger } } : slimMeta(ep);
+  return { apiVersion: 'v1', kind: 'Endpoints', metadata, ...(subsets !== undefined ? { subsets } : {}) };
 }
 
 // ---- Services --------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
 // compare-and-swap on the Endpoints' modRevision, skipped when nothing changed, so several
 // control plane instances (etcd HA) converge on the same objects instead of fighting.
 import { randomUUID } from 'node:crypto';
-import { MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, type Endpoints, type Pod, type Service } from '../../api/objects.js';
+import { LAST_CHANGE_TRIGGER_TIME, MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, type Endpoints, type Pod, type Service } from '../../api/objects.js';
 import { isStoreError, type Store, type WatchEvent, type WatchHandle } from '../store/types.js';
 import { deriveSubsets, servicesSelectingPod, subsetsEqual } from './derive.js';
 
@@ -21,6 +21,9 @@ export class EndpointsController {
   private services = new Map<string, Service>(); // store key → service
   private pods = new Map<string, Map<string, Pod>>(); // namespace → key → pod
   private dirty = new Set<string>(); // service keys
+  // service key → when the controller saw the first change not yet written (a Pod or Service
+  // watch event): the Endpoints' last-change-trigger-time, as Kubernetes' controllers set it.
+  private triggers = new Map<string, number>();
   private watches: WatchHandle[] = [];
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> = Promise.resolve();
@@ -101,7 +104,11 @@ export class EndpointsController {
 
   private mark(keys: string[]): void {
     if (keys.length === 0) return;
-    keys.forEach((k) => this.dirty.add(k));
+    const now = Date.now();
+    for (const k of keys) {
+      this.dirty.add(k);
+      if (!this.triggers.has(k)) this.triggers.set(k, now);
+    }
     if (this.timer || !this.synced) return;
     this.timer = setTimeout(() => {
       this.timer = undefined;
@@ -116,9 +123,12 @@ export class EndpointsController {
         const batch = [...this.dirty];
         this.dirty.clear();
         for (const key of batch) {
+          const triggeredAt = this.triggers.get(key);
           try {
             await this.sync(key);
           } catch (e) {
+            // The retry's write carries the first trigger still (it measures from the change).
+            if (triggeredAt !== undefined) this.triggers.set(key, Math.min(triggeredAt, this.triggers.get(key) ?? Infinity));
             if (this.stopped || isStoreError(e, 'Closed')) return;
             this.log.warn({ service: key, err: (e as Error).message }, 'endpoints controller: sync failed; will retry');
             this.dirty.add(key);
@@ -135,6 +145,8 @@ export class EndpointsController {
     const [, , ns, name] = serviceKey.split('/') as [string, string, string, string];
     const epKey = `/endpoints/${ns}/${name}`;
     const svc = this.services.get(serviceKey);
+    const triggeredAt = this.triggers.get(serviceKey);
+    this.triggers.delete(serviceKey); // flush() puts it back when this sync fails
     const current = await this.store.get<Endpoints>(epKey);
     const managed = current?.value.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_CONTROLLER;
     if (!svc) {
@@ -145,9 +157,10 @@ export class EndpointsController {
     if (subsets === undefined) return; // no selector: Endpoints are written by hand
     if (current && managed && subsetsEqual(current.value.subsets ?? [], subsets)) return;
     const labels = { ...(svc.metadata.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_CONTROLLER };
-    const metadata = current
+    const base = current
       ? { ...current.value.metadata, labels }
       : { name, namespace: ns, uid: randomUUID(), creationTimestamp: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'), labels };
+    const metadata = withTriggerTime(base, triggeredAt);
     const ep: Endpoints = { apiVersion: 'v1', kind: 'Endpoints', metadata, subsets };
     this.log.debug({ service: serviceKey, subsets: subsets.length }, 'endpoints controller: writing');
     await this.write(() => (current ? this.store.update(epKey, ep, { expectedModRevision: current.modRevision }) : this.store.create(epKey, ep)));
@@ -167,4 +180,12 @@ export class EndpointsController {
       if (o.value.metadata.labels?.[MANAGED_BY_LABEL] === MANAGED_BY_CONTROLLER && !this.services.has(serviceKeyOf(ns, name))) this.dirty.add(serviceKeyOf(ns, name));
     }
   }
+}
+
+/** The trigger time annotation set, or removed when this write has none (a relist), as Kubernetes does. */
+function withTriggerTime(metadata: Endpoints['metadata'], at: number | undefined): Endpoints['metadata'] {
+  const { [LAST_CHANGE_TRIGGER_TIME]: _old, ...others } = metadata.annotations ?? {};
+  const annotations = at === undefined ? others : { ...others, [LAST_CHANGE_TRIGGER_TIME]: new Date(at).toISOString() };
+  const { annotations: _a, ...rest } = metadata;
+  return Object.keys(annotations).length > 0 ? { ...rest, annotations } : rest;
 }
