@@ -40,6 +40,45 @@ export class TraceError extends Error {
   }
 }
 
+/**
+ * The packet as either tracer walks it: the fields NAT rewrites, what happened to it, and the named
+ * address sets it is matched against and adds to (nft sets, iptables recent lists), seeded with
+ * opts.affinity.
+ */
+export class PacketState {
+  saddr: string;
+  daddr: string;
+  dport: number;
+  readonly proto: string;
+  mark = 0;
+  masquerade = false;
+  dnatTo?: string;
+  candidates?: string[];
+  rulesEvaluated = 0;
+  readonly path: string[] = [];
+  private readonly named = new Map<string, Set<string>>();
+
+  constructor(protected readonly pkt: TracePacket, protected readonly opts: TraceOptions, initialSets: Iterable<readonly [string, readonly string[]]> = []) {
+    this.saddr = pkt.srcIp;
+    this.daddr = pkt.dstIp;
+    this.dport = pkt.dstPort;
+    this.proto = pkt.protocol.toLowerCase();
+    for (const [name, elements] of initialSets) this.named.set(name, new Set(elements));
+    for (const [name, ips] of Object.entries(opts.affinity ?? {})) for (const ip of ips) this.namedSet(name).add(ip);
+  }
+
+  protected namedSet(name: string): Set<string> {
+    let s = this.named.get(name);
+    if (!s) this.named.set(name, (s = new Set()));
+    return s;
+  }
+
+  /** Which of n arms of a random pick this trace takes (opts.randomPick, modulo n). */
+  protected pickOf(n: number): number {
+    return (((this.opts.randomPick ?? 0) % n) + n) % n;
+  }
+}
+
 /** IPv4 address in CIDR (or equal to a bare address). IPv6 never matches: the IRs are IPv4 only. */
 export function inCidr(ip: string, cidr: string): boolean {
   const addr = tryParseIp(ip);

@@ -11,7 +11,7 @@
 // DNAT, MASQUERADE and ACCEPT end the table's traversal for that hook; DROP and REJECT end the
 // packet. `-m conntrack --ctstate NEW` always matches (first packet). The statistic cascade of
 // a chain is resolved by opts.randomPick; recent lists start from opts.affinity.
-import { TraceError, inCidr, type TracePacket, type TraceOptions, type TraceResult as BaseTraceResult } from '../trace-common.js';
+import { PacketState, TraceError, inCidr, type TracePacket, type TraceOptions, type TraceResult as BaseTraceResult } from '../trace-common.js';
 import type { BuiltinChain, Chain, IptIR, Match, Rule, TableName } from './ir.js';
 
 export type { TracePacket, TraceOptions } from '../trace-common.js';
@@ -51,32 +51,11 @@ function cascadeArms(chain: Chain): number[] {
   return arms;
 }
 
-class Tracer {
-  saddr: string;
-  daddr: string;
-  dport: number;
-  readonly proto: string;
-  mark = 0;
-  masquerade = false;
-  dnatTo?: string;
-  candidates?: string[];
+class Tracer extends PacketState {
   candidateChains?: string[];
-  rulesEvaluated = 0;
-  readonly path: string[] = [];
-  private readonly recent = new Map<string, Set<string>>();
 
-  constructor(private readonly ir: IptIR, private readonly pkt: TracePacket, private readonly opts: TraceOptions) {
-    this.saddr = pkt.srcIp;
-    this.daddr = pkt.dstIp;
-    this.dport = pkt.dstPort;
-    this.proto = pkt.protocol.toLowerCase();
-    for (const [name, ips] of Object.entries(opts.affinity ?? {})) for (const ip of ips) this.list(name).add(ip);
-  }
-
-  private list(name: string): Set<string> {
-    let s = this.recent.get(name);
-    if (!s) this.recent.set(name, (s = new Set()));
-    return s;
+  constructor(private readonly ir: IptIR, pkt: TracePacket, opts: TraceOptions) {
+    super(pkt, opts);
   }
 
   isLocal(ip: string): boolean {
@@ -108,7 +87,7 @@ class Tracer {
 
   private runRules(table: TableName, chain: Chain, depth: number): Outcome {
     const arms = cascadeArms(chain);
-    const pick = arms.length ? arms[(((this.opts.randomPick ?? 0) % arms.length) + arms.length) % arms.length] : -1;
+    const pick = arms.length ? arms[this.pickOf(arms.length)] : -1;
     for (let i = 0; i < chain.rules.length; i++) {
       const rule = chain.rules[i];
       this.rulesEvaluated++;
@@ -138,8 +117,8 @@ class Tracer {
       case 'mark': return ((this.mark & m.mask) === (m.value & m.mask)) !== Boolean(m.negate);
       case 'statistic': return picked;
       case 'recent':
-        if (m.op === 'set') this.list(m.name).add(this.saddr);
-        return this.list(m.name).has(this.saddr);
+        if (m.op === 'set') this.namedSet(m.name).add(this.saddr);
+        return this.namedSet(m.name).has(this.saddr);
       case 'ctstateNew': return true;
       case 'comment': return true;
     }

@@ -9,7 +9,7 @@
 // accept end the current base chain (the hook's next base chain still runs, except after drop
 // and reject); falling off a base chain is its policy, accept. `ct state new` always matches
 // (first packet); affinity sets start with the IR's elements plus opts.affinity.
-import { TraceError, inCidr, type TracePacket as BaseTracePacket, type TraceOptions, type TraceResult } from '../trace-common.js';
+import { PacketState, TraceError, inCidr, type TracePacket as BaseTracePacket, type TraceOptions, type TraceResult } from '../trace-common.js';
 import { priorityValue, type Chain, type Hook, type Match, type Rule, type Verdict } from '../../exec/nft/objects.js';
 import type { NftIR } from './render.js';
 
@@ -25,34 +25,12 @@ type Outcome = { end: 'continue' } | { end: 'accept' | 'drop' | 'reject' };
 const CONTINUE: Outcome = { end: 'continue' };
 const MAX_DEPTH = 32;
 
-class Tracer {
-  saddr: string;
-  daddr: string;
-  dport: number;
-  readonly proto: string;
-  mark = 0;
-  masquerade = false;
-  dnatTo?: string;
-  candidates?: string[];
-  rulesEvaluated = 0;
-  readonly path: string[] = [];
+class Tracer extends PacketState {
   private readonly chains: Map<string, Chain>;
-  private readonly sets = new Map<string, Set<string>>();
 
-  constructor(private readonly ir: NftIR, private readonly pkt: TracePacket, private readonly opts: TraceOptions) {
-    this.saddr = pkt.srcIp;
-    this.daddr = pkt.dstIp;
-    this.dport = pkt.dstPort;
-    this.proto = pkt.protocol.toLowerCase();
+  constructor(private readonly ir: NftIR, pkt: TracePacket, opts: TraceOptions) {
+    super(pkt, opts, ir.sets.map((set) => [set.name, set.elements] as const));
     this.chains = new Map(ir.chains.map((c) => [c.name, c]));
-    for (const s of ir.sets) this.sets.set(s.name, new Set(s.elements));
-    for (const [name, ips] of Object.entries(opts.affinity ?? {})) for (const ip of ips) this.setOf(name).add(ip);
-  }
-
-  private setOf(name: string): Set<string> {
-    let s = this.sets.get(name);
-    if (!s) this.sets.set(name, (s = new Set()));
-    return s;
   }
 
   isLocal(ip: string): boolean {
@@ -88,14 +66,14 @@ class Tracer {
     switch (m.kind) {
       // An ip6 match never matches: the tracer follows IPv4 packets only.
       case 'addr': return m.family !== 6 && m.cidrs.some((c) => inCidr(addr(m.field), c)) !== Boolean(m.negate);
-      case 'addrInSet': return [...this.setOf(m.set)].some((e) => inCidr(addr(m.field), e));
+      case 'addrInSet': return [...this.namedSet(m.set)].some((e) => inCidr(addr(m.field), e));
       case 'l4proto': return this.proto === m.proto;
       case 'dport': return this.dport === m.port;
       case 'fibLocal': return this.isLocal(addr(m.field));
       case 'mark': return ((this.mark & m.mask) !== 0) === m.isSet;
       case 'ctStateNew': return true;
       case 'ctStatusDnat': return this.dnatTo !== undefined;
-      case 'addrPairInSet': return this.setOf(m.set).has(`${this.saddr} . ${this.daddr}`);
+      case 'addrPairInSet': return this.namedSet(m.set).has(`${this.saddr} . ${this.daddr}`);
     }
   }
 
@@ -116,7 +94,7 @@ class Tracer {
       case 'numgen': {
         this.candidates = a.chains.map((c) => this.dnatTarget(c));
         const n = a.chains.length;
-        const pick = (((this.opts.randomPick ?? 0) % n) + n) % n;
+        const pick = this.pickOf(n);
         // A cascade evaluates its arms up to the one taken (the last needs no numgen).
         if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
         return this.verdict({ kind: 'goto', chain: a.chains[pick] }, depth);
@@ -125,7 +103,7 @@ class Tracer {
         const n = a.endpoints.length;
         if (n === 0) throw new TraceError('trace: dnat pick over no endpoints');
         this.candidates = a.endpoints.map((e) => `${e.ip}:${e.port}`);
-        const pick = (((this.opts.randomPick ?? 0) % n) + n) % n;
+        const pick = this.pickOf(n);
         if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
         return this.act({ matches: [], action: { kind: 'dnat', ...a.endpoints[pick] } }, depth);
       }
@@ -138,7 +116,7 @@ class Tracer {
         if (arms.length === 0) return 'next'; // no element: the expression breaks, the rule does not match
         if (arms.some((e, i) => Number(e.key[2]) !== i || !e.data) || arms.length !== a.mod) throw new TraceError(`trace: ${a.map} holds ${arms.length} arms for ${prefix.join(' . ')}, the rule picks mod ${a.mod}`);
         this.candidates = arms.map((e) => `${e.data![0]}:${e.data![1]}`);
-        const pick = (((this.opts.randomPick ?? 0) % a.mod) + a.mod) % a.mod;
+        const pick = this.pickOf(a.mod);
         return this.act({ matches: [], action: { kind: 'dnat', ip: arms[pick]!.data![0]!, port: Number(arms[pick]!.data![1]) } }, depth);
       }
       case 'dnat':
@@ -154,7 +132,7 @@ class Tracer {
         return { end: 'accept' };
       case 'reject': return { end: 'reject' };
       case 'updateSet':
-        this.setOf(a.set).add(this.saddr);
+        this.namedSet(a.set).add(this.saddr);
         return 'next';
     }
   }
