@@ -167,13 +167,27 @@ export class Agent {
     this.deps.log.info({ podCidr: node.spec.podCIDR, backend, underlay: this.deps.underlay.ip }, 'registered');
   }
 
-  private input(): NetworkInput | undefined {
+  /** The sync's input; `record` (the sync) keeps the peers it saw in the state, a read-only look does not. */
+  private input(record = true): NetworkInput | undefined {
     const s = this.state;
     if (!s.podCidr || !s.clusterCidr || !s.backend) return undefined;
+    let peers = s.peers;
     if (this.informer?.synced) {
-      s.peers = [...this.informer.cache.values()].filter((n) => n.metadata.name !== s.nodeName).map(peerOf).filter((p): p is PeerNode => p !== undefined);
+      peers = [...this.informer.cache.values()].filter((n) => n.metadata.name !== s.nodeName).map(peerOf).filter((p): p is PeerNode => p !== undefined);
+      if (record) s.peers = peers;
     }
-    return { nodeName: s.nodeName, underlay: this.deps.underlay, podCidr: s.podCidr, clusterCidr: s.clusterCidr, backend: s.backend, vni: s.vni ?? 1, vxlanPort: s.vxlanPort ?? 8472, vtepMac: this.deps.vtepMac, peers: s.peers };
+    return { nodeName: s.nodeName, underlay: this.deps.underlay, podCidr: s.podCidr, clusterCidr: s.clusterCidr, backend: s.backend, vni: s.vni ?? 1, vxlanPort: s.vxlanPort ?? 8472, vtepMac: this.deps.vtepMac, peers };
+  }
+
+  /**
+   * What a network sync would change right now (desired vs the kernel's routes, neighbours, FDB,
+   * links), without changing anything: `podwire status` reports it as out of sync. Undefined
+   * before registration. The masquerade rules are not compared here.
+   */
+  outOfSync(): string[] | undefined {
+    const input = this.input(false);
+    if (!input) return undefined;
+    return plan(desiredNetwork(input), observeNetwork(this.deps.handle)).map(describeStep);
   }
 
   private async sync(reasons: string[]): Promise<SyncOutcome> {

@@ -154,7 +154,7 @@ async function serve(o: AgentOptions): Promise<number> {
   const metrics = o.metricsListen ? createMetrics(o, running) : undefined;
   const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
-  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats() }), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   if (o.installCni) installCniFiles(o, o.installCni, log);
   onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close()], () => {
@@ -255,6 +255,16 @@ function onShutdownSignals(log: pino.Logger, stops: () => Array<Promise<unknown>
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+/** /v1/status's outOfSync (the steps a network sync would take now); a failed look is reported, never thrown. */
+function networkDrift(agent: Agent): { outOfSync?: string[]; outOfSyncError?: string } {
+  try {
+    const steps = agent.outOfSync();
+    return steps ? { outOfSync: steps } : {};
+  } catch (e) {
+    return { outOfSyncError: (e as Error).message };
+  }
 }
 
 /** The agent's own footprint in /v1/status (the services benchmark reads it), MB with 1 decimal. */

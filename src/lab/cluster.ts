@@ -11,7 +11,8 @@ import { ApiClient } from '../client/api-client.js';
 import type { Backend, Endpoints, Service } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { createNetns, netnsPath } from '../netns/netns.js';
-import { Lab, LAB_STATE_DIR, type LabNode } from './lab.js';
+import { Lab, LAB_STATE_DIR, type LabNode, type LabState } from './lab.js';
+import type { TrackedProc } from './procs.js';
 
 const DIST = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const BIN = {
@@ -64,6 +65,31 @@ export interface LabCluster {
   outside: LabNode;
 }
 
+/**
+ * Where a lab cluster keeps its files, from its prefix alone: the control plane's unix socket and
+ * admin token, each node's run dir and agent socket. The debugging CLI (`--lab PREFIX`) finds a
+ * kept lab's sockets here; the unix sockets are files, reachable from the root netns.
+ */
+export function clusterFiles(prefix: string): { dir: string; controlPlaneSocket: string; adminTokenFile: string; nodeDir: (node: string) => string; agentSocket: (node: string) => string } {
+  const dir = path.join(LAB_STATE_DIR, `${prefix.replace(/-$/, '')}.d`);
+  return {
+    dir,
+    controlPlaneSocket: path.join(dir, 'controlplane', 'api.sock'),
+    adminTokenFile: path.join(dir, 'controlplane', 'admin.token'),
+    nodeDir: (node) => path.join(dir, node),
+    agentSocket: (node) => path.join(dir, node, 'agent.sock'),
+  };
+}
+
+/** The agent binary in a recorded command line (whichever checkout's dist/ started it). */
+const AGENT_CMD = /\/src\/agent\/main\.js( |$)/;
+
+/** The agent process of a lab node as the lab recorded it (the last one started: a restart records a new one). */
+export function recordedAgentProc(state: LabState, node: string): TrackedProc | undefined {
+  const netns = state.nodes.find((n) => n.name === node)?.netns;
+  return netns === undefined ? undefined : state.procs.filter((p) => p.what.startsWith(`${netns}: `) && AGENT_CMD.test(p.what)).at(-1);
+}
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   let lastErr = '';
@@ -113,7 +139,7 @@ export async function restartControlPlane(c: LabCluster): Promise<void> {
 }
 
 export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend, proxyMode: 'nftables' | 'iptables' = 'nftables'): Promise<ClusterNode> {
-  const nodeDir = path.join(dir, node.name);
+  const nodeDir = path.join(dir, node.name); // clusterFiles(prefix).nodeDir
   fs.mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
   const { token } = await admin.request<{ token: string }>('POST', `/api/v1/nodes/${node.name}/token`);
   const tokenFile = path.join(nodeDir, 'node.token');
@@ -243,7 +269,7 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
   const lab = Lab.create({ nodes: opts.nodes, log, ...(opts.prefix ? { prefix: opts.prefix } : {}) });
   let admin: ApiClient | undefined;
   try {
-    const dir = path.join(LAB_STATE_DIR, `${lab.prefix.replace(/-$/, '')}.d`);
+    const dir = clusterFiles(lab.prefix).dir;
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     const cp = await startControlPlane(lab, dir, opts.backend);
     admin = cp.admin;
