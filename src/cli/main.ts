@@ -2,6 +2,8 @@
 // `podwire`: the command-line interface.
 import { labCommand, LAB_USAGE } from './lab.js';
 import { API_COMMANDS, API_USAGE, describeError } from './api.js';
+import { statusCommand, STATUS_USAGE } from './status.js';
+import { EXIT, UnreachableError } from './debug/output.js';
 import { UsageError } from '../flags/flags.js';
 import { VERSION } from '../version.js';
 
@@ -14,6 +16,7 @@ commands:
   apply     create or update objects from a YAML / JSON manifest
   delete    delete objects by name or from a manifest
   token     create or revoke node tokens
+  status    control plane, nodes and their agents: last sync, errors, out of sync (network debugging)
   lab       build / remove a multi-node netns lab cluster on this machine
   version   print the version
 
@@ -23,6 +26,8 @@ PODWIRE_TOKEN, else the config file (--config, $PODWIRE_CONFIG, ~/.config/podwir
 
 ${API_USAGE}
 
+${STATUS_USAGE}
+
 ${LAB_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
@@ -30,6 +35,8 @@ async function main(argv: string[]): Promise<number> {
   const api = cmd !== undefined && Object.hasOwn(API_COMMANDS, cmd) ? API_COMMANDS[cmd] : undefined;
   if (api) return api(rest);
   switch (cmd) {
+    case 'status':
+      return statusCommand(rest);
     case 'lab':
       return labCommand(rest);
     case 'version':
@@ -50,6 +57,6 @@ main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err: Error) => {
     process.stderr.write(`podwire: ${describeError(err)}\n`);
-    process.exit(err instanceof UsageError ? 2 : 1);
+    process.exit(err instanceof UsageError ? EXIT.USAGE : err instanceof UnreachableError ? EXIT.UNREACHABLE : EXIT.PROBLEM);
   },
 );
