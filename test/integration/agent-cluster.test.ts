@@ -5,14 +5,15 @@
 // a node joining (reachable within 2 s of registering), a node leaving (its routes, FDB and
 // neighbours go away on the others), and stale objects under our ownership removed while
 // foreign ones stay.
-import t, { type Test } from 'tap';
+import t from 'tap';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { execInNetns, spawnInNetns } from '../../src/netns/exec.js';
 import { clusterConnectivity } from '../../src/lab/cluster-probes.js';
 import {
-  addPod, agentStatus, createCluster, destroyCluster, restartAgent, restartControlPlane, startAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster,
+  addPod, agentStatus, restartAgent, restartControlPlane, startAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster,
 } from '../../src/lab/cluster.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { withCluster } from '../lib/lab-cluster.js';
 import type { Node } from '../../src/api/objects.js';
 
 const haveIperf = spawnSync('iperf3', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -20,15 +21,6 @@ const ip = (ns: string, args: string[]) => JSON.parse(execFileSync('ip', ['-n', 
 const bridgeFdb = (ns: string) => JSON.parse(execFileSync('ip', ['netns', 'exec', ns, 'bridge', '-j', 'fdb', 'show', 'dev', 'podwire.1'], { encoding: 'utf8' }) || '[]');
 const ifindex = (ns: string, dev: string): number => ip(ns, ['link', 'show', 'dev', dev])[0].ifindex;
 const nftHandles = (ns: string): string => execFileSync('ip', ['netns', 'exec', ns, 'nft', '-a', 'list', 'chain', 'inet', 'podwire', 'pod-masquerade'], { encoding: 'utf8' }).replace(/counter packets \d+ bytes \d+/g, '');
-
-async function withCluster(t: Test, opts: Parameters<typeof createCluster>[0]): Promise<LabCluster> {
-  const c = await createCluster(opts);
-  t.teardown(() => {
-    const leaks = destroyCluster(c);
-    if (leaks.length) throw new Error(`lab leaked: ${leaks.join(', ')}`);
-  });
-  return c;
-}
 
 for (const backend of ['vxlan', 'host-gw', 'auto'] as const) {
   t.test(`${backend}: pods reach each other across nodes and the outside host through masquerade`, { skip: SKIP_NOT_ROOT }, async (t) => {

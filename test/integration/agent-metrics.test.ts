@@ -6,7 +6,8 @@
 // and the network programming latency histogram.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { createCluster, createEchoService, destroyCluster, waitFor, type LabCluster } from '../../src/lab/cluster.js';
+import { createEchoService, waitFor } from '../../src/lab/cluster.js';
+import { withCluster } from '../lib/lab-cluster.js';
 import { SKIP_NOT_ROOT, haveCommand } from '../lib/netns.js';
 import { parseExposition, sampleValue, type Exposition } from '../lib/prom-text.js';
 
@@ -28,13 +29,7 @@ function scrape(ns: string): Exposition {
 const value = (e: Exposition, name: string, labels: Record<string, string> = {}): number => sampleValue(e, name, labels) ?? NaN;
 
 t.test('agent /metrics in a node netns: syncs, gauges, pod registrations; a Service moves the proxy counters', { skip: SKIP_NOT_ROOT || (haveCommand('curl') ? false : 'curl missing') }, async (t) => {
-  let c: LabCluster | undefined;
-  t.teardown(() => {
-    if (!c) return;
-    const leaks = destroyCluster(c);
-    if (leaks.length) throw new Error(`lab leaked: ${leaks.join(', ')}`);
-  });
-  c = await createCluster({ nodes: 2, backend: 'vxlan', podsPerNode: 1 });
+  const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 1 });
   const ns = c.nodes[0]!.netns;
 
   const before = await waitFor('node1 serves /metrics with a network sync and the proxy synced', () => {

@@ -5,7 +5,8 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { createCluster, destroyCluster, waitFor, type LabCluster } from '../../src/lab/cluster.js';
+import { waitFor } from '../../src/lab/cluster.js';
+import { withCluster } from '../lib/lab-cluster.js';
 import { isAlive } from '../../src/lab/procs.js';
 import { readLabStates } from '../../src/lab/lab.js';
 import type { StatusReport } from '../../src/cli/debug/status.js';
@@ -19,13 +20,7 @@ function podwire(args: string[]): { code: number | null; stdout: string; stderr:
 }
 
 t.test('podwire status --lab: healthy, an agent down, an unknown node', { skip: SKIP_NOT_ROOT }, async (t) => {
-  let c: LabCluster | undefined;
-  t.teardown(() => {
-    if (!c) return;
-    const leaks = destroyCluster(c);
-    if (leaks.length) throw new Error(`lab leaked: ${leaks.join(', ')}`);
-  });
-  c = await createCluster({ nodes: 2, backend: 'vxlan', podsPerNode: 1 });
+  const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 1 });
   const prefix = c.lab.prefix;
 
   // The proxy's first sync may still be running right after the cluster is up.

@@ -7,13 +7,11 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import type { AddressInfo } from 'node:net';
 import { ApiClient } from '../../src/client/api-client.js';
 import { startLocalApi } from '../../src/agent/local-api.js';
-import { buildServer } from '../../src/controlplane/api/server.js';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import { startControlPlane } from '../lib/controlplane-process.js';
-import { ADMIN_TOKEN } from '../lib/controlplane.js';
+import { ADMIN_TOKEN, listening } from '../lib/controlplane.js';
 
 const PARTIAL_HEADERS = 'GET /healthz HTTP/1.1\r\nHost: x\r\nX-A: ';
 const PARTIAL_BODY = `POST /api/v1/namespaces/default/pods HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN_TOKEN}\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{"apiVersion":"v1",`;
@@ -36,10 +34,7 @@ async function timed(p: Promise<unknown>): Promise<number> {
 
 t.test('the control plane app closes within 2 s with half-sent requests and a watch open', async (t) => {
   const store = new MemoryStore();
-  const app = buildServer({ store, adminTokens: [ADMIN_TOKEN], endpointsController: false });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as AddressInfo).port;
-  const client = new ApiClient({ server: `http://127.0.0.1:${port}`, token: ADMIN_TOKEN });
+  const { app, port, client } = await listening(store);
   t.teardown(async () => {
     client.close();
     await store.close();
@@ -56,20 +51,18 @@ t.test('the control plane app closes within 2 s with half-sent requests and a wa
 
 t.test('a watch whose request arrives while the control plane is closing is ended too', async (t) => {
   const store = new MemoryStore();
-  const app = buildServer({ store, adminTokens: [ADMIN_TOKEN], endpointsController: false });
   // Hold watch requests in an async hook so that close() begins while one is on its way in.
   let held: (() => void) | undefined;
   const arrived = new Promise<void>((r) => (held = r));
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
-  app.addHook('preHandler', async (req) => {
-    if (!req.url.includes('watch=1')) return;
-    held?.();
-    await gate;
-  });
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  const port = (app.server.address() as AddressInfo).port;
-  const client = new ApiClient({ server: `http://127.0.0.1:${port}`, token: ADMIN_TOKEN });
+  const { app, client } = await listening(store, 0, 60_000, (app) =>
+    app.addHook('preHandler', async (req) => {
+      if (!req.url.includes('watch=1')) return;
+      held?.();
+      await gate;
+    }),
+  );
   t.teardown(async () => {
     client.close();
     await store.close();

@@ -3,7 +3,8 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { clusterConnectivity, serviceConnectivity } from '../../src/lab/cluster-probes.js';
-import { agentStatus, createCluster, createEchoService, destroyCluster, restartAgent, waitFor, type ClusterNode } from '../../src/lab/cluster.js';
+import { agentStatus, createEchoService, restartAgent, waitFor, type ClusterNode } from '../../src/lab/cluster.js';
+import { withCluster } from '../lib/lab-cluster.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 
 const inNs = (ns: string, cmd: string, args: string[]) => execFileSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8' });
@@ -18,11 +19,7 @@ async function switchMode(node: ClusterNode, mode: 'nftables' | 'iptables'): Pro
 }
 
 t.test('proxy mode switch nftables → iptables → nftables leaves no stale rules', { skip: SKIP_NOT_ROOT }, async (t) => {
-  const c = await createCluster({ nodes: 2, backend: 'vxlan', podsPerNode: 1 });
-  t.teardown(() => {
-    const leaks = destroyCluster(c);
-    if (leaks.length) throw new Error(`lab leaked: ${leaks.join(', ')}`);
-  });
+  const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 1 });
   const n1 = c.nodes[0]!;
   inNs(n1.netns, 'nft', ['add table ip other; add chain ip other keep { type filter hook forward priority 0; }; add rule ip other keep counter']);
   const foreign = () => inNs(n1.netns, 'nft', ['list', 'table', 'ip', 'other']).replace(/packets \d+ bytes \d+/g, '');

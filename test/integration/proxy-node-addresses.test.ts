@@ -5,7 +5,8 @@
 // informer hands its own Node to the service proxy (ServiceProxy.setNodeIps), whose next sync is
 // a full one. The extra address lives on the node's eth0 inside the lab's pw- netns.
 import t from 'tap';
-import { agentStatus, createCluster, createEchoService, destroyCluster, waitFor, type ClusterNode } from '../../src/lab/cluster.js';
+import { agentStatus, createEchoService, waitFor, type ClusterNode } from '../../src/lab/cluster.js';
+import { withCluster } from '../lib/lab-cluster.js';
 import type { Node } from '../../src/api/objects.js';
 import { NODEPORT_IPS_SET } from '../../src/proxy/nft/render.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
@@ -21,11 +22,7 @@ function nodePortIps(n: ClusterNode): string[] {
 type ProxyStatus = { proxy?: { lastSync?: { at: string; scope: string; error?: string } } };
 
 t.test('nftables proxy: NodePorts follow the addresses of the node\'s Node', { skip: SKIP_NOT_ROOT, timeout: 120_000 }, async (t) => {
-  const c = await createCluster({ nodes: 1, backend: 'vxlan', podsPerNode: 1 });
-  t.teardown(() => {
-    const leaks = destroyCluster(c);
-    if (leaks.length) throw new Error(`lab leaked: ${leaks.join(', ')}`);
-  });
+  const c = await withCluster(t, { nodes: 1, backend: 'vxlan', podsPerNode: 1 });
   const n1 = c.nodes[0]!;
   const svc = await createEchoService(c);
   const nodePort = svc.spec.ports![0]!.nodePort!;

@@ -3,6 +3,8 @@
 import { buildServer, type ControlPlaneServer, type ServerDeps } from '../../src/controlplane/api/server.js';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import type { Store } from '../../src/controlplane/store/types.js';
+import type { AddressInfo } from 'node:net';
+import { ApiClient } from '../../src/client/api-client.js';
 
 export const ADMIN_TOKEN = 'pwa_test-admin-token-0123456789';
 
@@ -78,4 +80,17 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, wh
     if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms (last: ${JSON.stringify(last)})`);
     await new Promise((r) => setTimeout(r, 20));
   }
+}
+
+/**
+ * A control plane app listening on loopback (no endpoints controller), its URL and an admin client.
+ * `beforeListen` adds hooks to the app before it serves (e.g. to hold requests).
+ */
+export async function listening(store: Store, port = 0, bookmarkIntervalMs = 60_000, beforeListen?: (app: ControlPlaneServer) => void) {
+  const app = buildServer({ store, adminTokens: [ADMIN_TOKEN], bookmarkIntervalMs, endpointsController: false });
+  beforeListen?.(app);
+  await app.listen({ host: '127.0.0.1', port });
+  const bound = (app.server.address() as AddressInfo).port;
+  const url = `http://127.0.0.1:${bound}`;
+  return { app, url, port: bound, client: new ApiClient({ server: url, token: ADMIN_TOKEN }) };
 }

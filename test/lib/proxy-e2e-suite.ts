@@ -24,7 +24,8 @@
 //      chain deleted; iptables: PREROUTING flushed, as a firewall reload does)
 import type { Test } from 'tap';
 import { spawnSync } from 'node:child_process';
-import { addPod, agentStatus, createCluster, destroyCluster, restartAgent, waitAgentSynced, waitFor, type AgentStatus, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
+import { addPod, agentStatus, restartAgent, waitAgentSynced, waitFor, type AgentStatus, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
+import { withCluster } from './lab-cluster.js';
 import type { Endpoints, Service } from '../../src/api/objects.js';
 import { SKIP_NOT_ROOT } from './netns.js';
 import {
@@ -63,11 +64,7 @@ async function killAgent(n: ClusterNode): Promise<void> {
 export function runProxyE2E<V>(t: Test, mode: ProxyMode, o: ProxyOracle<V>): Promise<unknown> {
   return t.test(`${mode} service proxy end to end in a 3-node lab cluster`, { skip: SKIP_NOT_ROOT, timeout: 300_000 }, async (t) => {
     const t0 = Date.now();
-    const c = await createCluster({ nodes: 3, backend: 'vxlan', podsPerNode: 1, proxyMode: mode });
-    t.teardown(() => {
-      const leaks = destroyCluster(c);
-      if (leaks.length) throw new Error(`lab leaked: ${leaks.join(', ')}`);
-    });
+    const c = await withCluster(t, { nodes: 3, backend: 'vxlan', podsPerNode: 1, proxyMode: mode });
     const [n1, n2, n3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const podOn = (n: ClusterNode): ClusterPod => c.pods.find((p) => p.node === n.name)!;
     const [p1, p2, p3] = [podOn(n1), podOn(n2), podOn(n3)];

@@ -2,20 +2,11 @@
 // revision the store no longer holds, and the list+watch informer relisting after it and riding
 // out a server restart.
 import t from 'tap';
-import type { AddressInfo } from 'node:net';
 import { ApiClient, ApiClientError } from '../../src/client/api-client.js';
 import { Informer } from '../../src/client/informer.js';
-import { buildServer } from '../../src/controlplane/api/server.js';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import type { KubeObject, Pod, WatchEventBody } from '../../src/api/objects.js';
-import { ADMIN_TOKEN, eventually, pod } from '../lib/controlplane.js';
-
-async function listening(store: MemoryStore, port = 0, bookmarkIntervalMs = 60_000) {
-  const app = buildServer({ store, adminTokens: [ADMIN_TOKEN], bookmarkIntervalMs, endpointsController: false });
-  await app.listen({ host: '127.0.0.1', port });
-  const url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  return { app, url, client: new ApiClient({ server: url, token: ADMIN_TOKEN }) };
-}
+import { ADMIN_TOKEN, eventually, listening, pod } from '../lib/controlplane.js';
 
 t.test('events arrive in revision order, with ADDED for the current state when no resourceVersion is given', async (t) => {
   const store = new MemoryStore();

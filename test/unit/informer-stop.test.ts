@@ -2,11 +2,11 @@
 // waiting for its answer is ended, not awaited. Before this, a stop() that met a watch being opened
 // waited for the server to end the stream, and the server's close waited for the informer: CI hung
 // in the teardown of the informer's restart test (issue 21, item 1).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import net from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { ApiClient, ApiClientError } from '../../src/client/api-client.js';
-import { Informer } from '../../src/client/informer.js';
+import { Informer, type InformerHandlers } from '../../src/client/informer.js';
 import { buildServer } from '../../src/controlplane/api/server.js';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import type { Pod } from '../../src/api/objects.js';
@@ -63,14 +63,20 @@ async function rawServer(answerList: boolean, answerWatch: boolean) {
   };
 }
 
-t.test('stop() ends a list that the server never answers', async (t) => {
-  const raw = await rawServer(false, false);
+/** An informer on pods against a rawServer, both ended in the test's teardown. */
+async function informerOn(t: Test, answerList: boolean, answerWatch: boolean, handlers: InformerHandlers<Pod> = {}) {
+  const raw = await rawServer(answerList, answerWatch);
   const client = new ApiClient({ server: raw.url, token: ADMIN_TOKEN });
-  const informer = new Informer<Pod>(client, { plural: 'pods' });
+  const informer = new Informer<Pod>(client, { plural: 'pods' }, handlers);
   t.teardown(async () => {
     client.close();
     await raw.close();
   });
+  return { raw, client, informer };
+}
+
+t.test('stop() ends a list that the server never answers', async (t) => {
+  const { raw, client, informer } = await informerOn(t, false, false);
   informer.start();
   const synced = informer.waitForSync(60_000);
   await eventually(async () => raw.seen.length > 0, 'the list request reaches the server');
@@ -82,13 +88,7 @@ t.test('stop() ends a list that the server never answers', async (t) => {
 });
 
 t.test('stop() ends a watch whose answer has not come yet', async (t) => {
-  const raw = await rawServer(true, false);
-  const client = new ApiClient({ server: raw.url, token: ADMIN_TOKEN });
-  const informer = new Informer<Pod>(client, { plural: 'pods' });
-  t.teardown(async () => {
-    client.close();
-    await raw.close();
-  });
+  const { raw, client, informer } = await informerOn(t, true, false);
   informer.start();
   await informer.waitForSync(5000);
   await eventually(async () => raw.seen.some((l) => l.includes('watch=1')), 'the watch request reaches the server');
@@ -97,14 +97,8 @@ t.test('stop() ends a watch whose answer has not come yet', async (t) => {
 });
 
 t.test('stop() ends an open watch stream, and one that opens while stop() runs', async (t) => {
-  const raw = await rawServer(true, true);
-  const client = new ApiClient({ server: raw.url, token: ADMIN_TOKEN });
   let watching = 0;
-  const informer = new Informer<Pod>(client, { plural: 'pods' }, { onWatching: () => watching++ });
-  t.teardown(async () => {
-    client.close();
-    await raw.close();
-  });
+  const { client, informer } = await informerOn(t, true, true, { onWatching: () => watching++ });
   informer.start();
   await eventually(async () => watching > 0, 'the watch is open');
   await within(informer.stop(), 2000, 'informer.stop() on an open watch');
