@@ -62,13 +62,14 @@ async function run(env: CniEnv, stdin: string): Promise<unknown> {
     case 'ADD': {
       const [{ cmdAdd }, { formatResult }] = await Promise.all([import('./add.js'), import('./result.js')]);
       // Labels, names and the credentials' files are checked before the node is touched.
+      let credentials: import('./register.js').Credentials;
       if (conf.controlPlane) {
         const register = await import('./register.js');
         register.podIdentity(env);
-        register.readCredentials(conf.controlPlane);
+        credentials = register.readCredentials(conf.controlPlane);
       }
       const result = cmdAdd(env, conf);
-      if (conf.controlPlane) await registerOrUndo(env, conf, result);
+      if (conf.controlPlane) await registerOrUndo(env, conf, result, credentials);
       return formatResult(result, conf.cniVersion);
     }
     case 'DEL':
@@ -93,9 +94,9 @@ async function run(env: CniEnv, stdin: string): Promise<unknown> {
 }
 
 /** A pod the control plane does not know is unreachable through Services: undo the ADD instead. */
-async function registerOrUndo(env: CniEnv, conf: NetConf, result: import('./result.js').Result): Promise<void> {
+async function registerOrUndo(env: CniEnv, conf: NetConf, result: import('./result.js').Result, credentials: import('./register.js').Credentials): Promise<void> {
   try {
-    await (await import('./register.js')).registerPod(conf.controlPlane!, env, result);
+    await (await import('./register.js')).registerPod(conf.controlPlane!, env, result, credentials);
   } catch (err) {
     try {
       (await import('./del.js')).cmdDel(env, conf);

@@ -58,7 +58,9 @@ export function podIdentity(env: CniEnv): { namespace: string; name: string; lab
  * touches the node, so a bad file fails the ADD with nothing to undo. Type-checked, bounded reads:
  * a FIFO named here must fail, not block the plugin forever.
  */
-export function readCredentials(conf: ControlPlaneConf): { token: string; ca?: Buffer } | undefined {
+export type Credentials = { token: string; ca?: Buffer } | undefined;
+
+export function readCredentials(conf: ControlPlaneConf): Credentials {
   if (conf.agentSocket) return undefined;
   try {
     const token = readSmallFile(conf.tokenFile!, CREDENTIAL_MAX_BYTES).toString('utf8').trim();
@@ -68,9 +70,9 @@ export function readCredentials(conf: ControlPlaneConf): { token: string; ca?: B
   }
 }
 
-function clientFor(conf: ControlPlaneConf): ApiClient {
+function clientFor(conf: ControlPlaneConf, credentials: Credentials = readCredentials(conf)): ApiClient {
   if (conf.agentSocket) return new ApiClient({ server: 'http://podwire-agent', socketPath: conf.agentSocket, timeoutMs: 10_000 });
-  return new ApiClient({ server: conf.server!, ...readCredentials(conf), timeoutMs: 10_000 });
+  return new ApiClient({ server: conf.server!, ...credentials, timeoutMs: 10_000 });
 }
 
 function explain(e: unknown, what: string): CniError {
@@ -99,11 +101,12 @@ export function podObject(conf: ControlPlaneConf, env: CniEnv, result: Result): 
 }
 
 /** Creates the Pod, or replaces the one of an earlier sandbox of the same pod (newest ADD wins). */
-export async function registerPod(conf: ControlPlaneConf, env: CniEnv, result: Result): Promise<void> {
+/** `credentials`: what readCredentials(conf) gave before the ADD touched the node (read once). */
+export async function registerPod(conf: ControlPlaneConf, env: CniEnv, result: Result, credentials: Credentials): Promise<void> {
   if (env.ifname !== conf.ifname) return;
   const pod = podObject(conf, env, result);
   const ref = { plural: 'pods', namespace: pod.metadata.namespace, name: pod.metadata.name };
-  const client = clientFor(conf);
+  const client = clientFor(conf, credentials);
   try {
     for (let attempt = 0; ; attempt++) {
       try {
