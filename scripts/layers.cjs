@@ -21,7 +21,7 @@ const MAY_IMPORT = {
   controlplane: ['api', 'flags', 'http', 'net', 'printers', 'version'],
   agent: ['api', 'client', 'exec', 'flags', 'http', 'net', 'netlink', 'netns', 'proxy', 'sys', 'version'],
   lab: ['agent', 'api', 'client', 'net', 'netlink', 'netns', 'sys', 'version'],
-  cli: ['api', 'client', 'flags', 'lab', 'netns', 'printers', 'version'],
+  cli: ['api', 'client', 'flags', 'lab', 'net', 'netns', 'printers', 'version'],
 };
 
 module.exports = { MAY_IMPORT };

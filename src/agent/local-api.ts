@@ -3,6 +3,7 @@
 //   POST/GET/PUT/DELETE /api/v1/namespaces/NS/pods…  passed to the control plane with the node's
 //                                                    token, so the CNI plugin registers pods
 //                                                    through the agent without a token of its own
+//   GET/POST /v1/debug/…                             the debugging CLI's read-only API (debug/routes.ts)
 import fs from 'node:fs';
 import http from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
@@ -10,6 +11,7 @@ import { ApiClientError, isStatus, type ApiClient } from '../client/api-client.j
 import type { AgentState } from './agent.js';
 import { privateListen } from '../http/private-socket.js';
 import { boundCloseTime } from '../http/close.js';
+import { registerDebugRoutes, type DebugDeps } from './debug/routes.js';
 
 export interface LocalApiDeps {
   socketPath: string;
@@ -18,6 +20,8 @@ export interface LocalApiDeps {
   state: () => AgentState & Record<string, unknown>;
   /** After each pod request passed to the control plane (metrics): the answer's code (503: unreachable). */
   onForwarded?: (request: { method: string; code: number; seconds: number }) => void;
+  /** The debug API's view of the agent (absent in tests that only need the status and pod routes). */
+  debug?: DebugDeps;
 }
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
@@ -25,6 +29,7 @@ export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance
   const app = Fastify({ logger: false, serverFactory: (handler) => privateListen(http.createServer(handler)) });
   boundCloseTime(app); // a client that sent half a request must not hold the agent's shutdown
   app.get('/v1/status', async () => deps.state());
+  if (deps.debug) registerDebugRoutes(app, deps.debug);
   const forward = async (method: string, url: string, body: unknown, reply: import('fastify').FastifyReply) => {
     const t0 = performance.now();
     const done = (code: number) => {

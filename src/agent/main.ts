@@ -19,6 +19,7 @@ import { AgentMetrics } from './metrics.js';
 import { parseListen, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { collectGarbage } from './runtime.js';
 import { startLocalApi } from './local-api.js';
+import type { DebugDeps } from './debug/routes.js';
 import { Masquerade, type MasqMode } from './masq/masq.js';
 import { execRunner } from '../exec/runner.js';
 import { vtepMacFor } from './network/desired.js';
@@ -103,6 +104,7 @@ interface AgentOptions {
   installCni?: { binDir: string; confDir: string };
   metricsListen?: { host: string; port: number };
   ipamDataDir: string;
+  cniConfDir: string;
 }
 
 function optionsFrom(flags: Record<string, unknown>): AgentOptions {
@@ -139,6 +141,7 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     installCni: flags['install-cni'] ? { binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string } : undefined,
     metricsListen,
     ipamDataDir: path.resolve(flags['ipam-data-dir'] as string),
+    cniConfDir: path.resolve(flags['cni-conf-dir'] as string),
   };
 }
 
@@ -154,7 +157,7 @@ async function serve(o: AgentOptions): Promise<number> {
   const metrics = o.metricsListen ? createMetrics(o, running) : undefined;
   const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
-  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), debug: debugDeps(o, agent, handle, running), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   if (o.installCni) installCniFiles(o, o.installCni, log);
   onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close()], () => {
@@ -170,6 +173,10 @@ async function serve(o: AgentOptions): Promise<number> {
     });
   }
   return -1;
+}
+
+function debugDeps(o: AgentOptions, agent: Agent, handle: Handle, running: { proxy?: ServiceProxy }): DebugDeps {
+  return { nodeName: o.nodeName, agent, handle, proxy: () => running.proxy, proxyMode: o.proxyMode, masqMode: o.masqMode, runDir: o.runDir, ipamDataDir: o.ipamDataDir, cniConfDir: o.cniConfDir };
 }
 
 /** The gauges read the agent's and the proxy's state, and the IPAM directory, when scraped. */

@@ -30,6 +30,8 @@ export interface ControlPlaneConf {
 }
 
 export const CONTAINER_ID_ANNOTATION = 'podwire.io/container-id';
+/** The pod's netns as the runtime gave it (CNI_NETNS): where the debugging CLI's probes start (verified by the agent). */
+export const NETNS_ANNOTATION = 'podwire.io/netns';
 const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]{0,61})?[A-Za-z0-9])?$/;
 
@@ -90,7 +92,7 @@ export function podObject(conf: ControlPlaneConf, env: CniEnv, result: Result): 
   return {
     apiVersion: 'v1',
     kind: 'Pod',
-    metadata: { name: id.name, namespace: id.namespace, labels: id.labels, annotations: { [CONTAINER_ID_ANNOTATION]: env.containerId } },
+    metadata: { name: id.name, namespace: id.namespace, labels: id.labels, annotations: { [CONTAINER_ID_ANNOTATION]: env.containerId, ...(env.netns ? { [NETNS_ANNOTATION]: env.netns } : {}) } },
     spec: { nodeName: conf.nodeName },
     status: {
       phase: 'Running',

@@ -38,6 +38,8 @@ export interface DebugTarget {
   labAgents?: Map<string, AgentEndpoint>;
   /** A real node: this machine's agent (its node name comes from its own /v1/status). */
   localAgentSocket?: string;
+  /** A real node: the node this machine's agent serves, once known (its /v1/status nodeName). */
+  localNodeName?: string;
 }
 
 /** A lab's prefix as typed ("pw-abc", "pw-abc-"): the trailing dash is optional. */

@@ -1,0 +1,32 @@
+// The agent's read-only debug API (issue 15): what only the agent knows (its desired state, its
+// last syncs) and what it can read or do in its node's netns (routes, neighbours, FDB, the live
+// ruleset and its counters, probes from inside a pod's netns). Served on the local socket
+// (local-api.ts) and, for the CLI on other machines, on the authenticated remote endpoint. Each
+// debugging command's routes live in their own file here and are registered below; none of them
+// changes the node's network (a probe sends packets, nothing else).
+import type { FastifyInstance } from 'fastify';
+import type { Agent } from '../agent.js';
+import type { ServiceProxy } from '../service-proxy.js';
+import type { Handle } from '../../netlink/handle.js';
+import type { ProxyMode } from '../../proxy/backend.js';
+
+export interface DebugDeps {
+  nodeName: string;
+  agent: Agent;
+  /** The agent's netlink handle on its own (the node's) netns. */
+  handle: Handle;
+  /** The service proxy once it runs (after registration; never with --proxy-mode none). */
+  proxy: () => ServiceProxy | undefined;
+  proxyMode: ProxyMode | 'none';
+  masqMode: 'nftables' | 'iptables';
+  runDir: string;
+  /** The CNI plugin's IPAM dataDir (reservations under <dir>/<network name>/). */
+  ipamDataDir: string;
+  /** Where CNI network configs are read by the runtime (--cni-conf-dir). */
+  cniConfDir: string;
+}
+
+export function registerDebugRoutes(app: FastifyInstance, deps: DebugDeps): void {
+  void app;
+  void deps;
+}
