@@ -161,3 +161,14 @@ export const CTRL_ATTR_MAXATTR = 5;
 export const CTRL_ATTR_MCAST_GROUPS = 7;
 export const CTRL_ATTR_MCAST_GRP_NAME = 1;
 export const CTRL_ATTR_MCAST_GRP_ID = 2;
+
+// Route lookup (RTM_GETROUTE without a dump; rtnetlink.h).
+export const RTA_MARK = 16;
+export const RTA_UID = 25;
+export const RTA_IP_PROTO = 27;
+export const RTA_SPORT = 28;
+export const RTA_DPORT = 29;
+/** rtm_flags: answer with the route's table, not RT_TABLE_MAIN always (iproute2 sets it for IPv4). */
+export const RTM_F_LOOKUP_TABLE = 0x1000;
+/** rtm_flags: answer with the FIB entry that matched (its prefix), not the resolved /32. */
+export const RTM_F_FIB_MATCH = 0x2000;

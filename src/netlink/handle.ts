@@ -6,7 +6,7 @@ import { NetlinkSocket } from './socket.js';
 import type { SocketOptions } from './transport.js';
 import { linkAdd, linkDel, linkFind, linkGet, linkList, linkSet, linkSetBridgePort, type Link, type LinkChanges, type LinkRef, type LinkSpec } from './link.js';
 import { addrAdd, addrDel, addrList, addrReplace, type Address, type AddressSpec } from './address.js';
-import { routeAdd, routeDel, routeList, routeReplace, type Route, type RouteFilter, type RouteSpec } from './route.js';
+import { routeAdd, routeDel, routeGet, routeList, routeReplace, type Route, type RouteFilter, type RouteLookup, type RouteQuery, type RouteSpec } from './route.js';
 import { neighDel, neighList, neighReplace, type Neigh, type NeighSpec } from './neigh.js';
 import { fdbAppend, fdbDel, fdbList, type FdbEntry, type FdbSpec } from './fdb.js';
 import { genlListFamilies, genlResolveFamily, type GenlFamily } from './genl.js';
@@ -54,6 +54,8 @@ export class Handle {
   routeReplace(r: RouteSpec): void { routeReplace(this.route, r); }
   routeDel(r: RouteSpec): void { routeDel(this.route, r); }
   routeList(filter?: RouteFilter): Route[] { return routeList(this.route, filter); }
+  /** `ip route get`: the route the kernel would use for one packet, or why it has none. */
+  routeGet(query: RouteQuery): RouteLookup { return routeGet(this.route, query); }
 
   neighReplace(n: NeighSpec): void { neighReplace(this.route, n); }
   neighDel(n: NeighSpec): void { neighDel(this.route, n); }

@@ -6,7 +6,9 @@ import {
   RTA_PREFSRC, RTA_PRIORITY, RTA_TABLE, RTM_DELROUTE, RTM_GETROUTE, RTM_NEWROUTE, RTN_BROADCAST, RTN_LOCAL,
   RTN_UNICAST, RTN_UNSPEC, RTNH_F_ONLINK, RT_SCOPE_HOST, RT_SCOPE_LINK, RT_SCOPE_NOWHERE, RT_SCOPE_UNIVERSE,
   RT_TABLE_LOCAL, RT_TABLE_MAIN, RTPROT_BOOT, RTN_ANYCAST, RTN_MULTICAST, RTN_NAT, RTMSG_LEN,
+  RTA_SRC, RTA_IIF, RTA_MARK, RTA_IP_PROTO, RTA_SPORT, RTA_DPORT, RTM_F_LOOKUP_TABLE, RTM_F_FIB_MATCH,
 } from './constants.js';
+import { NetlinkError } from './errors.js';
 import { formatCidr, hostBitsSet, networkOf, parseCidr } from '../net/cidr.js';
 import { AddressError, formatIp, parseIp, type Family } from '../net/ip.js';
 import { afOf } from './ip.js';
@@ -218,3 +220,76 @@ export function describeRoute(r: RouteSpec): string {
   if (r.prefsrc !== undefined) parts.push(`src ${r.prefsrc}`);
   return parts.join(' ');
 }
+
+/** A route lookup's packet: what `ip route get DST [from SRC] [iif IF] [oif IF] [mark M] [ipproto P sport S dport D]` gives. */
+export interface RouteQuery {
+  dst: string;
+  src?: string;
+  /** Input interface: a forwarding lookup as for a packet arriving there (needs src; rp_filter applies). */
+  iif?: number;
+  oif?: number;
+  mark?: number;
+  /** IP protocol number (6 tcp, 17 udp, 132 sctp) and ports, for policy routing on them. */
+  ipProto?: number;
+  sport?: number;
+  dport?: number;
+  /** The FIB entry that matched (e.g. 10.244.2.0/24 via ...) instead of the resolved host route. */
+  fibMatch?: boolean;
+}
+
+/** The answer: the route the kernel would use (type RTN_UNICAST, RTN_LOCAL, …) or the errno it gives. */
+export type RouteLookup = { ok: true; route: Route; iif?: number } | { ok: false; errno: number; message: string };
+
+/** RTM_GETROUTE for one packet, byte for byte as iproute2's `ip route get` sends it. */
+export function encodeRouteQuery(q: RouteQuery): Buffer {
+  const dst = parseField('route get', 'dst', q.dst, parseIp);
+  const src = q.src === undefined ? undefined : parseField('route get', 'src', q.src, parseIp);
+  if (src && src.family !== dst.family) throw new AddressError(`route get: src ${q.src} is IPv${src.family} but dst ${q.dst} is IPv${dst.family}`);
+  checkInt('route get', 'iif', q.iif, 1, 0x7fffffff);
+  checkInt('route get', 'oif', q.oif, 1, 0x7fffffff);
+  checkInt('route get', 'mark', q.mark, 0, 0xffffffff);
+  checkInt('route get', 'ipProto', q.ipProto, 0, 255);
+  checkInt('route get', 'sport', q.sport, 0, 0xffff);
+  checkInt('route get', 'dport', q.dport, 0, 0xffff);
+  if (q.iif !== undefined && !src) throw new RangeError('route get: iif needs src (the kernel looks the packet up as arriving on iif from src)');
+  const bits = dst.family === 4 ? 32 : 128;
+  const header = Buffer.alloc(RTMSG_LEN);
+  header.writeUInt8(afOf(dst.family), 0);
+  header.writeUInt8(bits, 1);
+  header.writeUInt8(src ? bits : 0, 2);
+  header.writeUInt32LE((dst.family === 4 ? RTM_F_LOOKUP_TABLE : 0) | (q.fibMatch ? RTM_F_FIB_MATCH : 0), 8);
+  const attrs: Attr[] = [nla.bytes(RTA_DST, dst.bytes)];
+  if (src) attrs.push(nla.bytes(RTA_SRC, src.bytes));
+  if (q.ipProto !== undefined) attrs.push(nla.u8(RTA_IP_PROTO, q.ipProto));
+  if (q.sport !== undefined) attrs.push(nla.be16(RTA_SPORT, q.sport));
+  if (q.dport !== undefined) attrs.push(nla.be16(RTA_DPORT, q.dport));
+  if (q.iif !== undefined) attrs.push(nla.u32(RTA_IIF, q.iif));
+  if (q.oif !== undefined) attrs.push(nla.u32(RTA_OIF, q.oif));
+  if (q.mark !== undefined) attrs.push(nla.u32(RTA_MARK, q.mark));
+  return encodePayload(header, attrs);
+}
+
+/**
+ * The kernel's route for one packet (`ip route get`). No route, an unreachable/prohibit/blackhole
+ * route, or a forwarding lookup the kernel refuses (a martian source under rp_filter, forwarding off) are answers,
+ * not exceptions: { ok: false, errno }. Bad input and netlink failures still throw.
+ */
+export function routeGet(sock: NetlinkSocket, q: RouteQuery): RouteLookup {
+  const payload = encodeRouteQuery(q);
+  let replies;
+  try {
+    replies = sock.exec(RTM_GETROUTE, 0, payload, { op: 'route get', object: `${q.dst}${q.src ? ` from ${q.src}` : ''}${q.iif ? ` iif #${q.iif}` : ''}` });
+  } catch (err) {
+    if (err instanceof NetlinkError && LOOKUP_ERRNOS.has(err.errno)) return { ok: false, errno: err.errno, message: err.message };
+    throw err;
+  }
+  const msg = replies.find((m) => m.type === RTM_NEWROUTE && m.payload.length >= RTMSG_LEN);
+  if (!msg) throw new CodecError(`route get ${q.dst}: the kernel answered without a route`);
+  const route = decodeRoute(msg.payload);
+  const iif = new Attrs(msg.payload.subarray(RTMSG_LEN)).u32(RTA_IIF);
+  return { ok: true, route, ...(iif !== undefined ? { iif } : {}) };
+}
+
+// ENETUNREACH, EHOSTUNREACH, EACCES (prohibit), EINVAL (blackhole; a martian source on input), EXDEV,
+// ESRCH (no route in a table), EPERM: what a lookup can answer for a packet that would be dropped.
+const LOOKUP_ERRNOS = new Set([101, 113, 13, 22, 18, 3, 1]);
