@@ -179,6 +179,11 @@ export class Agent {
     return { nodeName: s.nodeName, underlay: this.deps.underlay, podCidr: s.podCidr, clusterCidr: s.clusterCidr, backend: s.backend, vni: s.vni ?? 1, vxlanPort: s.vxlanPort ?? 8472, vtepMac: this.deps.vtepMac, peers };
   }
 
+  /** The input a sync would use now, without recording anything (the debug API's peers); undefined before registration. */
+  networkInput(): NetworkInput | undefined {
+    return this.input(false);
+  }
+
   /**
    * What a network sync would change right now (desired vs the kernel's routes, neighbours, FDB,
    * links), without changing anything: `podwire status` reports it as out of sync. Undefined

@@ -3,6 +3,7 @@
 import { labCommand, LAB_USAGE } from './lab.js';
 import { API_COMMANDS, API_USAGE, describeError } from './api.js';
 import { statusCommand, STATUS_USAGE } from './status.js';
+import { peersCommand, PEERS_USAGE } from './peers.js';
 import { EXIT, UnreachableError } from './debug/output.js';
 import { UsageError } from '../flags/flags.js';
 import { VERSION } from '../version.js';
@@ -17,6 +18,7 @@ commands:
   delete    delete objects by name or from a manifest
   token     create or revoke node tokens
   status    control plane, nodes and their agents: last sync, errors, out of sync (network debugging)
+  peers     each node's peers: desired vs present route, neighbour, FDB entry (routes: the routes only)
   lab       build / remove a multi-node netns lab cluster on this machine
   version   print the version
 
@@ -28,6 +30,8 @@ ${API_USAGE}
 
 ${STATUS_USAGE}
 
+${PEERS_USAGE}
+
 ${LAB_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
@@ -37,6 +41,9 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'status':
       return statusCommand(rest);
+    case 'peers':
+    case 'routes':
+      return peersCommand(rest, cmd);
     case 'lab':
       return labCommand(rest);
     case 'version':
