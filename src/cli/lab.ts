@@ -9,6 +9,7 @@ import { formatMatrix, runProbes, type Probe } from '../lab/connectivity.js';
 import { validateLabPrefix } from '../lab/names.js';
 import { listNetns } from '../netns/netns.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
+import { labExec, LAB_EXEC_USAGE } from './lab-exec.js';
 
 const UP_FLAGS: FlagSpecs = {
   nodes: { type: 'int', default: 3, min: 1, max: 64, help: 'number of nodes' },
@@ -23,6 +24,7 @@ const DOWN_FLAGS: FlagSpecs = {
 };
 
 export const LAB_USAGE = `usage: podwire lab up [flags] | lab down [--prefix P] | lab status
+${LAB_EXEC_USAGE}
 
 lab up flags:
 ${flagHelp(UP_FLAGS)}`;
@@ -135,6 +137,8 @@ export async function labCommand(argv: string[]): Promise<number> {
       return labDown(rest);
     case 'status':
       return labStatus();
+    case 'exec':
+      return labExec(rest);
     default:
       throw new UsageError(sub ? `unknown lab command ${JSON.stringify(sub)}\n${LAB_USAGE}` : LAB_USAGE);
   }
