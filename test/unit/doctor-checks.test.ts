@@ -1,0 +1,83 @@
+// `podwire doctor`'s node checks, pure (src/agent/debug/doctor-checks.ts): a healthy node's facts
+// give no finding; each case breaks one fact and must give exactly its check id, with a fix.
+import t from 'tap';
+import { doctorChecks, type DoctorFacts } from '../../src/agent/debug/doctor-checks.js';
+
+function healthy(): DoctorFacts {
+  return {
+    node: 'node1',
+    podCidr: '10.244.1.0/24',
+    sysctls: {
+      'net.ipv4.ip_forward': '1',
+      'net.ipv4.conf.all.rp_filter': '0',
+      'net.ipv4.conf.cni0.rp_filter': '2',
+      'net.ipv4.conf.podwire.1.rp_filter': '0',
+      'net.ipv4.conf.eth0.rp_filter': '0',
+    },
+    desired: { bridge: 'cni0', gatewayCidr: '10.244.1.1/24', podMtu: 1450, vxlan: { name: 'podwire.1', mtu: 1450 }, underlay: { ifname: 'eth0', mtu: 1500 } },
+    links: [{ name: 'cni0', mtu: 1450, kind: 'bridge' }, { name: 'podwire.1', mtu: 1450, kind: 'vxlan' }, { name: 'eth0', mtu: 1500, kind: 'veth' }],
+    bridgePorts: [{ name: 'veth1234', mtu: 1450, kind: 'veth' }],
+    bridgeAddrs: ['10.244.1.1/24'],
+    outOfSync: [],
+    nft: { tableFamily: 'inet', table: 'podwire', tablePresent: true, missingChains: [] },
+    cni: { confDir: '/etc/cni/net.d', files: [{ name: '10-podwire.conflist', ours: true }] },
+    ipamOrphans: [],
+  };
+}
+
+t.same(doctorChecks(healthy()), [], 'a healthy node: no finding');
+t.same(doctorChecks({ ...healthy(), cni: { confDir: '/x', files: [] }, nft: undefined }).map((f) => f.severity), ['warning'], 'no CNI config (a runtime reading elsewhere) is only a warning; no nft facts (iptables masquerade) no finding');
+
+type Case = { name: string; check: string; severity: 'error' | 'warning'; change: (f: DoctorFacts) => void; message: RegExp; fix: RegExp };
+const cases: Case[] = [
+  { name: 'forwarding off', check: 'ip-forward', severity: 'error', change: (f) => { f.sysctls['net.ipv4.ip_forward'] = '0'; }, message: /ip_forward is 0/, fix: /sysctl -w net\.ipv4\.ip_forward=1/ },
+  { name: 'forwarding unreadable', check: 'ip-forward', severity: 'error', change: (f) => { delete f.sysctls['net.ipv4.ip_forward']; }, message: /unreadable/, fix: /restart podwire-agent/ },
+  { name: 'strict rp_filter on all', check: 'rp-filter', severity: 'warning', change: (f) => { f.sysctls['net.ipv4.conf.all.rp_filter'] = '1'; }, message: /rp_filter=1\) on podwire\.1, eth0:/, fix: /rp_filter=2/ },
+  { name: 'strict rp_filter on the bridge only', check: 'rp-filter', severity: 'warning', change: (f) => { f.sysctls['net.ipv4.conf.cni0.rp_filter'] = '1'; }, message: /on cni0:/, fix: /loose/ },
+  { name: 'bridge-nf-call-iptables', check: 'br-netfilter', severity: 'warning', change: (f) => { f.sysctls['net.bridge.bridge-nf-call-iptables'] = '1'; }, message: /bridge-nf-call-iptables=1/, fix: /bridge-nf-call-iptables=0/ },
+  { name: 'bridge MTU', check: 'mtu', severity: 'error', change: (f) => { f.links[0]!.mtu = 1500; }, message: /cni0 mtu 1500, want the pod MTU 1450/, fix: /restart podwire-agent/ },
+  { name: 'VXLAN bigger than underlay allows', check: 'mtu', severity: 'error', change: (f) => { f.links[2]!.mtu = 1400; }, message: /podwire\.1 mtu 1450 > underlay eth0 mtu 1400/, fix: /restart/ },
+  { name: 'pod veth bigger than the pod MTU', check: 'mtu', severity: 'error', change: (f) => { f.bridgePorts[0]!.mtu = 9000; }, message: /veth1234 mtu 9000 > the pod MTU 1450/, fix: /re-create/ },
+  { name: 'a peer route missing', check: 'route-missing', severity: 'error', change: (f) => { f.outOfSync = ['route replace 10.244.2.0/24 via 10.244.2.0 dev podwire.1 onlink']; }, message: /10\.244\.2\.0\/24/, fix: /ip route replace 10\.244\.2\.0\/24/ },
+  { name: 'the plan could not be compared', check: 'route-missing', severity: 'warning', change: (f) => { delete f.outOfSync; f.outOfSyncError = 'netlink: EPERM'; }, message: /EPERM/, fix: /agent log/ },
+  { name: 'a stale neighbour', check: 'neigh-stale', severity: 'error', change: (f) => { f.outOfSync = ['neigh replace 10.244.2.0 lladdr 02:00:00:00:00:02 dev podwire.1 nud permanent']; }, message: /neighbour/, fix: /ip neigh replace/ },
+  { name: 'a stale FDB entry', check: 'fdb-stale', severity: 'error', change: (f) => { f.outOfSync = ['fdb del 02:00:00:00:00:09 dev podwire.1 dst 192.0.2.99']; }, message: /FDB/, fix: /bridge fdb del/ },
+  { name: 'our table gone', check: 'nft-table-missing', severity: 'error', change: (f) => { f.nft = { ...f.nft!, tablePresent: false, missingChains: ['pod-masquerade'] }; }, message: /table inet podwire is gone/, fix: /restart podwire-agent/ },
+  { name: 'a chain of ours gone', check: 'nft-table-missing', severity: 'error', change: (f) => { f.nft = { ...f.nft!, missingChains: ['svc-services'] }; }, message: /lacks chain svc-services/, fix: /nft monitor/ },
+  { name: 'nft not runnable', check: 'nft-table-missing', severity: 'warning', change: (f) => { f.nft = { ...f.nft!, tablePresent: false, error: 'nft is not installed' }; }, message: /not installed/, fix: /nft/ },
+  { name: 'bridge without the gateway', check: 'podcidr-mismatch', severity: 'error', change: (f) => { f.bridgeAddrs = ['10.244.7.1/24']; }, message: /cni0 has 10\.244\.7\.1\/24, not the gateway 10\.244\.1\.1\/24/, fix: /ip addr add 10\.244\.1\.1\/24 dev cni0/ },
+  { name: 'bridge with an extra address', check: 'podcidr-mismatch', severity: 'warning', change: (f) => { f.bridgeAddrs.push('10.244.7.1/24'); }, message: /also has 10\.244\.7\.1\/24/, fix: /ip addr del 10\.244\.7\.1\/24 dev cni0/ },
+  { name: 'a foreign config first', check: 'cni-config-conflict', severity: 'error', change: (f) => { f.cni.files.unshift({ name: '05-bridge.conflist', ours: false }); }, message: /uses \/etc\/cni\/net\.d\/05-bridge\.conflist \(first by name\), not podwire's 10-podwire\.conflist/, fix: /remove or rename \/etc\/cni\/net\.d\/05-bridge\.conflist/ },
+  { name: 'a foreign config after ours', check: 'cni-config-conflict', severity: 'warning', change: (f) => { f.cni.files.push({ name: '99-other.conf', ours: false }); }, message: /other CNI configs.*99-other\.conf/, fix: /remove \/etc\/cni\/net\.d\/99-other\.conf/ },
+  { name: 'only foreign configs', check: 'cni-config-conflict', severity: 'warning', change: (f) => { f.cni.files = [{ name: '87-podman-bridge.conflist', ours: false }]; }, message: /no podwire config in \/etc\/cni\/net\.d, only 87-podman-bridge\.conflist/, fix: /--install-cni/ },
+  { name: 'an unreadable conf dir', check: 'cni-config-conflict', severity: 'error', change: (f) => { f.cni.error = 'EACCES'; }, message: /EACCES/, fix: /--cni-conf-dir/ },
+  { name: 'a leaked reservation', check: 'ipam-leak', severity: 'warning', change: (f) => { f.ipamOrphans = [{ network: 'podwire', ip: '10.244.1.9', containerId: 'abcdef0123456789', ifname: 'eth0' }]; }, message: /1 IP reservation without a live container.*10\.244\.1\.9 \(abcdef012345\)/, fix: /podwire\/10\.244\.1\.9/ },
+];
+
+for (const c of cases) {
+  const f = healthy();
+  c.change(f);
+  const got = doctorChecks(f);
+  t.equal(got.length, 1, `${c.name}: one finding (${got.map((g) => g.check).join(', ')})`);
+  t.equal(got[0]?.check, c.check, `${c.name}: check id`);
+  t.equal(got[0]?.severity, c.severity, `${c.name}: severity`);
+  t.equal(got[0]?.node, 'node1', `${c.name}: node`);
+  t.match(got[0]?.message ?? '', c.message, `${c.name}: message`);
+  t.match(got[0]?.fix ?? '', c.fix, `${c.name}: fix`);
+}
+
+t.test('several findings: errors first', async (t) => {
+  const f = healthy();
+  f.sysctls['net.ipv4.conf.all.rp_filter'] = '1';
+  f.sysctls['net.ipv4.ip_forward'] = '0';
+  f.outOfSync = ['route replace 10.244.2.0/24 via 10.244.2.0 dev podwire.1 onlink', 'fdb append 02:00:00:00:00:02 dev podwire.1 dst 192.0.2.12'];
+  t.same(doctorChecks(f).map((x) => `${x.severity} ${x.check}`), ['error ip-forward', 'error route-missing', 'error fdb-stale', 'warning rp-filter']);
+});
+
+t.test('before registration: only what needs no plan', async (t) => {
+  const f = healthy();
+  delete f.desired;
+  delete f.podCidr;
+  delete f.outOfSync;
+  t.same(doctorChecks(f), []);
+});
