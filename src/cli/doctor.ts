@@ -40,7 +40,8 @@ async function askAgent(target: DebugTarget, node: string | undefined): Promise<
   try {
     return { ok: true, answer: await agentRequest<DoctorAgentView>(target, node, 'GET', '/v1/debug/doctor', undefined, 15_000) };
   } catch (e) {
-    if (e instanceof UnreachableError || e instanceof AgentRequestError) return { ok: false, error: e.message };
+    // agentRequest's message names the agent already; the finding does too.
+    if (e instanceof UnreachableError || e instanceof AgentRequestError) return { ok: false, error: e.message.replace(/^cannot reach the agent of [^:]+: /, '') };
     throw e;
   }
 }
