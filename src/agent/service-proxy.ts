@@ -8,6 +8,7 @@ import { LAST_CHANGE_TRIGGER_TIME, type Endpoints, type Service } from '../api/o
 import type { CommandRunner } from '../exec/runner.js';
 import { FULL_SYNC_PERIOD_MS, type ProxyBackend, type ProxySyncReport } from '../proxy/backend.js';
 import { ProxyChangeTracker } from '../proxy/changes.js';
+import type { ProxyInput } from '../proxy/types.js';
 import { proxyEndpointsView, proxyServiceView } from '../proxy/model.js';
 import { conntrackDeletes, runConntrackDeletes } from '../proxy/conntrack.js';
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from './reconciler.js';
@@ -108,6 +109,11 @@ export class ServiceProxy {
 
   settled(): Promise<void> {
     return this.reconciler.settled();
+  }
+
+  /** The proxy's current model (Services × Endpoints as the tracker holds them), read-only: the debug API's explain. */
+  model(): ProxyInput {
+    return this.tracker.input();
   }
 
   /**
