@@ -64,7 +64,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const hint = src.kind === 'pod' ? src.pod.metadata.annotations?.[NETNS_ANNOTATION] : undefined;
   const hops = await followPath({ node: srcNode, dst: dst.ip, ...(spec.port !== undefined ? { port: spec.port } : {}), iif: src.kind === 'pod' ? 'pod' : 'local' }, (req) =>
     agentRequest<ExplainHopAnswer>(target, req.node, 'POST', '/v1/debug/explain-hop', {
-      src: srcIp, dst: req.dst, protocol: spec.protocol, iif: req.iif,
+      src: req.src ?? srcIp, dst: req.dst, protocol: spec.protocol, iif: req.iif,
       ...(req.port !== undefined ? { port: req.port } : {}), ...(req.via ? { via: req.via } : {}), ...(hint && req.iif === 'pod' ? { srcNetnsHint: hint } : {}),
     }),
   );

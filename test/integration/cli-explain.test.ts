@@ -59,6 +59,13 @@ t.test('podwire explain --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.match(table.stdout, /^NODE\s+KIND\s+NAME\s+DETAIL\s+OK$/m);
   t.match(table.stdout, new RegExp(`→ pod default/${b.name}: delivered$`, 'm'));
 
+  // From a node (its own packet): the route lookup picks the source (podwire.1's address).
+  const fromNode = explain('node1', b.name);
+  t.equal(fromNode.code, 0, fromNode.stderr);
+  const fr = JSON.parse(fromNode.stdout) as ExplainReport;
+  t.same(kinds(fr), ['node1:route', 'node1:vxlan', 'node2:underlay', 'node2:route', 'node2:bridge', 'node2:veth', 'node2:pod']);
+  t.match(fr.hops[0]!.detail, /dev podwire\.1 src 10\.244\.\d+\.0$/);
+
   // A ClusterIP:port: the service hop with its DNAT candidates (all 4 echo pods), then delivered to the first.
   const svc = await createEchoService(c);
   const svcIp = svc.spec.clusterIP!;

@@ -12,11 +12,16 @@ t.test('followPath asks SRC node then each next node with iif underlay', async (
   const asked: HopRequest[] = [];
   const answers: Record<string, ExplainHopAnswer> = {
     node1: { hops: [hop('node1', 'pod', '10.244.1.2'), hop('node1', 'vxlan', 'node2')], next: { node: 'node2', dst: '10.244.2.3', port: 8080, via: 'vxlan' } },
-    node2: { hops: [hop('node2', 'underlay', 'podwire.1'), hop('node2', 'pod', '10.244.2.3')] },
+    node2: { hops: [hop('node2', 'underlay', 'podwire.1'), hop('node2', 'route', '10.244.3.4')], next: { node: 'node3', dst: '10.244.3.4', port: 8080, via: 'direct', src: '10.244.2.0' } },
+    node3: { hops: [hop('node3', 'underlay', 'eth0'), hop('node3', 'pod', '10.244.3.4')] },
   };
   const hops = await followPath({ node: 'node1', dst: '10.96.0.10', port: 80, iif: 'pod' }, async (r) => (asked.push(r), answers[r.node]!));
-  t.same(asked, [{ node: 'node1', dst: '10.96.0.10', port: 80, iif: 'pod' }, { node: 'node2', dst: '10.244.2.3', port: 8080, iif: 'underlay', via: 'vxlan' }]);
-  t.same(hops.map((h) => `${h.node}/${h.kind}`), ['node1/pod', 'node1/vxlan', 'node2/underlay', 'node2/pod']);
+  t.same(asked, [
+    { node: 'node1', dst: '10.96.0.10', port: 80, iif: 'pod' },
+    { node: 'node2', dst: '10.244.2.3', port: 8080, iif: 'underlay', via: 'vxlan' },
+    { node: 'node3', dst: '10.244.3.4', port: 8080, iif: 'underlay', via: 'direct', src: '10.244.2.0' },
+  ], 'a source chosen on the way is passed on');
+  t.same(hops.map((h) => `${h.node}/${h.kind}`), ['node1/pod', 'node1/vxlan', 'node2/underlay', 'node2/route', 'node3/underlay', 'node3/pod']);
   t.equal(verdictOf(hops), 'delivered');
 });
 

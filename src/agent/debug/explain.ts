@@ -36,7 +36,8 @@ export interface ExplainHopRequest {
 
 export interface ExplainHopAnswer {
   hops: ExplainHop[];
-  next?: { node?: string; dst: string; port?: number; via: 'vxlan' | 'direct' };
+  /** Where the packet continues; src when the lookup picked it (a node's own packet: the route's prefsrc). */
+  next?: { node?: string; dst: string; port?: number; via: 'vxlan' | 'direct'; src?: string };
 }
 
 const IP_PROTO = { TCP: 6, UDP: 17, SCTP: 132 } as const;
@@ -134,7 +135,8 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
   const r = look.route;
   const dev = r.ifindex !== undefined ? h.linkFind(r.ifindex)?.name ?? `#${r.ifindex}` : '-';
   if (r.type === RTN_LOCAL) return (hop('route', dst, `local address of node ${deps.nodeName}: delivered to the node`), { hops });
-  const via = r.gateway ? `via ${r.gateway} dev ${dev}` : `dev ${dev}`;
+  const via = `${r.gateway ? `via ${r.gateway} dev ${dev}` : `dev ${dev}`}${req.iif === 'local' && r.prefsrc ? ` src ${r.prefsrc}` : ''}`;
+  const src = req.iif === 'local' && r.prefsrc ? { src: r.prefsrc } : {};
   if (dev === BRIDGE_NAME) {
     if (!inCidr(dst, input.podCidr)) return (hop('route', dst, `${via}: ${dst} is not in this node's podCIDR ${input.podCidr}, yet routed to ${BRIDGE_NAME}`, false), { hops });
     hop('route', dst, `${via} (this node's pods, ${input.podCidr})`);
@@ -154,7 +156,7 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
     const peer = peers.find((p) => p.publicIp === fdb.dst) ?? peerByCidr;
     if (!peer) return (hop('vxlan', fdb.dst, `neighbour ${gw} lladdr ${neigh.mac}, FDB dst ${fdb.dst}: no node of the cluster has that underlay address`, false), { hops });
     hop('vxlan', peer.name, `neighbour ${gw} lladdr ${neigh.mac}, FDB ${neigh.mac} dst ${fdb.dst} → node ${peer.name}`);
-    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'vxlan' } };
+    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'vxlan', ...src } };
   }
   const nextIp = r.gateway ?? dst;
   const peer = peers.find((p) => p.publicIp === nextIp);
@@ -166,7 +168,7 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
   hop('route', dst, via);
   if (peer) {
     hop('underlay', peer.name, `next hop ${nextIp} on ${dev} is node ${peer.name}`);
-    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'direct' } };
+    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'direct', ...src } };
   }
   hop('exit', dst, `${via}: leaves the cluster here (no node of the cluster has ${nextIp})`);
   return { hops };

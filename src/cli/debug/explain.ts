@@ -13,7 +13,7 @@ export interface ExplainHop {
 
 export interface ExplainHopAnswer {
   hops: ExplainHop[];
-  next?: { node?: string; dst: string; port?: number; via: 'vxlan' | 'direct' };
+  next?: { node?: string; dst: string; port?: number; via: 'vxlan' | 'direct'; src?: string };
 }
 
 export type Verdict = 'delivered' | 'dropped' | 'rejected';
@@ -35,6 +35,8 @@ export interface HopRequest {
   port?: number;
   iif: 'pod' | 'underlay' | 'local';
   via?: 'vxlan' | 'direct';
+  /** The packet's source from here on, when a node chose it (its own packet: the route's prefsrc). */
+  src?: string;
 }
 
 /**
@@ -65,7 +67,7 @@ export async function followPath(first: HopRequest, ask: (req: HopRequest) => Pr
       hops.push({ node: from, kind: 'loop', name: next.node, detail: `the packet crossed ${visited.length} nodes (${visited.join(' → ')}) and would go on to ${next.node}; explain follows at most ${MAX_NODES}`, ok: false });
       break;
     }
-    req = { node: next.node, dst: next.dst, ...(next.port !== undefined ? { port: next.port } : {}), iif: 'underlay', via: next.via };
+    req = { node: next.node, dst: next.dst, ...(next.port !== undefined ? { port: next.port } : {}), iif: 'underlay', via: next.via, ...(next.src ?? req.src ? { src: next.src ?? req.src } : {}) };
   }
   return hops;
 }
