@@ -3,7 +3,8 @@
 // naming the peer (and `podwire ping` really gets its replies); ClusterIP:port → a service hop with
 // the DNAT candidates, then delivered; a service without endpoints → rejected; the route to the
 // peer's podCIDR deleted by hand in node1's netns → dropped, the first broken hop the route hop
-// (and ping really loses its packets); usage errors exit 2, SRC's agent down exits 3.
+// (and ping really loses its packets); usage errors exit 2, SRC's agent down exits 3. host-gw: the
+// direct next hop on the underlay names the peer.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -139,4 +140,21 @@ t.test('podwire explain --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const down = podwire(['explain', a!.name, b.name, '--lab', prefix]);
   t.equal(down.code, 3, down.stderr);
   t.match(down.stderr, /cannot reach the agent of node1/);
+});
+
+t.test('podwire explain --lab, host-gw: the direct next hop on the underlay', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const c = await withCluster(t, { nodes: 2, backend: 'host-gw', podsPerNode: 1 });
+  const a = c.pods.find((p) => p.node === 'node1')!;
+  const b = c.pods.find((p) => p.node === 'node2')!;
+  const r = await waitFor('host-gw delivered', () => {
+    const x = podwire(['explain', a.name, b.name, '--lab', c.lab.prefix, '-o', 'json']);
+    return x.code === 0 ? x : undefined;
+  }, 20_000);
+  const rep = JSON.parse(r.stdout) as ExplainReport;
+  t.same(kinds(rep), ['node1:pod', 'node1:veth', 'node1:bridge', 'node1:route', 'node1:underlay', 'node2:underlay', 'node2:route', 'node2:bridge', 'node2:veth', 'node2:pod']);
+  const next = rep.hops[4]!;
+  t.equal(next.name, 'node2');
+  t.match(next.detail, /^next hop 192\.0\.2\.\d+ on \S+ is node node2$/);
+  t.match(rep.hops[3]!.detail, /^via 192\.0\.2\.\d+ dev \S+$/);
+  t.equal(podwire(['ping', a.name, b.name, '-c', '1', '--lab', c.lab.prefix]).code, 0, 'and a ping really gets through');
 });
