@@ -153,8 +153,8 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
     if (!neigh?.mac) return (hop('vxlan', peerByCidr?.name ?? gw, `no neighbour entry for ${gw} on ${VXLAN_NAME} (the peer's VTEP address): the kernel cannot address the inner frame`, false), { hops });
     const fdb = obs.fdb.find((f) => f.mac === neigh.mac && f.ifname === VXLAN_NAME);
     if (!fdb) return (hop('vxlan', peerByCidr?.name ?? gw, `neighbour ${gw} lladdr ${neigh.mac}, but no FDB entry for ${neigh.mac} on ${VXLAN_NAME}: the kernel does not know which underlay IP to send to`, false), { hops });
-    const peer = peers.find((p) => p.publicIp === fdb.dst) ?? peerByCidr;
-    if (!peer) return (hop('vxlan', fdb.dst, `neighbour ${gw} lladdr ${neigh.mac}, FDB dst ${fdb.dst}: no node of the cluster has that underlay address`, false), { hops });
+    const peer = peers.find((p) => p.publicIp === fdb.dst);
+    if (!peer) return (hop('vxlan', peerByCidr?.name ?? fdb.dst, `neighbour ${gw} lladdr ${neigh.mac}, FDB dst ${fdb.dst}: no node of the cluster has that underlay address${peerByCidr ? ` (node ${peerByCidr.name}, whose VTEP ${gw} is, is at ${peerByCidr.publicIp}: a stale FDB entry)` : ''}`, false), { hops });
     hop('vxlan', peer.name, `neighbour ${gw} lladdr ${neigh.mac}, FDB ${neigh.mac} dst ${fdb.dst} → node ${peer.name}`);
     return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'vxlan', ...src } };
   }
