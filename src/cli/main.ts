@@ -3,7 +3,10 @@
 import { labCommand, LAB_USAGE } from './lab.js';
 import { API_COMMANDS, API_USAGE, describeError } from './api.js';
 import { statusCommand, STATUS_USAGE } from './status.js';
+import { pingCommand, PING_USAGE } from './ping.js';
 import { peersCommand, PEERS_USAGE } from './peers.js';
+import { doctorCommand, DOCTOR_USAGE } from './doctor.js';
+import { explainCommand, EXPLAIN_USAGE } from './explain.js';
 import { EXIT, UnreachableError } from './debug/output.js';
 import { UsageError } from '../flags/flags.js';
 import { VERSION } from '../version.js';
@@ -19,6 +22,9 @@ commands:
   token     create or revoke node tokens
   status    control plane, nodes and their agents: last sync, errors, out of sync (network debugging)
   peers     each node's peers: desired vs present route, neighbour, FDB entry (routes: the routes only)
+  ping      ICMP echo from inside a pod's netns to a pod, node, service IP or IP: RTT and loss
+  explain   the path of one packet SRC → DST[:PORT/PROTO], hop by hop from live state (where it breaks and why)
+  doctor    checks each node (sysctls, MTUs, routes, nftables, CNI configs, IPAM) and says how to fix what it finds
   lab       build / remove a multi-node netns lab cluster on this machine
   version   print the version
 
@@ -30,7 +36,13 @@ ${API_USAGE}
 
 ${STATUS_USAGE}
 
+${PING_USAGE}
+
 ${PEERS_USAGE}
+
+${DOCTOR_USAGE}
+
+${EXPLAIN_USAGE}
 
 ${LAB_USAGE}`;
 
@@ -44,6 +56,12 @@ async function main(argv: string[]): Promise<number> {
     case 'peers':
     case 'routes':
       return peersCommand(rest, cmd);
+    case 'ping':
+      return pingCommand(rest);
+    case 'explain':
+      return explainCommand(rest);
+    case 'doctor':
+      return doctorCommand(rest);
     case 'lab':
       return labCommand(rest);
     case 'version':

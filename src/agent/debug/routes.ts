@@ -9,6 +9,10 @@ import type { Agent } from '../agent.js';
 import type { ServiceProxy } from '../service-proxy.js';
 import type { Handle } from '../../netlink/handle.js';
 import type { ProxyMode } from '../../proxy/backend.js';
+import { registerPeerRoutes } from './peers.js';
+import { registerPingRoutes } from './ping.js';
+import { registerDoctorRoutes } from './doctor.js';
+import { registerExplainRoutes } from './explain.js';
 
 export interface DebugDeps {
   nodeName: string;
@@ -27,6 +31,8 @@ export interface DebugDeps {
 }
 
 export function registerDebugRoutes(app: FastifyInstance, deps: DebugDeps): void {
-  void app;
-  void deps;
+  registerPeerRoutes(app, deps);
+  registerPingRoutes(app, deps);
+  registerDoctorRoutes(app, deps);
+  registerExplainRoutes(app, deps);
 }
