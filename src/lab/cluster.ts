@@ -146,7 +146,10 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
   fs.writeFileSync(tokenFile, token + '\n', { mode: 0o600 });
   const socket = path.join(nodeDir, 'agent.sock');
   const out = logFile(path.join(nodeDir, 'agent.log'));
-  const args = [...AGENT_NODE_FLAGS, BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode, '--ipam-data-dir', path.join(nodeDir, 'ipam')];
+  const args = [...AGENT_NODE_FLAGS, BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode, '--ipam-data-dir', path.join(nodeDir, 'ipam'),
+    // As on a real node the agent installs the plugin and its conflist, here into the node's own
+    // dirs (the machine's /etc/cni/net.d is none of the lab's business: doctor reads this one).
+    '--install-cni', '--cni-bin-dir', path.join(nodeDir, 'cni-bin'), '--cni-conf-dir', path.join(nodeDir, 'net.d')];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   return { ...node, dir: nodeDir, socket, agent, agentArgs: args };
