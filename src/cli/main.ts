@@ -5,6 +5,7 @@ import { API_COMMANDS, API_USAGE, describeError } from './api.js';
 import { statusCommand, STATUS_USAGE } from './status.js';
 import { pingCommand, PING_USAGE } from './ping.js';
 import { peersCommand, PEERS_USAGE } from './peers.js';
+import { connectivityCommand, CONNECTIVITY_USAGE } from './connectivity.js';
 import { doctorCommand, DOCTOR_USAGE } from './doctor.js';
 import { explainCommand, EXPLAIN_USAGE } from './explain.js';
 import { EXIT, UnreachableError } from './debug/output.js';
@@ -24,6 +25,7 @@ commands:
   peers     each node's peers: desired vs present route, neighbour, FDB entry (routes: the routes only)
   ping      ICMP echo from inside a pod's netns to a pod, node, service IP or IP: RTT and loss
   explain   the path of one packet SRC → DST[:PORT/PROTO], hop by hop from live state (where it breaks and why)
+  connectivity  the pod ↔ pod (--services: pod → service) matrix across all nodes, from inside each pod's netns
   doctor    checks each node (sysctls, MTUs, routes, nftables, CNI configs, IPAM) and says how to fix what it finds
   lab       build / remove a multi-node netns lab cluster on this machine
   version   print the version
@@ -44,6 +46,8 @@ ${DOCTOR_USAGE}
 
 ${EXPLAIN_USAGE}
 
+${CONNECTIVITY_USAGE}
+
 ${LAB_USAGE}`;
 
 async function main(argv: string[]): Promise<number> {
@@ -60,6 +64,8 @@ async function main(argv: string[]): Promise<number> {
       return pingCommand(rest);
     case 'explain':
       return explainCommand(rest);
+    case 'connectivity':
+      return connectivityCommand(rest);
     case 'doctor':
       return doctorCommand(rest);
     case 'lab':

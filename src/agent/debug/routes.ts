@@ -13,6 +13,7 @@ import { registerPeerRoutes } from './peers.js';
 import { registerPingRoutes } from './ping.js';
 import { registerDoctorRoutes } from './doctor.js';
 import { registerExplainRoutes } from './explain.js';
+import { registerConnectRoutes } from './connect.js';
 
 export interface DebugDeps {
   nodeName: string;
@@ -35,4 +36,5 @@ export function registerDebugRoutes(app: FastifyInstance, deps: DebugDeps): void
   registerPingRoutes(app, deps);
   registerDoctorRoutes(app, deps);
   registerExplainRoutes(app, deps);
+  registerConnectRoutes(app, deps);
 }

@@ -1,0 +1,68 @@
+// POST /v1/debug/connect {srcIp, netnsHint?, dst, port, timeoutMs}: a TCP connect from inside a
+// pod's netns (IPv4), for `podwire connectivity --services`. A short child process is forked in
+// the pod's netns (execInNetns) running node:net's connect; it exits 0 connected, 1 not, and is
+// killed after timeoutMs + a margin. Answers {ok, ms, error?}; nothing is sent beyond the handshake.
+import type { FastifyInstance } from 'fastify';
+import { execInNetns } from '../../netns/exec.js';
+import { findPodNetns } from './pod-netns.js';
+
+export interface ConnectRequest {
+  srcIp: string;
+  netnsHint?: string;
+  dst: string;
+  port: number;
+  timeoutMs: number;
+}
+
+export interface ConnectResult {
+  ok: boolean;
+  ms: number | null;
+  error?: string;
+}
+
+const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
+
+/** The validated request, or what is wrong with the body. */
+export function validateConnectRequest(body: unknown): ConnectRequest | string {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return 'the body must be a JSON object {srcIp, netnsHint?, dst, port, timeoutMs}';
+  const b = body as Record<string, unknown>;
+  const unknown = Object.keys(b).filter((k) => !['srcIp', 'netnsHint', 'dst', 'port', 'timeoutMs'].includes(k));
+  if (unknown.length) return `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`;
+  if (typeof b.srcIp !== 'string' || !IPV4.test(b.srcIp)) return `srcIp must be an IPv4 address (got ${JSON.stringify(b.srcIp)})`;
+  if (typeof b.dst !== 'string' || !IPV4.test(b.dst)) return `dst must be an IPv4 address (got ${JSON.stringify(b.dst)})`;
+  if (b.netnsHint !== undefined && (typeof b.netnsHint !== 'string' || b.netnsHint === '' || b.netnsHint.length > 4096)) return 'netnsHint must be a non-empty path';
+  if (!Number.isInteger(b.port) || (b.port as number) < 1 || (b.port as number) > 65535) return `port must be an integer 1-65535 (got ${JSON.stringify(b.port)})`;
+  if (!Number.isInteger(b.timeoutMs) || (b.timeoutMs as number) < 10 || (b.timeoutMs as number) > 10_000) return `timeoutMs must be an integer 10-10000 (got ${JSON.stringify(b.timeoutMs)})`;
+  return { srcIp: b.srcIp, dst: b.dst, port: b.port as number, timeoutMs: b.timeoutMs as number, ...(typeof b.netnsHint === 'string' ? { netnsHint: b.netnsHint } : {}) };
+}
+
+// argv[1..3]: dst, port, timeout. Prints the error code on failure.
+const SCRIPT = `const s=require('node:net').connect({host:process.argv[1],port:+process.argv[2]});
+const t=setTimeout(()=>{console.log('timed out');process.exit(1)},+process.argv[3]);
+s.on('connect',()=>{clearTimeout(t);s.destroy();process.exit(0)});
+s.on('error',(e)=>{console.log(e.code||e.message);process.exit(1)});`;
+
+export async function connectFrom(netnsPath: string, req: ConnectRequest): Promise<ConnectResult> {
+  const start = process.hrtime.bigint();
+  const r = await execInNetns(netnsPath, process.execPath, ['-e', SCRIPT, req.dst, String(req.port), String(req.timeoutMs)], { timeoutMs: req.timeoutMs + 2000 });
+  const ms = Number(process.hrtime.bigint() - start) / 1e6;
+  if (r.code === 0) return { ok: true, ms };
+  const why = r.stdout.trim() || r.stderr.trim().split('\n')[0] || (r.signal ? `killed (${r.signal})` : `exit ${r.code}`);
+  return { ok: false, ms: null, error: `TCP connect to ${req.dst}:${req.port}: ${why}` };
+}
+
+export function registerConnectRoutes(app: FastifyInstance, deps: { nodeName: string }): void {
+  app.post('/v1/debug/connect', async (request, reply) => {
+    const req = validateConnectRequest(request.body);
+    if (typeof req === 'string') return reply.code(400).send({ kind: 'Status', status: 'Failure', code: 400, message: req });
+    const netns = findPodNetns(req.srcIp, req.netnsHint);
+    if (!netns) {
+      return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: `no pod with IP ${req.srcIp} on node ${deps.nodeName} (no netns here has it on eth0${req.netnsHint ? `, not even ${req.netnsHint}` : ''}); is the pod on this node and running?` });
+    }
+    try {
+      return await connectFrom(netns, req);
+    } catch (e) {
+      return reply.code(500).send({ kind: 'Status', status: 'Failure', code: 500, message: `connect from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.port}: ${(e as Error).message}` });
+    }
+  });
+}

@@ -1,0 +1,103 @@
+// `podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o table|json]`: the full
+// pod ↔ pod matrix (and with --services pod → service port) across all nodes. Each probe runs in
+// the source pod's existing netns, by its node's agent: ICMP echo (POST /v1/debug/ping, count 1)
+// for pods, a TCP connect (POST /v1/debug/connect) for services. The plan, summary, matrix and
+// exit code are pure (debug/connectivity.ts).
+import { ApiClient, ApiClientError } from '../client/api-client.js';
+import type { Pod, Service } from '../api/objects.js';
+import { readLabStates } from '../lab/lab.js';
+import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
+import { agentRequest, AgentRequestError } from './debug/agent.js';
+import { colourEnabled, formatJson, painter, UnreachableError } from './debug/output.js';
+import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
+import { NETNS_ANNOTATION } from './lab-exec.js';
+import type { PingAnswer } from './debug/ping.js';
+import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type PairResult, type PodRef, type Probe, type ServiceRef } from './debug/connectivity.js';
+
+const CONNECTIVITY_FLAGS: FlagSpecs = {
+  services: { type: 'bool', help: 'also a TCP connect from every pod to every ClusterIP TCP service port' },
+  dns: { type: 'bool', help: 'also resolve service names (not available: cluster DNS does not exist yet, issue 16)' },
+  concurrency: { type: 'int', default: 8, min: 1, max: 64, help: 'probes in flight at once' },
+  'timeout-ms': { type: 'int', default: 1000, min: 10, max: 10_000, help: 'per probe' },
+  output: { type: 'string', alias: 'o', help: 'table (default) or json' },
+  ...TARGET_FLAGS,
+};
+
+export const CONNECTIVITY_USAGE = `usage: podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o table|json]
+  every Running pod pings every other (from inside its own netns, by its node's agent); with
+  --services every pod also connects (TCP) to every ClusterIP service port. No probe pods.
+  exit 0 all ok, 1 any failure, 2 usage error, 3 the control plane or an agent cannot be reached
+connectivity flags:
+${flagHelp(CONNECTIVITY_FLAGS)}`;
+
+const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
+
+async function listAll(target: DebugTarget): Promise<{ pods: Pod[]; services: Service[] }> {
+  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
+  try {
+    const [pods, services] = await Promise.all([client.list<Pod>({ plural: 'pods' }), client.list<Service>({ plural: 'services' })]);
+    return { pods: pods.items, services: services.items };
+  } catch (e) {
+    if (e instanceof ApiClientError && e.code > 0) throw new UnreachableError(`the control plane answered ${e.code}: ${e.message}${e.code === 401 || e.code === 403 ? ' (check the token)' : ''}`);
+    throw new UnreachableError(`cannot reach the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}; is it running?`);
+  } finally {
+    client.close();
+  }
+}
+
+export function podRefs(pods: Pod[]): PodRef[] {
+  return pods
+    .filter((p) => p.status?.phase === 'Running' && p.status.podIP && IPV4.test(p.status.podIP) && p.spec?.nodeName)
+    .map((p) => {
+      const hint = p.metadata.annotations?.[NETNS_ANNOTATION];
+      return { name: `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, ip: p.status!.podIP!, node: p.spec!.nodeName!, ...(hint ? { netnsHint: hint } : {}) };
+    })
+    .sort((a, b) => a.name.localeCompare(b.name));
+}
+
+export function serviceRefs(services: Service[]): ServiceRef[] {
+  const out: ServiceRef[] = [];
+  for (const s of services) {
+    const ip = s.spec.clusterIP;
+    if (!ip || !IPV4.test(ip) || (s.spec.type ?? 'ClusterIP') === 'ExternalName') continue;
+    for (const p of s.spec.ports ?? []) if ((p.protocol ?? 'TCP') === 'TCP') out.push({ name: `${s.metadata.namespace ?? 'default'}/${s.metadata.name}:${p.port}`, ip, port: p.port });
+  }
+  return out.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+async function runProbe(target: DebugTarget, p: Probe, timeoutMs: number): Promise<PairResult> {
+  const base = { source: p.source.name, destination: p.destination, kind: p.kind };
+  const hint = p.source.netnsHint ? { netnsHint: p.source.netnsHint } : {};
+  try {
+    if (p.kind === 'pod') {
+      const a = await agentRequest<PingAnswer>(target, p.source.node, 'POST', '/v1/debug/ping', { srcIp: p.source.ip, ...hint, dst: p.ip, count: 1, intervalMs: 10, timeoutMs }, timeoutMs + 10_000);
+      return a.received > 0 ? { ...base, ok: true, ms: a.rttMs?.avg ?? null } : { ...base, ok: false, ms: null, error: `no echo reply from ${p.ip} within ${timeoutMs} ms` };
+    }
+    const a = await agentRequest<{ ok: boolean; ms: number | null; error?: string }>(target, p.source.node, 'POST', '/v1/debug/connect', { srcIp: p.source.ip, ...hint, dst: p.ip, port: p.port, timeoutMs }, timeoutMs + 10_000);
+    return { ...base, ok: a.ok === true, ms: a.ok ? a.ms : null, ...(a.ok ? {} : { error: a.error ?? 'connect failed' }) };
+  } catch (e) {
+    if (e instanceof AgentRequestError) return { ...base, ok: false, ms: null, error: `agent of ${p.source.node}: ${e.message}` };
+    throw e;
+  }
+}
+
+export async function connectivityCommand(argv: string[]): Promise<number> {
+  const { flags, positional } = parseArgs(argv, CONNECTIVITY_FLAGS);
+  if (positional.length) throw new UsageError(`connectivity takes no arguments (got ${positional.join(' ')})\n${CONNECTIVITY_USAGE}`);
+  if (flags.dns) throw new UsageError('--dns: cluster DNS does not exist yet (issue 16), so there is no name to resolve; run without --dns (pods by IP, --services by ClusterIP)');
+  const output = (flags.output as string | undefined) ?? 'table';
+  if (output !== 'table' && output !== 'json') throw new UsageError(`-o ${output}: connectivity prints table or json`);
+  const timeoutMs = flags['timeout-ms'] as number;
+  const target = resolveTarget({ flags, env: process.env, labStates: readLabStates });
+  const { pods, services } = await listAll(target);
+  const refs = podRefs(pods);
+  const probes = planProbes(refs, flags.services ? serviceRefs(services) : []);
+  const progress = process.stderr.isTTY === true;
+  const results = await mapBounded(probes, flags.concurrency as number, (p) => runProbe(target, p, timeoutMs), progress ? (n) => process.stderr.write(`\r${n}/${probes.length} probes`) : undefined);
+  if (progress && probes.length) process.stderr.write('\r\x1b[K');
+  const report = buildReport(results);
+  if (output === 'json') console.log(formatJson(report));
+  else if (!probes.length) console.log(`no probes: ${refs.length} Running pod${refs.length === 1 ? '' : 's'} with an IPv4 address (need at least 2${flags.services ? ', or 1 and a ClusterIP service' : ''})`);
+  else console.log(renderMatrix(report, painter(colourEnabled(process.stdout, process.env))));
+  return connectivityExitCode(report);
+}

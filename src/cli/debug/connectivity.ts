@@ -1,0 +1,99 @@
+// `podwire connectivity`'s pure core: the probe plan (every ordered pod pair; with --services
+// every pod × ClusterIP TCP service port), a bounded-concurrency runner, the summary, the
+// matrix rendering and the exit code. The gathering (API, agents) is in ../connectivity.ts.
+import { EXIT, renderTable, type Cell, type Paint, painter } from './output.js';
+
+export interface PodRef {
+  /** "NS/NAME" */
+  name: string;
+  ip: string;
+  node: string;
+  netnsHint?: string;
+}
+
+export interface ServiceRef {
+  /** "NS/NAME:PORT" */
+  name: string;
+  ip: string;
+  port: number;
+}
+
+export interface Probe {
+  source: PodRef;
+  kind: 'pod' | 'service';
+  /** The destination's name: "NS/NAME" (pod) or "NS/NAME:PORT" (service). */
+  destination: string;
+  ip: string;
+  port?: number;
+}
+
+export interface PairResult {
+  source: string;
+  destination: string;
+  kind: 'pod' | 'service';
+  ok: boolean;
+  /** Round-trip (pod) or connect (service) time in ms; null when it failed. */
+  ms: number | null;
+  error?: string;
+}
+
+export interface ConnectivityReport {
+  pairs: PairResult[];
+  summary: { total: number; ok: number; failed: number };
+  healthy: boolean;
+}
+
+/** Every ordered pair of distinct pods, then (with services) each pod to each service port. */
+export function planProbes(pods: PodRef[], services: ServiceRef[] = []): Probe[] {
+  const probes: Probe[] = [];
+  for (const s of pods) {
+    for (const d of pods) if (d.name !== s.name) probes.push({ source: s, kind: 'pod', destination: d.name, ip: d.ip });
+    for (const v of services) probes.push({ source: s, kind: 'service', destination: v.name, ip: v.ip, port: v.port });
+  }
+  return probes;
+}
+
+/** Run `fn` over `items` with at most `limit` at a time; results in the items' order. */
+export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>, onDone?: (done: number) => void): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  let done = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+      onDone?.(++done);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+  return out;
+}
+
+export function buildReport(pairs: PairResult[]): ConnectivityReport {
+  const ok = pairs.filter((p) => p.ok).length;
+  return { pairs, summary: { total: pairs.length, ok, failed: pairs.length - ok }, healthy: ok === pairs.length };
+}
+
+/** The matrix: a row per source pod, a column per destination; "-" for a pod to itself. */
+export function renderMatrix(r: ConnectivityReport, paint: Paint = painter(false)): string {
+  const sources = [...new Set(r.pairs.map((p) => p.source))];
+  const dests = [...new Set(r.pairs.map((p) => p.destination))];
+  const byKey = new Map(r.pairs.map((p) => [`${p.source}\0${p.destination}`, p]));
+  const rows: Cell[][] = sources.map((s) => [s, ...dests.map((d): Cell => {
+    const p = byKey.get(`${s}\0${d}`);
+    if (!p) return { text: '-', style: 'dim' };
+    return p.ok ? { text: 'ok', style: 'ok' } : { text: 'FAIL', style: 'bad' };
+  })]);
+  const lines = [renderTable(['SOURCE \\ DESTINATION', ...dests], rows, paint)];
+  const failed = r.pairs.filter((p) => !p.ok);
+  if (failed.length) {
+    lines.push('', 'failures:');
+    for (const p of failed) lines.push(`  ${p.source} → ${p.destination} (${p.kind}): ${p.error ?? 'no answer'}`);
+  }
+  lines.push('', `${r.summary.ok}/${r.summary.total} ok${r.summary.failed ? `, ${r.summary.failed} failed` : ''}`);
+  return lines.join('\n');
+}
+
+export function connectivityExitCode(r: ConnectivityReport): number {
+  return r.healthy ? EXIT.OK : EXIT.PROBLEM;
+}

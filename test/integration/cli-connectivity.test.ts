@@ -1,0 +1,100 @@
+// `podwire connectivity` against a real 2-node lab (4 pods, vxlan): every pod pair ok → exit 0
+// (JSON and the matrix); --services: every pod connects (TCP) to the echo ClusterIP service → ok;
+// a service without endpoints → its pairs FAIL, exit 1; --dns → exit 2 (no cluster DNS yet); one
+// pod isolated by hand (eth0 down inside its own pw- netns) → exactly its pairs FAIL, exit 1.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { createEchoService, ECHO_SERVICE_PORT, waitFor } from '../../src/lab/cluster.js';
+import { withCluster } from '../lib/lab-cluster.js';
+import type { Service } from '../../src/api/objects.js';
+import type { ConnectivityReport } from '../../src/cli/debug/connectivity.js';
+import { SKIP_NOT_ROOT } from '../lib/netns.js';
+
+const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
+
+function podwire(args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 120_000, env: { ...process.env, NO_COLOR: '1' } });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 2 });
+  const prefix = c.lab.prefix;
+  const names = c.pods.map((p) => `default/${p.name}`).sort();
+  t.equal(names.length, 4);
+
+  // The overlay may need a moment after the cluster is up.
+  const ok = await waitFor('all pairs ok', () => {
+    const r = podwire(['connectivity', '--lab', prefix, '-o', 'json']);
+    return r.code === 0 ? r : undefined;
+  }, 30_000);
+  const report = JSON.parse(ok.stdout) as ConnectivityReport;
+  t.same(Object.keys(report).sort(), ['healthy', 'pairs', 'summary']);
+  t.same(report.summary, { total: 12, ok: 12, failed: 0 });
+  t.equal(report.healthy, true);
+  t.same(Object.keys(report.pairs[0]!).sort(), ['destination', 'kind', 'ms', 'ok', 'source']);
+  t.same([...new Set(report.pairs.map((p) => p.source))].sort(), names);
+  t.ok(report.pairs.every((p) => p.kind === 'pod' && p.ok && typeof p.ms === 'number' && p.ms > 0 && p.source !== p.destination));
+
+  const table = podwire(['connectivity', '--lab', prefix, '--concurrency', '2']);
+  t.equal(table.code, 0, table.stderr);
+  t.match(table.stdout, /^SOURCE \\ DESTINATION\s+default\//m);
+  t.match(table.stdout, /^12\/12 ok$/m);
+  t.notMatch(table.stdout, /FAIL/);
+  t.equal(table.stderr, '', 'no progress line when stderr is not a TTY');
+
+  // --services: the echo service (4 endpoints) from every pod.
+  const svc = await createEchoService(c);
+  const withSvc = podwire(['connectivity', '--services', '--lab', prefix, '-o', 'json']);
+  t.equal(withSvc.code, 0, withSvc.stdout + withSvc.stderr);
+  const sr = JSON.parse(withSvc.stdout) as ConnectivityReport;
+  const svcPairs = sr.pairs.filter((p) => p.kind === 'service');
+  t.equal(svcPairs.length, 4, 'each pod → default/echo');
+  t.ok(svcPairs.every((p) => p.destination === `default/echo:${ECHO_SERVICE_PORT}` && p.ok), JSON.stringify(svcPairs));
+  t.equal(sr.summary.total, 16);
+  t.ok(svc.spec.clusterIP);
+
+  // A service without endpoints: a TCP connect to it fails from every pod.
+  await c.admin.create<Service>({ plural: 'services', namespace: 'default' }, {
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'nobody' }, spec: { selector: { app: 'nobody' }, ports: [{ port: 80, targetPort: 8080 }] },
+  });
+  const empty = await waitFor('nobody probed', () => {
+    const r = podwire(['connectivity', '--services', '--lab', prefix, '-o', 'json', '--timeout-ms', '500']);
+    const rep = JSON.parse(r.stdout) as ConnectivityReport;
+    return rep.pairs.some((p) => p.destination === 'default/nobody:80') ? { r, rep } : undefined;
+  }, 30_000);
+  t.equal(empty.r.code, 1, 'a failed service pair: exit 1');
+  const nobody = empty.rep.pairs.filter((p) => p.destination === 'default/nobody:80');
+  t.equal(nobody.length, 4);
+  t.ok(nobody.every((p) => !p.ok && p.ms === null && /^TCP connect to [\d.]+:80: /.test(p.error ?? '')), JSON.stringify(nobody));
+  t.equal(empty.rep.summary.failed, 4);
+  await c.admin.delete({ plural: 'services', namespace: 'default', name: 'nobody' });
+
+  const dns = podwire(['connectivity', '--dns', '--lab', prefix]);
+  t.equal(dns.code, 2, '--dns: usage error');
+  t.match(dns.stderr, /cluster DNS does not exist yet \(issue 16\)/);
+  const extra = podwire(['connectivity', 'x', '--lab', prefix]);
+  t.equal(extra.code, 2);
+
+  // Isolate one pod: eth0 down inside its own netns (a pw- lab netns).
+  const isolated = c.pods[c.pods.length - 1]!;
+  const nsName = path.basename(isolated.netns);
+  t.ok(nsName.startsWith('pw-'), `pod netns ${nsName}`);
+  const down = spawnSync('ip', ['-n', nsName, 'link', 'set', 'eth0', 'down'], { encoding: 'utf8' });
+  t.equal(down.status, 0, down.stderr);
+  const bad = podwire(['connectivity', '--lab', prefix, '-o', 'json', '--timeout-ms', '500']);
+  t.equal(bad.code, 1, 'an isolated pod: exit 1');
+  const br = JSON.parse(bad.stdout) as ConnectivityReport;
+  const iso = `default/${isolated.name}`;
+  const involved = br.pairs.filter((p) => p.source === iso || p.destination === iso);
+  t.equal(involved.length, 6);
+  t.ok(involved.every((p) => !p.ok && p.error), JSON.stringify(involved));
+  t.ok(br.pairs.filter((p) => p.source !== iso && p.destination !== iso).every((p) => p.ok), 'the other pairs are ok');
+  t.same(br.summary, { total: 12, ok: 6, failed: 6 });
+  t.equal(br.healthy, false);
+  const badTable = podwire(['connectivity', '--lab', prefix, '--timeout-ms', '300']);
+  t.equal(badTable.code, 1);
+  t.match(badTable.stdout, new RegExp(`^${iso.replace(/[./]/g, '\\$&')}\\s+(FAIL|-)(\\s+(FAIL|-))+$`, 'm'));
+  t.match(badTable.stdout, /^6\/12 ok, 6 failed$/m);
+});

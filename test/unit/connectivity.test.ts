@@ -1,0 +1,97 @@
+import t from 'tap';
+import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type PodRef } from '../../src/cli/debug/connectivity.js';
+import { validateConnectRequest } from '../../src/agent/debug/connect.js';
+import { podRefs, serviceRefs } from '../../src/cli/connectivity.js';
+import type { Pod, Service } from '../../src/api/objects.js';
+
+const pods: PodRef[] = [
+  { name: 'default/a', ip: '10.1.1.2', node: 'node1' },
+  { name: 'default/b', ip: '10.1.2.2', node: 'node2' },
+  { name: 'default/c', ip: '10.1.2.3', node: 'node2' },
+];
+
+t.test('planProbes: every ordered pair of distinct pods, then services', async (t) => {
+  const p = planProbes(pods);
+  t.equal(p.length, 6);
+  t.notOk(p.some((x) => x.source.name === x.destination));
+  t.same(p.map((x) => `${x.source.name}>${x.destination}`).slice(0, 2), ['default/a>default/b', 'default/a>default/c']);
+  const s = planProbes(pods, [{ name: 'default/web:80', ip: '10.96.0.10', port: 80 }]);
+  t.equal(s.length, 9);
+  t.same(s.filter((x) => x.kind === 'service').map((x) => [x.ip, x.port]), [['10.96.0.10', 80], ['10.96.0.10', 80], ['10.96.0.10', 80]]);
+  t.same(planProbes([pods[0]!]), [], 'one pod: nothing to probe');
+});
+
+t.test('mapBounded keeps order and never exceeds the limit', async (t) => {
+  let inFlight = 0;
+  let max = 0;
+  const progress: number[] = [];
+  const out = await mapBounded([...Array(20).keys()], 3, async (i) => {
+    inFlight++;
+    max = Math.max(max, inFlight);
+    await new Promise((r) => setTimeout(r, (i * 7) % 5));
+    inFlight--;
+    return i * 2;
+  }, (n) => progress.push(n));
+  t.same(out, [...Array(20).keys()].map((i) => i * 2));
+  t.equal(max, 3);
+  t.same(progress, [...Array(20).keys()].map((i) => i + 1));
+  t.same(await mapBounded([], 8, async () => 1), []);
+});
+
+t.test('report, matrix and exit code', async (t) => {
+  const ok = buildReport([
+    { source: 'default/a', destination: 'default/b', kind: 'pod', ok: true, ms: 0.2 },
+    { source: 'default/b', destination: 'default/a', kind: 'pod', ok: true, ms: 0.3 },
+  ]);
+  t.same(ok.summary, { total: 2, ok: 2, failed: 0 });
+  t.equal(ok.healthy, true);
+  t.equal(connectivityExitCode(ok), 0);
+  t.equal(renderMatrix(ok), ['SOURCE \\ DESTINATION   default/b   default/a', 'default/a              ok          -', 'default/b              -           ok', '', '2/2 ok'].join('\n'));
+
+  const bad = buildReport([
+    { source: 'default/a', destination: 'default/b', kind: 'pod', ok: false, ms: null, error: 'no echo reply from 10.1.2.2 within 1000 ms' },
+    { source: 'default/b', destination: 'default/a', kind: 'pod', ok: true, ms: 0.3 },
+    { source: 'default/b', destination: 'default/web:80', kind: 'service', ok: false, ms: null, error: 'TCP connect to 10.96.0.10:80: ECONNREFUSED' },
+  ]);
+  t.same(bad.summary, { total: 3, ok: 1, failed: 2 });
+  t.equal(bad.healthy, false);
+  t.equal(connectivityExitCode(bad), 1);
+  const text = renderMatrix(bad);
+  t.match(text, /^default\/a\s+FAIL\s+-\s+-$/m);
+  t.match(text, /^default\/b\s+-\s+ok\s+FAIL$/m);
+  t.match(text, /default\/a → default\/b \(pod\): no echo reply/);
+  t.match(text, /default\/b → default\/web:80 \(service\): TCP connect to 10\.96\.0\.10:80: ECONNREFUSED/);
+  t.match(text, /\n1\/3 ok, 2 failed$/);
+});
+
+t.test('podRefs and serviceRefs pick what can be probed', async (t) => {
+  const pod = (name: string, phase: string, ip?: string, node?: string) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default', annotations: { 'podwire.io/netns': '/run/netns/x' } }, spec: { ...(node ? { nodeName: node } : {}) }, status: { phase, ...(ip ? { podIP: ip } : {}) } }) as unknown as Pod;
+  const refs = podRefs([pod('z', 'Running', '10.1.1.9', 'node1'), pod('p', 'Pending', undefined, 'node1'), pod('n', 'Running', '10.1.1.8'), pod('a', 'Running', '10.1.1.7', 'node2'), pod('v6', 'Running', 'fd00::1', 'node1')]);
+  t.same(refs.map((r) => r.name), ['default/a', 'default/z']);
+  const svc = (name: string, spec: Record<string, unknown>) => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec }) as unknown as Service;
+  const s = serviceRefs([
+    svc('web', { clusterIP: '10.96.0.10', ports: [{ port: 80 }, { port: 53, protocol: 'UDP' }, { port: 443, protocol: 'TCP' }] }),
+    svc('headless', { clusterIP: 'None', ports: [{ port: 80 }] }),
+    svc('ext', { type: 'ExternalName', externalName: 'x.example' }),
+  ]);
+  t.same(s, [{ name: 'default/web:443', ip: '10.96.0.10', port: 443 }, { name: 'default/web:80', ip: '10.96.0.10', port: 80 }]);
+});
+
+t.test('validateConnectRequest', async (t) => {
+  t.same(validateConnectRequest({ srcIp: '10.1.1.2', dst: '10.96.0.10', port: 80, timeoutMs: 1000 }), { srcIp: '10.1.1.2', dst: '10.96.0.10', port: 80, timeoutMs: 1000 });
+  t.same(validateConnectRequest({ srcIp: '10.1.1.2', netnsHint: '/run/netns/x', dst: '10.96.0.10', port: 65535, timeoutMs: 10 }), { srcIp: '10.1.1.2', netnsHint: '/run/netns/x', dst: '10.96.0.10', port: 65535, timeoutMs: 10 });
+  const bad: [unknown, RegExp][] = [
+    [null, /JSON object/],
+    [[], /JSON object/],
+    [{ srcIp: '10.1.1.2', dst: '10.96.0.10', port: 80, timeoutMs: 1000, extra: 1 }, /unknown field extra/],
+    [{ srcIp: '10.1.1.256', dst: '10.96.0.10', port: 80, timeoutMs: 1000 }, /srcIp must be an IPv4/],
+    [{ srcIp: '10.1.1.2', dst: 'example.com', port: 80, timeoutMs: 1000 }, /dst must be an IPv4/],
+    [{ srcIp: '10.1.1.2', dst: '10.96.0.10', port: 0, timeoutMs: 1000 }, /port must be an integer 1-65535/],
+    [{ srcIp: '10.1.1.2', dst: '10.96.0.10', port: 65536, timeoutMs: 1000 }, /port must be/],
+    [{ srcIp: '10.1.1.2', dst: '10.96.0.10', port: '80', timeoutMs: 1000 }, /port must be/],
+    [{ srcIp: '10.1.1.2', dst: '10.96.0.10', port: 80, timeoutMs: 60_000 }, /timeoutMs must be an integer 10-10000/],
+    [{ srcIp: '10.1.1.2', dst: '10.96.0.10', port: 80 }, /timeoutMs must be/],
+    [{ srcIp: '10.1.1.2', netnsHint: '', dst: '10.96.0.10', port: 80, timeoutMs: 1000 }, /netnsHint/],
+  ];
+  for (const [body, re] of bad) t.match(validateConnectRequest(body), re, JSON.stringify(body));
+});
