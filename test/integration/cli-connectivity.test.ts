@@ -5,7 +5,8 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { createEchoService, ECHO_SERVICE_PORT, waitFor } from '../../src/lab/cluster.js';
+import { clusterFiles, createEchoService, ECHO_SERVICE_PORT, waitFor } from '../../src/lab/cluster.js';
+import { ApiClient, ApiClientError } from '../../src/client/api-client.js';
 import { withCluster } from '../lib/lab-cluster.js';
 import type { Service } from '../../src/api/objects.js';
 import type { ConnectivityReport } from '../../src/cli/debug/connectivity.js';
@@ -51,7 +52,7 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const sr = JSON.parse(withSvc.stdout) as ConnectivityReport;
   const svcPairs = sr.pairs.filter((p) => p.kind === 'service');
   t.equal(svcPairs.length, 4, 'each pod → default/echo');
-  t.ok(svcPairs.every((p) => p.destination === `default/echo:${ECHO_SERVICE_PORT}` && p.ok), JSON.stringify(svcPairs));
+  t.ok(svcPairs.every((p) => p.destination === `default/echo:${ECHO_SERVICE_PORT}` && p.ok && typeof p.ms === 'number' && p.ms > 0 && p.ms < 1000), JSON.stringify(svcPairs));
   t.equal(sr.summary.total, 16);
   t.ok(svc.spec.clusterIP);
 
@@ -70,6 +71,15 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.ok(nobody.every((p) => !p.ok && p.ms === null && /^TCP connect to [\d.]+:80: /.test(p.error ?? '')), JSON.stringify(nobody));
   t.equal(empty.rep.summary.failed, 4);
   await c.admin.delete({ plural: 'services', namespace: 'default', name: 'nobody' });
+
+  // The agent's route itself: a bad body is a 400 naming the field, an unknown source pod a 404.
+  const agent = new ApiClient({ server: 'http://podwire-agent', socketPath: clusterFiles(prefix).agentSocket('node1'), timeoutMs: 10_000 });
+  t.teardown(() => agent.close());
+  const badPort = await agent.request('POST', '/v1/debug/connect', { srcIp: c.pods[0]!.ip, dst: svc.spec.clusterIP, port: 70000, timeoutMs: 500 }).catch((e: unknown) => e);
+  t.ok(badPort instanceof ApiClientError && badPort.code === 400, 'port 70000: 400');
+  t.match((badPort as Error).message, /port must be an integer 1-65535/);
+  const notHere = await agent.request('POST', '/v1/debug/connect', { srcIp: '10.244.250.9', dst: svc.spec.clusterIP, port: ECHO_SERVICE_PORT, timeoutMs: 500 }).catch((e: unknown) => e);
+  t.ok(notHere instanceof ApiClientError && notHere.code === 404, 'no such pod: 404');
 
   const dns = podwire(['connectivity', '--dns', '--lab', prefix]);
   t.equal(dns.code, 2, '--dns: usage error');

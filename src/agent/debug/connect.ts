@@ -1,7 +1,8 @@
 // POST /v1/debug/connect {srcIp, netnsHint?, dst, port, timeoutMs}: a TCP connect from inside a
 // pod's netns (IPv4), for `podwire connectivity --services`. A short child process is forked in
-// the pod's netns (execInNetns) running node:net's connect; it exits 0 connected, 1 not, and is
-// killed after timeoutMs + a margin. Answers {ok, ms, error?}; nothing is sent beyond the handshake.
+// the pod's netns (execInNetns) running node:net's connect; it exits 0 connected (printing the
+// handshake's ms, timed in the child so the fork is not counted), 1 not, and is killed after
+// timeoutMs + a margin. Answers {ok, ms, error?}; nothing is sent beyond the handshake.
 import type { FastifyInstance } from 'fastify';
 import { execInNetns } from '../../netns/exec.js';
 import { findPodNetns } from './pod-netns.js';
@@ -36,17 +37,16 @@ export function validateConnectRequest(body: unknown): ConnectRequest | string {
   return { srcIp: b.srcIp, dst: b.dst, port: b.port as number, timeoutMs: b.timeoutMs as number, ...(typeof b.netnsHint === 'string' ? { netnsHint: b.netnsHint } : {}) };
 }
 
-// argv[1..3]: dst, port, timeout. Prints the error code on failure.
-const SCRIPT = `const s=require('node:net').connect({host:process.argv[1],port:+process.argv[2]});
-const t=setTimeout(()=>{console.log('timed out');process.exit(1)},+process.argv[3]);
-s.on('connect',()=>{clearTimeout(t);s.destroy();process.exit(0)});
+// argv[1..3]: dst, port, timeout. Prints the handshake's duration in ms, or the error code.
+const SCRIPT = `const t0=performance.now();const s=require('node:net').connect({host:process.argv[1],port:+process.argv[2]});
+const t=setTimeout(()=>{console.log('timed out after '+process.argv[3]+' ms');process.exit(1)},+process.argv[3]);
+s.on('connect',()=>{clearTimeout(t);console.log((performance.now()-t0).toFixed(3));s.destroy();process.exit(0)});
 s.on('error',(e)=>{console.log(e.code||e.message);process.exit(1)});`;
 
 export async function connectFrom(netnsPath: string, req: ConnectRequest): Promise<ConnectResult> {
-  const start = process.hrtime.bigint();
   const r = await execInNetns(netnsPath, process.execPath, ['-e', SCRIPT, req.dst, String(req.port), String(req.timeoutMs)], { timeoutMs: req.timeoutMs + 2000 });
-  const ms = Number(process.hrtime.bigint() - start) / 1e6;
-  if (r.code === 0) return { ok: true, ms };
+  const ms = Number(r.stdout.trim());
+  if (r.code === 0) return { ok: true, ms: Number.isFinite(ms) ? ms : null };
   const why = r.stdout.trim() || r.stderr.trim().split('\n')[0] || (r.signal ? `killed (${r.signal})` : `exit ${r.code}`);
   return { ok: false, ms: null, error: `TCP connect to ${req.dst}:${req.port}: ${why}` };
 }
