@@ -97,7 +97,7 @@ export async function connectivityCommand(argv: string[]): Promise<number> {
   if (progress && probes.length) process.stderr.write('\r\x1b[K');
   const report = buildReport(results);
   if (output === 'json') console.log(formatJson(report));
-  else if (!probes.length) console.log(`no probes: ${refs.length} Running pod${refs.length === 1 ? '' : 's'} with an IPv4 address (need at least 2${flags.services ? ', or 1 and a ClusterIP service' : ''})`);
+  else if (!probes.length) console.log(`no probes, nothing tested: ${refs.length} Running pod${refs.length === 1 ? '' : 's'} with an IPv4 address (need at least 2${flags.services ? ', or 1 and a ClusterIP service' : ''})`);
   else console.log(renderMatrix(report, painter(colourEnabled(process.stdout, process.env))));
   return connectivityExitCode(report);
 }

@@ -46,7 +46,7 @@ t.test('report, matrix and exit code', async (t) => {
   t.same(ok.summary, { total: 2, ok: 2, failed: 0 });
   t.equal(ok.healthy, true);
   t.equal(connectivityExitCode(ok), 0);
-  t.equal(renderMatrix(ok), ['SOURCE \\ DESTINATION   default/b   default/a', 'default/a              ok          -', 'default/b              -           ok', '', '2/2 ok'].join('\n'));
+  t.equal(renderMatrix(ok), ['SOURCE \\ DESTINATION   default/a   default/b', 'default/a              -           ok', 'default/b              ok          -', '', '2/2 ok'].join('\n'));
 
   const bad = buildReport([
     { source: 'default/a', destination: 'default/b', kind: 'pod', ok: false, ms: null, error: 'no echo reply from 10.1.2.2 within 1000 ms' },
@@ -57,11 +57,14 @@ t.test('report, matrix and exit code', async (t) => {
   t.equal(bad.healthy, false);
   t.equal(connectivityExitCode(bad), 1);
   const text = renderMatrix(bad);
-  t.match(text, /^default\/a\s+FAIL\s+-\s+-$/m);
-  t.match(text, /^default\/b\s+-\s+ok\s+FAIL$/m);
+  t.match(text, /^default\/a\s+-\s+FAIL\s+-$/m);
+  t.match(text, /^default\/b\s+ok\s+-\s+FAIL$/m);
   t.match(text, /default\/a → default\/b \(pod\): no echo reply/);
   t.match(text, /default\/b → default\/web:80 \(service\): TCP connect to 10\.96\.0\.10:80: ECONNREFUSED/);
   t.match(text, /\n1\/3 ok, 2 failed$/);
+  const none = buildReport([]);
+  t.same(none, { pairs: [], summary: { total: 0, ok: 0, failed: 0 }, healthy: false }, 'nothing tested is not healthy');
+  t.equal(connectivityExitCode(none), 1);
 });
 
 t.test('podRefs and serviceRefs pick what can be probed', async (t) => {

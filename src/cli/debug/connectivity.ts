@@ -69,15 +69,16 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, 
   return out;
 }
 
+/** Healthy: at least one pair and all ok (nothing tested is not a clean bill of health). */
 export function buildReport(pairs: PairResult[]): ConnectivityReport {
   const ok = pairs.filter((p) => p.ok).length;
-  return { pairs, summary: { total: pairs.length, ok, failed: pairs.length - ok }, healthy: ok === pairs.length };
+  return { pairs, summary: { total: pairs.length, ok, failed: pairs.length - ok }, healthy: pairs.length > 0 && ok === pairs.length };
 }
 
-/** The matrix: a row per source pod, a column per destination; "-" for a pod to itself. */
+/** The matrix: a row per source pod, a column per destination (pods, then services, each sorted); "-" for a pod to itself. */
 export function renderMatrix(r: ConnectivityReport, paint: Paint = painter(false)): string {
   const sources = [...new Set(r.pairs.map((p) => p.source))];
-  const dests = [...new Set(r.pairs.map((p) => p.destination))];
+  const dests = (['pod', 'service'] as const).flatMap((k) => [...new Set(r.pairs.filter((p) => p.kind === k).map((p) => p.destination))].sort());
   const byKey = new Map(r.pairs.map((p) => [`${p.source}\0${p.destination}`, p]));
   const rows: Cell[][] = sources.map((s) => [s, ...dests.map((d): Cell => {
     const p = byKey.get(`${s}\0${d}`);
