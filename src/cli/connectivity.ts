@@ -1,4 +1,4 @@
-// `podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o table|json]`: the full
+// `podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o wide|json]`: the full
 // pod ↔ pod matrix (and with --services pod → service port) across all nodes. Each probe runs in
 // the source pod's existing netns, by its node's agent: ICMP echo (POST /v1/debug/ping, count 1)
 // for pods, a TCP connect (POST /v1/debug/connect) for services. The plan, summary, matrix and
@@ -8,7 +8,7 @@ import type { Pod, Service } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest, AgentRequestError } from './debug/agent.js';
-import { colourEnabled, formatJson, painter, UnreachableError } from './debug/output.js';
+import { colourEnabled, formatJson, painter, parseDebugOutput, UnreachableError } from './debug/output.js';
 import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
 import { NETNS_ANNOTATION } from './lab-exec.js';
 import type { PingAnswer } from './debug/ping.js';
@@ -19,7 +19,7 @@ const CONNECTIVITY_FLAGS: FlagSpecs = {
   dns: { type: 'bool', help: 'also resolve service names (not available: cluster DNS does not exist yet, issue 16)' },
   concurrency: { type: 'int', default: 8, min: 1, max: 64, help: 'probes in flight at once' },
   'timeout-ms': { type: 'int', default: 1000, min: 10, max: 10_000, help: 'per probe' },
-  output: { type: 'string', alias: 'o', help: 'table (default) or json' },
+  output: { type: 'string', alias: 'o', help: 'wide (with each pair\'s time) or json (default: the matrix)' },
   ...TARGET_FLAGS,
 };
 
@@ -85,8 +85,7 @@ export async function connectivityCommand(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, CONNECTIVITY_FLAGS);
   if (positional.length) throw new UsageError(`connectivity takes no arguments (got ${positional.join(' ')})\n${CONNECTIVITY_USAGE}`);
   if (flags.dns) throw new UsageError('--dns: cluster DNS does not exist yet (issue 16), so there is no name to resolve; run without --dns (pods by IP, --services by ClusterIP)');
-  const output = (flags.output as string | undefined) ?? 'table';
-  if (output !== 'table' && output !== 'json') throw new UsageError(`-o ${output}: connectivity prints table or json`);
+  const output = parseDebugOutput(flags.output as string | undefined);
   const timeoutMs = flags['timeout-ms'] as number;
   const target = resolveTarget({ flags, env: process.env, labStates: readLabStates });
   const { pods, services } = await listAll(target);
@@ -98,6 +97,6 @@ export async function connectivityCommand(argv: string[]): Promise<number> {
   const report = buildReport(results);
   if (output === 'json') console.log(formatJson(report));
   else if (!probes.length) console.log(`no probes, nothing tested: ${refs.length} Running pod${refs.length === 1 ? '' : 's'} with an IPv4 address (need at least 2${flags.services ? ', or 1 and a ClusterIP service' : ''})`);
-  else console.log(renderMatrix(report, painter(colourEnabled(process.stdout, process.env))));
+  else console.log(renderMatrix(report, painter(colourEnabled(process.stdout, process.env)), output === 'wide'));
   return connectivityExitCode(report);
 }

@@ -44,6 +44,10 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.match(table.stdout, /^12\/12 ok$/m);
   t.notMatch(table.stdout, /FAIL/);
   t.equal(table.stderr, '', 'no progress line when stderr is not a TTY');
+  const wide = podwire(['connectivity', '--lab', prefix, '-o', 'wide']);
+  t.equal(wide.code, 0, wide.stderr);
+  t.match(wide.stdout, /\bok \d+\.\d{3}ms\b/);
+  t.equal(podwire(['connectivity', '--lab', prefix, '-o', 'yaml']).code, 2, '-o yaml: usage error');
 
   // --services: the echo service (4 endpoints) from every pod.
   const svc = await createEchoService(c);

@@ -48,6 +48,8 @@ t.test('report, matrix and exit code', async (t) => {
   t.equal(connectivityExitCode(ok), 0);
   t.equal(renderMatrix(ok), ['SOURCE \\ DESTINATION   default/a   default/b', 'default/a              -           ok', 'default/b              ok          -', '', '2/2 ok'].join('\n'));
 
+  t.match(renderMatrix(ok, undefined, true), /^default\/a\s+-\s+ok 0\.200ms$/m, 'wide: the time of each ok pair');
+
   const bad = buildReport([
     { source: 'default/a', destination: 'default/b', kind: 'pod', ok: false, ms: null, error: 'no echo reply from 10.1.2.2 within 1000 ms' },
     { source: 'default/b', destination: 'default/a', kind: 'pod', ok: true, ms: 0.3 },
@@ -62,6 +64,7 @@ t.test('report, matrix and exit code', async (t) => {
   t.match(text, /default\/a → default\/b \(pod\): no echo reply/);
   t.match(text, /default\/b → default\/web:80 \(service\): TCP connect to 10\.96\.0\.10:80: ECONNREFUSED/);
   t.match(text, /\n1\/3 ok, 2 failed$/);
+  t.match(renderMatrix(bad, undefined, true), /^default\/b\s+ok 0\.300ms\s+-\s+FAIL$/m);
   const none = buildReport([]);
   t.same(none, { pairs: [], summary: { total: 0, ok: 0, failed: 0 }, healthy: false }, 'nothing tested is not healthy');
   t.equal(connectivityExitCode(none), 1);

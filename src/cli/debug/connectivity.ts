@@ -75,15 +75,18 @@ export function buildReport(pairs: PairResult[]): ConnectivityReport {
   return { pairs, summary: { total: pairs.length, ok, failed: pairs.length - ok }, healthy: pairs.length > 0 && ok === pairs.length };
 }
 
-/** The matrix: a row per source pod, a column per destination (pods, then services, each sorted); "-" for a pod to itself. */
-export function renderMatrix(r: ConnectivityReport, paint: Paint = painter(false)): string {
+/**
+ * The matrix: a row per source pod, a column per destination (pods, then services, each sorted);
+ * "-" for a pod to itself; `wide` adds each ok pair's time ("ok 0.412ms").
+ */
+export function renderMatrix(r: ConnectivityReport, paint: Paint = painter(false), wide = false): string {
   const sources = [...new Set(r.pairs.map((p) => p.source))];
   const dests = (['pod', 'service'] as const).flatMap((k) => [...new Set(r.pairs.filter((p) => p.kind === k).map((p) => p.destination))].sort());
   const byKey = new Map(r.pairs.map((p) => [`${p.source}\0${p.destination}`, p]));
   const rows: Cell[][] = sources.map((s) => [s, ...dests.map((d): Cell => {
     const p = byKey.get(`${s}\0${d}`);
     if (!p) return { text: '-', style: 'dim' };
-    return p.ok ? { text: 'ok', style: 'ok' } : { text: 'FAIL', style: 'bad' };
+    return p.ok ? { text: wide && p.ms !== null ? `ok ${p.ms.toFixed(3)}ms` : 'ok', style: 'ok' } : { text: 'FAIL', style: 'bad' };
   })]);
   const lines = [renderTable(['SOURCE \\ DESTINATION', ...dests], rows, paint)];
   const failed = r.pairs.filter((p) => !p.ok);
