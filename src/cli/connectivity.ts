@@ -23,7 +23,7 @@ const CONNECTIVITY_FLAGS: FlagSpecs = {
   ...TARGET_FLAGS,
 };
 
-export const CONNECTIVITY_USAGE = `usage: podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o table|json]
+export const CONNECTIVITY_USAGE = `usage: podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o wide|json]
   every Running pod pings every other (from inside its own netns, by its node's agent); with
   --services every pod also connects (TCP) to every ClusterIP service port. No probe pods.
   exit 0 all ok, 1 any failure, 2 usage error, 3 the control plane or an agent cannot be reached
