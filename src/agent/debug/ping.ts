@@ -20,7 +20,16 @@ interface RawSocketModule {
   Protocol: { ICMP: number };
   AddressFamily: { IPv4: number };
 }
-const raw = createRequire(import.meta.url)('raw-socket') as RawSocketModule;
+// Loaded on the first ping, not at start: a native addon that fails to load must not keep the
+// agent (the node's network) from starting; the ping then fails with that reason.
+let rawModule: RawSocketModule | undefined;
+function raw(): RawSocketModule {
+  try {
+    return (rawModule ??= createRequire(import.meta.url)('raw-socket') as RawSocketModule);
+  } catch (e) {
+    throw new Error(`cannot load the raw-socket module for ICMP (${(e as Error).message}); reinstall podwire (npm ci builds it)`);
+  }
+}
 
 export interface PingRouteDeps {
   nodeName: string;
@@ -31,7 +40,8 @@ let nextId = (process.pid * 7919) & 0xffff;
 /** Run one ping from the netns at `netnsPath`. Never rejects for lost replies. */
 export function pingFrom(netnsPath: string, req: PingRequest): Promise<PingResult> {
   const id = (nextId = (nextId + 1) & 0xffff);
-  const socket = withNetns(netnsPath, () => raw.createSocket({ protocol: raw.Protocol.ICMP, addressFamily: raw.AddressFamily.IPv4 }));
+  const r = raw();
+  const socket = withNetns(netnsPath, () => r.createSocket({ protocol: r.Protocol.ICMP, addressFamily: r.AddressFamily.IPv4 }));
   return new Promise((resolve, reject) => {
     const sentAt = new Map<number, bigint>();
     const replies = new Map<number, number>();
