@@ -50,8 +50,18 @@ ${CONNECTIVITY_USAGE}
 
 ${LAB_USAGE}`;
 
+/** `podwire CMD --help` / `-h` of a debugging command: its own usage, exit 0. */
+const DEBUG_USAGE: Record<string, string> = {
+  status: STATUS_USAGE, peers: PEERS_USAGE, routes: PEERS_USAGE, ping: PING_USAGE, explain: EXPLAIN_USAGE,
+  connectivity: CONNECTIVITY_USAGE, doctor: DOCTOR_USAGE,
+};
+
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
+  if (cmd !== undefined && Object.hasOwn(DEBUG_USAGE, cmd) && (rest[0] === '--help' || rest[0] === '-h')) {
+    console.log(DEBUG_USAGE[cmd]);
+    return 0;
+  }
   const api = cmd !== undefined && Object.hasOwn(API_COMMANDS, cmd) ? API_COMMANDS[cmd] : undefined;
   if (api) return api(rest);
   switch (cmd) {
