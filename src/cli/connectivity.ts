@@ -3,12 +3,12 @@
 // the source pod's existing netns, by its node's agent: ICMP echo (POST /v1/debug/ping, count 1)
 // for pods, a TCP connect (POST /v1/debug/connect) for services. The plan, summary, matrix and
 // exit code are pure (debug/connectivity.ts).
-import { ApiClient, ApiClientError } from '../client/api-client.js';
 import type { Pod, Service } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest, AgentRequestError } from './debug/agent.js';
-import { colourEnabled, formatJson, painter, parseDebugOutput, UnreachableError } from './debug/output.js';
+import { colourEnabled, formatJson, painter, parseDebugOutput } from './debug/output.js';
+import { readCluster } from './debug/cluster.js';
 import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
 import { NETNS_ANNOTATION } from './lab-exec.js';
 import type { PingAnswer } from './debug/ping.js';
@@ -31,19 +31,6 @@ connectivity flags:
 ${flagHelp(CONNECTIVITY_FLAGS)}`;
 
 const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
-
-async function listAll(target: DebugTarget): Promise<{ pods: Pod[]; services: Service[] }> {
-  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
-  try {
-    const [pods, services] = await Promise.all([client.list<Pod>({ plural: 'pods' }), client.list<Service>({ plural: 'services' })]);
-    return { pods: pods.items, services: services.items };
-  } catch (e) {
-    if (e instanceof ApiClientError && e.code > 0) throw new UnreachableError(`the control plane answered ${e.code}: ${e.message}${e.code === 401 || e.code === 403 ? ' (check the token)' : ''}`);
-    throw new UnreachableError(`cannot reach the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}; is it running?`);
-  } finally {
-    client.close();
-  }
-}
 
 export function podRefs(pods: Pod[]): PodRef[] {
   return pods
@@ -88,7 +75,7 @@ export async function connectivityCommand(argv: string[]): Promise<number> {
   const output = parseDebugOutput(flags.output as string | undefined);
   const timeoutMs = flags['timeout-ms'] as number;
   const target = resolveTarget({ flags, env: process.env, labStates: readLabStates });
-  const { pods, services } = await listAll(target);
+  const { pods, services } = await readCluster(target);
   const refs = podRefs(pods);
   const probes = planProbes(refs, flags.services ? serviceRefs(services) : []);
   const progress = process.stderr.isTTY === true;

@@ -2,14 +2,13 @@
 // hop by hop, computed from live state by each node's agent (POST /v1/debug/explain-hop): SRC's
 // node first, then every node the packet continues on. Following and the verdict are pure
 // (debug/explain.ts).
-import { ApiClient, ApiClientError } from '../client/api-client.js';
-import type { Node, Pod, Service } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest } from './debug/agent.js';
-import { colourEnabled, formatJson, painter, UnreachableError } from './debug/output.js';
-import { parseDestination, resolveName, type Cluster, type Resolved } from './debug/resolve.js';
-import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
+import { colourEnabled, formatJson, painter } from './debug/output.js';
+import { parseDestination, resolveName } from './debug/resolve.js';
+import { readCluster, describeResolved } from './debug/cluster.js';
+import { resolveTarget, TARGET_FLAGS } from './debug/target.js';
 import { NETNS_ANNOTATION } from './lab-exec.js';
 import { explainExitCode, followPath, renderExplain, verdictOf, type ExplainHopAnswer, type ExplainReport } from './debug/explain.js';
 
@@ -25,25 +24,7 @@ export const EXPLAIN_USAGE = `usage: podwire explain SRC DST[:PORT[/PROTO]] [--l
 explain flags:
 ${flagHelp(EXPLAIN_FLAGS)}`;
 
-const describe = (r: Resolved): string => (r.kind === 'pod' || r.kind === 'service' ? `${r.kind} ${r.namespace}/${r.name}` : r.kind === 'node' ? `node ${r.name}` : `ip ${r.ip}`);
 const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
-
-async function clusterOf(target: DebugTarget): Promise<Cluster> {
-  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
-  try {
-    const [pods, nodes, services] = await Promise.all([
-      client.list<Pod>({ plural: 'pods' }),
-      client.list<Node>({ plural: 'nodes' }),
-      client.list<Service>({ plural: 'services' }),
-    ]);
-    return { pods: pods.items, nodes: nodes.items, services: services.items };
-  } catch (e) {
-    if (e instanceof ApiClientError && e.code > 0) throw new UnreachableError(`the control plane answered ${e.code}: ${e.message}${e.code === 401 || e.code === 403 ? ' (check the token)' : ''}`);
-    throw new UnreachableError(`cannot reach the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}; is it running?`);
-  } finally {
-    client.close();
-  }
-}
 
 export async function explainCommand(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, EXPLAIN_FLAGS);
@@ -52,14 +33,14 @@ export async function explainCommand(argv: string[]): Promise<number> {
   if (output !== 'table' && output !== 'json') throw new UsageError(`-o ${output}: explain prints table or json`);
   const spec = parseDestination(positional[1]!);
   const target = resolveTarget({ flags, env: process.env, labStates: readLabStates });
-  const cluster = await clusterOf(target);
+  const cluster = await readCluster(target);
   const src = resolveName(positional[0]!, cluster, ['pod', 'node']);
   const dst = resolveName(spec.what, cluster, ['pod', 'node', 'service', 'ip']);
   const srcNode = src.kind === 'pod' ? src.node : src.kind === 'node' ? src.name : undefined;
-  if (!srcNode) throw new UsageError(`${describe(src)} is not scheduled on a node yet (no spec.nodeName)`);
+  if (!srcNode) throw new UsageError(`${describeResolved(src)} is not scheduled on a node yet (no spec.nodeName)`);
   const srcIp = src.kind === 'pod' || src.kind === 'node' ? src.ip : undefined;
-  if (!srcIp) throw new UsageError(`${describe(src)} has no InternalIP or ExternalIP address`);
-  if (!dst.ip) throw new UsageError(`${describe(dst)} has no InternalIP or ExternalIP address`);
+  if (!srcIp) throw new UsageError(`${describeResolved(src)} has no InternalIP or ExternalIP address`);
+  if (!dst.ip) throw new UsageError(`${describeResolved(dst)} has no InternalIP or ExternalIP address`);
   if (!IPV4.test(srcIp) || !IPV4.test(dst.ip)) throw new UsageError(`explain is IPv4 only for now (${srcIp} → ${dst.ip})`);
   const hint = src.kind === 'pod' ? src.pod.metadata.annotations?.[NETNS_ANNOTATION] : undefined;
   const hops = await followPath({ node: srcNode, dst: dst.ip, ...(spec.port !== undefined ? { port: spec.port } : {}), iif: src.kind === 'pod' ? 'pod' : 'local' }, (req) =>
@@ -69,7 +50,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
     }),
   );
   const portText = spec.port !== undefined ? `:${spec.port}/${spec.protocol}` : '';
-  const report: ExplainReport = { source: describe(src), destination: `${describe(dst)}${portText}`, verdict: verdictOf(hops), hops };
+  const report: ExplainReport = { source: describeResolved(src), destination: `${describeResolved(dst)}${portText}`, verdict: verdictOf(hops), hops };
   console.log(output === 'json' ? formatJson(report) : renderExplain(report, painter(colourEnabled(process.stdout, process.env))));
   return explainExitCode(report);
 }

@@ -1,14 +1,13 @@
 // `podwire ping SRC DST [-c N] [--lab PREFIX] [-o json]`: ICMP echo from inside pod SRC's netns,
 // sent by the agent of SRC's node (POST /v1/debug/ping), to DST (a pod, node, service IP or IP).
 // The summary and exit code are pure (debug/ping.ts).
-import { ApiClient, ApiClientError } from '../client/api-client.js';
-import type { Node, Pod, Service } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest } from './debug/agent.js';
-import { formatJson, UnreachableError } from './debug/output.js';
-import { resolveName, type Cluster, type Resolved } from './debug/resolve.js';
-import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
+import { formatJson } from './debug/output.js';
+import { resolveName } from './debug/resolve.js';
+import { readCluster, describeResolved } from './debug/cluster.js';
+import { resolveTarget, TARGET_FLAGS } from './debug/target.js';
 import { NETNS_ANNOTATION } from './lab-exec.js';
 import { pingExitCode, renderPing, type PingAnswer, type PingReport } from './debug/ping.js';
 
@@ -27,25 +26,6 @@ export const PING_USAGE = `usage: podwire ping SRC-POD DST [-c N] [--lab PREFIX]
 ping flags:
 ${flagHelp(PING_FLAGS)}`;
 
-const describe = (r: Resolved): string => (r.kind === 'pod' || r.kind === 'service' ? `${r.kind} ${r.namespace}/${r.name}` : r.kind === 'node' ? `node ${r.name}` : `ip ${r.ip}`);
-
-async function clusterOf(target: DebugTarget): Promise<Cluster> {
-  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
-  try {
-    const [pods, nodes, services] = await Promise.all([
-      client.list<Pod>({ plural: 'pods' }),
-      client.list<Node>({ plural: 'nodes' }),
-      client.list<Service>({ plural: 'services' }),
-    ]);
-    return { pods: pods.items, nodes: nodes.items, services: services.items };
-  } catch (e) {
-    if (e instanceof ApiClientError && e.code > 0) throw new UnreachableError(`the control plane answered ${e.code}: ${e.message}${e.code === 401 || e.code === 403 ? ' (check the token)' : ''}`);
-    throw new UnreachableError(`cannot reach the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}; is it running?`);
-  } finally {
-    client.close();
-  }
-}
-
 export async function pingCommand(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, PING_FLAGS);
   if (positional.length !== 2) throw new UsageError(`ping takes SRC and DST (got ${positional.length} argument${positional.length === 1 ? '' : 's'})\n${PING_USAGE}`);
@@ -57,18 +37,18 @@ export async function pingCommand(argv: string[]): Promise<number> {
   const totalMs = (count - 1) * intervalMs + timeoutMs;
   if (totalMs > 30_000) throw new UsageError(`-c ${count} every ${intervalMs} ms + a ${timeoutMs} ms timeout is ${totalMs} ms; a ping may take at most 30000 ms`);
   const target = resolveTarget({ flags, env: process.env, labStates: readLabStates });
-  const cluster = await clusterOf(target);
+  const cluster = await readCluster(target);
   const src = resolveName(positional[0]!, cluster, ['pod']);
   const dst = resolveName(positional[1]!, cluster, ['pod', 'node', 'service', 'ip']);
   if (src.kind !== 'pod') throw new UsageError(`SRC ${positional[0]} must be a pod`);
   if (!src.node) throw new UsageError(`pod ${src.namespace}/${src.name} is not scheduled on a node yet (no spec.nodeName)`);
   const dstIp = dst.ip;
-  if (!dstIp) throw new UsageError(`${describe(dst)} has no InternalIP or ExternalIP address to ping`);
+  if (!dstIp) throw new UsageError(`${describeResolved(dst)} has no InternalIP or ExternalIP address to ping`);
   if (!/^\d+\.\d+\.\d+\.\d+$/.test(dstIp) || !/^\d+\.\d+\.\d+\.\d+$/.test(src.ip)) throw new UsageError(`ping is IPv4 only for now (${src.ip} → ${dstIp})`);
   const hint = src.pod.metadata.annotations?.[NETNS_ANNOTATION];
   const body = { srcIp: src.ip, ...(hint ? { netnsHint: hint } : {}), dst: dstIp, count, intervalMs, timeoutMs };
   const answer = await agentRequest<PingAnswer>(target, src.node, 'POST', '/v1/debug/ping', body, totalMs + 10_000);
-  const report: PingReport = { source: describe(src), destination: describe(dst), node: src.node, ...answer };
+  const report: PingReport = { source: describeResolved(src), destination: describeResolved(dst), node: src.node, ...answer };
   console.log(output === 'json' ? formatJson(report) : renderPing(report));
   return pingExitCode(answer);
 }
