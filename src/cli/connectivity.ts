@@ -5,6 +5,7 @@
 // exit code are pure (debug/connectivity.ts).
 import type { Pod, Service } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
+import { isIp } from '../net/ip.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest, AgentRequestError } from './debug/agent.js';
 import { colourEnabled, formatJson, painter, parseDebugOutput } from './debug/output.js';
@@ -30,11 +31,10 @@ export const CONNECTIVITY_USAGE = `usage: podwire connectivity [--services] [--c
 connectivity flags:
 ${flagHelp(CONNECTIVITY_FLAGS)}`;
 
-const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
 
 export function podRefs(pods: Pod[]): PodRef[] {
   return pods
-    .filter((p) => p.status?.phase === 'Running' && p.status.podIP && IPV4.test(p.status.podIP) && p.spec?.nodeName)
+    .filter((p) => p.status?.phase === 'Running' && p.status.podIP && isIp(p.status.podIP, 4) && p.spec?.nodeName)
     .map((p) => {
       const hint = p.metadata.annotations?.[NETNS_ANNOTATION];
       return { name: `${p.metadata.namespace ?? 'default'}/${p.metadata.name}`, ip: p.status!.podIP!, node: p.spec!.nodeName!, ...(hint ? { netnsHint: hint } : {}) };
@@ -46,7 +46,7 @@ export function serviceRefs(services: Service[]): ServiceRef[] {
   const out: ServiceRef[] = [];
   for (const s of services) {
     const ip = s.spec.clusterIP;
-    if (!ip || !IPV4.test(ip) || (s.spec.type ?? 'ClusterIP') === 'ExternalName') continue;
+    if (!ip || !isIp(ip, 4) || (s.spec.type ?? 'ClusterIP') === 'ExternalName') continue;
     for (const p of s.spec.ports ?? []) if ((p.protocol ?? 'TCP') === 'TCP') out.push({ name: `${s.metadata.namespace ?? 'default'}/${s.metadata.name}:${p.port}`, ip, port: p.port });
   }
   return out.sort((a, b) => a.name.localeCompare(b.name));

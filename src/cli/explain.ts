@@ -3,6 +3,7 @@
 // node first, then every node the packet continues on. Following and the verdict are pure
 // (debug/explain.ts).
 import { readLabStates } from '../lab/lab.js';
+import { isIp } from '../net/ip.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest } from './debug/agent.js';
 import { colourEnabled, formatJson, painter } from './debug/output.js';
@@ -24,7 +25,6 @@ export const EXPLAIN_USAGE = `usage: podwire explain SRC DST[:PORT[/PROTO]] [--l
 explain flags:
 ${flagHelp(EXPLAIN_FLAGS)}`;
 
-const IPV4 = /^\d+\.\d+\.\d+\.\d+$/;
 
 export async function explainCommand(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, EXPLAIN_FLAGS);
@@ -41,7 +41,7 @@ export async function explainCommand(argv: string[]): Promise<number> {
   const srcIp = src.kind === 'pod' || src.kind === 'node' ? src.ip : undefined;
   if (!srcIp) throw new UsageError(`${describeResolved(src)} has no InternalIP or ExternalIP address`);
   if (!dst.ip) throw new UsageError(`${describeResolved(dst)} has no InternalIP or ExternalIP address`);
-  if (!IPV4.test(srcIp) || !IPV4.test(dst.ip)) throw new UsageError(`explain is IPv4 only for now (${srcIp} → ${dst.ip})`);
+  if (!isIp(srcIp, 4) || !isIp(dst.ip, 4)) throw new UsageError(`explain is IPv4 only for now (${srcIp} → ${dst.ip})`);
   const hint = src.kind === 'pod' ? src.pod.metadata.annotations?.[NETNS_ANNOTATION] : undefined;
   const hops = await followPath({ node: srcNode, dst: dst.ip, ...(spec.port !== undefined ? { port: spec.port } : {}), iif: src.kind === 'pod' ? 'pod' : 'local' }, (req) =>
     agentRequest<ExplainHopAnswer>(target, req.node, 'POST', '/v1/debug/explain-hop', {

@@ -16,13 +16,9 @@ import { readLabStates } from '../../src/lab/lab.js';
 import type { Node } from '../../src/api/objects.js';
 import type { DoctorReport, Finding } from '../../src/cli/debug/doctor.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { cliRunner } from '../lib/cli.js';
 
-const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
-
-function podwire(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const podwire = cliRunner(30_000);
 
 function sh(args: string[]): { code: number | null; stdout: string; stderr: string } {
   const r = spawnSync(args[0]!, args.slice(1), { encoding: 'utf8', timeout: 15_000 });

@@ -7,7 +7,6 @@
 // direct next hop on the underlay names the peer.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { createEchoService, ECHO_PORT, ECHO_SERVICE_PORT, waitFor } from '../../src/lab/cluster.js';
 import { withCluster } from '../lib/lab-cluster.js';
 import { isAlive } from '../../src/lab/procs.js';
@@ -15,13 +14,9 @@ import { readLabStates } from '../../src/lab/lab.js';
 import type { Node, Service } from '../../src/api/objects.js';
 import type { ExplainReport } from '../../src/cli/debug/explain.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { cliRunner } from '../lib/cli.js';
 
-const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
-
-function podwire(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const podwire = cliRunner(60_000);
 
 const kinds = (r: ExplainReport) => r.hops.map((h) => `${h.node}:${h.kind}`);
 

@@ -6,19 +6,14 @@
 // and left to settle (nothing else in the lab makes it sync); it then repairs the route on the next
 // sync anyway, which the test triggers by restarting it once more.
 import t from 'tap';
-import { execFileSync, spawnSync } from 'node:child_process';
-import path from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { agentStatus, restartAgent, waitAgentSynced, waitFor } from '../../src/lab/cluster.js';
 import { withCluster } from '../lib/lab-cluster.js';
 import type { PeersReport } from '../../src/cli/debug/peers.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { cliRunner } from '../lib/cli.js';
 
-const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
-
-function podwire(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const podwire = cliRunner(30_000);
 
 t.test('podwire peers/routes --lab: healthy, then a route deleted by hand', { skip: SKIP_NOT_ROOT }, async (t) => {
   const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 0 });

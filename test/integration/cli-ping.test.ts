@@ -13,13 +13,9 @@ import { isAlive } from '../../src/lab/procs.js';
 import { readLabStates } from '../../src/lab/lab.js';
 import type { PingReport } from '../../src/cli/debug/ping.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { cliRunner } from '../lib/cli.js';
 
-const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
-
-function podwire(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const podwire = cliRunner(60_000);
 
 t.test('podwire ping and lab exec --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 2 });

@@ -3,21 +3,15 @@
 // Healthy → JSON of the documented shape, exit 0; one agent killed by its recorded PID → that
 // node reported down, exit 1; an unknown --node → exit 2 with the close match.
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
-import path from 'node:path';
 import { waitFor } from '../../src/lab/cluster.js';
 import { withCluster } from '../lib/lab-cluster.js';
 import { isAlive } from '../../src/lab/procs.js';
 import { readLabStates } from '../../src/lab/lab.js';
 import type { StatusReport } from '../../src/cli/debug/status.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { cliRunner } from '../lib/cli.js';
 
-const CLI = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'src', 'cli', 'main.js');
-
-function podwire(args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, NO_COLOR: '1' } });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const podwire = cliRunner(30_000);
 
 t.test('podwire status --lab: healthy, an agent down, an unknown node', { skip: SKIP_NOT_ROOT }, async (t) => {
   const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 1 });

@@ -5,6 +5,7 @@
 // timeoutMs + a margin. Answers {ok, ms, error?}; nothing is sent beyond the handshake.
 import type { FastifyInstance } from 'fastify';
 import { execInNetns } from '../../netns/exec.js';
+import { isIp } from '../../net/ip.js';
 import { findPodNetns } from './pod-netns.js';
 
 export interface ConnectRequest {
@@ -21,7 +22,6 @@ export interface ConnectResult {
   error?: string;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 
 /** The validated request, or what is wrong with the body. */
 export function validateConnectRequest(body: unknown): ConnectRequest | string {
@@ -29,8 +29,8 @@ export function validateConnectRequest(body: unknown): ConnectRequest | string {
   const b = body as Record<string, unknown>;
   const unknown = Object.keys(b).filter((k) => !['srcIp', 'netnsHint', 'dst', 'port', 'timeoutMs'].includes(k));
   if (unknown.length) return `unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}`;
-  if (typeof b.srcIp !== 'string' || !IPV4.test(b.srcIp)) return `srcIp must be an IPv4 address (got ${JSON.stringify(b.srcIp)})`;
-  if (typeof b.dst !== 'string' || !IPV4.test(b.dst)) return `dst must be an IPv4 address (got ${JSON.stringify(b.dst)})`;
+  if (typeof b.srcIp !== 'string' || !isIp(b.srcIp, 4)) return `srcIp must be an IPv4 address (got ${JSON.stringify(b.srcIp)})`;
+  if (typeof b.dst !== 'string' || !isIp(b.dst, 4)) return `dst must be an IPv4 address (got ${JSON.stringify(b.dst)})`;
   if (b.netnsHint !== undefined && (typeof b.netnsHint !== 'string' || b.netnsHint === '' || b.netnsHint.length > 4096)) return 'netnsHint must be a non-empty path';
   if (!Number.isInteger(b.port) || (b.port as number) < 1 || (b.port as number) > 65535) return `port must be an integer 1-65535 (got ${JSON.stringify(b.port)})`;
   if (!Number.isInteger(b.timeoutMs) || (b.timeoutMs as number) < 10 || (b.timeoutMs as number) > 10_000) return `timeoutMs must be an integer 10-10000 (got ${JSON.stringify(b.timeoutMs)})`;

@@ -1,6 +1,7 @@
 // ICMP echo (IPv4 only for now) for `podwire ping`: encoding a request, parsing what a raw
 // IPPROTO_ICMP socket reads (the IPv4 header, then the ICMP message), matching replies by
 // identifier + sequence, and the summary (sent, received, loss, RTT min/avg/max). Pure.
+import { isIp } from '../../net/ip.js';
 
 export const ICMP_ECHO_REPLY = 0;
 export const ICMP_ECHO_REQUEST = 8;
@@ -81,7 +82,6 @@ export interface PingRequest {
   timeoutMs: number;
 }
 
-const IPV4 = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
 /** The longest a run may take: count × interval + the last reply's timeout. */
 export const MAX_PING_MS = 30_000;
 
@@ -92,8 +92,8 @@ export function validatePingRequest(body: unknown): PingRequest | string {
   const known = ['srcIp', 'netnsHint', 'dst', 'count', 'intervalMs', 'timeoutMs'];
   const extra = Object.keys(b).filter((k) => !known.includes(k));
   if (extra.length) return `unknown field(s) ${extra.join(', ')}; expected ${known.join(', ')}`;
-  if (typeof b.srcIp !== 'string' || !IPV4.test(b.srcIp)) return `srcIp ${JSON.stringify(b.srcIp)} is not an IPv4 address (ping is IPv4 only for now)`;
-  if (typeof b.dst !== 'string' || !IPV4.test(b.dst)) return `dst ${JSON.stringify(b.dst)} is not an IPv4 address (ping is IPv4 only for now)`;
+  if (typeof b.srcIp !== 'string' || !isIp(b.srcIp, 4)) return `srcIp ${JSON.stringify(b.srcIp)} is not an IPv4 address (ping is IPv4 only for now)`;
+  if (typeof b.dst !== 'string' || !isIp(b.dst, 4)) return `dst ${JSON.stringify(b.dst)} is not an IPv4 address (ping is IPv4 only for now)`;
   if (b.netnsHint !== undefined && (typeof b.netnsHint !== 'string' || !b.netnsHint.startsWith('/') || b.netnsHint.length > 4096)) return `netnsHint ${JSON.stringify(b.netnsHint)} must be an absolute path`;
   const int = (k: string, min: number, max: number): number | string => {
     const v = b[k];
