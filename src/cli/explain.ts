@@ -19,8 +19,9 @@ const EXPLAIN_FLAGS: FlagSpecs = {
 };
 
 export const EXPLAIN_USAGE = `usage: podwire explain SRC DST[:PORT[/PROTO]] [--lab PREFIX] [-o table|json]
-  the path of one packet from SRC (a pod or node) to DST (a pod, node, service or IP), hop by hop from
-  live state: pod eth0 → veth → bridge → service DNAT → route lookup → vxlan/next hop → node → bridge → pod
+  the path of one packet from SRC (a pod or node) to DST (a pod, node, service or IP; NODE:NODEPORT for a
+  NodePort), hop by hop from live state: pod eth0 → veth → bridge → service/NodePort DNAT → route lookup →
+  masquerade → vxlan/next hop → node → bridge → pod
   exit 0 delivered, 1 dropped or rejected, 2 usage error, 3 the control plane or an agent cannot be reached
 explain flags:
 ${flagHelp(EXPLAIN_FLAGS)}`;

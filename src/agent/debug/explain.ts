@@ -13,6 +13,7 @@ import { observeNetwork } from '../network/observe.js';
 import { BRIDGE_NAME, VXLAN_NAME, type NetworkInput } from '../network/types.js';
 import { findPodNetns, POD_IFNAME } from './pod-netns.js';
 import { matchService, type ExplainHop } from './explain-service.js';
+import { masqueradeAddress, masqueradeReason } from './explain-nat.js';
 import type { Agent } from '../agent.js';
 import type { ServiceProxy } from '../service-proxy.js';
 
@@ -119,33 +120,54 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
     iif = dev.index;
     iifName = devName;
   }
-  if (req.iif !== 'underlay') {
-    const model = deps.proxy()?.model();
-    if (model) {
-      const m = matchService(model, dst, port, req.protocol);
-      if (m.matched) {
-        if (!hop(m.hop.kind, m.hop.name, m.hop.detail, m.hop.ok)) return { hops };
-        dst = m.to!.ip;
-        port = m.to!.port;
-      }
+  // The node's own packet has its source from the first route lookup, before nat output's DNAT.
+  let src = req.src;
+  if (req.iif === 'local') {
+    const first = h.routeGet({ dst, ipProto: IP_PROTO[req.protocol], ...(port !== undefined ? { dport: port } : {}) });
+    if (first.ok && first.route.prefsrc) src = first.route.prefsrc;
+  }
+  let mark: string | undefined;
+  let dnated = false;
+  const model = deps.proxy()?.model();
+  if (model) {
+    const m = matchService(model, { src, dst, ...(port !== undefined ? { port } : {}), protocol: req.protocol, fromThisNode: req.iif === 'local' });
+    if (m.matched) {
+      for (const x of m.hops) if (!hop(x.kind, x.name, x.detail, x.ok)) return { hops };
+      if (!m.to) return { hops };
+      dst = m.to.ip;
+      port = m.to.port;
+      mark = m.mark;
+      dnated = true;
     }
   }
   const look = h.routeGet({ dst, ...(req.iif !== 'local' ? { src: req.src } : {}), ...(iif !== undefined ? { iif } : {}), ipProto: IP_PROTO[req.protocol], ...(port !== undefined ? { dport: port } : {}) });
-  if (!look.ok) return (hop('route', dst, `no route to ${dst} from ${req.src}${iif !== undefined ? ` arriving on ${iifName}` : ''}: ${ERRNO[look.errno] ?? `errno ${look.errno}`} — the kernel drops the packet`, false), { hops });
+  if (!look.ok) return (hop('route', dst, `no route to ${dst} from ${src}${iif !== undefined ? ` arriving on ${iifName}` : ''}: ${ERRNO[look.errno] ?? `errno ${look.errno}`} — the kernel drops the packet`, false), { hops });
   const r = look.route;
   const dev = r.ifindex !== undefined ? h.linkFind(r.ifindex)?.name ?? `#${r.ifindex}` : '-';
   if (r.type === RTN_LOCAL) return (hop('route', dst, `local address of node ${deps.nodeName}: delivered to the node`), { hops });
   const via = `${r.gateway ? `via ${r.gateway} dev ${dev}` : `dev ${dev}`}${req.iif === 'local' && r.prefsrc ? ` src ${r.prefsrc}` : ''}`;
-  const src = req.iif === 'local' && r.prefsrc ? { src: r.prefsrc } : {};
+  // Postrouting: the source this packet leaves with (and the next nodes see).
+  let from = src;
+  const masquerade = (): boolean => {
+    const reason = masqueradeReason({ src, dst, clusterCidr: input.clusterCidr, podCidr: input.podCidr, dnated, ...(mark ? { serviceMark: mark } : {}) });
+    if (!reason) return true;
+    const addrs = r.ifindex === undefined ? [] : h.addrList({ ifindex: r.ifindex, family: 4 }).map((a) => a.cidr);
+    const snat = masqueradeAddress(addrs, r.gateway ?? dst);
+    if (!snat) return hop('masquerade', dev, `${reason}, but ${dev} has no IPv4 address to masquerade to: the kernel drops the packet`, false);
+    from = snat;
+    return hop('masquerade', snat, `SNAT ${src} → ${snat} (${dev}'s address): ${reason}`);
+  };
+  const nextSrc = () => (from !== req.src || req.iif === 'local' ? { src: from } : {});
   if (dev === BRIDGE_NAME) {
     if (!inCidr(dst, input.podCidr)) return (hop('route', dst, `${via}: ${dst} is not in this node's podCIDR ${input.podCidr}, yet routed to ${BRIDGE_NAME}`, false), { hops });
     hop('route', dst, `${via} (this node's pods, ${input.podCidr})`);
-    podHops(deps, dst, undefined, hop, true);
+    if (masquerade()) podHops(deps, dst, undefined, hop, true);
     return { hops };
   }
   const peers = input.peers;
   if (dev === VXLAN_NAME) {
     hop('route', dst, via);
+    if (!masquerade()) return { hops };
     const obs = observeNetwork(h);
     const gw = r.gateway ?? dst;
     const neigh = obs.neighs.find((n) => n.ip === gw && n.ifname === VXLAN_NAME);
@@ -156,7 +178,7 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
     const peer = peers.find((p) => p.publicIp === fdb.dst);
     if (!peer) return (hop('vxlan', peerByCidr?.name ?? fdb.dst, `neighbour ${gw} lladdr ${neigh.mac}, FDB dst ${fdb.dst}: no node of the cluster has that underlay address${peerByCidr ? ` (node ${peerByCidr.name}, whose VTEP ${gw} is, is at ${peerByCidr.publicIp}: a stale FDB entry)` : ''}`, false), { hops });
     hop('vxlan', peer.name, `neighbour ${gw} lladdr ${neigh.mac}, FDB ${neigh.mac} dst ${fdb.dst} → node ${peer.name}`);
-    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'vxlan', ...src } };
+    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'vxlan', ...nextSrc() } };
   }
   const nextIp = r.gateway ?? dst;
   const peer = peers.find((p) => p.publicIp === nextIp);
@@ -166,9 +188,10 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
   }
   if (inCidr(dst, input.podCidr)) return (hop('route', dst, `${via}: ${dst} is in this node's podCIDR ${input.podCidr} but the route does not go to ${BRIDGE_NAME}`, false), { hops });
   hop('route', dst, via);
+  if (!masquerade()) return { hops };
   if (peer) {
     hop('underlay', peer.name, `next hop ${nextIp} on ${dev} is node ${peer.name}`);
-    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'direct', ...src } };
+    return { hops, next: { node: peer.name, dst, ...(port !== undefined ? { port } : {}), via: 'direct', ...nextSrc() } };
   }
   hop('exit', dst, `${via}: leaves the cluster here (no node of the cluster has ${nextIp})`);
   return { hops };

@@ -41,15 +41,19 @@ export interface HopRequest {
 
 /**
  * Follow the packet: ask `first.node`'s agent, then each node an answer says the packet continues
- * on (iif underlay), at most MAX_NODES and never the same node twice. A broken continuation (no
- * node named, a loop, too many nodes) ends the hops with one that is not ok.
+ * on (iif underlay), at most MAX_NODES and never the same node twice for the same destination (a
+ * NodePort's DNAT may send the packet back to a node it came from, to another address: no loop).
+ * A broken continuation (no node named, a loop, too many nodes) ends the hops with one that is not ok.
  */
 export async function followPath(first: HopRequest, ask: (req: HopRequest) => Promise<ExplainHopAnswer>): Promise<ExplainHop[]> {
   const hops: ExplainHop[] = [];
   const visited: string[] = [];
+  const seen = new Set<string>();
+  const key = (node: string, dst: string, port?: number) => `${node} ${dst}:${port ?? ''}`;
   let req: HopRequest | undefined = first;
   while (req) {
     visited.push(req.node);
+    seen.add(key(req.node, req.dst, req.port));
     const answer = await ask(req);
     hops.push(...answer.hops);
     const next = answer.next;
@@ -59,7 +63,7 @@ export async function followPath(first: HopRequest, ask: (req: HopRequest) => Pr
       hops.push({ node: from, kind: 'next', name: next.dst, detail: `the packet leaves node ${from} towards ${next.dst}, but no node of the cluster is known to take it`, ok: false });
       break;
     }
-    if (visited.includes(next.node)) {
+    if (seen.has(key(next.node, next.dst, next.port))) {
       hops.push({ node: from, kind: 'loop', name: next.node, detail: `the packet would go back to node ${next.node} (path: ${[...visited, next.node].join(' → ')}): a routing loop`, ok: false });
       break;
     }
@@ -72,11 +76,14 @@ export async function followPath(first: HopRequest, ask: (req: HopRequest) => Pr
   return hops;
 }
 
-/** delivered: every hop ok; rejected: the first failing hop is a service (no endpoints, no such port); dropped: any other. */
+/**
+ * delivered: every hop ok; rejected: the first failing hop is a service or NodePort match (no
+ * endpoints, no such port); dropped: any other (a route, a filter drop under a Local policy, …).
+ */
 export function verdictOf(hops: readonly ExplainHop[]): Verdict {
   const broken = hops.find((h) => !h.ok);
   if (!broken) return hops.length > 0 ? 'delivered' : 'dropped';
-  return broken.kind === 'service' ? 'rejected' : 'dropped';
+  return broken.kind === 'service' || broken.kind === 'nodeport' ? 'rejected' : 'dropped';
 }
 
 export function explainExitCode(r: Pick<ExplainReport, 'verdict'>): number {
