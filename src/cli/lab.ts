@@ -1,5 +1,6 @@
 // `podwire lab up|down|status`: the netns lab cluster (the main job).
-import { Lab, leakCheck, readLabStates, teardownState, type LabState } from '../lab/lab.js';
+import { Lab, leakCheck, readLabStates, teardownState, type LabAccess, type LabState } from '../lab/lab.js';
+import { exportLines, exposeControlPlane } from '../lab/access.js';
 import { createCluster, createEchoService, destroyCluster, type LabCluster } from '../lab/cluster.js';
 import { clusterConnectivity, serviceConnectivity } from '../lab/cluster-probes.js';
 import { formatTable, tableFor } from '../printers/tables.js';
@@ -86,9 +87,18 @@ async function labUp(argv: string[]): Promise<number> {
     throw err;
   }
   if (flags.keep) {
+    let access: LabAccess;
+    try {
+      access = await exposeControlPlane(cluster.lab);
+    } catch (err) {
+      destroyCluster(cluster);
+      throw err;
+    }
     cluster.admin.close();
     cluster.lab.detach();
     console.log(`\nkept: lab ${cluster.lab.prefix} (state ${cluster.lab.statePath()}, files ${cluster.dir}); remove with: podwire lab down --prefix ${cluster.lab.prefix}`);
+    console.log(`control plane from this shell: ${access.server} (a forwarder on 127.0.0.1, PID ${access.forwarderPid}, to the lab's unix socket); for kubectl and podwire:`);
+    for (const line of exportLines(access)) console.log(line);
     return failed ? 1 : 0;
   }
   const leaks = destroyCluster(cluster);

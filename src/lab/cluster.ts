@@ -20,6 +20,7 @@ export const BIN = {
   agent: path.join(DIST, 'src', 'agent', 'main.js'),
   cni: path.join(DIST, 'bin', 'podwire-cni.mjs'),
   echo: path.join(DIST, 'src', 'lab', 'echo.js'),
+  forwarder: path.join(DIST, 'src', 'lab', 'forwarder.js'),
 };
 export const CONTROL_PLANE_IP = '192.0.2.2';
 export const OUTSIDE_IP = '192.0.2.250';
@@ -70,12 +71,32 @@ export interface LabCluster {
  * admin token, each node's run dir and agent socket. The debugging CLI (`--lab PREFIX`) finds a
  * kept lab's sockets here; the unix sockets are files, reachable from the root netns.
  */
-export function clusterFiles(prefix: string): { dir: string; controlPlaneSocket: string; adminTokenFile: string; nodeDir: (node: string) => string; agentSocket: (node: string) => string } {
+export interface ClusterFiles {
+  dir: string;
+  controlPlaneSocket: string;
+  adminTokenFile: string;
+  /** `lab up --keep` (src/lab/access.ts): the kubeconfig and podwire config for the machine's shell. */
+  kubeconfig: string;
+  podwireConfig: string;
+  /** The root-netns forwarder's TLS certificate (the kubeconfig's CA) and key, and its log. */
+  accessCert: string;
+  accessKey: string;
+  accessLog: string;
+  nodeDir: (node: string) => string;
+  agentSocket: (node: string) => string;
+}
+
+export function clusterFiles(prefix: string): ClusterFiles {
   const dir = path.join(LAB_STATE_DIR, `${prefix.replace(/-$/, '')}.d`);
   return {
     dir,
     controlPlaneSocket: path.join(dir, 'controlplane', 'api.sock'),
     adminTokenFile: path.join(dir, 'controlplane', 'admin.token'),
+    kubeconfig: path.join(dir, 'kubeconfig'),
+    podwireConfig: path.join(dir, 'podwire.json'),
+    accessCert: path.join(dir, 'access', 'tls.crt'),
+    accessKey: path.join(dir, 'access', 'tls.key'),
+    accessLog: path.join(dir, 'access', 'forwarder.log'),
     nodeDir: (node) => path.join(dir, node),
     agentSocket: (node) => path.join(dir, node, 'agent.sock'),
   };

@@ -3,7 +3,7 @@
 // peer placed straight into the node netns. Teardown is guaranteed (see cleanup.ts) and checked.
 import fs from 'node:fs';
 import path from 'node:path';
-import { type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { createNetns, deleteNetns, listNetns, netnsExists, openNetns, type NetnsRef } from '../netns/netns.js';
 import { spawnInNetns } from '../netns/exec.js';
 import { NetlinkSocket } from '../netlink/socket.js';
@@ -44,6 +44,16 @@ export interface LabState {
   hosts?: LabNode[];
   procs: TrackedProc[];
   createdAt: string;
+  /** `lab up --keep`: how the machine's own shell reaches the control plane (src/lab/access.ts). */
+  access?: LabAccess;
+}
+
+export interface LabAccess {
+  /** https://127.0.0.1:PORT: the root-netns forwarder to the control plane's unix socket. */
+  server: string;
+  forwarderPid: number;
+  kubeconfig: string;
+  podwireConfig: string;
 }
 
 export class Lab {
@@ -165,13 +175,31 @@ export class Lab {
   /** Start a process inside one of the lab's namespaces; it is killed (by PID) on teardown. */
   spawn(netns: string, cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
     if (!netns.startsWith(this.prefix)) throw new Error(`netns ${netns} is not part of lab ${this.prefix}`);
-    const child = spawnInNetns(netns, cmd, args, opts);
+    return this.track(spawnInNetns(netns, cmd, args, opts), `${netns}: ${cmd} ${args.join(' ')}`);
+  }
+
+  /**
+   * Start a process in the caller's own netns, tracked and killed on teardown like the others.
+   * Only for the lab's forwarder (src/lab/access.ts), which adds nothing there but a listening
+   * socket on 127.0.0.1 or a unix socket.
+   */
+  spawnInCallerNetns(cmd: string, args: string[], opts: SpawnOptions = {}): ChildProcess {
+    return this.track(spawn(cmd, args, opts), `root netns: ${cmd} ${args.join(' ')}`);
+  }
+
+  private track(child: ChildProcess, what: string): ChildProcess {
     const startTime = child.pid !== undefined ? procStartTime(child.pid) : undefined;
     if (child.pid !== undefined && startTime !== undefined) {
-      this.state.procs.push({ pid: child.pid, startTime, what: `${netns}: ${cmd} ${args.join(' ')}` });
+      this.state.procs.push({ pid: child.pid, startTime, what });
       this.saveState();
     }
     return child;
+  }
+
+  /** Record how the machine's shell reaches the kept lab (saved with the state). */
+  setAccess(access: LabAccess): void {
+    this.state.access = access;
+    this.saveState();
   }
 
   statePath(): string {
