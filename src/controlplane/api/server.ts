@@ -6,6 +6,7 @@ import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec, type StatusReason } fro
 import { EndpointsController } from '../endpoints/controller.js';
 import { Authenticator, type Actor } from './auth.js';
 import { registerAdminRoutes, seedClusterConfig } from './admin-routes.js';
+import { registerTokenReview } from './token-review.js';
 import { registerDiscovery } from './discovery.js';
 import { createMetrics } from './metrics.js';
 import { Registry } from './registry.js';
@@ -63,6 +64,7 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
     onWatchEvent: (type) => metrics.watchEvents.inc({ type }),
   });
   registerAdminRoutes(app, deps.store, auth);
+  registerTokenReview(app, auth);
   registerOperationRoutes(app, deps.store, controller, metrics);
   registerLifecycle(app, deps, controller, watches);
   return app;
