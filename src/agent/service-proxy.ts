@@ -9,6 +9,7 @@ import type { CommandRunner } from '../exec/runner.js';
 import { FULL_SYNC_PERIOD_MS, type ProxyBackend, type ProxySyncReport } from '../proxy/backend.js';
 import { ProxyChangeTracker } from '../proxy/changes.js';
 import type { ProxyInput } from '../proxy/types.js';
+import type { DnatCounter } from '../proxy/counters.js';
 import { proxyEndpointsView, proxyServiceView } from '../proxy/model.js';
 import { conntrackDeletes, runConntrackDeletes } from '../proxy/conntrack.js';
 import { Reconciler, type ReconcilerOptions, type SyncOutcome } from './reconciler.js';
@@ -114,6 +115,12 @@ export class ServiceProxy {
   /** The proxy's current model (Services × Endpoints as the tracker holds them), read-only: the debug API's explain. */
   model(): ProxyInput {
     return this.tracker.input();
+  }
+
+  /** The mode's per-endpoint DNAT counters (debug API's services), for the given service port keys or all. */
+  counters(keys?: ReadonlySet<string>): DnatCounter[] {
+    if (!this.deps.backend.counters) throw new Error(`proxy mode ${this.deps.backend.mode} cannot read its counters`);
+    return this.deps.backend.counters(keys);
   }
 
   /**

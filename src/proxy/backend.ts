@@ -2,6 +2,7 @@
 // ProxyInput — fully, or only for the service ports that changed — and remove everything it owns
 // (a mode switch removes the other mode's rules).
 import type { ProxyInput } from './types.js';
+import type { DnatCounter } from './counters.js';
 
 export type ProxyMode = 'nftables' | 'iptables';
 export const PROXY_MODES: readonly ProxyMode[] = ['nftables', 'iptables'];
@@ -27,6 +28,12 @@ export interface ProxyBackend {
    * still does a full sync every FULL_SYNC_PERIOD_MS, as kube-proxy does.
    */
   intact?(): boolean;
+  /**
+   * The per-endpoint DNAT counters of the live ruleset (`podwire services`), for the given
+   * service port keys (read from their own chains and elements only) or, without keys, all of
+   * them. Throws when the mode has not synced yet or the listing fails.
+   */
+  counters?(keys?: ReadonlySet<string>): DnatCounter[];
 }
 
 /** The longest the agent goes without a full sync when intact() keeps answering true (kube-proxy: 1 h). */

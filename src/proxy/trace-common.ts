@@ -31,6 +31,12 @@ export interface TraceResult {
   candidates?: string[];
   /** Rules whose matches were evaluated: the per-packet cost. */
   rulesEvaluated: number;
+  /**
+   * nftables: the counter the DNAT bumped, `CHAIN IP:PORT` (a counted DNAT rule of that chain) or
+   * `MAP KEY` (a counted element of a shared pick); `CHAIN *` for a counted numgen map pick (one
+   * counter for the port). What `podwire services` reads back per endpoint.
+   */
+  counted?: string;
 }
 
 export class TraceError extends Error {
@@ -54,6 +60,7 @@ export class PacketState {
   masquerade = false;
   dnatTo?: string;
   candidates?: string[];
+  counted?: string;
   rulesEvaluated = 0;
   readonly path: string[] = [];
   private readonly named = new Map<string, Set<string>>();

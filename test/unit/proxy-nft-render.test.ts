@@ -49,11 +49,11 @@ t.test('ruleset shape', async (t) => {
   const ownFull = renderScript(undefined, own);
   const web = chainOf(own, 'default/web:http/TCP');
   t.match(web, /^svc-[0-9a-f]{8}$/, 'svc-<8 hex>');
-  t.match(ownFull, new RegExp(`add rule inet podwire ${web} meta l4proto tcp numgen random mod 3 == 0 dnat ip to 10\\.244\\.1\\.5:8080\n.* ${web} meta l4proto tcp numgen random mod 2 == 0 dnat ip to 10\\.244\\.2\\.5:8080\n.* ${web} meta l4proto tcp dnat ip to 10\\.244\\.3\\.5:8080\n`),
+  t.match(ownFull, new RegExp(`add rule inet podwire ${web} meta l4proto tcp numgen random mod 3 == 0 counter dnat ip to 10\\.244\\.1\\.5:8080\n.* ${web} meta l4proto tcp numgen random mod 2 == 0 counter dnat ip to 10\\.244\\.2\\.5:8080\n.* ${web} meta l4proto tcp counter dnat ip to 10\\.244\\.3\\.5:8080\n`),
     'fewer than NUMGEN_VMAP_MIN_ENDPOINTS endpoints: a cascade of DNATs, no map');
   t.same(own.chains.filter((c) => c.name.startsWith('ep-')).map((c) => c.comment?.split(' ')[0]), ['default/sticky:/TCP', 'default/sticky:/TCP'], 'endpoint chains only for the affinity service');
   const asMap = renderScript(undefined, renderProxyIR(input(['web']), { numgenVmapMinEndpoints: 3, sharedPickMax: 0 }));
-  t.match(asMap, new RegExp(`add rule inet podwire ${web} meta l4proto tcp dnat ip to numgen random mod 3 map \\{ 0 : 10\\.244\\.1\\.5 \\. 8080, 1 : 10\\.244\\.2\\.5 \\. 8080, 2 : 10\\.244\\.3\\.5 \\. 8080 \\}`), 'from the threshold on: a numgen data map');
+  t.match(asMap, new RegExp(`add rule inet podwire ${web} meta l4proto tcp counter dnat ip to numgen random mod 3 map \\{ 0 : 10\\.244\\.1\\.5 \\. 8080, 1 : 10\\.244\\.2\\.5 \\. 8080, 2 : 10\\.244\\.3\\.5 \\. 8080 \\}`), 'from the threshold on: a numgen data map');
   const many = endpoints(Array.from({ length: NUMGEN_VMAP_MIN_ENDPOINTS }, (_, i) => `10.244.9.${i + 1}@node-b`));
   t.match(renderScript(undefined, renderProxyIR({ ...input([]), ports: [portEndpoints(SERVICES.web()[0], many, 'node-a')] }, { sharedPickMax: 0 })), `dnat ip to numgen random mod ${NUMGEN_VMAP_MIN_ENDPOINTS} map`);
   const huge = endpoints(Array.from({ length: SHARED_PICK_MAX + 1 }, (_, i) => `10.244.9.${i + 1}@node-b`));

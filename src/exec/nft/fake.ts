@@ -83,7 +83,7 @@ function cloneTable(t: FakeTable): FakeTable {
 }
 
 const elementValue = (e: MapElement): string => (e.verdict ? verdictText(e.verdict) : (e.data ?? []).join(' . '));
-const mapType = (m: NftMap): string => (m.typeof ? `typeof ${m.typeof.key} : ${m.typeof.data}` : `type ${m.key.join(' . ')}`);
+const mapType = (m: NftMap): string => (m.typeof ? `typeof ${m.typeof.key} : ${m.typeof.data}` : `type ${m.key.join(' . ')}`) + (m.counter ? '; counter' : '');
 const setType = (s: NftSet): string => `${s.type} ${[...s.flags].sort().join(',')}`;
 const jumpTarget = (v: Verdict | undefined): string | undefined => (v && (v.kind === 'jump' || v.kind === 'goto') ? v.chain : undefined);
 

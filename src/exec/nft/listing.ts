@@ -10,6 +10,7 @@ export function serialize(ruleset: Ruleset): string {
   const block = (head: string, body: string[]) => out.push(`\t${head} {`, ...body.map((l) => `\t\t${l}`), '\t}', '');
   for (const m of ruleset.maps) {
     const body = [mapTypeText(m)];
+    if (m.counter) body.push('counter');
     if (m.comment) body.push(`comment ${quoteComment(m.comment)}`);
     if (m.elements.length) body.push(`elements = { ${m.elements.map(mapElementText).join(',\n\t\t\t     ')} }`);
     block(`map ${checkName(m.name)}`, body);

@@ -111,6 +111,12 @@ export interface Rule {
   matches: Match[];
   action: Action;
   comment?: string;
+  /**
+   * `counter` just before the action (in every rule of a cascade): packets and bytes that reached
+   * it, read back from the live ruleset (`podwire services`). In a nat chain that is the first
+   * packet of each connection only: later packets follow the conntrack entry.
+   */
+  counter?: boolean;
 }
 
 export interface Chain {
@@ -139,6 +145,8 @@ export interface NftMap {
   comment?: string;
   elements: MapElement[];
   typeof?: { key: string; data: string };
+  /** `counter;`: every element gets its own packet/byte counter, bumped by each lookup that finds it. */
+  counter?: boolean;
 }
 
 export interface NftSet {
@@ -248,10 +256,11 @@ export function ruleLines(r: Rule): string[] {
   const tail = r.comment ? ` comment ${quoteComment(r.comment)}` : '';
   const matches = r.matches.map(matchText);
   const a = r.action;
+  const count = r.counter ? 'counter ' : '';
   let arms: string[];
-  if (a.kind === 'numgen' && a.form === 'cascade') arms = a.chains.map((c) => `goto ${checkName(c)}`);
-  else if (a.kind === 'dnatPick' && a.form === 'cascade' && a.endpoints.length > 1) arms = a.endpoints.map((e) => `dnat ip to ${e.ip}:${e.port}`);
-  else return [[...matches, actionText(a)].join(' ') + tail];
+  if (a.kind === 'numgen' && a.form === 'cascade') arms = a.chains.map((c) => `${count}goto ${checkName(c)}`);
+  else if (a.kind === 'dnatPick' && a.form === 'cascade' && a.endpoints.length > 1) arms = a.endpoints.map((e) => `${count}dnat ip to ${e.ip}:${e.port}`);
+  else return [[...matches, count + actionText(a)].join(' ') + tail];
   if (arms.length === 0) throw invalid('nft: numgen over no chains');
   return arms.map((arm, i) => {
     const left = arms.length - i;
@@ -280,7 +289,7 @@ export function chainSpecText(c: Pick<Chain, 'base' | 'comment'>): string {
 
 export function mapSpecText(m: NftMap): string {
   const comment = m.comment ? ` comment ${quoteComment(m.comment)};` : '';
-  return `{ ${mapTypeText(m)};${comment} }`;
+  return `{ ${mapTypeText(m)};${m.counter ? ' counter;' : ''}${comment} }`;
 }
 
 export function mapTypeText(m: NftMap): string {

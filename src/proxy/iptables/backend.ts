@@ -12,6 +12,8 @@ import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
 import { findMissingJumps, listedChains, ruleText, serialize, TABLES, type IptIR, type TableName } from './ir.js';
 import { renderIptablesIR } from './render.js';
+import type { DnatCounter } from '../counters.js';
+import { parseIptablesCounters } from './counters.js';
 
 function section(saved: string, table: TableName): string {
   const start = saved.indexOf(`*${table}\n`);
@@ -61,6 +63,14 @@ export class IptablesProxyBackend implements ProxyBackend {
       out[table] = section(r.stdout, table);
     }
     return out;
+  }
+
+  /** DNAT counters of the SEP chains (`iptables-save -c -t nat`, one call), for the given port keys or all. */
+  counters(keys?: ReadonlySet<string>): DnatCounter[] {
+    const r = this.runner.run('iptables-save', ['-c', '-t', 'nat']);
+    if (r.code !== 0) throw new Error(`iptables-save -c -t nat failed (exit ${r.code}): ${r.stderr.trim()}`);
+    const all = parseIptablesCounters(r.stdout);
+    return keys === undefined ? all : all.filter((c) => keys.has(c.portKey!));
   }
 
   private restore(text: string): void {

@@ -12,6 +12,9 @@ import { Transaction } from '../../exec/nft/transaction.js';
 import { NFT_TABLE as TABLE } from '../../exec/names.js';
 import { NftRenderState } from './incremental.js';
 import { isOwnedName, type RenderOptions } from './render.js';
+import { claimElements } from './fragment.js';
+import type { DnatCounter } from '../counters.js';
+import { parseElementCounters, parseNftCounters } from './counters.js';
 
 /** An object of `nft -j -t list chains|sets|maps inet` (type/hook/prio: base chains only). */
 interface ListedObject {
@@ -20,6 +23,8 @@ interface ListedObject {
   type?: string;
   hook?: string;
   prio?: number;
+  /** Maps: the statements every element carries (`[{ counter: null }]`). */
+  stmt?: Record<string, unknown>[];
 }
 
 export class NftProxyBackend implements ProxyBackend {
@@ -70,6 +75,47 @@ export class NftProxyBackend implements ProxyBackend {
     return want.chains.every((n) => present.chains.has(n)) && want.maps.every((n) => present.maps.has(n)) && want.sets.every((n) => present.sets.has(n));
   }
 
+  /**
+   * DNAT counters: for given keys, their own chains (`nft -j list chain`, one each) and their
+   * shared-pick elements (`nft get element`, one per map); without keys, one `nft -j list table`.
+   * Chain rules get their port key from the render state (the listing has no chain comments).
+   */
+  counters(keys?: ReadonlySet<string>): DnatCounter[] {
+    const state = this.state;
+    if (!state) throw new Error('the nftables proxy has not synced yet (or its last sync failed): no rules to read counters from');
+    const run = (args: string[]): string => {
+      const r = this.runner.run('nft', args);
+      if (r.code !== 0) throw new Error(`nft ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim().slice(0, 500)}`);
+      return r.stdout;
+    };
+    let found: DnatCounter[];
+    if (keys === undefined) {
+      found = parseNftCounters(run(['-j', 'list', 'table', 'inet', TABLE]));
+    } else {
+      found = [];
+      const elements = new Map<string, string[]>();
+      for (const key of keys) {
+        const f = state.fragment(key);
+        if (!f) continue;
+        for (const c of f.chains) found.push(...parseNftCounters(run(['-j', 'list', 'chain', 'inet', TABLE, c.name])));
+        for (const e of f.elements) {
+          if (!('pick' in e)) continue;
+          const list = elements.get(e.map) ?? [];
+          for (const el of claimElements(e)) list.push(el.key.join(' . '));
+          elements.set(e.map, list);
+        }
+      }
+      for (const [map, list] of elements) found.push(...parseElementCounters(map, run(['get', 'element', 'inet', TABLE, map, `{ ${list.join(', ')} }`])));
+    }
+    const chainKeys = state.chainKeys();
+    const out: DnatCounter[] = [];
+    for (const c of found) {
+      if (c.dest) out.push(c);
+      else if (chainKeys.has(c.in)) out.push({ ...c, portKey: chainKeys.get(c.in)! });
+    }
+    return out;
+  }
+
   remove(): void {
     const existing = this.existing();
     this.state = undefined;
@@ -92,7 +138,7 @@ export class NftProxyBackend implements ProxyBackend {
    * elements of a large table.
    */
   existing(): ExistingObjects {
-    const out: ExistingObjects = { chains: [], maps: [], sets: [], hooks: {} };
+    const out: ExistingObjects = { chains: [], maps: [], sets: [], hooks: {}, counted: [] };
     for (const [what, list] of [['chains', out.chains], ['sets', out.sets], ['maps', out.maps]] as const) {
       const r = this.runner.run('nft', ['-j', '-t', 'list', what, 'inet']);
       if (r.code !== 0) throw new Error(`nft list ${what} inet failed (exit ${r.code}): ${r.stderr.trim()}`);
@@ -102,6 +148,7 @@ export class NftProxyBackend implements ProxyBackend {
         const o = item[kind];
         if (o?.table !== TABLE || !o.name || !isOwnedName(o.name)) continue;
         list.push(o.name);
+        if (kind === 'map' && o.stmt?.some((x) => 'counter' in x)) out.counted!.push(o.name);
         if (kind === 'chain' && o.hook !== undefined) out.hooks![o.name] = { type: o.type, hook: o.hook, priority: o.prio } as BaseChainSpec;
       }
     }

@@ -38,6 +38,12 @@ export interface ExistingObjects {
    * renders (an older release's priority, a regular chain now rendered as a base chain).
    */
   hooks?: Record<string, BaseChainSpec>;
+  /**
+   * The maps in `maps` declared with `counter`. When given, a full sync deletes and adds again a
+   * map whose counter flag differs from what it renders (an older release's shared picks had
+   * none; `add map` of an existing map with another declaration fails with EEXIST).
+   */
+  counted?: string[];
 }
 
 /** Both only matter for a full sync; a partial sync trusts prev to be what the kernel holds. */
@@ -79,7 +85,10 @@ function fullSync(next: NftIR, opts: ScriptOptions): Transaction {
   // `add chain` of an existing chain with another hook fails the whole transaction (EOPNOTSUPP):
   // such chains are left out here, emptied with the rest, then deleted and added again.
   for (const c of next.chains) if (!recreate.has(c.name)) s.addChain(c);
-  for (const m of next.maps) s.addMap(m);
+  const counted = opts.existing?.counted && new Set(opts.existing.counted);
+  const have = new Set(existing.maps);
+  const respecMaps = new Set(counted ? next.maps.filter((m) => have.has(m.name) && !!m.counter !== counted.has(m.name)).map((m) => m.name) : []);
+  for (const m of next.maps) if (!respecMaps.has(m.name)) s.addMap(m);
   for (const set of next.sets) s.addSet(set);
   // Flushing every chain and map of ours (stale ones too) removes every reference to a stale
   // object, so they can all be deleted below. Affinity sets (dynamic) keep their elements:
@@ -91,6 +100,7 @@ function fullSync(next: NftIR, opts: ScriptOptions): Transaction {
   for (const m of next.maps) s.flush('map', m.name);
   for (const set of next.sets) if (!set.flags.includes('dynamic')) s.flush('set', set.name);
   for (const c of next.chains) if (recreate.has(c.name)) s.delete('chain', c.name).addChain(c);
+  for (const m of next.maps) if (respecMaps.has(m.name)) s.delete('map', m.name).addMap(m);
   for (const name of stale(existing.maps, byName(next.maps))) s.delete('map', name);
   for (const name of stale(existing.sets, byName(next.sets))) s.delete('set', name);
   for (const name of staleChains) s.delete('chain', name);

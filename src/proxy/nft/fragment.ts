@@ -98,7 +98,9 @@ class PortRenderer {
   private loadBalance(eps: Endpoint[]): Rule[] {
     const large = eps.length >= this.ctx.vmapMin;
     if (this.p.affinitySeconds === undefined) {
-      return [{ matches: [{ kind: 'l4proto', proto: this.p.proto }], action: { kind: 'dnatPick', endpoints: eps.map((e) => ({ ip: e.ip, port: e.port })), form: large ? 'map' : 'cascade' } }];
+      // A counter on each DNAT (per endpoint in a cascade; for the map form, one for the port:
+      // nft 1.0.6 has no counters in anonymous map elements).
+      return [{ matches: [{ kind: 'l4proto', proto: this.p.proto }], action: { kind: 'dnatPick', endpoints: eps.map((e) => ({ ip: e.ip, port: e.port })), form: large ? 'map' : 'cascade' }, counter: true }];
     }
     const rules: Rule[] = eps.map((e) => ({ matches: [{ kind: 'addrInSet', field: 'saddr', set: this.affSet(e) }], action: { kind: 'verdict', verdict: goto(this.epChain(e)) } }));
     rules.push({ matches: [], action: { kind: 'numgen', chains: eps.map((e) => this.epChain(e)), form: large ? 'vmap' : 'cascade' } });
@@ -201,7 +203,7 @@ class PortRenderer {
     this.sets.push({ name: set, type: 'ipv4_addr', flags: ['dynamic', 'timeout'], timeoutSeconds: p.affinitySeconds, comment: `${p.key} ${e.ip}:${e.port}`, elements: [] });
     const rules: Rule[] = [
       { matches: [], action: { kind: 'updateSet', set } },
-      { matches: [{ kind: 'l4proto', proto: p.proto }], action: { kind: 'dnat', ip: e.ip, port: e.port } },
+      { matches: [{ kind: 'l4proto', proto: p.proto }], action: { kind: 'dnat', ip: e.ip, port: e.port }, counter: true },
     ];
     return { name: this.epChain(e), comment: `${p.key} ${e.ip}:${e.port}`, rules };
   }

@@ -67,6 +67,18 @@ export class NftRenderState {
     return this.frags.size;
   }
 
+  /** One service port's fragment (its chains and shared-pick claims), if it renders anything. */
+  fragment(key: string): PortFragment | undefined {
+    return this.frags.get(key);
+  }
+
+  /** Every fragment chain's name → its service port key (nft 1.0.6's JSON listing omits chain comments). */
+  chainKeys(): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const f of this.frags.values()) for (const c of f.chains) out.set(c.name, f.key);
+    return out;
+  }
+
   /**
    * Re-renders the changed keys of input and updates the state. undefined when the node-wide
    * facts (cluster CIDRs, node IPs) differ: then only build() is right. Throws on invalid input

@@ -142,6 +142,8 @@ export function shellIR(ctx: RenderContext, elements: ReadonlyMap<string, MapEle
       maps.push({
         name: SHARED.map(n, proto), key: [], comment: `${proto} services with ${n} endpoint(s): destination . k → endpoint`, elements: elements.get(SHARED.map(n, proto)) ?? [],
         typeof: { key: `ip daddr . ${proto} dport . numgen random mod ${n}`, data: `ip daddr . ${proto} dport` },
+        // Each arm (destination . k → endpoint) counts the connections DNATed through it.
+        counter: true,
       });
     }
   }

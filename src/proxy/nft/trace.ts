@@ -105,7 +105,9 @@ class Tracer extends PacketState {
         this.candidates = a.endpoints.map((e) => `${e.ip}:${e.port}`);
         const pick = this.pickOf(n);
         if (a.form === 'cascade') this.rulesEvaluated += Math.min(pick + 1, n) - 1;
-        return this.act({ matches: [], action: { kind: 'dnat', ...a.endpoints[pick] } }, depth);
+        const ep = a.endpoints[pick]!;
+        if (rule.counter) this.counted = `${this.path.at(-1)} ${a.form === 'cascade' || n === 1 ? `${ep.ip}:${ep.port}` : '*'}`;
+        return this.act({ matches: [], action: { kind: 'dnat', ...ep } }, depth);
       }
       case 'dnatMap': {
         const map = this.ir.maps.find((m) => m.name === a.map);
@@ -117,9 +119,11 @@ class Tracer extends PacketState {
         if (arms.some((e, i) => Number(e.key[2]) !== i || !e.data) || arms.length !== a.mod) throw new TraceError(`trace: ${a.map} holds ${arms.length} arms for ${prefix.join(' . ')}, the rule picks mod ${a.mod}`);
         this.candidates = arms.map((e) => `${e.data![0]}:${e.data![1]}`);
         const pick = this.pickOf(a.mod);
+        if (map.counter) this.counted = `${map.name} ${arms[pick]!.key.join(' . ')}`;
         return this.act({ matches: [], action: { kind: 'dnat', ip: arms[pick]!.data![0]!, port: Number(arms[pick]!.data![1]) } }, depth);
       }
       case 'dnat':
+        if (rule.counter) this.counted = `${this.path.at(-1)} ${a.ip}:${a.port}`;
         this.daddr = a.ip;
         this.dport = a.port;
         this.dnatTo = `${a.ip}:${a.port}`;
@@ -167,6 +171,7 @@ export function tracePacket(ir: NftIR, pkt: TracePacket, opts: TraceOptions = {}
     path: t.path,
     ...(t.candidates ? { candidates: t.candidates } : {}),
     rulesEvaluated: t.rulesEvaluated,
+    ...(t.counted ? { counted: t.counted } : {}),
   });
   const fromLocal = pkt.hook === 'output' || pkt.fromLocalProcess === true;
   hooks.push(fromLocal ? 'output' : 'prerouting');
