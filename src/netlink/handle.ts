@@ -10,6 +10,7 @@ import { routeAdd, routeDel, routeGet, routeList, routeReplace, type Route, type
 import { neighDel, neighList, neighReplace, type Neigh, type NeighSpec } from './neigh.js';
 import { fdbAppend, fdbDel, fdbList, type FdbEntry, type FdbSpec } from './fdb.js';
 import { genlListFamilies, genlResolveFamily, type GenlFamily } from './genl.js';
+import { netnsIdOf } from './nsid.js';
 import type { Family } from '../net/ip.js';
 
 export class Handle {
@@ -64,6 +65,9 @@ export class Handle {
   fdbAppend(e: FdbSpec): void { fdbAppend(this.route, e); }
   fdbDel(e: FdbSpec): void { fdbDel(this.route, e); }
   fdbList(filter?: { ifindex?: number }): FdbEntry[] { return fdbList(this.route, filter); }
+
+  /** The id this handle's netns gives the netns open at `fd` (IFLA_LINK_NETNSID of links with their peer there); undefined: none. */
+  netnsId(fd: number): number | undefined { return netnsIdOf(this.route, fd); }
 
   /** Generic netlink family (e.g. "IPVS"), resolved through a lazily opened NETLINK_GENERIC socket. */
   genlFamily(name: string): GenlFamily { return genlResolveFamily(this.genericSocket(), name); }

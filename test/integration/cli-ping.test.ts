@@ -2,8 +2,10 @@
 // root netns. Cross-node pod → pod ping -c 3 → 3 replies, exit 0 (text and JSON); a destination pod
 // made unreachable by a blackhole route in its own netns → loss, exit 1; an unknown pod → exit 2
 // with the close match; SRC's agent killed by its recorded PID → exit 3. lab exec runs a command
-// in a pod's netns (it prints the pod's address) and exits with the command's code.
-import t from 'tap';
+// in a pod's netns (it prints the pod's address) and exits with the command's code. The agent's
+// route without a netns hint finds the pod among all netns, not a decoy holding the same IP (as
+// another lab running at the same time has) nor another node's pod.
+import t, { type Test } from 'tap';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { clusterFiles, waitFor } from '../../src/lab/cluster.js';
@@ -14,8 +16,29 @@ import { readLabStates } from '../../src/lab/lab.js';
 import type { PingReport } from '../../src/cli/debug/ping.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 import { cliRunner } from '../lib/cli.js';
+import { randomBytes } from 'node:crypto';
+import { createNetns, deleteNetns } from '../../src/netns/netns.js';
 
 const podwire = cliRunner(60_000);
+
+/** pw-0-<hex>-pod (eth0 with `ip`, its veth peer in pw-0-<hex>-host), removed when the test ends. */
+function decoyPod(t: Test, ip: string): string {
+  const id = randomBytes(3).toString('hex');
+  const [pod, host] = [`pw-0-${id}-pod`, `pw-0-${id}-host`];
+  createNetns(pod);
+  t.teardown(() => deleteNetns(pod));
+  createNetns(host);
+  t.teardown(() => deleteNetns(host));
+  const ip4 = (ns: string, ...args: string[]) => {
+    const r = spawnSync('ip', ['-n', ns, ...args], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`ip -n ${ns} ${args.join(' ')}: ${r.stderr}`);
+  };
+  ip4(host, 'link', 'add', 'decoy0', 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod);
+  ip4(host, 'link', 'set', 'decoy0', 'up');
+  ip4(pod, 'addr', 'add', `${ip}/24`, 'dev', 'eth0');
+  ip4(pod, 'link', 'set', 'eth0', 'up');
+  return pod;
+}
 
 t.test('podwire ping and lab exec --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 2 });
@@ -80,13 +103,21 @@ t.test('podwire ping and lab exec --lab', { skip: SKIP_NOT_ROOT }, async (t) => 
   t.equal(exUnknown.code, 2);
   t.match(exUnknown.stderr, new RegExp(`did you mean [^\\n]*${b.name}`));
 
-  // The agent's route itself: an address no pod here has is a 404 naming it, a bad body a 400. (In
-  // a lab every node's agent sees all of /run/netns, so another node's pod IP would be found.)
+  // A decoy, as another lab running at the same time has (same cluster CIDR, same pod IPs): a
+  // netns with b's IP on an eth0 whose veth peer is in a netns of its own, named to sort before
+  // every lab netns (the scan goes in name order). node2's agent must not ping from it.
+  const decoy = decoyPod(t, b.ip);
+  t.ok(decoy < path.basename(b.netns), `${decoy} sorts first`);
+
+  // The agent's route itself: an address no pod here has is a 404 naming it, a bad body a 400;
+  // another node's pod (its netns is visible here too) is not this node's: 404.
   const agent2 = new ApiClient({ server: 'http://podwire-agent', socketPath: clusterFiles(prefix).agentSocket('node2'), timeoutMs: 10_000 });
   t.teardown(() => agent2.close());
   const notHere = await agent2.request('POST', '/v1/debug/ping', { srcIp: '10.244.250.9', dst: b.ip, count: 1, intervalMs: 10, timeoutMs: 100 }).catch((e: unknown) => e);
   t.ok(notHere instanceof ApiClientError && notHere.code === 404, 'no such pod on this node: 404');
   t.match((notHere as Error).message, /no pod with IP 10\.244\.250\.9 on node node2/);
+  const otherNode = await agent2.request('POST', '/v1/debug/ping', { srcIp: a.ip, dst: b.ip, count: 1, intervalMs: 10, timeoutMs: 100 }).catch((e: unknown) => e);
+  t.ok(otherNode instanceof ApiClientError && otherNode.code === 404, `node1's pod is not node2's: 404 (${(otherNode as Error).message})`);
   const badBody = await agent2.request('POST', '/v1/debug/ping', { srcIp: b.ip, dst: a.ip, count: 1000, intervalMs: 10, timeoutMs: 100 }).catch((e: unknown) => e);
   t.ok(badBody instanceof ApiClientError && badBody.code === 400, 'count 1000: 400');
   t.match((badBody as Error).message, /count 1000 must be an integer 1-100/);

@@ -151,7 +151,7 @@ export function gatherDoctorFacts(deps: DoctorRouteDeps, runner: CommandRunner =
     ...(outOfSyncError ? { outOfSyncError } : {}),
     ...(() => { const nft = nftFacts(deps, runner); return nft ? { nft } : {}; })(),
     cni: readCniConf(deps.cniConfDir),
-    ipamOrphans: ipamOrphans(deps.ipamDataDir, now, (ip) => findPodNetns(ip) !== undefined),
+    ipamOrphans: ipamOrphans(deps.ipamDataDir, now, (ip) => findPodNetns({ ip, node: deps.handle }) !== undefined),
   };
 }
 

@@ -74,7 +74,7 @@ function podEth0(netnsPath: string): { index: number; peer?: number } | undefine
 /** The pod's eth0 and its veth on cni0, as hops; false when the path breaks there. */
 function podHops(deps: ExplainRouteDeps, ip: string, hint: string | undefined, hop: (k: string, n: string, d: string, ok?: boolean) => boolean, towardsPod: boolean): boolean {
   const h = deps.handle;
-  const netns = findPodNetns(ip, hint);
+  const netns = findPodNetns({ ip, node: deps.handle, ...(hint ? { hint } : {}) });
   if (!netns) return hop('pod', ip, `no netns on node ${deps.nodeName} has ${ip} on ${POD_IFNAME}: the pod is not running here (or its sandbox is gone)`, false);
   const eth = podEth0(netns);
   const peer = eth?.peer;

@@ -1,35 +1,75 @@
-// Finding a pod's network namespace on this node, for probes run from inside it (ping, trace,
-// connectivity). The Pod's `podwire.io/netns` annotation (the CNI_NETNS the plugin was given)
-// is tried first; otherwise every named netns (/run/netns, where ip netns, containerd and podman
-// put theirs) is looked at. Either way the netns is only used when its eth0 holds the pod's IP,
-// so a stale annotation or a reused path never sends a probe from the wrong place.
+// Finding a pod's network namespace on this node, for probes run from inside it (ping, connect,
+// explain) and doctor's IPAM check. The Pod's `podwire.io/netns` annotation (the CNI_NETNS the
+// plugin was given) is tried first; otherwise every named netns (/run/netns, where ip netns,
+// containerd and podman put theirs) is looked at. A netns is only taken when it is this node's
+// pod: its eth0 holds the IP, and eth0's veth peer is a link of
+// this node's netns (the kernel's netns id, not the ifindex, says the peer is here). On one
+// machine every netns is visible to every agent (a lab; several labs at once, which hand out the
+// same pod IPs): without the last check an agent would probe from another node's or another
+// lab's pod that happens to have the same address.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Handle } from '../../netlink/handle.js';
-import { NETNS_RUN_DIR } from '../../netns/netns.js';
+import type { Link } from '../../netlink/link.js';
+import { NETNS_RUN_DIR, openNetns } from '../../netns/netns.js';
 
 export const POD_IFNAME = 'eth0';
 
-/** Whether the netns at `netnsPath` has `ip` on its eth0 (false when it cannot be opened). */
-export function netnsHoldsIp(netnsPath: string, ip: string): boolean {
+/** What a netns shows of the pod interface: eth0's ifindex, its peer's (IFLA_LINK) and whether it holds the IP. */
+export interface PodSide {
+  index: number;
+  peerIndex?: number;
+  holdsIp: boolean;
+}
+
+/**
+ * Whether the pod side's peer is a veth of the node's netns pointing back at it: `nodeLinks` the
+ * node's links, `nsid` the id the node's netns gives the pod's (undefined: none, so no link of the
+ * node's netns has its peer there). Pure.
+ */
+export function isNodesPod(pod: PodSide, nodeLinks: readonly Pick<Link, 'index' | 'kind' | 'linkIndex' | 'linkNetnsId'>[], nsid: number | undefined): boolean {
+  if (!pod.holdsIp || pod.peerIndex === undefined || nsid === undefined) return false;
+  return nodeLinks.some((l) => l.index === pod.peerIndex && l.kind === 'veth' && l.linkNetnsId === nsid && l.linkIndex === pod.index);
+}
+
+/** Whether the netns at `netnsPath` is the node's pod with `ip` on its eth0 (false when it cannot be opened). */
+export function netnsHoldsPod(netnsPath: string, ip: string, node: Handle): boolean {
+  let ref;
   let h: Handle | undefined;
   try {
-    h = Handle.open({ netns: netnsPath });
+    ref = openNetns(netnsPath);
+    h = Handle.open({ netns: ref });
     const eth = h.linkList().find((l) => l.name === POD_IFNAME);
-    return eth !== undefined && h.addrList({ ifindex: eth.index }).some((a) => a.local === ip);
+    if (!eth) return false;
+    const side: PodSide = { index: eth.index, holdsIp: h.addrList({ ifindex: eth.index }).some((a) => a.local === ip), ...(eth.linkIndex !== undefined ? { peerIndex: eth.linkIndex } : {}) };
+    if (!side.holdsIp) return false;
+    // Links first: dumping a veth whose peer is in that netns is what makes the kernel assign the id.
+    const links = node.linkList();
+    return isNodesPod(side, links, node.netnsId(ref.fd));
   } catch {
     return false;
   } finally {
     h?.close();
+    ref?.close();
   }
 }
 
+export interface PodNetnsQuery {
+  ip: string;
+  /** A handle on this node's netns (the agent's). */
+  node: Handle;
+  /** The Pod's annotation, tried first. */
+  hint?: string;
+  runDir?: string;
+}
+
 /**
- * The path of the netns whose eth0 holds `ip`: `hint` (the Pod's annotation) when it checks out,
- * else the first named netns that does; undefined when none on this node does.
+ * The path of this node's pod netns whose eth0 holds `ip`: the hint when it checks out, else the
+ * first named netns that does; undefined when none does.
  */
-export function findPodNetns(ip: string, hint?: string, runDir: string = NETNS_RUN_DIR): string | undefined {
-  if (hint && path.isAbsolute(hint) && netnsHoldsIp(hint, ip)) return hint;
+export function findPodNetns(q: PodNetnsQuery): string | undefined {
+  if (q.hint && path.isAbsolute(q.hint) && netnsHoldsPod(q.hint, q.ip, q.node)) return q.hint;
+  const runDir = q.runDir ?? NETNS_RUN_DIR;
   let names: string[];
   try {
     names = fs.readdirSync(runDir);
@@ -38,7 +78,7 @@ export function findPodNetns(ip: string, hint?: string, runDir: string = NETNS_R
   }
   for (const name of names.sort()) {
     const p = path.join(runDir, name);
-    if (p !== hint && netnsHoldsIp(p, ip)) return p;
+    if (p !== q.hint && netnsHoldsPod(p, q.ip, q.node)) return p;
   }
   return undefined;
 }
