@@ -43,6 +43,8 @@ export interface AgentDeps {
   enableForwarding: () => void;
   /** This node's own Node as listed or watched (each add/update): the service proxy's node addresses. */
   onSelf?: (node: Node) => void;
+  /** The HTTPS debug endpoint to publish on the Node (asked at registration; main.ts starts it first). */
+  debugEndpoint?: () => { url: string; certSha256: string } | undefined;
 }
 
 /** What the last sync saw and did: /v1/status on the local socket, and state.json. */
@@ -151,7 +153,8 @@ export class Agent {
   private async register(): Promise<void> {
     const config = await this.deps.client.request<ClusterConfig>('GET', '/api/v1/clusterconfig');
     const backend = this.deps.backend ?? config.spec.backend;
-    const reg = { nodeName: this.deps.nodeName, underlay: this.deps.underlay, vtepMac: this.deps.vtepMac, backend };
+    const debugEndpoint = this.deps.debugEndpoint?.();
+    const reg = { nodeName: this.deps.nodeName, underlay: this.deps.underlay, vtepMac: this.deps.vtepMac, backend, ...(debugEndpoint ? { debugEndpoint } : {}) };
     const ref = { plural: 'nodes', name: this.deps.nodeName };
     let node: Node;
     try {

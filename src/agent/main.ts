@@ -3,6 +3,7 @@
 //   podwire-agent --server URL --token-file F [--node-name N] [--iface IF | --public-ip IP]
 //                 [--backend vxlan|host-gw|auto] [--masq-mode nftables|iptables] [--run-dir DIR]
 //                 [--metrics-listen HOST:PORT|off] [--ipam-data-dir DIR]
+//                 [--debug-listen IPV4:PORT|:PORT|off [--debug-tls-cert F --debug-tls-key F]]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -20,6 +21,9 @@ import { parseListen, startMetricsServer, type MetricsServer } from './metrics-s
 import { collectGarbage } from './runtime.js';
 import { startLocalApi } from './local-api.js';
 import type { DebugDeps } from './debug/routes.js';
+import { debugEndpointUrl, DEFAULT_DEBUG_PORT, parseDebugListen, startDebugEndpoint, type DebugEndpoint } from './debug-endpoint.js';
+import { loadOrCreateDebugCert } from './debug-cert.js';
+import { TokenReviewer } from './debug-access.js';
 import { Masquerade, type MasqMode } from './masq/masq.js';
 import { execRunner } from '../exec/runner.js';
 import { vtepMacFor } from './network/desired.js';
@@ -51,6 +55,9 @@ const FLAGS: FlagSpecs = {
   'cni-conf-dir': { type: 'string', default: '/etc/cni/net.d', help: 'where --install-cni puts 10-podwire.conflist' },
   'metrics-listen': { type: 'string', default: '127.0.0.1:10249', help: 'HOST:PORT for GET /metrics (Prometheus text) and /healthz, in the agent\'s netns (kube-proxy\'s port); off (or empty) disables it' },
   'ipam-data-dir': { type: 'string', default: DEFAULT_IPAM_DATA_DIR, help: 'the CNI plugin\'s IPAM dataDir (its reservations: the podwire_ipam_addresses metric)' },
+  'debug-listen': { type: 'string', default: 'off', help: `IPV4:PORT or :PORT (the underlay address) for the authenticated HTTPS debug API (admin tokens, checked with the control plane); recommended :${DEFAULT_DEBUG_PORT}; off by default` },
+  'debug-tls-cert': { type: 'string', help: 'PEM certificate of the debug endpoint (default: a self-signed one made once in RUN_DIR)' },
+  'debug-tls-key': { type: 'string', help: 'PEM key for --debug-tls-cert' },
 };
 
 const PLUGIN_BUNDLE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'podwire-cni.mjs');
@@ -105,6 +112,9 @@ interface AgentOptions {
   metricsListen?: { host: string; port: number };
   ipamDataDir: string;
   cniConfDir: string;
+  /** --debug-listen as given (":PORT" is resolved against the underlay address at start). */
+  debugListen?: string;
+  debugTls?: { cert: string; key: string };
 }
 
 function optionsFrom(flags: Record<string, unknown>): AgentOptions {
@@ -142,7 +152,21 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     metricsListen,
     ipamDataDir: path.resolve(flags['ipam-data-dir'] as string),
     cniConfDir: path.resolve(flags['cni-conf-dir'] as string),
+    ...debugOptions(flags),
   };
+}
+
+function debugOptions(flags: Record<string, unknown>): Pick<AgentOptions, 'debugListen' | 'debugTls'> {
+  const listen = flags['debug-listen'] as string;
+  try {
+    parseDebugListen(listen, '192.0.2.1'); // the syntax now; the address once the underlay is known
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const cert = flags['debug-tls-cert'] as string | undefined;
+  const key = flags['debug-tls-key'] as string | undefined;
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError('--debug-tls-cert and --debug-tls-key go together');
+  return { ...(listen !== 'off' && listen !== '' ? { debugListen: listen } : {}), ...(cert !== undefined ? { debugTls: { cert, key: key! } } : {}) };
 }
 
 /** Runs until a signal: the process then exits from shutdown(), so this never returns a code. */
@@ -155,12 +179,15 @@ async function serve(o: AgentOptions): Promise<number> {
   // The service proxy starts after registration, but the agent's callbacks and the local API see it.
   const running: { proxy?: ServiceProxy; agent?: Agent } = {};
   const metrics = o.metricsListen ? createMetrics(o, running) : undefined;
-  const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics));
+  const published: { debugEndpoint?: { url: string; certSha256: string } } = {};
+  const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics, () => published.debugEndpoint));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
   const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), debug: debugDeps(o, agent, handle, running), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
+  const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), debugDeps(o, agent, handle, running), log) : undefined;
+  if (debugServer) published.debugEndpoint = { url: debugEndpointUrl(debugServer.address, underlay.ip), certSha256: debugServer.certSha256 };
   if (o.installCni) installCniFiles(o, o.installCni, log);
-  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close()], () => {
+  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close(), debugServer?.close()], () => {
     client.close();
     handle.close();
   });
@@ -227,7 +254,25 @@ function serveMetrics(listen: { host: string; port: number }, metrics: AgentMetr
   };
 }
 
-function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; underlay: UnderlayInfo; log: pino.Logger }, running: { proxy?: ServiceProxy }, metrics?: AgentMetrics): Agent {
+/**
+ * The HTTPS debug endpoint, started before registration so the Node publishes it. One that cannot
+ * start (no openssl, a bad certificate, the port taken) is logged and not published: the node's
+ * network does not wait for it.
+ */
+async function serveDebug(o: AgentOptions, underlayIp: string, client: ApiClient, state: () => unknown, debug: DebugDeps, log: pino.Logger): Promise<(DebugEndpoint & { certSha256: string }) | undefined> {
+  try {
+    const listen = parseDebugListen(o.debugListen!, underlayIp)!;
+    const cert = loadOrCreateDebugCert({ ...(o.debugTls ? { certFile: o.debugTls.cert, keyFile: o.debugTls.key } : {}), runDir: o.runDir, nodeName: o.nodeName, ip: listen.host === '0.0.0.0' ? underlayIp : listen.host });
+    const server = await startDebugEndpoint({ listen, tls: cert, reviewer: new TokenReviewer(client), state, debug });
+    log.info({ debugEndpoint: debugEndpointUrl(server.address, underlayIp), certSha256: cert.sha256, certFile: cert.certFile }, 'serving the HTTPS debug API');
+    return { ...server, certSha256: cert.sha256 };
+  } catch (e) {
+    log.error({ err: (e as Error).message, listen: o.debugListen }, 'cannot serve the HTTPS debug API; not published on the Node');
+    return undefined;
+  }
+}
+
+function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; underlay: UnderlayInfo; log: pino.Logger }, running: { proxy?: ServiceProxy }, metrics?: AgentMetrics, debugEndpoint?: () => { url: string; certSha256: string } | undefined): Agent {
   // The other masquerade mode's rules go after this mode's first good sync (Masquerade.sync).
   const masq = new Masquerade(execRunner, o.masqMode, path.join(o.runDir, 'masquerade.json'));
   return new Agent({
@@ -241,6 +286,7 @@ function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; u
     reconciler: { resyncMs: o.resyncMs, ...(metrics ? { onSync: metrics.onSync('network') } : {}) },
     // NodePorts follow the addresses of this node's Node (a full proxy sync when they change).
     onSelf: (node) => running.proxy?.setNodeIps(proxyNodeIps(node, [io.underlay.ip])),
+    ...(debugEndpoint ? { debugEndpoint } : {}),
   });
 }
 

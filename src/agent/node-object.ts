@@ -9,16 +9,24 @@ export interface NodeRegistration {
   underlay: UnderlayInfo;
   vtepMac: string;
   backend: Backend;
+  /** The HTTPS debug endpoint (--debug-listen) and its certificate's SHA-256; absent: none, any old annotations go. */
+  debugEndpoint?: { url: string; certSha256: string };
 }
 
 /** The Node as this agent wants it, keeping what others set (labels, podCIDR, other annotations). */
 export function nodeBody(reg: NodeRegistration, existing?: Node): Node {
-  const annotations = {
+  const annotations: Record<string, string> = {
     ...(existing?.metadata.annotations ?? {}),
     [NODE_ANNOTATIONS.publicIp]: reg.underlay.ip,
     [NODE_ANNOTATIONS.vtepMac]: reg.vtepMac,
     [NODE_ANNOTATIONS.backend]: reg.backend,
   };
+  delete annotations[NODE_ANNOTATIONS.agentEndpoint];
+  delete annotations[NODE_ANNOTATIONS.agentCertSha256];
+  if (reg.debugEndpoint) {
+    annotations[NODE_ANNOTATIONS.agentEndpoint] = reg.debugEndpoint.url;
+    annotations[NODE_ANNOTATIONS.agentCertSha256] = reg.debugEndpoint.certSha256;
+  }
   const conditions = (existing?.status?.conditions ?? []).filter((c) => c.type !== 'NetworkUnavailable');
   return {
     apiVersion: 'v1',

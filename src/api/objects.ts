@@ -31,6 +31,10 @@ export const NODE_ANNOTATIONS = {
   vtepMac: 'podwire.io/vtep-mac',
   /** The backend the node runs: vxlan, host-gw or auto. */
   backend: 'podwire.io/backend',
+  /** The agent's authenticated HTTPS debug endpoint (--debug-listen): https://UNDERLAY_IP:PORT. */
+  agentEndpoint: 'podwire.io/agent-endpoint',
+  /** SHA-256 of that endpoint's certificate (DER), lowercase hex: the CLI pins it. */
+  agentCertSha256: 'podwire.io/agent-cert-sha256',
 } as const;
 
 export interface NodeAddress {
