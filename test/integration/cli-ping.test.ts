@@ -118,6 +118,7 @@ t.test('podwire ping and lab exec --lab', { skip: SKIP_NOT_ROOT }, async (t) => 
   t.match((notHere as Error).message, /no pod with IP 10\.244\.250\.9 on node node2/);
   const otherNode = await agent2.request('POST', '/v1/debug/ping', { srcIp: a.ip, dst: b.ip, count: 1, intervalMs: 10, timeoutMs: 100 }).catch((e: unknown) => e);
   t.ok(otherNode instanceof ApiClientError && otherNode.code === 404, `node1's pod is not node2's: 404 (${(otherNode as Error).message})`);
+  t.match((otherNode as Error).message, /is not in its podCIDR 10\.244\.\d+\.0\/24; is the pod on another node\?/, 'the 404 says why');
   const badBody = await agent2.request('POST', '/v1/debug/ping', { srcIp: b.ip, dst: a.ip, count: 1000, intervalMs: 10, timeoutMs: 100 }).catch((e: unknown) => e);
   t.ok(badBody instanceof ApiClientError && badBody.code === 400, 'count 1000: 400');
   t.match((badBody as Error).message, /count 1000 must be an integer 1-100/);

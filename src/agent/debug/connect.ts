@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 import { execInNetns } from '../../netns/exec.js';
 import { isIp } from '../../net/ip.js';
 import type { Handle } from '../../netlink/handle.js';
-import { findPodNetns } from './pod-netns.js';
+import { findPodNetns, noPodMessage } from './pod-netns.js';
+import type { Agent } from '../agent.js';
 
 export interface ConnectRequest {
   srcIp: string;
@@ -52,14 +53,13 @@ export async function connectFrom(netnsPath: string, req: ConnectRequest): Promi
   return { ok: false, ms: null, error: `TCP connect to ${req.dst}:${req.port}: ${why}` };
 }
 
-export function registerConnectRoutes(app: FastifyInstance, deps: { nodeName: string; handle: Handle }): void {
+export function registerConnectRoutes(app: FastifyInstance, deps: { nodeName: string; handle: Handle; agent: Pick<Agent, 'networkInput'> }): void {
   app.post('/v1/debug/connect', async (request, reply) => {
     const req = validateConnectRequest(request.body);
     if (typeof req === 'string') return reply.code(400).send({ kind: 'Status', status: 'Failure', code: 400, message: req });
-    const netns = findPodNetns({ ip: req.srcIp, node: deps.handle, ...(req.netnsHint ? { hint: req.netnsHint } : {}) });
-    if (!netns) {
-      return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: `no pod with IP ${req.srcIp} on node ${deps.nodeName} (no netns here has it on eth0${req.netnsHint ? `, not even ${req.netnsHint}` : ''}); is the pod on this node and running?` });
-    }
+    const podCidr = deps.agent.networkInput()?.podCidr;
+    const netns = findPodNetns({ ip: req.srcIp, node: deps.handle, ...(podCidr ? { podCidr } : {}), ...(req.netnsHint ? { hint: req.netnsHint } : {}) });
+    if (!netns) return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: noPodMessage(deps.nodeName, req.srcIp, podCidr, req.netnsHint) });
     try {
       return await connectFrom(netns, req);
     } catch (e) {

@@ -151,7 +151,9 @@ export function gatherDoctorFacts(deps: DoctorRouteDeps, runner: CommandRunner =
     ...(outOfSyncError ? { outOfSyncError } : {}),
     ...(() => { const nft = nftFacts(deps, runner); return nft ? { nft } : {}; })(),
     cni: readCniConf(deps.cniConfDir),
-    ipamOrphans: ipamOrphans(deps.ipamDataDir, now, (ip) => findPodNetns({ ip, node: deps.handle }) !== undefined),
+    // A reservation is live while a pod of this node holds it, even one left outside a podCIDR
+    // that changed since (its veth is here): the range is the cluster CIDR, not the podCIDR.
+    ipamOrphans: ipamOrphans(deps.ipamDataDir, now, (ip) => findPodNetns({ ip, node: deps.handle, ...(input ? { podCidr: input.clusterCidr } : {}) }) !== undefined),
   };
 }
 

@@ -72,9 +72,9 @@ function podEth0(netnsPath: string): { index: number; peer?: number } | undefine
 }
 
 /** The pod's eth0 and its veth on cni0, as hops; false when the path breaks there. */
-function podHops(deps: ExplainRouteDeps, ip: string, hint: string | undefined, hop: (k: string, n: string, d: string, ok?: boolean) => boolean, towardsPod: boolean): boolean {
+function podHops(deps: ExplainRouteDeps, input: NetworkInput, ip: string, hint: string | undefined, hop: (k: string, n: string, d: string, ok?: boolean) => boolean, towardsPod: boolean): boolean {
   const h = deps.handle;
-  const netns = findPodNetns({ ip, node: deps.handle, ...(hint ? { hint } : {}) });
+  const netns = findPodNetns({ ip, podCidr: input.podCidr, node: deps.handle, ...(hint ? { hint } : {}) });
   if (!netns) return hop('pod', ip, `no netns on node ${deps.nodeName} has ${ip} on ${POD_IFNAME}: the pod is not running here (or its sandbox is gone)`, false);
   const eth = podEth0(netns);
   const peer = eth?.peer;
@@ -108,7 +108,7 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
   let iifName = '';
   if (req.iif === 'pod') {
     if (!inCidr(req.src, input.podCidr)) return (hop('pod', req.src, `${req.src} is not in node ${deps.nodeName}'s podCIDR ${input.podCidr}`, false), { hops });
-    if (!podHops(deps, req.src, req.srcNetnsHint, hop, false)) return { hops };
+    if (!podHops(deps, input, req.src, req.srcNetnsHint, hop, false)) return { hops };
     iif = h.linkFind(BRIDGE_NAME)?.index;
     iifName = BRIDGE_NAME;
   } else if (req.iif === 'underlay') {
@@ -161,7 +161,7 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
   if (dev === BRIDGE_NAME) {
     if (!inCidr(dst, input.podCidr)) return (hop('route', dst, `${via}: ${dst} is not in this node's podCIDR ${input.podCidr}, yet routed to ${BRIDGE_NAME}`, false), { hops });
     hop('route', dst, `${via} (this node's pods, ${input.podCidr})`);
-    if (masquerade()) podHops(deps, dst, undefined, hop, true);
+    if (masquerade()) podHops(deps, input, dst, undefined, hop, true);
     return { hops };
   }
   const peers = input.peers;

@@ -7,7 +7,8 @@ import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import { withNetns } from '../../netns/netns.js';
 import type { Handle } from '../../netlink/handle.js';
-import { findPodNetns } from './pod-netns.js';
+import { findPodNetns, noPodMessage } from './pod-netns.js';
+import type { Agent } from '../agent.js';
 import { encodeEchoRequest, parseEchoReply, summarizePing, validatePingRequest, type PingRequest, type PingResult } from './icmp.js';
 
 interface RawSocket {
@@ -36,6 +37,8 @@ export interface PingRouteDeps {
   nodeName: string;
   /** The agent's handle on the node's netns: a pod's netns is only used when its veth peer is here. */
   handle: Handle;
+  /** Its podCIDR: only an IP inside it can be one of this node's pods. */
+  agent: Pick<Agent, 'networkInput'>;
 }
 
 let nextId = (process.pid * 7919) & 0xffff;
@@ -87,10 +90,9 @@ export function registerPingRoutes(app: FastifyInstance, deps: PingRouteDeps): v
   app.post('/v1/debug/ping', async (request, reply) => {
     const req = validatePingRequest(request.body);
     if (typeof req === 'string') return reply.code(400).send({ kind: 'Status', status: 'Failure', code: 400, message: req });
-    const netns = findPodNetns({ ip: req.srcIp, node: deps.handle, ...(req.netnsHint ? { hint: req.netnsHint } : {}) });
-    if (!netns) {
-      return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: `no pod with IP ${req.srcIp} on node ${deps.nodeName} (no netns here has it on eth0${req.netnsHint ? `, not even ${req.netnsHint}` : ''}); is the pod on this node and running?` });
-    }
+    const podCidr = deps.agent.networkInput()?.podCidr;
+    const netns = findPodNetns({ ip: req.srcIp, node: deps.handle, ...(podCidr ? { podCidr } : {}), ...(req.netnsHint ? { hint: req.netnsHint } : {}) });
+    if (!netns) return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: noPodMessage(deps.nodeName, req.srcIp, podCidr, req.netnsHint) });
     try {
       return await pingFrom(netns, req);
     } catch (e) {
