@@ -6,9 +6,7 @@
 import type { FastifyInstance } from 'fastify';
 import { execInNetns } from '../../netns/exec.js';
 import { isIp } from '../../net/ip.js';
-import type { Handle } from '../../netlink/handle.js';
-import { findPodNetns, noPodMessage } from './pod-netns.js';
-import type { Agent } from '../agent.js';
+import { failure, isStatus, sendStatus, sourcePodNetns, type PodRouteDeps } from './request.js';
 
 export interface ConnectRequest {
   srcIp: string;
@@ -53,17 +51,16 @@ export async function connectFrom(netnsPath: string, req: ConnectRequest): Promi
   return { ok: false, ms: null, error: `TCP connect to ${req.dst}:${req.port}: ${why}` };
 }
 
-export function registerConnectRoutes(app: FastifyInstance, deps: { nodeName: string; handle: Handle; agent: Pick<Agent, 'networkInput'> }): void {
+export function registerConnectRoutes(app: FastifyInstance, deps: PodRouteDeps): void {
   app.post('/v1/debug/connect', async (request, reply) => {
     const req = validateConnectRequest(request.body);
-    if (typeof req === 'string') return reply.code(400).send({ kind: 'Status', status: 'Failure', code: 400, message: req });
-    const podCidr = deps.agent.networkInput()?.podCidr;
-    const netns = findPodNetns({ ip: req.srcIp, node: deps.handle, ...(podCidr ? { podCidr } : {}), ...(req.netnsHint ? { hint: req.netnsHint } : {}) });
-    if (!netns) return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: noPodMessage(deps.nodeName, req.srcIp, podCidr, req.netnsHint) });
+    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
+    const netns = sourcePodNetns(deps, req.srcIp, req.netnsHint);
+    if (isStatus(netns)) return sendStatus(reply, netns);
     try {
       return await connectFrom(netns, req);
     } catch (e) {
-      return reply.code(500).send({ kind: 'Status', status: 'Failure', code: 500, message: `connect from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.port}: ${(e as Error).message}` });
+      return sendStatus(reply, failure(500, `connect from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.port}: ${(e as Error).message}`));
     }
   });
 }

@@ -14,6 +14,7 @@ import { BRIDGE_NAME, VXLAN_NAME, type NetworkInput } from '../network/types.js'
 import { findPodNetns, POD_IFNAME } from './pod-netns.js';
 import { matchService, type ExplainHop } from './explain-service.js';
 import { masqueradeAddress, masqueradeReason } from './explain-nat.js';
+import { failure, isStatus, registeredInput, sendStatus } from './request.js';
 import type { Agent } from '../agent.js';
 import type { ServiceProxy } from '../service-proxy.js';
 
@@ -200,13 +201,13 @@ export function explainHere(deps: ExplainRouteDeps, input: NetworkInput, req: Ex
 export function registerExplainRoutes(app: FastifyInstance, deps: ExplainRouteDeps): void {
   app.post('/v1/debug/explain-hop', async (request, reply) => {
     const req = validateExplainRequest(request.body);
-    if (typeof req === 'string') return reply.code(400).send({ kind: 'Status', status: 'Failure', code: 400, message: req });
-    const input = deps.agent.networkInput();
-    if (!input) return reply.code(503).send({ kind: 'Status', status: 'Failure', code: 503, message: `node ${deps.nodeName} has not registered with the control plane yet (no podCIDR); see its agent log, or podwire status` });
+    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
+    const input = registeredInput(deps);
+    if (isStatus(input)) return sendStatus(reply, input);
     try {
       return explainHere(deps, input, req);
     } catch (e) {
-      return reply.code(500).send({ kind: 'Status', status: 'Failure', code: 500, message: `explain ${req.src} → ${req.dst} on node ${deps.nodeName}: ${(e as Error).message}` });
+      return sendStatus(reply, failure(500, `explain ${req.src} → ${req.dst} on node ${deps.nodeName}: ${(e as Error).message}`));
     }
   });
 }

@@ -6,9 +6,7 @@
 import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import { withNetns } from '../../netns/netns.js';
-import type { Handle } from '../../netlink/handle.js';
-import { findPodNetns, noPodMessage } from './pod-netns.js';
-import type { Agent } from '../agent.js';
+import { failure, isStatus, sendStatus, sourcePodNetns, type PodRouteDeps } from './request.js';
 import { encodeEchoRequest, parseEchoReply, summarizePing, validatePingRequest, type PingRequest, type PingResult } from './icmp.js';
 
 interface RawSocket {
@@ -31,14 +29,6 @@ function raw(): RawSocketModule {
   } catch (e) {
     throw new Error(`cannot load the raw-socket module for ICMP (${(e as Error).message}); reinstall podwire (npm ci builds it)`);
   }
-}
-
-export interface PingRouteDeps {
-  nodeName: string;
-  /** The agent's handle on the node's netns: a pod's netns is only used when its veth peer is here. */
-  handle: Handle;
-  /** Its podCIDR: only an IP inside it can be one of this node's pods. */
-  agent: Pick<Agent, 'networkInput'>;
 }
 
 let nextId = (process.pid * 7919) & 0xffff;
@@ -86,17 +76,16 @@ export function pingFrom(netnsPath: string, req: PingRequest): Promise<PingResul
   });
 }
 
-export function registerPingRoutes(app: FastifyInstance, deps: PingRouteDeps): void {
+export function registerPingRoutes(app: FastifyInstance, deps: PodRouteDeps): void {
   app.post('/v1/debug/ping', async (request, reply) => {
     const req = validatePingRequest(request.body);
-    if (typeof req === 'string') return reply.code(400).send({ kind: 'Status', status: 'Failure', code: 400, message: req });
-    const podCidr = deps.agent.networkInput()?.podCidr;
-    const netns = findPodNetns({ ip: req.srcIp, node: deps.handle, ...(podCidr ? { podCidr } : {}), ...(req.netnsHint ? { hint: req.netnsHint } : {}) });
-    if (!netns) return reply.code(404).send({ kind: 'Status', status: 'Failure', code: 404, message: noPodMessage(deps.nodeName, req.srcIp, podCidr, req.netnsHint) });
+    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
+    const netns = sourcePodNetns(deps, req.srcIp, req.netnsHint);
+    if (isStatus(netns)) return sendStatus(reply, netns);
     try {
       return await pingFrom(netns, req);
     } catch (e) {
-      return reply.code(500).send({ kind: 'Status', status: 'Failure', code: 500, message: `ping from ${req.srcIp} (netns ${netns}) to ${req.dst}: ${(e as Error).message}` });
+      return sendStatus(reply, failure(500, `ping from ${req.srcIp} (netns ${netns}) to ${req.dst}: ${(e as Error).message}`));
     }
   });
 }
