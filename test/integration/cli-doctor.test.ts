@@ -1,7 +1,8 @@
 // `podwire doctor --lab PREFIX` against a real 2-node lab: healthy → no error finding, exit 0;
 // faults seeded by hand in node1's netns (forwarding off, strict rp_filter, cni0's MTU and address changed, a peer
 // route, neighbour and FDB entry deleted, our nftables table deleted, a reservation no container
-// holds) → each check id named with its fix, exit 1; repaired
+// holds, a second conflist written with echo into the node's CNI conf dir, first by name) → each
+// check id named with its fix, exit 1; repaired
 // (the route with the fix's own command) → clean again; node2's agent killed → agent-down.
 // The agent repairs routes and nftables on its resyncs: a fault it repaired before doctor looked
 // is seeded again (at most 3 times), so the test checks what doctor says while the fault is there.
@@ -59,6 +60,10 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
   const neigh = sh(['ip', '-n', ns, 'neigh', 'show', 'dev', 'podwire.1']).stdout.trim().split('\n')[0]!.split(' ');
   const fdb = sh(['bridge', '-n', ns, 'fdb', 'show', 'dev', 'podwire.1']).stdout.split('\n').find((l) => / dst /.test(l))!.split(' ');
   const gateway = ownCidr.replace(/0\/24$/, '1/24');
+  // The lab agents install their conflist into NODE_DIR/net.d (--cni-conf-dir): another one that
+  // sorts first is what a runtime would take.
+  const confDir = path.join(n1.dir, 'net.d');
+  const otherConf = path.join(confDir, '05-other.conflist');
   const rpAll = sh(['ip', 'netns', 'exec', ns, 'sysctl', '-n', 'net.ipv4.conf.all.rp_filter']).stdout.trim();
   const seed = {
     'rp-filter': () => sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.conf.all.rp_filter=1']),
@@ -69,6 +74,7 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
     'ip-forward': () => sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']),
     'route-missing': () => sh(['ip', '-n', ns, 'route', 'del', peerCidr]),
     'nft-table-missing': () => sh(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'podwire']),
+    'cni-config-conflict': () => sh(['sh', '-c', `echo '{"cniVersion":"1.0.0","name":"other","plugins":[{"type":"bridge","bridge":"other0"}]}' > ${otherConf}`]),
     'ipam-leak': () => {
       fs.writeFileSync(leakFile, 'doctor-test-container-0000\neth0\n');
       const old = new Date(Date.now() - 120_000);
@@ -104,6 +110,11 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
   t.match(found.get('fdb-stale'), { severity: 'error', message: new RegExp(`fdb append ${fdb[0]} dev podwire\\.1 dst ${fdb[2]!.replace(/\./g, '\\.')}`) });
   t.match(found.get('podcidr-mismatch'), { severity: 'error', message: new RegExp(`not the gateway ${gateway.replace(/[./]/g, '\\$&')}`) });
   t.match(found.get('ipam-leak'), { severity: 'warning', message: new RegExp(`${leakIp.replace(/\./g, '\\.')} \\(doctor-test-\\)`) });
+  t.match(found.get('cni-config-conflict'), {
+    severity: 'error',
+    message: new RegExp(`the runtime uses ${otherConf.replace(/[./]/g, '\\$&')} \\(first by name\\), not podwire's 10-podwire\\.conflist`),
+    fix: new RegExp(`remove or rename ${otherConf.replace(/[./]/g, '\\$&')} `),
+  });
   t.notOk(bad.report.findings.some((f) => f.node === n2.name && f.severity === 'error'), 'node2 stays clean');
   const only2 = doctor('--node', n2.name);
   t.equal(only2.code, 0, '--node node2 alone is healthy');
@@ -113,6 +124,7 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
   t.equal(sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']).code, 0);
   t.equal(sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.all.rp_filter=${rpAll}`]).code, 0);
   fs.unlinkSync(leakFile);
+  t.equal(sh(['rm', otherConf]).code, 0, 'the second conflist removed');
   const routeFix = /ip (route replace [^)]+)/.exec(found.get('route-missing')?.fix ?? '');
   if (routeFix) {
     const r = sh(['ip', '-n', ns, ...routeFix[1]!.split(' ')]);
@@ -123,6 +135,7 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
     return r.code === 0 ? r : undefined;
   }, 45_000);
   t.same(errorsOf(clean.report), [], 'repaired: no error finding');
+  t.notOk(clean.report.findings.some((f) => f.node === n1.name && f.check === 'cni-config-conflict'), 'and no CNI config conflict left');
 
   // node2's agent stopped by the PID the lab recorded.
   const recorded = readLabStates().find((s) => s.prefix === prefix)!.procs.find((p) => p.what.startsWith(`${n2.netns}: `) && p.what.includes('/src/agent/main.js'))!;
