@@ -13,6 +13,8 @@
 //     answers NAME-alt): write sent → start of the first connection answered by the new port (a
 //     prober in the client pod, one connection every 2 ms; CLOCK_MONOTONIC in both processes);
 //   RSS: VmRSS / VmHWM of node1's agent after the changes, and its V8 heap in use (its status);
+//   services read: GET /v1/debug/services (podwire services' counters) for the middle service, then
+//     for all, after RSS is taken; node1's RSS again after them;
 //   restart sync: the agent stopped and started again, the kernel holding exactly its rules.
 import { execFileSync, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -29,6 +31,7 @@ import { newLabPrefix } from '../src/lab/names.js';
 import { isAlive, killTracked, procStartTime, type TrackedProc } from '../src/lab/procs.js';
 import { IptablesProxyBackend } from '../src/proxy/iptables/backend.js';
 import { NftProxyBackend } from '../src/proxy/nft/backend.js';
+import { ApiClient } from '../src/client/api-client.js';
 
 export const summary = 'N ClusterIP services × 5 endpoints, nftables vs iptables mode: connect latency p50/p99, full sync, one change to the kernel, agent RSS';
 
@@ -298,6 +301,21 @@ async function change(c: LabCluster, st: Setup, k: number, timeoutS: number): Pr
 export interface Row {
   mode: Mode; n: number; first?: Synced; restart?: Synced; lat?: Latency; changes: Change[];
   rssMB?: number; hwmMB?: number; heapMB?: number; otherPct?: number; latOtherPct?: number; error?: string;
+  /** GET /v1/debug/services on node1's agent: every service (one ruleset listing), one service (its own chains/elements); RSS after them. */
+  readAllMs?: number; readOneMs?: number; rssAfterReadMB?: number; hwmAfterReadMB?: number;
+}
+
+/** Wall ms of one GET of node1's debug services route (podwire services' counters). */
+async function timedServicesRead(node: ClusterNode, query: string): Promise<number> {
+  const c = new ApiClient({ server: 'http://podwire-agent', socketPath: node.socket, timeoutMs: 60_000 });
+  const t0 = now();
+  try {
+    const body = await c.request<{ services: unknown[] }>('GET', `/v1/debug/services${query}`);
+    if (!Array.isArray(body.services) || body.services.length === 0) throw new Error(`GET /v1/debug/services${query}: no services in the answer`);
+    return now() - t0;
+  } finally {
+    c.close();
+  }
 }
 
 async function latencyAndChanges(c: LabCluster, st: Setup, row: Row, f: Flags): Promise<void> {
@@ -321,6 +339,16 @@ async function runSize(c: LabCluster, st: Setup, row: Row, f: Flags): Promise<vo
   if (row.first.ok) await latencyAndChanges(c, st, row, f).catch((e: Error) => (row.error = e.message));
   [row.rssMB, row.hwmMB] = [memMB(node.agent.pid!, 'VmRSS'), memMB(node.agent.pid!, 'VmHWM')];
   row.heapMB = ((await agentStatus(node).catch(() => ({}))) as { process?: { heapUsedMB: number } }).process?.heapUsedMB;
+  if (row.first.ok) {
+    try {
+      row.readOneMs = await timedServicesRead(node, `?namespace=default&name=svc-${String(Math.floor((n - 1) / 2)).padStart(5, '0')}`);
+      row.readAllMs = await timedServicesRead(node, '');
+      [row.rssAfterReadMB, row.hwmAfterReadMB] = [memMB(node.agent.pid!, 'VmRSS'), memMB(node.agent.pid!, 'VmHWM')];
+      say(`${row.mode} N=${n}: services read: one ${row.readOneMs.toFixed(0)} ms, all ${row.readAllMs.toFixed(0)} ms; RSS after ${row.rssAfterReadMB} MB (peak ${row.hwmAfterReadMB})`);
+    } catch (e) {
+      row.error = `services read: ${(e as Error).message}`;
+    }
+  }
   if (row.first.ok) {
     await stopAgent(node);
     row.restart = await startSynced(c, node, n, timeoutS);
@@ -368,13 +396,15 @@ const pctCell = (x: number | undefined) => (x === undefined ? '—' : `${x.toFix
 function tables(rows: Row[]): string[] {
   const main = [['mode', 'N', 'p50 ms', 'p99 ms', 'full sync ms', 'one change ms', 'RSS MB']];
   const detail = [['mode', 'N', 'connect p50', 'pod IP p50', 'start→synced', 'sync bytes', 'restart sync', 'change max', 'change agent', 'resolution', 'peak RSS', 'heap', 'other CPU', 'in latency']];
+  const reads = [['mode', 'N', 'services read, one ms', 'services read, all ms', 'RSS after MB', 'peak RSS after MB']];
   for (const r of rows) {
     const ch = (f: (c: Change) => number, agg: (xs: number[]) => number, d = 0) => (r.changes.length ? num(agg(r.changes.map(f)), d) : '—');
     main.push([r.mode, String(r.n), num(r.lat?.p50, 3), num(r.lat?.p99, 3), syncCell(r.first), num(changeMs(r)), num(r.rssMB)]);
     detail.push([r.mode, String(r.n), num(r.lat?.connectP50, 3), num(r.lat?.podP50, 3), r.first?.ok ? num(r.first.wallMs) : '—', r.first?.ok ? String(r.first.sync!.bytes) : '—', syncCell(r.restart),
       ch((c) => c.ms, (xs) => Math.max(...xs)), ch((c) => c.agentMs, median), ch((c) => c.resolutionMs, (xs) => Math.max(...xs), 1), num(r.hwmMB), num(r.heapMB), pctCell(r.otherPct), pctCell(r.latOtherPct)]);
+    reads.push([r.mode, String(r.n), num(r.readOneMs), num(r.readAllMs), num(r.rssAfterReadMB), num(r.hwmAfterReadMB)]);
   }
-  return [table(main), '', table(detail)];
+  return [table(main), '', table(detail), '', table(reads)];
 }
 
 function ratioTable(rows: Row[], sizes: number[], modes: Mode[]): string {

@@ -37,22 +37,44 @@ const epKey = (ip: string, port: number) => `${ip}:${port}`;
 /** The part of a rule comment that is the service port key ("ns/name:port/PROTO", up to the first space). */
 export const commentKey = (comment: string): string => comment.split(' ')[0]!;
 
+/** Counters by rule port key and by shared-pick destination (PROTO IP:PORT): built once, so every port's lookup is O(its own counters). */
+export interface CounterIndex {
+  byKey: Map<string, DnatCounter[]>;
+  byDest: Map<string, DnatCounter[]>;
+}
+
+const push = <V>(m: Map<string, V[]>, k: string, v: V) => {
+  const list = m.get(k);
+  if (list) list.push(v);
+  else m.set(k, [v]);
+};
+const destKey = (proto: string, ip: string, port: number) => `${proto} ${ip}:${port}`;
+
+export function indexCounters(counters: readonly DnatCounter[]): CounterIndex {
+  const out: CounterIndex = { byKey: new Map(), byDest: new Map() };
+  for (const c of counters) {
+    if (c.portKey !== undefined) push(out.byKey, c.portKey, c);
+    else if (c.dest !== undefined) push(out.byDest, destKey(c.dest.proto, c.dest.ip, c.dest.port), c);
+  }
+  return out;
+}
+
 /**
  * The counters of one service port: rules whose comment names its key, and shared-pick elements
  * whose destination is one of its addresses (ClusterIPs, external IPs, LB IPs on its port; the
  * node's addresses on its NodePort). An endpoint reached several ways (ClusterIP and NodePort)
  * gets the sum.
  */
-export function portCounts(sp: ServicePortEndpoints, nodeIPs: readonly string[], counters: readonly DnatCounter[]): PortCounts {
+export function portCounts(sp: ServicePortEndpoints, nodeIPs: readonly string[], counters: readonly DnatCounter[] | CounterIndex): PortCounts {
+  const index = Array.isArray(counters) ? indexCounters(counters as readonly DnatCounter[]) : (counters as CounterIndex);
   const s = sp.svc;
   const proto = s.protocol.toLowerCase();
   const dests = new Set<string>();
-  for (const ip of [...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs]) dests.add(epKey(ip, s.port));
-  if (s.nodePort !== undefined) for (const ip of nodeIPs) dests.add(epKey(ip, s.nodePort));
+  for (const ip of [...s.clusterIPs, ...s.externalIPs, ...s.loadBalancerIPs]) dests.add(destKey(proto, ip, s.port));
+  if (s.nodePort !== undefined) for (const ip of nodeIPs) dests.add(destKey(proto, ip, s.nodePort));
+  const mine = [...(index.byKey.get(s.key) ?? []), ...[...dests].flatMap((d) => index.byDest.get(d) ?? [])];
   const out: PortCounts = { byEndpoint: new Map(), perEndpoint: true, unsplit: { packets: 0, bytes: 0 } };
-  for (const c of counters) {
-    const mine = c.portKey !== undefined ? c.portKey === s.key : c.dest !== undefined && c.dest.proto === proto && dests.has(epKey(c.dest.ip, c.dest.port));
-    if (!mine) continue;
+  for (const c of mine) {
     if (!c.endpoint) {
       out.perEndpoint = false;
       out.unsplit.packets += c.packets;

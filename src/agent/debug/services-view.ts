@@ -2,7 +2,7 @@
 // entry per service with its ports), each port's endpoints as the rules use them, and each
 // endpoint's DNAT counters read from the live ruleset (src/proxy/counters.ts: connections, i.e.
 // first packets, and their bytes). Services without a usable endpoint are listed with none.
-import { portCounts, type DnatCounter } from '../../proxy/counters.js';
+import { indexCounters, portCounts, type DnatCounter } from '../../proxy/counters.js';
 import type { EndpointInfo, ProxyInput, ServicePortEndpoints } from '../../proxy/types.js';
 import { ipv4Number } from '../../net/ip.js';
 
@@ -71,6 +71,7 @@ function portEndpoints(sp: ServicePortEndpoints): EndpointInfo[] {
 
 export function servicesBody(node: string, mode: string, model: Pick<ProxyInput, 'ports' | 'nodeIPs'>, ports: readonly ServicePortEndpoints[], counters: readonly DnatCounter[]): ServicesBody {
   const services = new Map<string, ServiceView>();
+  const index = indexCounters(counters);
   for (const sp of ports) {
     const s = sp.svc;
     const id = `${s.namespace}/${s.name}`;
@@ -79,7 +80,7 @@ export function servicesBody(node: string, mode: string, model: Pick<ProxyInput,
       view = { namespace: s.namespace, name: s.name, type: s.type, clusterIPs: [...s.clusterIPs], externalIPs: [...s.externalIPs], loadBalancerIPs: [...s.loadBalancerIPs], ports: [] };
       services.set(id, view);
     }
-    const counts = portCounts(sp, model.nodeIPs, counters);
+    const counts = portCounts(sp, model.nodeIPs, index);
     const port: ServicePortView = {
       name: s.portName,
       port: s.port,
