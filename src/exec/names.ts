@@ -10,3 +10,8 @@ export const NFT_MASQ_CHAIN = 'pod-masquerade';
 export const IPT_MASQ_CHAIN = 'PODWIRE-POSTRTG';
 /** The CNI plugin's ipMasq table (family inet), separate from the agent's so either can run alone. */
 export const CNI_MASQ_TABLE = 'podwire-cni';
+/**
+ * `podwire trace`'s tables (family inet), one per trace: `podwire-trace-<id>`, created by the
+ * agent for the few seconds of one probe (it marks that probe for nftables tracing) and deleted after.
+ */
+export const NFT_TRACE_TABLE = 'podwire-trace';
