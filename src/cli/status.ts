@@ -5,7 +5,7 @@ import { ApiClient, ApiClientError } from '../client/api-client.js';
 import type { Node, Pod } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
-import { fetchAgentStatus, type AgentAnswer } from './debug/agent.js';
+import { fetchAgentStatus, fetchAgentStatusOf, type AgentAnswer } from './debug/agent.js';
 import { colourEnabled, formatJson, painter, parseDebugOutput } from './debug/output.js';
 import { unknownName } from './debug/suggest.js';
 import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
@@ -46,8 +46,11 @@ async function agentAnswers(names: string[], target: DebugTarget): Promise<Map<s
   if (target.labAgents) {
     await Promise.all(names.map(async (n) => {
       const ep = target.labAgents!.get(n);
-      if (ep) out.set(n, await fetchAgentStatus(ep.socket));
+      if (ep) out.set(n, await fetchAgentStatusOf(target, n));
     }));
+  } else if (target.localAgentSocket && names.length > 0 && target.controlPlane.server) {
+    // This machine's node over the local socket, every other one at its published HTTPS endpoint.
+    await Promise.all(names.map(async (n) => out.set(n, await fetchAgentStatusOf(target, n))));
   } else if (target.localAgentSocket) {
     const local = await fetchAgentStatus(target.localAgentSocket);
     // The local agent says which node it is; when it is down, we cannot tell which node's it was.

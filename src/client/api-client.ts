@@ -15,6 +15,8 @@ export interface ClientOptions {
   timeoutMs?: number;
   /** Talk HTTP over this unix socket instead (the agent's local API); `server` is then only a label. */
   socketPath?: string;
+  /** https: replaces the host name check (e.g. pin the certificate by its fingerprint); an Error refuses it. */
+  checkServerIdentity?: (host: string, cert: import('node:tls').PeerCertificate) => Error | undefined;
 }
 
 export class ApiClientError extends Error {
@@ -67,7 +69,7 @@ export class ApiClient {
       throw new Error(`server ${JSON.stringify(opts.server)} is not a URL; expected e.g. http://127.0.0.1:6443`);
     }
     if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new Error(`server ${opts.server}: only http:// and https:// are supported`);
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca }) : new http.Agent({ keepAlive: true });
+    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca, ...(opts.checkServerIdentity ? { checkServerIdentity: opts.checkServerIdentity } : {}) }) : new http.Agent({ keepAlive: true });
   }
 
   /** Requests not yet finished (for tests: 0 once every caller has stopped). */

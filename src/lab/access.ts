@@ -6,14 +6,13 @@
 // https://127.0.0.1:PORT with that certificate as their CA, and the lab's admin token. The
 // forwarder is a tracked process of the lab (killed by PID on `lab down`) and exits by itself when
 // the lab's state file is gone.
-import { execFileSync, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Lab, LabAccess } from './lab.js';
-import { BIN, clusterFiles, type ClusterFiles } from './cluster.js';
-import { listenPort, parseReadyLine, type ReadyLine } from './forward-spec.js';
-
-const READY_TIMEOUT_MS = 10_000;
+import { clusterFiles, type ClusterFiles } from './cluster.js';
+import { listenPort } from './forward-spec.js';
+import { startForwarder } from './forwarder-start.js';
 
 /** A kubeconfig for one cluster, one user (a bearer token), one context; the lab's prefix names all three. */
 export function kubeconfigText(name: string, server: string, caFile: string, token: string): string {
@@ -56,42 +55,6 @@ function makeCert(files: ClusterFiles, prefix: string): void {
   fs.chmodSync(files.accessKey, 0o600);
 }
 
-/** Resolves with the forwarder's ready line; rejects (naming its log) if it exits or is silent. */
-export function waitReady(child: ChildProcess, what: string, log: string): Promise<ReadyLine> {
-  const tail = () => {
-    try {
-      return fs.readFileSync(log, 'utf8').trim().split('\n').slice(-3).join(' | ');
-    } catch {
-      return '';
-    }
-  };
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const timer = setTimeout(() => finish(new Error(`${what}: no ready line within ${READY_TIMEOUT_MS} ms (log ${log}: ${tail()})`)), READY_TIMEOUT_MS);
-    const finish = (err?: Error, line?: ReadyLine) => {
-      clearTimeout(timer);
-      child.removeListener('exit', onExit);
-      child.stdout!.destroy();
-      if (err) {
-        child.kill('SIGKILL');
-        reject(err);
-      } else resolve(line!);
-    };
-    const onExit = (code: number | null) => finish(new Error(`${what} exited (${code}) before it was ready (log ${log}: ${tail()})`));
-    child.once('exit', onExit);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      buf += d;
-      const nl = buf.indexOf('\n');
-      if (nl < 0) return;
-      try {
-        finish(undefined, parseReadyLine(buf.slice(0, nl)));
-      } catch (e) {
-        finish(e as Error);
-      }
-    });
-  });
-}
-
 /**
  * Starts the root-netns forwarder to the control plane and writes the kubeconfig and podwire.json
  * (0600). The lab records the forwarder (its PID: teardown kills it) and the access in its state.
@@ -99,11 +62,7 @@ export function waitReady(child: ChildProcess, what: string, log: string): Promi
 export async function exposeControlPlane(lab: Lab): Promise<LabAccess> {
   const files = clusterFiles(lab.prefix);
   makeCert(files, lab.prefix);
-  const out = fs.openSync(files.accessLog, 'a', 0o600);
-  const child = lab.spawnInCallerNetns(process.execPath, [BIN.forwarder, '--forward', `tls:127.0.0.1:0=unix:${files.controlPlaneSocket}`, '--tls-cert', files.accessCert, '--tls-key', files.accessKey, '--watch', lab.statePath()], { stdio: ['ignore', 'pipe', out] });
-  fs.closeSync(out);
-  const ready = await waitReady(child, 'the control plane forwarder', files.accessLog);
-  child.unref();
+  const ready = await startForwarder(lab, undefined, ['--forward', `tls:127.0.0.1:0=unix:${files.controlPlaneSocket}`, '--tls-cert', files.accessCert, '--tls-key', files.accessKey], files.accessLog, 'the control plane forwarder');
   const server = `https://127.0.0.1:${listenPort(ready.listening[0]!)}`;
   const token = fs.readFileSync(files.adminTokenFile, 'utf8').trim();
   fs.writeFileSync(files.kubeconfig, kubeconfigText(lab.prefix.replace(/-$/, ''), server, files.accessCert, token), { mode: 0o600 });

@@ -13,6 +13,7 @@ import { Handle } from '../netlink/handle.js';
 import { createNetns, netnsPath } from '../netns/netns.js';
 import { Lab, LAB_STATE_DIR, type LabNode, type LabState } from './lab.js';
 import type { TrackedProc } from './procs.js';
+import { startForwarder } from './forwarder-start.js';
 
 const DIST = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const BIN = {
@@ -20,12 +21,13 @@ export const BIN = {
   agent: path.join(DIST, 'src', 'agent', 'main.js'),
   cni: path.join(DIST, 'bin', 'podwire-cni.mjs'),
   echo: path.join(DIST, 'src', 'lab', 'echo.js'),
-  forwarder: path.join(DIST, 'src', 'lab', 'forwarder.js'),
 };
 export const CONTROL_PLANE_IP = '192.0.2.2';
 export const OUTSIDE_IP = '192.0.2.250';
 export const ECHO_PORT = 8080;
 const CP_PORT = 6443;
+/** Every lab agent's --debug-listen port (the recommended one), on its underlay address. */
+export const AGENT_DEBUG_PORT = 10262;
 
 export interface ClusterOptions {
   nodes: number;
@@ -82,8 +84,12 @@ export interface ClusterFiles {
   accessCert: string;
   accessKey: string;
   accessLog: string;
+  /** The underlay forwarder's log (its unix sockets are agentHttpsSocket). */
+  agentForwarderLog: string;
   nodeDir: (node: string) => string;
   agentSocket: (node: string) => string;
+  /** A unix socket (the underlay forwarder's) that reaches the node agent's HTTPS debug endpoint, NODEIP:10262. */
+  agentHttpsSocket: (node: string) => string;
 }
 
 export function clusterFiles(prefix: string): ClusterFiles {
@@ -97,8 +103,10 @@ export function clusterFiles(prefix: string): ClusterFiles {
     accessCert: path.join(dir, 'access', 'tls.crt'),
     accessKey: path.join(dir, 'access', 'tls.key'),
     accessLog: path.join(dir, 'access', 'forwarder.log'),
+    agentForwarderLog: path.join(dir, 'access', 'agent-forwarder.log'),
     nodeDir: (node) => path.join(dir, node),
     agentSocket: (node) => path.join(dir, node, 'agent.sock'),
+    agentHttpsSocket: (node) => path.join(dir, node, 'agent-https.sock'),
   };
 }
 
@@ -170,7 +178,10 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
   const args = [...AGENT_NODE_FLAGS, BIN.agent, '--server', `http://${CONTROL_PLANE_IP}:${CP_PORT}`, '--token-file', tokenFile, '--node-name', node.name, '--run-dir', nodeDir, '--socket', socket, '--backend', backend, '--iface', node.underlayIf, '--proxy-mode', proxyMode, '--ipam-data-dir', path.join(nodeDir, 'ipam'),
     // As on a real node the agent installs the plugin and its conflist, here into the node's own
     // dirs (the machine's /etc/cni/net.d is none of the lab's business: doctor reads this one).
-    '--install-cni', '--cni-bin-dir', path.join(nodeDir, 'cni-bin'), '--cni-conf-dir', path.join(nodeDir, 'net.d')];
+    '--install-cni', '--cni-bin-dir', path.join(nodeDir, 'cni-bin'), '--cni-conf-dir', path.join(nodeDir, 'net.d'),
+    // The authenticated HTTPS debug endpoint, as on a real node (the CLI reaches it through the
+    // underlay forwarder: startAgentForwarder).
+    '--debug-listen', `${node.underlayIp}:${AGENT_DEBUG_PORT}`];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   return { ...node, dir: nodeDir, socket, agent, agentArgs: args };
@@ -288,6 +299,21 @@ export async function startEcho(lab: Lab, netns: string, name: string): Promise<
   });
 }
 
+/**
+ * The CLI reaches each lab agent's HTTPS debug endpoint as on a real cluster; only the transport
+ * is the lab's: this forwarder in the underlay netns (which is on every node's segment) listens on
+ * one unix socket per node in the lab's files (reachable from the root netns) and connects to
+ * NODEIP:10262. TLS runs end to end between the CLI and the agent.
+ */
+async function startAgentForwarder(lab: Lab): Promise<void> {
+  const files = clusterFiles(lab.prefix);
+  const rules = lab.nodes.flatMap((n) => {
+    fs.mkdirSync(files.nodeDir(n.name), { recursive: true, mode: 0o700 });
+    return ['--forward', `unix:${files.agentHttpsSocket(n.name)}=tcp:${n.underlayIp}:${AGENT_DEBUG_PORT}`];
+  });
+  await startForwarder(lab, lab.state.underlayNetns, rules, files.agentForwarderLog, 'the agents\' forwarder');
+}
+
 export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
   const log = opts.log ?? (() => undefined);
   const lab = Lab.create({ nodes: opts.nodes, log, ...(opts.prefix ? { prefix: opts.prefix } : {}) });
@@ -298,6 +324,7 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
     const cp = await startControlPlane(lab, dir, opts.backend);
     admin = cp.admin;
     log(`control plane: ${CONTROL_PLANE_IP}:${CP_PORT} in ${lab.state.underlayNetns} (SQLite in ${dir}/controlplane)`);
+    await startAgentForwarder(lab);
     const outside = lab.addHost('outside', OUTSIDE_IP);
     await startEcho(lab, outside.netns, 'outside');
     log(`outside host: ${OUTSIDE_IP} (not in the cluster), echo server on :${ECHO_PORT}`);

@@ -144,7 +144,7 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
   await waitFor('node2 agent gone', () => !isAlive(recorded));
   const down = doctor();
   t.equal(down.code, 1, 'an agent down: exit 1');
-  t.match(down.report.findings.filter((f) => f.check === 'agent-down'), [{ severity: 'error', node: n2.name, message: /agent\.sock/, fix: /podwire-agent/ }]);
+  t.match(down.report.findings.filter((f) => f.check === 'agent-down'), [{ severity: 'error', node: n2.name, message: /nothing answers at https:\/\/192\.0\.2\.12:10262 \(through the lab.s forwarder .*agent-https\.sock\)/, fix: /podwire-agent/ }]);
 
   const unknown = podwire(['doctor', '--lab', prefix, '--node', 'nod2']);
   t.equal(unknown.code, 2, 'an unknown node is a usage error');

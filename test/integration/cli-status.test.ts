@@ -70,7 +70,7 @@ t.test('podwire status --lab: healthy, an agent down, an unknown node', { skip: 
   const r2 = JSON.parse(down.stdout) as StatusReport;
   t.equal(r2.nodes[0]!.agent.state, 'up');
   t.equal(r2.nodes[1]!.agent.state, 'down');
-  t.match(r2.nodes[1]!.agent.error, /agent\.sock/);
+  t.match(r2.nodes[1]!.agent.error, /nothing answers at https:\/\/192\.0\.2\.12:10262 \(through the lab.s forwarder .*agent-https\.sock\) \(agent stopped\?\)/, "the agent's HTTPS endpoint, through the lab's forwarder");
   t.match(r2.nodes[1]!.problems[0], /^agent down: /);
   t.same(r2.summary, { nodes: 2, agentsUp: 1, agentsDown: 1, agentsUnknown: 0, problems: 1 });
   const one = podwire(['status', '--lab', prefix, '--node', 'node1', '-o', 'json']);

@@ -12,8 +12,7 @@ import { readLabStates } from '../../src/lab/lab.js';
 import { isAlive } from '../../src/lab/procs.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 import { CLI } from '../lib/cli.js';
-import { BIN } from '../../src/lab/cluster.js';
-import { waitReady } from '../../src/lab/access.js';
+import { FORWARDER_BIN, waitReady } from '../../src/lab/forwarder-start.js';
 import { spawn } from 'node:child_process';
 
 const haveKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
@@ -96,7 +95,7 @@ t.test('the forwarder alone: pipes tcp → unix, bounded connections, exits when
   fs.writeFileSync(watch, '{}');
   const log = path.join(dir, 'forwarder.log');
   const out = fs.openSync(log, 'a');
-  const child = spawn(process.execPath, [BIN.forwarder, '--forward', `tcp:127.0.0.1:0=unix:${sock}`, '--forward', `unix:${path.join(dir, 'in.sock')}=unix:${sock}`, '--max-connections', '2', '--watch', watch], { stdio: ['ignore', 'pipe', out] });
+  const child = spawn(process.execPath, [FORWARDER_BIN, '--forward', `tcp:127.0.0.1:0=unix:${sock}`, '--forward', `unix:${path.join(dir, 'in.sock')}=unix:${sock}`, '--max-connections', '2', '--watch', watch], { stdio: ['ignore', 'pipe', out] });
   fs.closeSync(out);
   t.teardown(() => child.kill('SIGKILL'));
   const ready = await waitReady(child, 'forwarder', log);

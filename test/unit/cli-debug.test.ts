@@ -80,8 +80,8 @@ t.test('--lab: the recorded lab, its control plane socket and token, every agent
   t.equal(target.controlPlane.socketPath, '/run/podwire/lab/pw-abc123.d/controlplane/api.sock');
   t.equal(target.controlPlane.token, 'tok');
   t.same([...target.labAgents!.values()], [
-    { node: 'node1', socket: '/run/podwire/lab/pw-abc123.d/node1/agent.sock', netns: 'pw-abc123-node1', pid: 101 },
-    { node: 'node2', socket: '/run/podwire/lab/pw-abc123.d/node2/agent.sock', netns: 'pw-abc123-node2' },
+    { node: 'node1', socket: '/run/podwire/lab/pw-abc123.d/node1/agent.sock', httpsSocket: '/run/podwire/lab/pw-abc123.d/node1/agent-https.sock', netns: 'pw-abc123-node1', pid: 101 },
+    { node: 'node2', socket: '/run/podwire/lab/pw-abc123.d/node2/agent.sock', httpsSocket: '/run/podwire/lab/pw-abc123.d/node2/agent-https.sock', netns: 'pw-abc123-node2' },
   ], 'agent PID from the procs the lab recorded (not the pod\'s echo server)');
   t.throws(() => labTarget(labs[0]!, () => { throw new Error('ENOENT'); }), UnreachableError, 'a lab without its files: cannot reach (3)');
 });

@@ -1,10 +1,12 @@
 // Where a debugging command finds what it talks to. With --lab PREFIX: the kept lab's recorded
 // state (/run/podwire/lab/PREFIX.json) and its files (src/lab/cluster.ts clusterFiles): the control
 // plane over its unix socket with the lab's admin token, and every node's agent over its socket.
-// Unix sockets are file paths, so the CLI reaches them from the root netns without entering a node
-// netns. Without --lab (a real node): the API server from the usual client config
-// (client-config.ts) and this machine's agent at --agent-socket (default /run/podwire/agent.sock);
-// other nodes' agents are not reachable from here yet (issue 15: an authenticated endpoint per agent).
+// The agents are reached as on a real cluster, over the HTTPS endpoint each Node publishes, the
+// TCP stream through the lab's underlay forwarder (a unix socket per node: a file path, so the CLI
+// reaches it from the root netns without entering a node netns). Without --lab (a real node): the
+// API server from the usual client config (client-config.ts), this machine's agent at
+// --agent-socket (default /run/podwire/agent.sock), and every other node's agent at its published
+// HTTPS endpoint (agent.ts, agent-https.ts).
 import fs from 'node:fs';
 import os from 'node:os';
 import type { LabState } from '../../lab/lab.js';
@@ -25,6 +27,8 @@ export const TARGET_FLAGS: FlagSpecs = {
 export interface AgentEndpoint {
   node: string;
   socket: string;
+  /** In a lab: the underlay forwarder's unix socket to the agent's HTTPS endpoint (NODEIP:10262). */
+  httpsSocket?: string;
   /** In a lab: the node's netns and the agent's PID as recorded. */
   netns?: string;
   pid?: number;
@@ -65,7 +69,7 @@ export function labTarget(state: LabState, readFile: (file: string) => string = 
   const labAgents = new Map<string, AgentEndpoint>();
   for (const n of state.nodes) {
     const pid = recordedAgentProc(state, n.name)?.pid;
-    labAgents.set(n.name, { node: n.name, socket: files.agentSocket(n.name), netns: n.netns, ...(pid !== undefined ? { pid } : {}) });
+    labAgents.set(n.name, { node: n.name, socket: files.agentSocket(n.name), httpsSocket: files.agentHttpsSocket(n.name), netns: n.netns, ...(pid !== undefined ? { pid } : {}) });
   }
   return {
     where: `lab ${state.prefix}`,
