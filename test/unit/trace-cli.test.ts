@@ -103,6 +103,11 @@ t.test('NodePort on another node: masqueraded on node1, followed on node2 by its
   t.ok(r.hops.some((h) => h.node === 'node1' && /masquerade/.test(h.rule) && h.verdict === 'accept'));
   t.ok(r.hops.some((h) => h.node === 'node2' && h.chain === 'svc-pick-4-ext'));
   t.ok(r.hops.every((h) => h.chain !== 'svc-filter-output'), 'no event of another packet');
+  t.same(r.notes, [], 'node2 saw the masqueraded probe');
+  const lost = buildTraceReport(input(24005, [traces[0]!, { node: 'node2', events: [], truncated: false }], { explainHops: [masq, ...delivered] }));
+  t.match(lost.notes, [/^node node1 masqueraded the probe .* not one explain predicted \(192\.0\.2\.11\)/]);
+  const plain = buildTraceReport(input(24003, [trace('node1', 'clusterip-node1.txt')]));
+  t.same(plain.notes, [], "no note without a masquerade");
 });
 
 t.test('no event at all on the source node: dropped there', async (t) => {

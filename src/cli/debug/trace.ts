@@ -153,8 +153,9 @@ export function buildTraceReport(input: TraceInput): TraceReport {
   const hops: TraceHop[] = ipId === undefined ? [] : input.traces.flatMap((t) => nodeHops(t, ipId));
   const backend = ipId === undefined ? undefined : backendOf(input.traces, ipId);
   const masq = hops.find((h) => /masquerade/.test(h.rule) && h.verdict === 'accept');
-  const explainNodes = [...new Set(input.explainHops.map((h) => h.node))];
-  if (masq && hops.at(-1)?.node === masq.node && explainNodes.indexOf(masq.node) < explainNodes.length - 1) {
+  const leftOn = ipId === undefined ? undefined : lastSeen(input.traces, ipId);
+  // Masqueraded and last seen leaving that node other than to one of its own pods (the hairpin of a service back to the client goes out cni0).
+  if (masq && leftOn?.node === masq.node && leftOn.hook === 'postrouting' && leftOn.oif !== BRIDGE) {
     notes.push(`node ${masq.node} masqueraded the probe (new source address and port) and no later node saw it: its new source is not one explain predicted (${explainSnatAddresses(input.explainHops).join(', ') || 'none'}), so the next nodes did not mark it`);
   }
   let verdict: Verdict;
