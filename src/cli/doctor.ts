@@ -67,8 +67,13 @@ export async function doctorCommand(argv: string[]): Promise<number> {
     if (target.labAgents) {
       names = only !== undefined ? [only] : [...new Set([...known, ...target.labAgents.keys()])].sort();
       await Promise.all(names.map(async (n) => agents.set(n, target.labAgents!.has(n) ? await askAgent(target, n) : { ok: false, error: `node ${n} is not in lab ${flags.lab}` })));
+    } else if (only !== undefined && cp.reachable) {
+      // A real node, --node N: that node's agent, this machine's over its socket, another one's
+      // over the HTTPS endpoint its Node publishes (debug/agent.ts).
+      names = [only];
+      agents.set(only, await askAgent(target, only));
     } else {
-      // A real node: only this machine's agent is reachable from here (see debug/agent.ts).
+      // A real node: this machine's agent.
       const local = await askAgent(target, undefined);
       const name = local.ok ? local.answer.node : only ?? target.localNodeName ?? 'this node';
       if (only !== undefined && name !== only) throw new UnreachableError(`the agent of node ${only} is on another machine (this machine's agent serves ${name}); run podwire doctor there`);

@@ -88,6 +88,13 @@ t.test('agent HTTPS debug endpoint: access rules, the lab path, pinning, the rea
   const only2 = real(['status', ...conn, '--node', 'node2', '-o', 'json']);
   t.equal(only2.status, 0, `status --node node2: the other node, over HTTPS (${only2.stderr.trim()})`);
   t.equal(JSON.parse(only2.stdout).nodes[0].agent.nodeName ?? 'node2', 'node2');
+  const explain = real(['explain', ...conn, 'echo-node1-1', 'echo-node2-1:8080', '-o', 'json']);
+  t.equal(explain.status, 0, `explain across both nodes without --lab (${explain.stderr.trim()})`);
+  const hops = JSON.parse(explain.stdout) as { verdict: string; hops: { node: string }[] };
+  t.equal(hops.verdict, 'delivered');
+  t.ok(hops.hops.some((h) => h.node === 'node2'), 'node2\'s hops came from its agent over HTTPS');
+  const doctor2 = real(['doctor', ...conn, '--node', 'node2', '-o', 'json']);
+  t.equal(doctor2.status, 0, `doctor --node node2 (the other node) without --lab (${doctor2.stderr.trim()})`);
   const noLocal = real(['status', '--server', 'http://192.0.2.2:6443', '--token-file', files.adminTokenFile, '--agent-socket', '/nonexistent/agent.sock', '-o', 'json']);
   t.equal(noLocal.status, 0, 'no agent on this machine: every node still asked, over HTTPS, all healthy');
   t.same(JSON.parse(noLocal.stdout).nodes.map((n: { agent: { state: string } }) => n.agent.state), ['up', 'up'], 'every node at its published endpoint when this machine has no agent');
