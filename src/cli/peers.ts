@@ -1,6 +1,7 @@
 // `podwire peers` and `podwire routes [--node N] [--lab PREFIX] [-o wide|json]`: each node's
 // agent's GET /v1/debug/peers (desired vs present route, neighbour and FDB entry per peer).
-// In a lab every node's agent is asked; on a real node this machine's agent. Gathering is here;
+// In a lab every node's agent is asked; on a real node this machine's agent (or, --node N with a
+// client config, N's agent over its published HTTPS endpoint). Gathering is here;
 // the report, the tables and the exit code are pure (debug/peers.ts).
 import { readLabStates } from '../lab/lab.js';
 import { flagHelp, parseArgs, UsageError, type Flags, type FlagSpecs } from '../flags/flags.js';
@@ -52,11 +53,18 @@ function nodesToAsk(target: DebugTarget, only: string | undefined, lab: string |
 }
 
 /**
- * The lab's target, or on a real node just this machine's agent: peers asks no control plane, so it
- * works without a client config (connection flags are still checked against --lab).
+ * The lab's target, or on a real node this machine's agent: peers needs no control plane, so it
+ * works without a client config (connection flags are still checked against --lab). With a client
+ * config, --node N of another node reaches that node's agent at its published HTTPS endpoint.
  */
 function localOrLabTarget(flags: Flags): DebugTarget {
-  if (flags.lab !== undefined) return resolveTarget({ flags, env: process.env, labStates: readLabStates });
+  if (flags.lab !== undefined || flags.node !== undefined) {
+    try {
+      return resolveTarget({ flags, env: process.env, labStates: readLabStates });
+    } catch (e) {
+      if (flags.lab !== undefined || !(e instanceof UsageError) || !/no API server configured/.test(e.message)) throw e;
+    }
+  }
   const localAgentSocket = (flags['agent-socket'] as string | undefined) ?? DEFAULT_AGENT_SOCKET;
   return { where: 'this machine', controlPlane: { server: '', serverSource: 'not used by peers / routes' }, localAgentSocket };
 }

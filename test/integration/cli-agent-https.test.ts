@@ -95,6 +95,12 @@ t.test('agent HTTPS debug endpoint: access rules, the lab path, pinning, the rea
   t.ok(hops.hops.some((h) => h.node === 'node2'), 'node2\'s hops came from its agent over HTTPS');
   const doctor2 = real(['doctor', ...conn, '--node', 'node2', '-o', 'json']);
   t.equal(doctor2.status, 0, `doctor --node node2 (the other node) without --lab (${doctor2.stderr.trim()})`);
+  const peers2 = real(['peers', ...conn, '--node', 'node2', '-o', 'json']);
+  t.equal(peers2.status, 0, `peers --node node2 over HTTPS without --lab (${peers2.stderr.trim()})`);
+  t.same(JSON.parse(peers2.stdout).nodes.map((n: { node: string; agent: string }) => [n.node, n.agent]), [['node2', 'up']]);
+  const peersLocal = real(['peers', '--agent-socket', n1.socket, '-o', 'json']);
+  t.equal(peersLocal.status, 0, `peers without a client config: this machine's agent (${peersLocal.stderr.trim()})`);
+  t.same(JSON.parse(peersLocal.stdout).nodes.map((n: { node: string }) => n.node), ['node1']);
   const noLocal = real(['status', '--server', 'http://192.0.2.2:6443', '--token-file', files.adminTokenFile, '--agent-socket', '/nonexistent/agent.sock', '-o', 'json']);
   t.equal(noLocal.status, 0, 'no agent on this machine: every node still asked, over HTTPS, all healthy');
   t.same(JSON.parse(noLocal.stdout).nodes.map((n: { agent: { state: string } }) => n.agent.state), ['up', 'up'], 'every node at its published endpoint when this machine has no agent');
