@@ -1,4 +1,5 @@
-// Per-endpoint DNAT counters (podwire services): the parsers on output captured from nft 1.0.6 and
+// Per-endpoint DNAT counters (podwire services): the parsers on output captured from nft 1.0.6 (JSON
+// and, from a second run, the text of `nft list table`) and
 // iptables-nft 1.8.9 (test/fixtures/proxy-counters-*: the renders of test/lib/proxy-nft-inputs'
 // five services loaded into a pw- netns, then 6 TCP connections to web's ClusterIP, 3 to sticky's,
 // 2 to shop's NodePort and 2 UDP datagrams to local's ClusterIP from the netns itself), how a
@@ -7,7 +8,7 @@
 // listings for one service versus all.
 import t from 'tap';
 import { fixtureText as fixture } from '../lib/fixtures.js';
-import { parseElementCounters, parseNftCounters } from '../../src/proxy/nft/counters.js';
+import { parseElementCounters, parseNftCounters, parseNftTextCounters } from '../../src/proxy/nft/counters.js';
 import { parseIptablesCounters } from '../../src/proxy/iptables/counters.js';
 import { portCounts, type DnatCounter } from '../../src/proxy/counters.js';
 import { servicesBody, selectPorts, serviceNames } from '../../src/agent/debug/services-view.js';
@@ -44,6 +45,20 @@ t.test('nft -j list table: counted rules and shared-pick elements', async (t) =>
   t.throws(() => parseNftCounters('nope'), /not JSON/);
   t.throws(() => parseNftCounters(JSON.stringify({ nftables: [{ rule: { chain: 'c', expr: [{ counter: { packets: -1, bytes: 0 } }, { dnat: { addr: '10.0.0.1', port: 80 } }] } }] })), /non-negative integer/);
   t.same(parseNftCounters(JSON.stringify({ nftables: [{ rule: { chain: 'c', expr: [{ counter: { packets: 7, bytes: 420 } }, { dnat: { family: 'ip', addr: { map: {} } } }] } }] })), [{ in: 'c', packets: 7, bytes: 420 }], 'a numgen map pick: the port\'s total, no endpoint');
+});
+
+t.test('nft list table (text, what the agent reads for all services): the same counters as its JSON', async (t) => {
+  // A second capture (another run: the random picks differ from the JSON one's).
+  const text = fixture('proxy-counters-nft-table.txt');
+  const all = parseNftTextCounters(text);
+  t.same(counts('web', all), { '10.244.1.5:8080': 3, '10.244.2.5:8080': 0, '10.244.3.5:8080': 3 }, 'web by endpoint');
+  t.same(counts('shop', all), { '10.244.1.5:8080': 0, '10.244.2.5:8080': 1, '10.244.3.5:8080': 1 }, 'shop by its NodePort');
+  t.same(counts('local', all), { '10.244.1.8:5353': 2, '10.244.2.8:5353': 0 }, 'local (UDP)');
+  const sticky = all.filter((c) => c.in.startsWith('ep-'));
+  t.same(sticky.map((c) => [c.endpoint!.ip, c.packets]).sort(), [['10.244.1.6', 0], ['10.244.2.6', 3]], 'sticky: the ep- chains\' DNAT rules');
+  t.equal(all.length, parseNftCounters(fixture('proxy-counters-nft-table.json')).length, 'as many counters as the JSON listing of the same ruleset');
+  t.same(parseNftTextCounters('table inet podwire {\n\tchain svc-1 {\n\t\tmeta l4proto tcp counter packets 9 bytes 540 dnat ip to numgen random mod 9 map { 0 : 10.0.0.1 . 80 }\n\t}\n}\n'), [{ in: 'svc-1', packets: 9, bytes: 540 }], 'a numgen map pick: the port\'s total');
+  t.same(parseNftTextCounters('table inet podwire {\n\tmap svc-ips {\n\t\telements = { 10.96.0.10 . 80 . 0 counter packets 3 bytes 180 : 10.244.1.5 . 8080 }\n\t}\n}\n'), [], 'elements of other maps are not picks');
 });
 
 t.test('nft -j list chain and nft get element (text)', async (t) => {
@@ -129,14 +144,14 @@ t.test('full sync over an older release\'s uncounted maps: deleted and added aga
 
 t.test('nft backend: one service reads its own chains and elements; all services one table listing', async (t) => {
   const calls: string[][] = [];
-  const table = fixture('proxy-counters-nft-table.json');
+  const table = fixture('proxy-counters-nft-table.txt');
   const state = NftRenderState.build(model);
   const runner: CommandRunner = {
     run: (cmd, args) => {
       calls.push([cmd, ...args]);
       if (args.includes('-t')) return { code: 0, stdout: '{"nftables": []}', stderr: '' };
       if (args[0] === '-f') return { code: 0, stdout: '', stderr: '' };
-      if (args[1] === 'list' && args[2] === 'table') return { code: 0, stdout: table, stderr: '' };
+      if (args[0] === 'list' && args[1] === 'table') return { code: 0, stdout: table, stderr: '' };
       if (args[1] === 'list' && args[2] === 'chain') return { code: 0, stdout: fixture('proxy-counters-nft-chain.json'), stderr: '' };
       if (args[0] === 'get') return { code: 0, stdout: fixture('proxy-counters-nft-elements.txt'), stderr: '' };
       return { code: 1, stdout: '', stderr: `unexpected ${args.join(' ')}` };
@@ -155,7 +170,7 @@ t.test('nft backend: one service reads its own chains and elements; all services
   t.ok(sticky.every((c) => c.portKey === port('sticky').svc.key), 'keyed from the render state');
   calls.length = 0;
   const all = backend.counters();
-  t.same(calls, [['nft', '-j', 'list', 'table', 'inet', 'podwire']], 'all: one listing');
+  t.same(calls, [['nft', 'list', 'table', 'inet', 'podwire']], 'all: one listing (text)');
   t.equal(all.filter((c) => c.portKey === port('sticky').svc.key).length, 2, 'ep- rules keyed');
   t.equal(state.chainKeys().size, [...state.chainKeys().values()].length);
 });

@@ -5,6 +5,14 @@
 import type { FastifyInstance } from 'fastify';
 import type { ServiceProxy } from '../service-proxy.js';
 import { selectPorts, serviceNames, servicesBody, type ServicesQuery } from './services-view.js';
+import { collectGarbage } from '../runtime.js';
+
+/**
+ * An answer for this many service ports (the listing, its counters and the body: ~100 MB of
+ * transient heap at 10,000 × 5) is followed by a full GC once sent, as after a large full sync, so
+ * the agent's RSS goes back down (src/agent/runtime.ts).
+ */
+export const GC_AFTER_PORTS = 1000;
 
 /** What the route needs of routes.ts DebugDeps (not imported: routes.ts imports this file). */
 export interface ServiceRouteDeps {
@@ -45,6 +53,7 @@ export function registerServiceRoutes(app: FastifyInstance, deps: ServiceRouteDe
     }
     try {
       const counters = proxy.counters(q.name === undefined && q.namespace === undefined ? undefined : new Set(ports.map((p) => p.svc.key)));
+      if (ports.length >= GC_AFTER_PORTS) reply.raw.once('finish', () => setImmediate(() => collectGarbage()));
       return servicesBody(deps.nodeName, proxy.status.mode, model, ports, counters);
     } catch (e) {
       return reply.code(500).send(failure(500, `reading the service counters on node ${deps.nodeName}: ${(e as Error).message}`));

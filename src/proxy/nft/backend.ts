@@ -14,7 +14,7 @@ import { NftRenderState } from './incremental.js';
 import { isOwnedName, type RenderOptions } from './render.js';
 import { claimElements } from './fragment.js';
 import type { DnatCounter } from '../counters.js';
-import { parseElementCounters, parseNftCounters } from './counters.js';
+import { parseElementCounters, parseNftCounters, parseNftTextCounters } from './counters.js';
 
 /** An object of `nft -j -t list chains|sets|maps inet` (type/hook/prio: base chains only). */
 interface ListedObject {
@@ -77,7 +77,8 @@ export class NftProxyBackend implements ProxyBackend {
 
   /**
    * DNAT counters: for given keys, their own chains (`nft -j list chain`, one each) and their
-   * shared-pick elements (`nft get element`, one per map); without keys, one `nft -j list table`.
+   * shared-pick elements (`nft get element`, one per map); without keys, one `nft list table`
+   * (its text: far less memory than the JSON listing's tree at 10,000 services).
    * Chain rules get their port key from the render state (the listing has no chain comments).
    */
   counters(keys?: ReadonlySet<string>): DnatCounter[] {
@@ -90,7 +91,7 @@ export class NftProxyBackend implements ProxyBackend {
     };
     let found: DnatCounter[];
     if (keys === undefined) {
-      found = parseNftCounters(run(['-j', 'list', 'table', 'inet', TABLE]));
+      found = parseNftTextCounters(run(['list', 'table', 'inet', TABLE]));
     } else {
       found = [];
       const elements = new Map<string, string[]>();

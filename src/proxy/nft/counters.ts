@@ -99,3 +99,53 @@ export function parseElementCounters(map: string, text: string): DnatCounter[] {
     bytes: counterValue(x[4], what),
   }));
 }
+
+const BLOCK_RE = /^\t(chain|map|set) (\S+) \{$/;
+const RULE_DNAT_RE = /counter packets (\d+) bytes (\d+) dnat ip to (?:(\d+\.\d+\.\d+\.\d+):(\d+)|numgen )/;
+
+/**
+ * Every counted DNAT in the text of `nft list table inet podwire`: what the agent reads for all
+ * services at once. Line by line, no object tree: at 10,000 services × 5 the JSON listing is
+ * 10 MB and its parsed tree several times that in the agent's heap; the text is ~7 MB and only
+ * the counters are kept. Element lines are those of the `elements = { … }` of a shared pick map,
+ * one element per line as nft prints them.
+ */
+export function parseNftTextCounters(text: string): DnatCounter[] {
+  const out: DnatCounter[] = [];
+  let kind = '';
+  let name = '';
+  let proto: string | undefined;
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end < 0) end = text.length;
+    const line = text.slice(start, end);
+    start = end + 1;
+    const block = BLOCK_RE.exec(line);
+    if (block) {
+      [kind, name] = [block[1]!, block[2]!];
+      proto = kind === 'map' ? SHARED_MAP_RE.exec(name)?.[1] : undefined;
+      continue;
+    }
+    if (kind === 'map' && proto !== undefined) {
+      if (!line.includes(' counter packets ')) continue;
+      const what = `nft map ${name} element`;
+      for (const x of line.matchAll(ELEMENT_RE)) {
+        out.push({
+          in: name,
+          dest: { ip: ipv4(x[1], what), port: port(Number(x[2]), what), proto },
+          endpoint: { ip: ipv4(x[5], what), port: port(Number(x[6]), what) },
+          packets: counterValue(x[3], what),
+          bytes: counterValue(x[4], what),
+        });
+      }
+    } else if (kind === 'chain') {
+      const m = RULE_DNAT_RE.exec(line);
+      if (!m) continue;
+      const what = `nft rule in chain ${name}`;
+      const counts = { packets: counterValue(m[1], what), bytes: counterValue(m[2], what) };
+      out.push(m[3] !== undefined ? { in: name, endpoint: { ip: ipv4(m[3], what), port: port(Number(m[4]), what) }, ...counts } : { in: name, ...counts });
+    }
+  }
+  return out;
+}
