@@ -95,6 +95,9 @@ t.test('agent HTTPS debug endpoint: access rules, the lab path, pinning, the rea
   t.ok(hops.hops.some((h) => h.node === 'node2'), 'node2\'s hops came from its agent over HTTPS');
   const doctor2 = real(['doctor', ...conn, '--node', 'node2', '-o', 'json']);
   t.equal(doctor2.status, 0, `doctor --node node2 (the other node) without --lab (${doctor2.stderr.trim()})`);
+  const matrix = real(['connectivity', ...conn, '-o', 'json']);
+  t.equal(matrix.status, 0, `connectivity without --lab: each source pod's agent, node2's over HTTPS (${matrix.stderr.trim()})`);
+  t.match(JSON.parse(matrix.stdout), { healthy: true });
   const peers2 = real(['peers', ...conn, '--node', 'node2', '-o', 'json']);
   t.equal(peers2.status, 0, `peers --node node2 over HTTPS without --lab (${peers2.stderr.trim()})`);
   t.same(JSON.parse(peers2.stdout).nodes.map((n: { node: string; agent: string }) => [n.node, n.agent]), [['node2', 'up']]);
