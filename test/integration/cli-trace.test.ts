@@ -5,7 +5,8 @@
 // NodePort on node2 → masqueraded on node1, DNATed on node2; a service without endpoints →
 // rejected at the reject rule, as explain says; the route to node2's podCIDR deleted by hand in
 // node1's netns → dropped, on node1, where explain names the route; a trace never stopped
-// removes its table after its ttl; no trace table remains on any node; usage errors exit 2.
+// removes its table after its ttl; no trace table remains on any node; usage errors exit 2; an
+// agent down exits 3.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { clusterFiles, createEchoService, ECHO_PORT, ECHO_SERVICE_PORT, waitFor } from '../../src/lab/cluster.js';
@@ -15,6 +16,8 @@ import type { Node, Service } from '../../src/api/objects.js';
 import type { TraceReport } from '../../src/cli/debug/trace.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 import { cliRunner } from '../lib/cli.js';
+import { isAlive } from '../../src/lab/procs.js';
+import { readLabStates } from '../../src/lab/lab.js';
 
 const podwire = cliRunner(60_000);
 
@@ -149,4 +152,14 @@ t.test('podwire trace --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const unknown = podwire(['trace', a!.name, `${b.name}x:80`, '--lab', prefix]);
   t.equal(unknown.code, 2);
   t.match(unknown.stderr, new RegExp(`did you mean [^\\n]*${b.name}`));
+
+  // node2's agent down: exit 3 naming it (trace starts on every node of the lab).
+  const recorded = readLabStates().find((s) => s.prefix === prefix)!.procs.find((p) => p.what.startsWith(`${c.nodes[1]!.netns}: `) && p.what.includes('/src/agent/main.js'))!;
+  t.equal(recorded.pid, c.nodes[1]!.agent.pid, 'the lab recorded node2\'s agent');
+  process.kill(recorded.pid, 'SIGKILL');
+  await waitFor('node2 agent gone', () => !isAlive(recorded));
+  const down = podwire(['trace', a!.name, `${a2!.name}:${ECHO_PORT}`, '--lab', prefix]);
+  t.equal(down.code, 3, down.stderr);
+  t.match(down.stderr, /cannot reach the agent of node2/);
+  t.same(traceTables(c.nodes[0]!.netns), [], 'node1\'s trace was stopped when node2\'s could not start');
 });
