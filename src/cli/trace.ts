@@ -39,6 +39,9 @@ const MAX_TRACE_NODES = 8;
 /** Source ports below Linux's ephemeral range (32768-60999) and the NodePort range: no clash with a port in use. */
 const SPORT_MIN = 20000;
 const SPORT_MAX = 29999;
+/** An agent's start waits up to 10 s for its nft monitor (which reads the whole ruleset first); stop up to 3 s. */
+const START_TIMEOUT_MS = 20_000;
+const STOP_TIMEOUT_MS = 15_000;
 
 function parseTimeout(text: string | undefined): number {
   if (text === undefined) return 2000;
@@ -92,7 +95,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
   let probe: TraceProbeResult;
   try {
     const starts = await Promise.allSettled(nodes.map(async (n) => {
-      await agentRequest(target, n, 'POST', '/v1/debug/trace/start', { id, src: srcIp, sport, proto, alsoFrom: explainSnatAddresses(explainHops), ttlMs });
+      await agentRequest(target, n, 'POST', '/v1/debug/trace/start', { id, src: srcIp, sport, proto, alsoFrom: explainSnatAddresses(explainHops), ttlMs }, START_TIMEOUT_MS);
       started.push(n);
     }));
     const failed = starts.find((s): s is PromiseRejectedResult => s.status === 'rejected');
@@ -104,7 +107,7 @@ export async function traceCommand(argv: string[]): Promise<number> {
     await Promise.allSettled(started.map((n) => agentRequest(target, n, 'POST', '/v1/debug/trace/stop', { id })));
     throw e;
   }
-  const traces = await Promise.all(nodes.map((n) => agentRequest<NodeTrace>(target, n, 'POST', '/v1/debug/trace/stop', { id })));
+  const traces = await Promise.all(nodes.map((n) => agentRequest<NodeTrace>(target, n, 'POST', '/v1/debug/trace/stop', { id }, STOP_TIMEOUT_MS)));
 
   const report = buildTraceReport({
     source: describeResolved(src), destination: `${describeResolved(dst)}:${port}/${proto}`, srcNode, traces,

@@ -12,7 +12,9 @@ import { parseChainHooks, parseTrace, type TraceEvent } from './trace-parse.js';
 
 /** Trace lines kept per trace (one probe crosses a few dozen chains; the rest is other packets of its connection). */
 const MAX_LINES = 4000;
-const FENCE_WAIT_MS = 3000;
+// The monitor reads the whole ruleset before it listens (10k services: seconds); at stop it is long up.
+const START_WAIT_MS = 10_000;
+const STOP_WAIT_MS = 3000;
 
 export interface TraceStopAnswer {
   node: string;
@@ -46,7 +48,7 @@ export class TraceSession {
     const s = new TraceSession(match, runner, ttlMs, onEnd);
     try {
       s.spawnMonitor();
-      await s.fence();
+      await s.fence(START_WAIT_MS);
       return s;
     } catch (e) {
       s.end(`start failed: ${(e as Error).message}`);
@@ -82,8 +84,8 @@ export class TraceSession {
   }
 
   /** Add and delete a fence chain, resend every 100 ms, until the monitor prints one of ours. */
-  private async fence(): Promise<void> {
-    const deadline = Date.now() + FENCE_WAIT_MS;
+  private async fence(waitMs: number): Promise<void> {
+    const deadline = Date.now() + waitMs;
     const sent: string[] = [];
     while (Date.now() < deadline) {
       if (this.ended) throw new Error(this.ended);
@@ -97,7 +99,7 @@ export class TraceSession {
       });
       if (sent.some((f) => this.seen.has(f))) return;
     }
-    throw new Error(`nft monitor printed none of its events within ${FENCE_WAIT_MS} ms${this.stderr ? ` (${this.stderr.trim()})` : ''}`);
+    throw new Error(`nft monitor printed none of its events within ${waitMs} ms${this.stderr ? ` (${this.stderr.trim()})` : ''}`);
   }
 
   /** Kill the monitor and delete the table, once; errors deleting are reported in `ended`. */
@@ -121,7 +123,7 @@ export class TraceSession {
     // The chain list first: while the table is there, its chains' hooks are in it too.
     let hooksJson = '{"nftables": []}';
     if (!endedBefore) {
-      await this.fence();
+      await this.fence(STOP_WAIT_MS);
       const r = this.runner.run('nft', ['-j', 'list', 'chains']);
       if (r.code !== 0) throw new Error(`nft -j list chains exited ${r.code}: ${r.stderr.trim()}`);
       hooksJson = r.stdout;
