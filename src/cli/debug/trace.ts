@@ -142,6 +142,21 @@ function lastSeen(traces: readonly NodeTrace[], ipId: number): { node: string; h
   return last;
 }
 
+function explainSummary(input: Pick<TraceInput, 'explainHops' | 'explainVerdict'>): TraceReport['explain'] {
+  const broken = input.explainHops.find((h) => !h.ok);
+  const candidates = explainCandidates(input.explainHops);
+  return { verdict: input.explainVerdict, ...(broken ? { brokenAt: { node: broken.node, kind: broken.kind, name: broken.name } } : {}), ...(candidates ? { candidates } : {}) };
+}
+
+/** Why trace and explain disagree: another verdict, another node where it breaks, a backend explain does not list. */
+function disagreementOf(explain: TraceReport['explain'], verdict: Verdict, hops: readonly TraceHop[], backend: string | undefined): string | undefined {
+  const firstBad = hops.find((h) => h.verdict === 'drop');
+  if (explain.verdict !== verdict) return `explain says ${explain.verdict}, the probe was ${verdict}`;
+  if (verdict !== 'delivered' && explain.brokenAt && firstBad && explain.brokenAt.node !== firstBad.node) return `explain breaks on node ${explain.brokenAt.node}, the probe on node ${firstBad.node}`;
+  if (backend && explain.candidates && !explain.candidates.includes(backend)) return `the DNAT picked ${backend}, which is not among explain's candidates (${explain.candidates.join(', ')})`;
+  return undefined;
+}
+
 export function buildTraceReport(input: TraceInput): TraceReport {
   const notes: string[] = [];
   for (const t of input.traces) {
@@ -180,14 +195,8 @@ export function buildTraceReport(input: TraceInput): TraceReport {
       hops.push({ node: seen.node, hook: seen.hook === 'prerouting' || seen.hook === 'output' ? 'routing' : seen.hook, table: '-', chain: '-', rule: `${rule} (probe: ${input.probe.error ?? 'no answer'})`, verdict: 'drop' });
     }
   }
-  const broken = input.explainHops.find((h) => !h.ok);
-  const candidates = explainCandidates(input.explainHops);
-  const explain = { verdict: input.explainVerdict, ...(broken ? { brokenAt: { node: broken.node, kind: broken.kind, name: broken.name } } : {}), ...(candidates ? { candidates } : {}) };
-  const firstBad = hops.find((h) => h.verdict === 'drop');
-  let disagreement: string | undefined;
-  if (explain.verdict !== verdict) disagreement = `explain says ${explain.verdict}, the probe was ${verdict}`;
-  else if (verdict !== 'delivered' && broken && firstBad && broken.node !== firstBad.node) disagreement = `explain breaks on node ${broken.node}, the probe on node ${firstBad.node}`;
-  else if (backend && candidates && !candidates.includes(backend)) disagreement = `the DNAT picked ${backend}, which is not among explain's candidates (${candidates.join(', ')})`;
+  const explain = explainSummary(input);
+  const disagreement = disagreementOf(explain, verdict, hops, backend);
   return {
     source: input.source,
     destination: input.destination,
