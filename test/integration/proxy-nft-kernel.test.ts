@@ -2,7 +2,8 @@
 // netns: the goldens are accepted and the partial syncs apply in sequence; partial syncs converge to
 // what a full sync installs and a base chain with another priority is recreated (the oracles of the
 // same tests on the fake nftables in test/unit/proxy-nft-render.test.ts); 10,000 services load
-// fast; the backend's intact() sees what went missing.
+// fast; the backend's intact() sees what went missing; a full sync over an older release's
+// uncounted maps recreates them, and the backend reads its DNAT counters back.
 import t from 'tap';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -175,4 +176,24 @@ t.test('the backend\'s intact(): true after a sync, false once a chain or the ta
   t.notOk(backend.intact(), 'the table gone');
   backend.sync(input(ALL), undefined);
   t.ok(backend.intact());
+});
+
+t.test('an older release\'s uncounted shared-pick maps: the backend\'s full sync recreates them; counters read back from the kernel', { skip, timeout: 60_000 }, async (t) => {
+  const ns = freshNetns(t, 'nftcnt');
+  const old = structuredClone(irA);
+  for (const m of old.maps) delete m.counter;
+  run(ns, 'nft', ['-f', '-'], renderScript(undefined, old));
+  t.notMatch(run(ns, 'nft', ['list', 'map', 'inet', 'podwire', 'svc-eps-tcp-3']), /\n\s*counter\n/, 'the old map has no counter');
+  const backend = new NftProxyBackend(netnsRunner(ns));
+  t.doesNotThrow(() => backend.sync(input(ALL), undefined), 'the full sync over them applies (plain `add map` would fail: File exists)');
+  t.match(run(ns, 'nft', ['list', 'map', 'inet', 'podwire', 'svc-eps-tcp-3']), /\n\s*counter\n[\s\S]*10\.96\.0\.10 \. 80 \. 0 counter packets 0 bytes 0 : 10\.244\.1\.5 \. 8080/, 'recreated with a counter on every element');
+  t.ok(backend.intact());
+  const web = input(ALL).ports.find((p) => p.svc.name === 'web')!.svc.key;
+  const sticky = input(ALL).ports.find((p) => p.svc.name === 'sticky')!.svc.key;
+  const one = backend.counters(new Set([web]));
+  t.same(one.map((c) => `${c.dest!.ip}:${c.dest!.port} ${c.endpoint!.ip} ${c.packets}`), ['10.96.0.10:80 10.244.1.5 0', '10.96.0.10:80 10.244.2.5 0', '10.96.0.10:80 10.244.3.5 0'], 'web: its 3 arms from nft get element');
+  t.same(backend.counters(new Set([sticky])).map((c) => [c.portKey, c.endpoint!.ip]).sort(), [[sticky, '10.244.1.6'], [sticky, '10.244.2.6']], 'sticky: its ep- chains from nft -j list chain');
+  const all = backend.counters();
+  t.equal(all.filter((c) => c.dest).length, irA.maps.filter((m) => m.counter).reduce((n, m) => n + m.elements.length, 0), 'all: every shared-pick element from nft list table');
+  t.equal(all.filter((c) => c.portKey === sticky).length, 2, 'and the ep- chains\' DNATs, keyed');
 });
