@@ -172,5 +172,7 @@ t.test('nft backend: one service reads its own chains and elements; all services
   const all = backend.counters();
   t.same(calls, [['nft', 'list', 'table', 'inet', 'podwire']], 'all: one listing (text)');
   t.equal(all.filter((c) => c.portKey === port('sticky').svc.key).length, 2, 'ep- rules keyed');
-  t.equal(state.chainKeys().size, [...state.chainKeys().values()].length);
+  const keys = state.chainKeys();
+  t.same([...keys].filter(([, k]) => k === port('sticky').svc.key).map(([c]) => c.replace(/[0-9a-f]{8}$/, 'H')).sort(), ['ep-H', 'ep-H', 'svc-H'], 'the render state names the chains of each port (sticky: svc- and two ep-)');
+  t.notOk([...keys.values()].includes(port('web').svc.key), 'web (shared pick) has no chain of its own');
 });
