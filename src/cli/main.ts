@@ -8,6 +8,8 @@ import { peersCommand, PEERS_USAGE } from './peers.js';
 import { connectivityCommand, CONNECTIVITY_USAGE } from './connectivity.js';
 import { doctorCommand, DOCTOR_USAGE } from './doctor.js';
 import { explainCommand, EXPLAIN_USAGE } from './explain.js';
+import { servicesCommand, SERVICES_USAGE } from './services.js';
+import { traceCommand, TRACE_USAGE } from './trace.js';
 import { EXIT, UnreachableError } from './debug/output.js';
 import { UsageError } from '../flags/flags.js';
 import { VERSION } from '../version.js';
@@ -25,6 +27,8 @@ commands:
   peers     each node's peers: desired vs present route, neighbour, FDB entry (routes: the routes only)
   ping      ICMP echo from inside a pod's netns to a pod, node, service IP or IP: RTT and loss
   explain   the path of one packet SRC → DST[:PORT/PROTO], hop by hop from live state (where it breaks and why)
+  trace     sends one probe SRC → DST:PORT[/PROTO] and traces it with nftables on every node: each rule it hit, the DNAT's backend
+  services  each service's IPs, ports and endpoints with the connections DNATed to each (live ruleset counters)
   connectivity  the pod ↔ pod (--services: pod → service) matrix across all nodes, from inside each pod's netns
   doctor    checks each node (sysctls, MTUs, routes, nftables, CNI configs, IPAM) and says how to fix what it finds
   lab       build / remove a multi-node netns lab cluster on this machine
@@ -46,14 +50,18 @@ ${DOCTOR_USAGE}
 
 ${EXPLAIN_USAGE}
 
+${SERVICES_USAGE}
+
+${TRACE_USAGE}
+
 ${CONNECTIVITY_USAGE}
 
 ${LAB_USAGE}`;
 
 /** `podwire CMD --help` / `-h` of a debugging command: its own usage, exit 0. */
 const DEBUG_USAGE: Record<string, string> = {
-  status: STATUS_USAGE, peers: PEERS_USAGE, routes: PEERS_USAGE, ping: PING_USAGE, explain: EXPLAIN_USAGE,
-  connectivity: CONNECTIVITY_USAGE, doctor: DOCTOR_USAGE,
+  status: STATUS_USAGE, peers: PEERS_USAGE, routes: PEERS_USAGE, ping: PING_USAGE, explain: EXPLAIN_USAGE, trace: TRACE_USAGE,
+  connectivity: CONNECTIVITY_USAGE, doctor: DOCTOR_USAGE, services: SERVICES_USAGE,
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -74,6 +82,10 @@ async function main(argv: string[]): Promise<number> {
       return pingCommand(rest);
     case 'explain':
       return explainCommand(rest);
+    case 'trace':
+      return traceCommand(rest);
+    case 'services':
+      return servicesCommand(rest);
     case 'connectivity':
       return connectivityCommand(rest);
     case 'doctor':

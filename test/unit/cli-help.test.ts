@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-for (const cmd of ['status', 'peers', 'routes', 'ping', 'explain', 'connectivity', 'doctor']) {
+for (const cmd of ['status', 'peers', 'routes', 'ping', 'explain', 'trace', 'services', 'connectivity', 'doctor']) {
   t.test(`podwire ${cmd} --help`, async (t) => {
     for (const flag of ['--help', '-h']) {
       const r = spawnSync(process.execPath, [CLI, cmd, flag], { encoding: 'utf8', timeout: 20_000 });

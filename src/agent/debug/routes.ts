@@ -3,7 +3,9 @@
 // ruleset and its counters, probes from inside a pod's netns). Served on the local socket
 // (local-api.ts) and, for the CLI on other machines, on the authenticated remote endpoint. Each
 // debugging command's routes live in their own file here and are registered below; none of them
-// changes the node's network (a probe sends packets, nothing else).
+// changes the node's network (a probe sends packets, nothing else), but for trace: its start adds a
+// table of its own, inet podwire-trace-<id>, that marks only the probe for nftables tracing and is
+// removed on stop or after its ttl (at most 30 s).
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from '../agent.js';
 import type { ServiceProxy } from '../service-proxy.js';
@@ -14,6 +16,9 @@ import { registerPingRoutes } from './ping.js';
 import { registerDoctorRoutes } from './doctor.js';
 import { registerExplainRoutes } from './explain.js';
 import { registerConnectRoutes } from './connect.js';
+import { registerTraceRoutes } from './trace.js';
+import { execRunner } from '../../exec/runner.js';
+import { registerServiceRoutes } from './services.js';
 
 export interface DebugDeps {
   nodeName: string;
@@ -37,4 +42,6 @@ export function registerDebugRoutes(app: FastifyInstance, deps: DebugDeps): void
   registerDoctorRoutes(app, deps);
   registerExplainRoutes(app, deps);
   registerConnectRoutes(app, deps);
+  registerTraceRoutes(app, { ...deps, runner: execRunner });
+  registerServiceRoutes(app, deps);
 }
