@@ -17,6 +17,7 @@ const MAY_IMPORT = {
   client: ['api'],
   ipam: ['net', 'netlink', 'sys'],
   proxy: ['api', 'exec', 'net'],
+  dns: ['api', 'net'],
   cni: ['api', 'client', 'exec', 'ipam', 'net', 'netlink', 'netns', 'sys'],
   controlplane: ['api', 'flags', 'http', 'net', 'printers', 'version'],
   agent: ['api', 'client', 'exec', 'flags', 'http', 'net', 'netlink', 'netns', 'proxy', 'sys', 'version'],
