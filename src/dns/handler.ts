@@ -6,7 +6,7 @@ import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, OptAnswer, Question } from 'dns-packet';
 import { lookupName, type DnsIndex, type NameRecords } from './records.js';
 import { isUnder, normalizeName } from './names.js';
-import { CLASSIC_UDP_SIZE, encodeResponse, FLAG, TCP_MAX_SIZE, type RcodeName, type ResponseParts } from './wire.js';
+import { CLASSIC_UDP_SIZE, encodeResponse, FLAG, TCP_MAX_SIZE, withQuestionClass, type RcodeName, type ResponseParts } from './wire.js';
 
 export type Transport = 'udp' | 'tcp';
 
@@ -41,7 +41,9 @@ export type HandlerResult =
 const MAX_CNAME_CHAIN = 8;
 
 function respond(parts: ResponseParts, limit: number, q?: Question): HandlerResult {
-  const { bytes, truncated } = encodeResponse(parts, limit);
+  const encoded = encodeResponse(parts, limit);
+  const bytes = withQuestionClass(encoded.bytes, parts.question?.class);
+  const truncated = encoded.truncated;
   return { kind: 'answer', bytes, rcode: parts.rcode, truncated, ...(q ? { qname: q.name, qtype: q.type } : {}) };
 }
 
@@ -135,6 +137,22 @@ function decode(request: Buffer): DecodedPacket | undefined {
   }
 }
 
+/**
+ * The question's name has a label with a '.', a control character or a byte above 0x7e in it
+ * (legal on the wire, never in a host name: IDNA is ASCII): dns-packet's text names cannot say
+ * where a dotted label ends, drop a dot after a newline (its /^\.|\.$/m) and turn invalid UTF-8
+ * into U+FFFD, so echoing such a name would corrupt the response. FORMERR.
+ */
+function unrepresentableName(request: Buffer): boolean {
+  for (let off = 12; off < request.length; ) {
+    const len = request[off];
+    if (len === 0 || len & 0xc0) return false;
+    for (let i = off + 1; i <= off + len && i < request.length; i++) if (request[i] === 0x2e || request[i] < 0x20 || request[i] > 0x7e) return true;
+    off += len + 1;
+  }
+  return false;
+}
+
 function answerQuery(packet: DecodedPacket, header: { id: number; flags: number }, transport: Transport, index: DnsIndex, options: HandlerOptions): HandlerResult {
   const opts = (packet.additionals ?? []).filter((r): r is OptAnswer => r.type === 'OPT');
   const q = packet.questions?.[0];
@@ -157,7 +175,7 @@ export function handleQuery(request: Buffer, transport: Transport, index: DnsInd
     if (header.flags & 0x8000) return { kind: 'drop', reason: 'a response (QR set), not a query' };
     const opcode = (header.flags >> 11) & 0xf;
     if (opcode !== 0) return respond({ id: header.id, opcode, rcode: 'NOTIMP', flags: header.flags & FLAG.RD }, CLASSIC_UDP_SIZE);
-    const packet = decode(request);
+    const packet = unrepresentableName(request) ? undefined : decode(request);
     if (!packet) return respond({ id: header.id, rcode: 'FORMERR', flags: header.flags & FLAG.RD }, CLASSIC_UDP_SIZE);
     return answerQuery(packet, header, transport, index, options);
   } catch (err) {

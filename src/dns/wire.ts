@@ -86,6 +86,18 @@ export function compressOwnerNames(buf: Buffer): Buffer {
   return off === buf.length ? Buffer.concat(out) : buf;
 }
 
+/**
+ * dns-packet encodes a class it has no name for (`UNKNOWN_n`) as 0: the echoed question's class
+ * is written back here, so a REFUSED to class 42 says class 42.
+ */
+export function withQuestionClass(buf: Buffer, qclass: string | undefined): Buffer {
+  const n = /^UNKNOWN_(\d+)$/.exec(qclass ?? '')?.[1];
+  const end = n !== undefined && buf.length >= 12 && buf.readUInt16BE(4) === 1 ? nameEnd(buf, 12) : -1;
+  if (end < 0 || end + 4 > buf.length) return buf;
+  buf.writeUInt16BE(Number(n) & 0xffff, end + 2);
+  return buf;
+}
+
 /** Encodes the response within `limit` bytes: whole, else without additionals, else TC and no records. */
 export function encodeResponse(p: ResponseParts, limit: number): { bytes: Buffer; truncated: boolean } {
   for (const sections of ['all', 'no-additional'] as const) {

@@ -135,6 +135,8 @@ t.test('rcodes: FORMERR, NOTIMP, REFUSED, BADVERS; drops', async (t) => {
   const badvers = answer('web.default.svc.cluster.local', 'A', { edns: 1232, ednsVersion: 1 });
   t.equal(badvers.rcode, 'NOERROR', 'BADVERS: header rcode 0 …');
   t.equal((badvers.additionals?.find((r) => r.type === 'OPT') as { extendedRcode?: number })?.extendedRcode, 1, '… extended rcode 1 (16 = BADVERS)');
+  const dotted = Buffer.concat([Buffer.from([0, 9, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 3]), Buffer.from('a.b'), Buffer.from([7]), Buffer.from('cluster'), Buffer.from([5]), Buffer.from('local'), Buffer.from([0, 0, 1, 0, 1])]);
+  t.equal(decode((handleQuery(dotted, 'udp', index) as { bytes: Buffer }).bytes).rcode, 'FORMERR', "a label with a '.' byte in it");
   t.equal(handleQuery(Buffer.alloc(11), 'udp', index).kind, 'drop', 'shorter than a header');
   const response = Buffer.from(query('web.default.svc.cluster.local', 'A'));
   response[2] |= 0x80;
