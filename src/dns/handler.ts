@@ -28,6 +28,8 @@ export interface ForwardRequest {
   clientQuestion: Question;
   flags: number; // the client's RD and CD, echoed
   edns: boolean;
+  /** Our EDNS0 UDP size, said in the response's OPT record. */
+  ednsSize: number;
   limit: number;
   /** CNAME records of an ExternalName chased so far: they lead the answer. */
   cnamePrefix: Answer[];
@@ -108,7 +110,7 @@ function answerFromIndex(index: DnsIndex, a: Asked, name: string): HandlerResult
       if (!isUnder(r.cname, index.zone)) {
         if (!a.options.forwarding || !(a.flags & FLAG.RD)) break;
         const question: Question = { name: r.cname, type: a.q.type, class: 'IN' };
-        return { kind: 'forward', request: { id: a.id, question, clientQuestion: a.q, flags: a.flags & (FLAG.RD | FLAG.CD), edns: a.edns, limit: a.limit, cnamePrefix: answers } };
+        return { kind: 'forward', request: { id: a.id, question, clientQuestion: a.q, flags: a.flags & (FLAG.RD | FLAG.CD), edns: a.edns, ednsSize: a.options.maxUdpSize, limit: a.limit, cnamePrefix: answers } };
       }
       owner = current = r.cname;
       continue;
@@ -165,7 +167,7 @@ function answerQuery(packet: DecodedPacket, header: { id: number; flags: number 
   const name = normalizeName(q.name);
   if (isUnder(name, index.zone) || index.names.has(name)) return answerFromIndex(index, a, name);
   if (!options.forwarding || !(header.flags & FLAG.RD)) return respond(base(a, 'REFUSED', false), a.limit, q);
-  return { kind: 'forward', request: { id: header.id, question: q, clientQuestion: q, flags: header.flags & (FLAG.RD | FLAG.CD), edns: a.edns, limit: a.limit, cnamePrefix: [] } };
+  return { kind: 'forward', request: { id: header.id, question: q, clientQuestion: q, flags: header.flags & (FLAG.RD | FLAG.CD), edns: a.edns, ednsSize: options.maxUdpSize, limit: a.limit, cnamePrefix: [] } };
 }
 
 export function handleQuery(request: Buffer, transport: Transport, index: DnsIndex, options: HandlerOptions = DEFAULT_HANDLER_OPTIONS): HandlerResult {
@@ -196,7 +198,7 @@ export interface UpstreamAnswer {
 export function forwardedResponse(req: ForwardRequest, up: UpstreamAnswer | undefined): Buffer {
   const clientQuestion = req.clientQuestion;
   const flags = req.flags | FLAG.RA;
-  const edns = req.edns ? { edns: { udpPayloadSize: DEFAULT_HANDLER_OPTIONS.maxUdpSize } } : {};
+  const edns = req.edns ? { edns: { udpPayloadSize: req.ednsSize } } : {};
   const parts: ResponseParts = up
     ? { id: req.id, rcode: up.rcode, flags, question: clientQuestion, answers: [...req.cnamePrefix, ...up.answers], authorities: up.authorities, additionals: up.additionals, ...edns }
     : { id: req.id, rcode: 'SERVFAIL', flags, question: clientQuestion, answers: req.cnamePrefix, ...edns };

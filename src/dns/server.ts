@@ -107,7 +107,7 @@ export class DnsServer {
       }
     }
     this.tcp.maxConnections = this.options.maxTcpConnections;
-    this.udp.on('message', (msg, rinfo) => void this.onDatagram(msg, rinfo));
+    this.udp.on('message', (msg, rinfo) => void this.onDatagram(msg, rinfo).catch((err: Error) => this.log.warn({ err: err.message }, 'dns: a UDP query failed')));
     this.udp.on('error', (err) => this.log.warn({ err: err.message }, 'dns: UDP socket error'));
     this.refuseSelf();
     if (this.options.loopProbe) await this.probeLoops();
@@ -210,10 +210,14 @@ export class DnsServer {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
         if (++inflight >= this.options.maxPipelined) socket.pause();
-        void this.answer(msg, 'tcp').then((bytes) => {
-          if (bytes && !socket.destroyed) socket.write(Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 255]), bytes]));
-          if (--inflight < this.options.maxPipelined && socket.isPaused()) socket.resume();
-        });
+        void this.answer(msg, 'tcp')
+          .then((bytes) => {
+            if (bytes && !socket.destroyed) socket.write(Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 255]), bytes]));
+          })
+          .catch((err: Error) => this.log.warn({ err: err.message }, 'dns: a TCP query failed'))
+          .finally(() => {
+            if (--inflight < this.options.maxPipelined && socket.isPaused()) socket.resume();
+          });
       }
     });
   }

@@ -158,3 +158,30 @@ t.test('TCP: pipelined queries on one connection, malformed ones among them; idl
   });
   t.ok(closed, 'an idle connection is closed after tcpIdleMs');
 });
+
+t.test('bounds: forwarded questions in flight, log lines per interval', async (t) => {
+  const silent = dgram.createSocket('udp4'); // an upstream that never answers
+  await new Promise<void>((r) => silent.bind(0, '127.0.0.1', () => r()));
+  const lines: string[] = [];
+  const sink = { warn: (_o: unknown, m: string) => lines.push(m), info: (_o: unknown, m: string) => lines.push(m) };
+  const server = new DnsServer(index, { listen: { host: '127.0.0.1', port: 0 }, upstreams: [{ host: '127.0.0.1', port: silent.address().port }], upstreamTimeoutMs: 1500, maxForwarding: 1, loopProbe: false, log: sink, logLines: 5, logIntervalMs: 60_000 });
+  await server.start();
+  t.teardown(async () => {
+    await server.stop();
+    silent.close();
+  });
+  const port = server.address.port;
+  const slow = udpQuery(port, query('slow.example.test', 'A', { id: 1 }));
+  const started = Date.now();
+  const second = decode(await udpQuery(port, query('other.example.test', 'A', { id: 2 })));
+  t.equal(second.rcode, 'SERVFAIL', 'the second forwarded question while one is in flight: SERVFAIL …');
+  t.ok(Date.now() - started < 1000, '… at once, not after the timeout');
+  t.equal(decode(await slow).rcode, 'SERVFAIL', 'the first: SERVFAIL after the upstream timed out');
+  lines.length = 0;
+  const flood = dgram.createSocket('udp4');
+  for (let i = 0; i < 50; i++) await new Promise<void>((r) => flood.send(Buffer.alloc(3), port, '127.0.0.1', () => r()));
+  flood.close();
+  await udpQuery(port, query('web.default.svc.cluster.local', 'A'));
+  t.ok(lines.length <= 5, `50 dropped packets: ${lines.length} log lines (at most 5 per interval)`);
+  t.ok(server.stats.dropped >= 50, 'all 50 counted as dropped');
+});
