@@ -180,6 +180,10 @@ export interface ClusterConfigSpec {
   /** VXLAN network identifier and UDP port. */
   vni: number;
   vxlanPort: number;
+  /** The cluster DNS service's ClusterIP (kube-system/kube-dns): pods' nameserver. Default: the 10th address of serviceCIDR. */
+  clusterDNS: string;
+  /** The cluster's DNS zone: pods search <ns>.svc.<zone>, svc.<zone>, <zone>. */
+  clusterDomain: string;
 }
 
 export interface ClusterConfig extends KubeObject {
@@ -196,7 +200,12 @@ export const DEFAULT_CLUSTER_CONFIG: ClusterConfigSpec = {
   backend: 'vxlan',
   vni: 1,
   vxlanPort: 8472,
+  clusterDNS: '10.96.0.10',
+  clusterDomain: 'cluster.local',
 };
+
+/** The cluster DNS Service the control plane keeps (as kubeadm's CoreDNS addon names it). */
+export const CLUSTER_DNS_SERVICE = { namespace: 'kube-system', name: 'kube-dns' } as const;
 
 // ---- Lists, watch events, Status -------------------------------------------------------------
 

@@ -70,6 +70,19 @@ export function validateDns1123Subdomain(value: unknown, field: string): Errors 
   return checkString(value, field, 253, DNS1123_SUBDOMAIN_RE, "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')");
 }
 
+/** The longest namespace label plus ".svc." must still fit a 253-character name: "<ns>.svc.<zone>" is every pod's first search domain. */
+export const MAX_CLUSTER_DOMAIN = 253 - 63 - '.svc.'.length;
+
+/** clusterDomain: a lowercase DNS name (RFC 1123 labels of at most 63 characters, no trailing dot). */
+export function validateClusterDomain(value: unknown, field: string): Errors {
+  const errs = validateDns1123Subdomain(value, field);
+  if (errs.length > 0) return errs;
+  const text = value as string;
+  if (text.length > MAX_CLUSTER_DOMAIN) return [invalid(field, value, `must be at most ${MAX_CLUSTER_DOMAIN} characters, so that <namespace>.svc.<domain> stays a valid DNS name`)];
+  if (text.split('.').some((label) => label.length > 63)) return [invalid(field, value, 'each dot-separated label must be at most 63 characters')];
+  return [];
+}
+
 const QUALIFIED_NAME_RE = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE_RE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const QUALIFIED_RULE = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName', or 'my.name', or '123-abc')";

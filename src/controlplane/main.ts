@@ -21,6 +21,8 @@ const INIT_FLAGS: FlagSpecs = {
   'service-cidr': { type: 'string', default: DEFAULT_CLUSTER_CONFIG.serviceCIDR, help: 'ClusterIP range' },
   'node-port-range': { type: 'string', default: DEFAULT_CLUSTER_CONFIG.nodePortRange, help: 'NodePort range FIRST-LAST' },
   backend: { type: 'enum', choices: BACKENDS, default: DEFAULT_CLUSTER_CONFIG.backend, help: 'overlay backend' },
+  'cluster-dns': { type: 'string', help: 'ClusterIP of the cluster DNS Service kube-system/kube-dns, inside --service-cidr (default: its 10th address, 10.96.0.10)' },
+  'cluster-domain': { type: 'string', default: DEFAULT_CLUSTER_CONFIG.clusterDomain, help: 'the cluster DNS zone pods search' },
 };
 
 const SERVE_FLAGS: FlagSpecs = {
@@ -61,6 +63,8 @@ function init(argv: string[]): number {
     serviceCIDR: flags['service-cidr'],
     nodePortRange: flags['node-port-range'],
     backend: flags.backend,
+    ...(flags['cluster-dns'] !== undefined ? { clusterDNS: flags['cluster-dns'] } : {}),
+    clusterDomain: flags['cluster-domain'],
   };
   const errors = validateClusterConfig({ metadata: { name: 'cluster' }, spec });
   if (errors.length > 0) throw new UsageError(`invalid cluster config: ${formatFieldErrors(errors)}`);
@@ -145,7 +149,7 @@ async function serve(argv: string[]): Promise<number> {
   const https = flags['tls-cert'] ? { cert: fs.readFileSync(flags['tls-cert'] as string), key: fs.readFileSync(flags['tls-key'] as string) } : undefined;
   const store = await openStore(flags, dir);
   const { buildServer } = await import('./api/server.js');
-  const app = buildServer({ store, adminTokens: [adminToken], clusterConfig, https, logger: { level: flags['log-level'] as string }, bookmarkIntervalMs: (flags['bookmark-interval'] as number) * 1000 });
+  const app = buildServer({ store, adminTokens: [adminToken], clusterConfig, clusterDnsService: true, https, logger: { level: flags['log-level'] as string }, bookmarkIntervalMs: (flags['bookmark-interval'] as number) * 1000 });
   let closing = false;
   let local: import('node:http').Server | undefined;
   const shutdown = (signal: string) => {

@@ -8,7 +8,7 @@ import { parseMac } from '../net/mac.js';
 import { AllocError, parseNetwork } from './alloc/bitmap.js';
 import { parsePodCidrConfig } from './alloc/cidr.js';
 import { parseNodePortConfig } from './alloc/node-port.js';
-import { parseServiceIpConfig } from './alloc/service-ip.js';
+import { defaultClusterDnsIp, parseServiceIpConfig } from './alloc/service-ip.js';
 import { BACKENDS, DEFAULT_CLUSTER_CONFIG, NODE_ANNOTATIONS, type ClusterConfigSpec } from '../api/objects.js';
 import {
   duplicate,
@@ -20,6 +20,7 @@ import {
   validateCidr,
   validateDns1035Label,
   validateDns1123Label,
+  validateClusterDomain,
   validateDns1123Subdomain,
   validateIp,
   validateObjectMeta,
@@ -257,6 +258,7 @@ function validateNetworks(spec: Record<string, unknown>, field: string): Errors 
   const cluster = clusterErrs.length === 0 ? viaParser(`${field}.clusterCIDR`, clusterCIDR, () => parseNetwork(clusterCIDR, 'clusterCIDR')) : undefined;
   const services = serviceErrs.length === 0 ? viaParser(`${field}.serviceCIDR`, serviceCIDR, () => parseServiceIpConfig({ serviceCidr: serviceCIDR as string })) : undefined;
   errs.push(...(cluster?.errs ?? []), ...(services?.errs ?? []));
+  if (services?.result) errs.push(...validateClusterDns(spec.clusterDNS, services.result, serviceCIDR as string, `${field}.clusterDNS`));
   // With the CIDR known good, whatever the pod CIDR parser refuses is the node mask (alone or against the prefix).
   if (cluster?.result && maskOk) errs.push(...viaParser(`${field}.nodeMask`, nodeMask, () => parsePodCidrConfig({ clusterCidr: clusterCIDR as string, nodeMask })).errs);
   // Pod and service routes would shadow each other: a ClusterIP that is also a pod IP is unreachable.
@@ -264,6 +266,16 @@ function validateNetworks(spec: Record<string, unknown>, field: string): Errors 
     errs.push(invalid(`${field}.serviceCIDR`, serviceCIDR, `must not overlap the cluster CIDR ${cluster.result.text}`));
   }
   return errs;
+}
+
+/** clusterDNS: an allocatable address of the service CIDR; absent, the CIDR must have the default (10th) one. */
+function validateClusterDns(value: unknown, layout: ReturnType<typeof parseServiceIpConfig>, serviceCIDR: string, field: string): Errors {
+  if (value === undefined || value === null) {
+    return defaultClusterDnsIp(layout) ? [] : [invalid(field, value, `service CIDR ${serviceCIDR} has no 10th address for the cluster DNS Service; give spec.clusterDNS (an address of the service CIDR)`)];
+  }
+  const ipErrs = validateIp(value, field);
+  if (ipErrs.length > 0) return ipErrs;
+  return viaParser(field, value, () => parseServiceIpConfig({ serviceCidr: serviceCIDR, clusterDns: value as string })).errs;
 }
 
 export function validateClusterConfig(body: unknown): Errors {
@@ -283,6 +295,7 @@ export function validateClusterConfig(body: unknown): Errors {
   const vni = spec.vni;
   if (vni !== undefined && (typeof vni !== 'number' || !Number.isInteger(vni) || vni < 1 || vni > MAX_VNI)) errs.push(invalid('spec.vni', vni, `must be an integer between 1 and ${MAX_VNI}, inclusive`));
   errs.push(...optional(spec.vxlanPort, 'spec.vxlanPort', validatePort));
+  errs.push(...optional(spec.clusterDomain, 'spec.clusterDomain', validateClusterDomain));
   return errs;
 }
 
@@ -290,5 +303,18 @@ export function validateClusterConfig(body: unknown): Errors {
 export function clusterConfigSpecWithDefaults(spec: unknown): ClusterConfigSpec {
   if (!isRecord(spec)) return { ...DEFAULT_CLUSTER_CONFIG };
   const given = SPEC_KEYS.filter((key) => spec[key] !== undefined && spec[key] !== null).map((key) => [key, spec[key]]);
-  return { ...DEFAULT_CLUSTER_CONFIG, ...(Object.fromEntries(given) as Partial<ClusterConfigSpec>) };
+  const full = { ...DEFAULT_CLUSTER_CONFIG, ...(Object.fromEntries(given) as Partial<ClusterConfigSpec>) };
+  // The DNS address follows the service CIDR (a config stored by an older release has none).
+  if (spec.clusterDNS === undefined || spec.clusterDNS === null) full.clusterDNS = clusterDnsDefaultOf(full.serviceCIDR);
+  return full;
+}
+
+/** The 10th address of a service CIDR (10.96.0.10 when it has none: validateClusterConfig refuses such a config without clusterDNS). */
+function clusterDnsDefaultOf(serviceCIDR: string): string {
+  try {
+    const layout = parseServiceIpConfig({ serviceCidr: serviceCIDR });
+    return defaultClusterDnsIp(layout) ?? DEFAULT_CLUSTER_CONFIG.clusterDNS;
+  } catch {
+    return DEFAULT_CLUSTER_CONFIG.clusterDNS;
+  }
 }

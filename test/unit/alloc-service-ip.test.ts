@@ -1,6 +1,7 @@
 import t from 'tap';
 import {
   allocateServiceIp,
+  defaultClusterDnsIp,
   emptyServiceIpState,
   isServiceIpAllocated,
   parseServiceIpConfig,
@@ -181,4 +182,27 @@ t.test('a full /12 stays fast: allocate near the end of a nearly full bitmap', a
   const start = process.hrtime.bigint();
   t.equal(allocateServiceIp(layout, state).clusterIp, '10.111.255.254');
   t.ok(Number(process.hrtime.bigint() - start) / 1e6 < 200, 'well under 200 ms');
+});
+
+t.test('the cluster DNS address: never handed out dynamically, requested only for the cluster DNS Service', async (t) => {
+  const layout = parseServiceIpConfig({ serviceCidr: '10.96.0.0/28', clusterDns: '10.96.0.10' }); // .2 .. .14 allocatable
+  t.equal(defaultClusterDnsIp(parseServiceIpConfig()), '10.96.0.10', 'the 10th address of 10.96.0.0/12');
+  t.equal(defaultClusterDnsIp(parseServiceIpConfig({ serviceCidr: '10.96.0.0/29' })), undefined, 'a /29 has no allocatable 10th address');
+  let state = emptyServiceIpState(layout);
+  const dynamic: string[] = [];
+  for (let i = 0; i < 12; i++) {
+    const a = allocateServiceIp(layout, state);
+    state = a.state;
+    dynamic.push(a.clusterIp);
+  }
+  t.notOk(dynamic.includes('10.96.0.10'), `dynamic allocation skips it: ${dynamic.join(' ')}`);
+  t.equal(dynamic.length, 12);
+  t.throws(() => allocateServiceIp(layout, state), { code: 'exhausted' }, 'the CIDR is full although .10 is free');
+  t.throws(() => allocateServiceIp(layout, state, '10.96.0.10'), { code: 'invalid', message: /reserved for the cluster DNS Service kube-system\/kube-dns/ }, 'another service may not request it');
+  const dns = allocateServiceIp(layout, state, '10.96.0.10', { clusterDns: true });
+  t.equal(dns.clusterIp, '10.96.0.10');
+  t.ok(isServiceIpAllocated(layout, dns.state, '10.96.0.10'));
+  t.throws(() => allocateServiceIp(layout, dns.state, '10.96.0.10', { clusterDns: true }), { code: 'taken' });
+  t.throws(() => parseServiceIpConfig({ serviceCidr: '10.96.0.0/28', clusterDns: '10.96.0.15' }), { code: 'config', message: /broadcast/ });
+  t.throws(() => parseServiceIpConfig({ serviceCidr: '10.96.0.0/28', clusterDns: '10.97.0.10' }), { code: 'config', message: /not an IPv4 address in the service CIDR/ });
 });

@@ -149,7 +149,20 @@ t.test('cluster config', async (t) => {
     config({ clusterCIDR: '10.0.0.0/8', nodeMask: 24, serviceCIDR: '172.20.0.0/16', nodePortRange: '30000-30100', backend: 'auto', vni: 16777215, vxlanPort: 4789 }),
     config({ clusterCIDR: 'fd00:10:244::/48', nodeMask: 64, serviceCIDR: 'fd00:10:96::/108' }),
     config({ clusterCIDR: '10.244.0.0/16', serviceCIDR: 'fd00:10:96::/108' }),
+    config({ serviceCIDR: '10.100.0.0/16', clusterDNS: '10.100.0.53', clusterDomain: 'corp.example' }),
+    config({ serviceCIDR: '10.96.0.0/29', clusterDNS: '10.96.0.6' }),
+    config({ clusterDomain: 'local' }),
   ], [
+    ['clusterDNS outside the service CIDR', config({ clusterDNS: '10.244.0.10' }), 'spec.clusterDNS', /not an IPv4 address in the service CIDR 10\.96\.0\.0\/12/],
+    ['clusterDNS the kubernetes address', config({ clusterDNS: '10.96.0.1' }), 'spec.clusterDNS', /`kubernetes` service/],
+    ['clusterDNS the network address', config({ clusterDNS: '10.96.0.0' }), 'spec.clusterDNS', /network address/],
+    ['clusterDNS of the other family', config({ clusterDNS: 'fd00::a' }), 'spec.clusterDNS', /not an IPv4 address/],
+    ['clusterDNS not an IP', config({ clusterDNS: 'dns' }), 'spec.clusterDNS', /valid IP address/],
+    ['no 10th address for the default clusterDNS', config({ serviceCIDR: '10.96.0.0/29' }), 'spec.clusterDNS', /has no 10th address.*give spec\.clusterDNS/],
+    ['clusterDomain upper case', config({ clusterDomain: 'Cluster.Local' }), 'spec.clusterDomain', /RFC 1123 subdomain/],
+    ['clusterDomain trailing dot', config({ clusterDomain: 'cluster.local.' }), 'spec.clusterDomain', /RFC 1123 subdomain/],
+    ['clusterDomain label too long', config({ clusterDomain: `${'a'.repeat(64)}.local` }), 'spec.clusterDomain', /at most 63 characters/],
+    ['clusterDomain too long', config({ clusterDomain: Array(40).fill('abcd').join('.') }), 'spec.clusterDomain', /at most 185 characters/],
     ['apiVersion', { ...config({}), apiVersion: 'v1' }, 'apiVersion', /Unsupported value: "v1": supported values: "podwire.io\/v1"/],
     ['kind', { ...config({}), kind: 'Config' }, 'kind', /Unsupported value: "Config"/],
     ['name not cluster', { metadata: { name: 'prod' }, spec: {} }, 'metadata.name', /must be "cluster"/],
@@ -185,6 +198,11 @@ t.test('cluster config defaults', async (t) => {
   t.same(clusterConfigSpecWithDefaults(undefined), DEFAULT_CLUSTER_CONFIG);
   t.same(clusterConfigSpecWithDefaults({}), DEFAULT_CLUSTER_CONFIG);
   t.same(clusterConfigSpecWithDefaults({ backend: 'host-gw', vni: 42 }), { ...DEFAULT_CLUSTER_CONFIG, backend: 'host-gw', vni: 42 });
+  t.equal(DEFAULT_CLUSTER_CONFIG.clusterDNS, '10.96.0.10');
+  t.equal(DEFAULT_CLUSTER_CONFIG.clusterDomain, 'cluster.local');
+  t.equal(clusterConfigSpecWithDefaults({ serviceCIDR: '10.100.0.0/16' }).clusterDNS, '10.100.0.10', 'clusterDNS follows the service CIDR: its 10th address');
+  t.equal(clusterConfigSpecWithDefaults({ serviceCIDR: 'fd00:10:96::/108' }).clusterDNS, 'fd00:10:96::a');
+  t.equal(clusterConfigSpecWithDefaults({ serviceCIDR: '10.100.0.0/16', clusterDNS: '10.100.0.53' }).clusterDNS, '10.100.0.53', 'a given clusterDNS is kept');
   const spec = clusterConfigSpecWithDefaults({ clusterCIDR: '10.0.0.0/8' });
   spec.nodeMask = 16;
   t.equal(DEFAULT_CLUSTER_CONFIG.nodeMask, 24, 'the defaults object is not shared with the result');

@@ -32,6 +32,8 @@ export interface ServiceIpLayout {
   /** Allocatable offsets are lo..hi-1. */
   lo: number;
   hi: number;
+  /** The cluster DNS address's offset: never handed out dynamically, requested only for the cluster DNS Service. */
+  clusterDnsOffset?: number;
 }
 
 export interface ServiceIpState {
@@ -53,7 +55,7 @@ export interface ServiceIpAllocation {
  * 1 (the first address, by convention the `kubernetes` service's ClusterIP, e.g. 10.96.0.1) and,
  * for IPv4, the broadcast address. IPv6 has no broadcast, so its last address is allocatable.
  */
-export function parseServiceIpConfig(config: { serviceCidr?: string } = {}): ServiceIpLayout {
+export function parseServiceIpConfig(config: { serviceCidr?: string; clusterDns?: string } = {}): ServiceIpLayout {
   const cidr = parseNetwork(config.serviceCidr ?? DEFAULT_SERVICE_CIDR, 'serviceCIDR');
   const hostBits = cidr.width - cidr.prefixLen;
   if (hostBits > MAX_SERVICE_HOST_BITS) {
@@ -65,7 +67,21 @@ export function parseServiceIpConfig(config: { serviceCidr?: string } = {}): Ser
   if (hi <= lo) {
     throw new AllocError('config', `service CIDR ${cidr.text} is too small: it has no address left after the network address, the reserved first address${cidr.family === 4 ? ' and the broadcast address' : ''}`);
   }
-  return { cidr, size, lo, hi };
+  const layout: ServiceIpLayout = { cidr, size, lo, hi };
+  if (config.clusterDns === undefined) return layout;
+  const offset = offsetOf(layout, config.clusterDns);
+  if (offset === undefined) throw new AllocError('config', `clusterDNS ${JSON.stringify(config.clusterDns)}: not an IPv${cidr.family} address in the service CIDR ${cidr.text}`);
+  const reason = reservedReason(layout, offset);
+  if (reason !== undefined) throw new AllocError('config', `clusterDNS ${config.clusterDns}: cannot be the cluster DNS address: ${reason}`);
+  return { ...layout, clusterDnsOffset: offset };
+}
+
+/** kubeadm's convention: the cluster DNS Service takes the 10th address of the service CIDR (10.96.0.10 of 10.96.0.0/12). */
+export const CLUSTER_DNS_OFFSET = 10;
+
+/** The default cluster DNS address of a service CIDR, or undefined when the CIDR has no allocatable 10th address. */
+export function defaultClusterDnsIp(layout: ServiceIpLayout): string | undefined {
+  return CLUSTER_DNS_OFFSET < layout.hi ? addressAt(layout, CLUSTER_DNS_OFFSET) : undefined;
 }
 
 export function emptyServiceIpState(layout: ServiceIpLayout): ServiceIpState {
@@ -110,7 +126,7 @@ function reservedReason(layout: ServiceIpLayout, offset: number): string | undef
  * not handed to a new service at once (clients may still cache it). Errors: 'invalid', 'taken',
  * 'exhausted'.
  */
-export function allocateServiceIp(layout: ServiceIpLayout, state: ServiceIpState, requested?: string): ServiceIpAllocation {
+export function allocateServiceIp(layout: ServiceIpLayout, state: ServiceIpState, requested?: string, opts: { clusterDns?: boolean } = {}): ServiceIpAllocation {
   const bits = decodeBitmap(state.taken, layout.size, 'ClusterIP state');
   if (requested !== undefined) {
     const offset = offsetOf(layout, requested);
@@ -119,10 +135,15 @@ export function allocateServiceIp(layout: ServiceIpLayout, state: ServiceIpState
     }
     const reason = reservedReason(layout, offset);
     if (reason !== undefined) throw new AllocError('invalid', `clusterIP ${requested}: cannot be allocated: ${reason}`);
+    if (offset === layout.clusterDnsOffset && !opts.clusterDns) {
+      throw new AllocError('invalid', `clusterIP ${requested}: reserved for the cluster DNS Service kube-system/kube-dns (spec.clusterDNS of the cluster config); pick another address or leave clusterIP unset`);
+    }
     if (testBit(bits, offset)) throw new AllocError('taken', `clusterIP ${requested}: provided IP is already allocated`);
     return { state: { ...state, taken: encodeBitmap(withBit(bits, offset, true)) }, clusterIp: addressAt(layout, offset) };
   }
-  const offset = findFree(bits, layout.hi, state.cursor + 1, layout.lo);
+  // The cluster DNS address counts as taken for the search, even while its Service does not exist.
+  const searched = layout.clusterDnsOffset === undefined ? bits : withBit(bits, layout.clusterDnsOffset, true);
+  const offset = findFree(searched, layout.hi, state.cursor + 1, layout.lo);
   if (offset < 0) {
     throw new AllocError('exhausted', `service CIDR ${layout.cidr.text} has no free ClusterIP (${countBits(bits)} in use)`);
   }

@@ -4,7 +4,7 @@
 // concurrent requests can never be handed the same value (the txn retries on conflict).
 import { AllocError } from '../alloc/bitmap.js';
 import { allocatePodCidr, emptyPodCidrState, parsePodCidrConfig, parsePodCidrState, releasePodCidr, type PodCidrLayout } from '../alloc/cidr.js';
-import { allocateServiceIp, emptyServiceIpState, parseServiceIpConfig, parseServiceIpState, releaseServiceIp, type ServiceIpLayout } from '../alloc/service-ip.js';
+import { allocateServiceIp, emptyServiceIpState, isServiceIpAllocated, parseServiceIpConfig, parseServiceIpState, releaseServiceIp, type ServiceIpLayout } from '../alloc/service-ip.js';
 import {
   allocateServiceNodePorts,
   emptyNodePortState,
@@ -13,7 +13,8 @@ import {
   releaseServiceNodePorts,
   type NodePortLayout,
 } from '../alloc/node-port.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfig, type ClusterConfigSpec, type Node, type Service } from '../../api/objects.js';
+import { CLUSTER_DNS_SERVICE, type ClusterConfig, type ClusterConfigSpec, type Node, type Service } from '../../api/objects.js';
+import { clusterConfigSpecWithDefaults } from '../validate-objects.js';
 import type { Txn } from '../store/types.js';
 import { ApiError, invalidError } from './status.js';
 
@@ -26,7 +27,8 @@ type TxnReader = Pick<Txn, 'get'>;
 
 export async function readClusterConfig(tx: TxnReader): Promise<ClusterConfigSpec> {
   const stored = await tx.get<ClusterConfig>(CONFIG_KEY);
-  return { ...DEFAULT_CLUSTER_CONFIG, ...(stored?.value.spec ?? {}) };
+  // Fields an older release did not store get their defaults (clusterDNS from the stored serviceCIDR).
+  return clusterConfigSpecWithDefaults(stored?.value.spec);
 }
 
 /** An allocator failure as the API reports it: the user's mistake (400) or the cluster's state. */
@@ -46,7 +48,7 @@ interface Layouts {
 export function layoutsOf(spec: ClusterConfigSpec): Layouts {
   return {
     podCidr: parsePodCidrConfig({ clusterCidr: spec.clusterCIDR, nodeMask: spec.nodeMask }),
-    serviceIp: parseServiceIpConfig({ serviceCidr: spec.serviceCIDR }),
+    serviceIp: parseServiceIpConfig({ serviceCidr: spec.serviceCIDR, clusterDns: spec.clusterDNS }),
     nodePort: parseNodePortConfig({ nodePortRange: spec.nodePortRange }),
   };
 }
@@ -94,6 +96,8 @@ export async function releaseNodeCidr(tx: Txn, node: Node): Promise<void> {
 
 // ---- Services --------------------------------------------------------------------------------
 
+export const isClusterDnsService = (s: Service): boolean => s.metadata.namespace === CLUSTER_DNS_SERVICE.namespace && s.metadata.name === CLUSTER_DNS_SERVICE.name;
+export const CLUSTER_DNS_SERVICE_KEY = `/services/${CLUSTER_DNS_SERVICE.namespace}/${CLUSTER_DNS_SERVICE.name}`;
 const hasClusterIp = (s: Service): boolean => s.spec.type !== 'ExternalName' && s.spec.clusterIP !== 'None';
 const hasNodePorts = (s: Service): boolean => s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
 const nodePortsOf = (s: Service | undefined): number[] => (s && hasNodePorts(s) ? (s.spec.ports ?? []).map((p) => p.nodePort ?? 0).filter((n) => n > 0) : []);
@@ -107,7 +111,7 @@ export async function assignServiceAddresses(tx: Txn, svc: Service, old?: Servic
   const l = await layouts(tx);
   const name = svc.metadata.name;
   const spec = { ...svc.spec };
-  await assignClusterIp(tx, l.serviceIp, spec, name, old);
+  await assignClusterIp(tx, l.serviceIp, spec, name, old, isClusterDnsService(svc));
   if (hasNodePorts(svc) || nodePortsOf(old).length > 0) {
     const ports = (spec.ports ?? []).map((p) => {
       const previous = old?.spec.ports?.find((o) => o.port === p.port && (o.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
@@ -131,7 +135,7 @@ export async function assignServiceAddresses(tx: Txn, svc: Service, old?: Servic
   return { ...svc, spec };
 }
 
-async function assignClusterIp(tx: Txn, layout: ServiceIpLayout, spec: Service['spec'], name: string, old?: Service): Promise<void> {
+async function assignClusterIp(tx: Txn, layout: ServiceIpLayout, spec: Service['spec'], name: string, old: Service | undefined, clusterDns: boolean): Promise<void> {
   const want = hasClusterIp({ spec } as Service);
   const had = old && hasClusterIp(old) && old.spec.clusterIP ? old.spec.clusterIP : undefined;
   if (had && want) {
@@ -156,7 +160,7 @@ async function assignClusterIp(tx: Txn, layout: ServiceIpLayout, spec: Service['
       delete spec.clusterIPs;
       return;
     }
-    const a = allocateServiceIp(layout, state, spec.clusterIP || undefined);
+    const a = allocateServiceIp(layout, state, spec.clusterIP || undefined, { clusterDns });
     tx.put(SERVICE_IP_KEY, a.state);
     spec.clusterIP = a.clusterIp;
     spec.clusterIPs = [a.clusterIp];
@@ -199,6 +203,7 @@ export async function checkConfigAgainstAllocations(tx: TxnReader, spec: Cluster
     [SERVICE_IP_KEY, 'spec.serviceCIDR', (v) => parseServiceIpState(v, l.serviceIp)],
     [NODE_PORT_KEY, 'spec.nodePortRange', (v) => parseNodePortState(v, l.nodePort)],
   ];
+  await checkClusterDns(tx, spec, l.serviceIp);
   for (const [key, field, parse] of checks) {
     const stored = await tx.get(key);
     if (!stored) continue;
@@ -208,5 +213,31 @@ export async function checkConfigAgainstAllocations(tx: TxnReader, spec: Cluster
       if (!(e instanceof AllocError)) throw e;
       throw invalidError('ClusterConfig', { kind: 'clusterconfigs', name: 'cluster' }, [{ field, message: `Forbidden: ${e.message}` }]);
     }
+  }
+}
+
+/**
+ * A new clusterDNS must not be another Service's ClusterIP, and cannot move while the cluster DNS
+ * Service holds another one (a ClusterIP is immutable): that Service is deleted first, and the
+ * control plane recreates it at the new address when it next starts.
+ */
+async function checkClusterDns(tx: TxnReader, spec: ClusterConfigSpec, layout: ServiceIpLayout): Promise<void> {
+  const refuse = (message: string): never => {
+    throw invalidError('ClusterConfig', { kind: 'clusterconfigs', name: 'cluster' }, [{ field: 'spec.clusterDNS', message: `Forbidden: ${message}` }]);
+  };
+  const current = await tx.get<ClusterConfig>(CONFIG_KEY);
+  if (current && clusterConfigSpecWithDefaults(current.value.spec).clusterDNS === spec.clusterDNS) return; // unchanged: nothing moves
+  const dns = await tx.get<Service>(CLUSTER_DNS_SERVICE_KEY);
+  const held = dns?.value.spec.clusterIP;
+  if (held && held !== 'None' && held !== spec.clusterDNS) {
+    refuse(`the Service ${CLUSTER_DNS_SERVICE.namespace}/${CLUSTER_DNS_SERVICE.name} has ClusterIP ${held}, which cannot change; delete that Service first (the control plane recreates it at ${spec.clusterDNS} when it starts), or keep clusterDNS ${held}`);
+  }
+  if (held === spec.clusterDNS) return;
+  const stored = await tx.get(SERVICE_IP_KEY);
+  if (!stored) return;
+  try {
+    if (isServiceIpAllocated(layout, parseServiceIpState(stored.value, layout), spec.clusterDNS)) refuse(`${spec.clusterDNS} is already the ClusterIP of another Service; pick a free address of the service CIDR`);
+  } catch (e) {
+    if (!(e instanceof AllocError)) throw e; // a state for another CIDR: the serviceCIDR check below reports it
   }
 }

@@ -2,7 +2,9 @@
 // with inject(). Every error leaves as a Kubernetes Status object.
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import type { Store } from '../store/types.js';
-import { DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec, type StatusReason } from '../../api/objects.js';
+import { CLUSTER_DNS_SERVICE, type ClusterConfigSpec, type StatusReason } from '../../api/objects.js';
+import { clusterConfigSpecWithDefaults } from '../validate-objects.js';
+import { ensureClusterDnsService } from './cluster-dns.js';
 import { EndpointsController } from '../endpoints/controller.js';
 import { Authenticator, type Actor } from './auth.js';
 import { registerAdminRoutes, seedClusterConfig } from './admin-routes.js';
@@ -22,8 +24,10 @@ export interface ServerDeps {
   adminTokens: string[];
   /** pino options or false (tests). */
   logger?: FastifyServerOptions['logger'];
-  /** Seeds the stored ClusterConfig when the store has none. */
-  clusterConfig?: ClusterConfigSpec;
+  /** Seeds the stored ClusterConfig when the store has none (absent fields get their defaults). */
+  clusterConfig?: Partial<ClusterConfigSpec>;
+  /** Create kube-system/kube-dns at start when it is missing (cluster-dns.ts). The binary always does; off by default so tests start from an empty store. */
+  clusterDnsService?: boolean;
   /** BOOKMARK period on watches that ask for them (default 60 s, as kube-apiserver's ~1 min). */
   bookmarkIntervalMs?: number;
   /** Run the endpoints controller in this process (default true). */
@@ -66,7 +70,7 @@ export function buildServer(deps: ServerDeps): ControlPlaneServer {
   registerAdminRoutes(app, deps.store, auth);
   registerTokenReview(app, auth);
   registerOperationRoutes(app, deps.store, controller, metrics);
-  registerLifecycle(app, deps, controller, watches);
+  registerLifecycle(app, deps, controller, watches, registry);
   return app;
 }
 
@@ -163,9 +167,10 @@ function registerOperationRoutes(app: FastifyInstance, store: Store, controller:
   });
 }
 
-function registerLifecycle(app: FastifyInstance, deps: ServerDeps, controller: EndpointsController | undefined, watches: OpenWatches): void {
+function registerLifecycle(app: FastifyInstance, deps: ServerDeps, controller: EndpointsController | undefined, watches: OpenWatches, registry: Registry): void {
   app.addHook('onReady', async () => {
-    await seedClusterConfig(deps.store, deps.clusterConfig ?? DEFAULT_CLUSTER_CONFIG);
+    await seedClusterConfig(deps.store, clusterConfigSpecWithDefaults(deps.clusterConfig ?? {}));
+    if (deps.clusterDnsService) await startClusterDns(app, deps.store, registry);
     if (controller) await controller.start();
   });
   // Open watches would hold the HTTP server open: end them first (clients reconnect elsewhere);
@@ -176,6 +181,18 @@ function registerLifecycle(app: FastifyInstance, deps: ServerDeps, controller: E
     [...watches.open].forEach((stop) => stop());
     await controller?.stop();
   });
+}
+
+/** The cluster DNS Service at every start; a failure is logged (what to do included), not fatal: only DNS needs it. */
+async function startClusterDns(app: FastifyInstance, store: Store, registry: Registry): Promise<void> {
+  const service = `${CLUSTER_DNS_SERVICE.namespace}/${CLUSTER_DNS_SERVICE.name}`;
+  try {
+    const outcome = await ensureClusterDnsService(store, registry);
+    if (outcome.result === 'mismatch') app.log.warn({ service, clusterIP: outcome.clusterIP, clusterDNS: outcome.clusterDNS }, 'the cluster DNS Service has another ClusterIP than the cluster config\'s clusterDNS: pods are told clusterDNS; delete the Service and restart the control plane to recreate it there');
+    else if (outcome.result === 'created') app.log.info({ service, clusterIP: outcome.clusterIP }, 'created the cluster DNS Service');
+  } catch (e) {
+    app.log.error({ service, err: (e as Error).message }, 'cluster DNS Service missing');
+  }
 }
 
 /** Client errors fastify raises itself (FST_ERR_*), by code; any other 4xx is BadRequest. */
