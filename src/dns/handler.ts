@@ -101,8 +101,8 @@ function answerFromIndex(index: DnsIndex, a: Asked, name: string): HandlerResult
   for (let hop = 0; ; hop++) {
     const r = lookupName(index, current);
     if (!r) {
-      if (hop > 0) break; // a chased CNAME to a missing name: the CNAME alone (as CoreDNS)
-      return respond({ ...base(a, 'NXDOMAIN', true), authorities: [soa(index)] }, a.limit, a.q);
+      // The rcode is the last name's (RFC 6604): a CNAME to a missing name is NXDOMAIN, the CNAME kept.
+      return respond({ ...base(a, 'NXDOMAIN', true), answers, authorities: [soa(index)] }, a.limit, a.q);
     }
     if (r.cname && qtype !== 'CNAME' && qtype !== 'ANY') {
       answers.push({ type: 'CNAME', name: owner, ttl: index.ttl, data: r.cname });
@@ -121,7 +121,7 @@ function answerFromIndex(index: DnsIndex, a: Asked, name: string): HandlerResult
     glue.push(...found.glue);
     break;
   }
-  const authorities = answers.length ? [] : [soa(index)];
+  const authorities = answers.some((r) => r.type !== 'CNAME') || qtype === 'CNAME' || qtype === 'ANY' ? [] : [soa(index)];
   return respond({ ...base(a, 'NOERROR', true), answers, authorities, additionals: glue }, a.limit, a.q);
 }
 

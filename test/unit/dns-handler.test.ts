@@ -15,6 +15,7 @@ const index = buildDnsIndex({
     service('big', 'data', { clusterIP: 'None' }),
     service('ext', 'default', { type: 'ExternalName', externalName: 'example.com' }),
     service('alias', 'default', { type: 'ExternalName', externalName: 'web.default.svc.cluster.local' }),
+    service('dangling', 'default', { type: 'ExternalName', externalName: 'gone.default.svc.cluster.local' }),
   ],
   endpoints: [
     endpoints('db', 'data', [{ addresses: [{ ip: '10.244.9.5', hostname: 'db-0' }], ports: [{ name: 'pg', port: 5432 }] }]),
@@ -54,6 +55,10 @@ t.test('ExternalName: CNAME, chased inside the zone, forwarded outside it', asyn
   t.same(datas(answer('ext.default.svc.cluster.local', 'CNAME')), ['example.com']);
   const inZone = answer('alias.default.svc.cluster.local', 'A');
   t.same((inZone.answers ?? []).map((r) => `${r.type} ${'data' in r ? r.data : ''}`), ['CNAME web.default.svc.cluster.local', 'A 10.96.0.20']);
+  const dangling = answer('dangling.default.svc.cluster.local', 'A');
+  t.same([dangling.rcode, datas(dangling), dangling.authorities?.[0]?.type], ['NXDOMAIN', ['gone.default.svc.cluster.local'], 'SOA'], 'a CNAME to a missing name in the zone: NXDOMAIN with the CNAME');
+  const aliasTxt = answer('alias.default.svc.cluster.local', 'TXT');
+  t.same([aliasTxt.rcode, datas(aliasTxt), aliasTxt.authorities?.[0]?.type], ['NOERROR', ['web.default.svc.cluster.local'], 'SOA'], 'a CNAME to a name without the type: NODATA with the CNAME and the SOA');
   const r = handleQuery(query('ext.default.svc.cluster.local', 'A'), 'udp', index);
   t.equal(r.kind, 'forward');
   if (r.kind !== 'forward') return;
