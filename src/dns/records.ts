@@ -52,9 +52,9 @@ export interface DnsSources {
 /** Kubernetes' spec field, not yet in src/api/objects.ts' Service (only DNS reads it). */
 type ServiceSpec = Service['spec'] & { publishNotReadyAddresses?: boolean };
 
-const emptyRecords = (): NameRecords => ({ a: [], aaaa: [], srv: [], ptr: [], txt: [] });
+export const emptyRecords = (): NameRecords => ({ a: [], aaaa: [], srv: [], ptr: [], txt: [] });
 
-class IndexBuilder {
+export class IndexBuilder {
   readonly names = new Map<string, NameRecords>();
   constructor(readonly zone: string) {}
 
@@ -138,34 +138,48 @@ export function buildDnsIndex(sources: DnsSources, options: Partial<DnsIndexOpti
   const opts = { ...DEFAULT_INDEX_OPTIONS, ...options };
   const zone = normalizeName(opts.zone);
   const b = new IndexBuilder(zone);
-  b.at(zone);
-  b.at(`dns-version.${zone}`).txt.push(SCHEMA_VERSION);
-  b.at(`svc.${zone}`);
-  if (opts.podRecords !== 'disabled') b.at(`pod.${zone}`);
+  addZoneNames(b, opts.podRecords);
   const endpointsByKey = new Map<string, Endpoints>();
   for (const ep of sources.endpoints) endpointsByKey.set(`${ep.metadata.namespace ?? 'default'}/${ep.metadata.name}`, ep);
-  for (const svc of sources.services) {
-    const ns = svc.metadata.namespace ?? 'default';
-    if (!isDnsLabel(svc.metadata.name) || !isDnsLabel(ns)) continue;
-    const spec = svc.spec as ServiceSpec;
-    const fqdn = `${svc.metadata.name}.${ns}.svc.${zone}`;
-    if (spec.type === 'ExternalName') {
-      if (spec.externalName) b.at(fqdn).cname = normalizeName(spec.externalName);
-    } else if (spec.clusterIP === 'None') {
-      addHeadlessService(b, fqdn, endpointsByKey.get(`${ns}/${svc.metadata.name}`)?.subsets ?? [], spec.publishNotReadyAddresses === true);
-    } else {
-      const ips = clusterIpsOf(spec);
-      if (ips.length) addClusterIpService(b, svc, fqdn, ips);
-    }
-  }
+  for (const svc of sources.services) addService(b, svc, endpointsByKey.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`));
   const podIps = new Set<string>();
-  if (opts.podRecords === 'verified') {
-    for (const pod of sources.pods ?? []) {
-      const ns = pod.metadata.namespace ?? 'default';
-      for (const ip of validIps([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)])) podIps.add(`${ns}/${formatIp(ip.bytes)}`);
-    }
-  }
+  if (opts.podRecords === 'verified') for (const pod of sources.pods ?? []) for (const key of podIpKeys(pod)) podIps.add(key);
   return { zone, ttl: opts.ttl, podRecords: opts.podRecords, serial: Math.floor(now / 1000), names: b.names, podIps };
+}
+
+/** The names every index has: the apex, dns-version, svc and pod. */
+export function addZoneNames(b: IndexBuilder, podRecords: PodRecordsMode): void {
+  b.at(b.zone);
+  b.at(`dns-version.${b.zone}`).txt.push(SCHEMA_VERSION);
+  b.at(`svc.${b.zone}`);
+  if (podRecords !== 'disabled') b.at(`pod.${b.zone}`);
+}
+
+/** `<ns>/<ip>` of each of a pod's IPs (podRecords 'verified'). */
+export function podIpKeys(pod: Pod): string[] {
+  const ns = pod.metadata.namespace ?? 'default';
+  return validIps([pod.status?.podIP, ...(pod.status?.podIPs ?? []).map((p) => p.ip)]).map((ip) => `${ns}/${formatIp(ip.bytes)}`);
+}
+
+/** The service's own name under the zone, undefined when its name or namespace is no DNS label. */
+export function serviceFqdn(svc: Service, zone: string): string | undefined {
+  const ns = svc.metadata.namespace ?? 'default';
+  return isDnsLabel(svc.metadata.name) && isDnsLabel(ns) ? `${svc.metadata.name}.${ns}.svc.${zone}` : undefined;
+}
+
+/** One service's records (and its endpoints', when headless) into the builder. */
+export function addService(b: IndexBuilder, svc: Service, ep: Endpoints | undefined): void {
+  const fqdn = serviceFqdn(svc, b.zone);
+  if (!fqdn) return;
+  const spec = svc.spec as ServiceSpec;
+  if (spec.type === 'ExternalName') {
+    if (spec.externalName) b.at(fqdn).cname = normalizeName(spec.externalName);
+  } else if (spec.clusterIP === 'None') {
+    addHeadlessService(b, fqdn, ep?.subsets ?? [], spec.publishNotReadyAddresses === true);
+  } else {
+    const ips = clusterIpsOf(spec);
+    if (ips.length) addClusterIpService(b, svc, fqdn, ips);
+  }
 }
 
 /** A pod record `a-b-c-d.<ns>.pod.<zone>` per the index's mode, or undefined when it is none. */

@@ -15,9 +15,12 @@ export function pod(name: string, ns: string, ip: string): Pod {
   return { apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: ns }, spec: {}, status: { podIP: ip } };
 }
 
-/** n ready addresses 10.244.1.1.. with a named port http/8080. */
-export function headlessEndpoints(name: string, ns: string, n: number, hostnames = false): Endpoints {
-  const addresses = Array.from({ length: n }, (_, i) => ({ ip: `10.244.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`, ...(hostnames ? { hostname: `${name}-${i}` } : {}) }));
+/** n ready addresses 10.244.1.1.. (from the first-th address on) with a named port http/8080. */
+export function headlessEndpoints(name: string, ns: string, n: number, hostnames = false, first = 0): Endpoints {
+  const addresses = Array.from({ length: n }, (_, k) => {
+    const i = first + k;
+    return { ip: `10.${244 + Math.floor(i / 62_500)}.${1 + (Math.floor(i / 250) % 250)}.${1 + (i % 250)}`, ...(hostnames ? { hostname: `${name}-${k}` } : {}) };
+  });
   return endpoints(name, ns, [{ addresses, ports: [{ name: 'http', port: 8080, protocol: 'TCP' }] }]);
 }
 
