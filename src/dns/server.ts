@@ -163,11 +163,14 @@ export class DnsServer {
     }
     const req = result.request;
     const name = normalizeName(req.question.name);
-    if (isUnder(name, LOOP_PROBE_SUFFIX)) {
-      const looped = this.probes.get(name);
-      if (looped) this.refuseLoop(looped, `upstream ${upstreamText(looped)} sent our loop probe ${name} back to this server: it forwards to us`);
+    const looped = isUnder(name, LOOP_PROBE_SUFFIX) ? this.probes.get(name) : undefined;
+    if (looped) {
+      // Our own probe came back: never forward it again, that is the loop. Another server's
+      // probe is forwarded like any name, so that server finds a loop that runs through us.
+      this.refuseLoop(looped, `upstream ${upstreamText(looped)} sent our loop probe ${name} back to this server: it forwards to us`);
+      this.probes.delete(name);
       this.count('SERVFAIL', false);
-      return forwardedResponse(req, undefined); // never forward a probe twice: that is the loop
+      return forwardedResponse(req, undefined);
     }
     if (this.forwarding >= this.options.maxForwarding) {
       this.log.warn({ inflight: this.forwarding }, 'dns: too many forwarded queries in flight, answering SERVFAIL');

@@ -108,6 +108,23 @@ t.test('loops: our own address refused; a loopback relay leading back to us foun
   t.equal(stub.relayed, before, 'nothing more through the loop');
 });
 
+t.test('loops: two servers forwarding to each other; the second one started finds it', async (t) => {
+  const [portA, portB] = [await freePort(), await freePort()];
+  const b = new DnsServer(index, { listen: { host: '127.0.0.1', port: portB }, upstreams: [{ host: '127.0.0.1', port: portA }], loopProbeTimeoutMs: 300, upstreamTimeoutMs: 300 });
+  await b.start(); // A is not up yet: B's probe is lost, B finds nothing
+  const a = new DnsServer(index, { listen: { host: '127.0.0.1', port: portA }, upstreams: [{ host: '127.0.0.1', port: portB }], upstreamTimeoutMs: 1000 });
+  await a.start();
+  t.teardown(async () => {
+    await a.stop();
+    await b.stop();
+  });
+  t.same(b.loops, [], 'B: its probe went nowhere');
+  t.match(a.loops, [new RegExp(`upstream 127\\.0\\.0\\.1:${portB} sent our loop probe`)], 'A: its probe came back through B');
+  t.same(a.forwarder.upstreams, [], 'A no longer forwards to B');
+  const reply = decode(await udpQuery(portB, query('www.example.test', 'A')));
+  t.equal(reply.rcode, 'SERVFAIL', 'B → A → (no upstream left: REFUSED) → B answers SERVFAIL, no endless ping-pong');
+});
+
 function udpQuery(port: number, bytes: Buffer): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
