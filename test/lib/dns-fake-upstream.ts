@@ -1,8 +1,9 @@
-// A fake upstream resolver on a loopback port for the DNS server's tests: UDP (and TCP) answering
-// `<anything>.example.test` A 192.0.2.53, `nx.example.test` NXDOMAIN with an SOA, and counting
-// the questions it got. Also a relay ("stub resolver") that sends every datagram on to another
+// A fake upstream resolver on a loopback port for the DNS server's tests: UDP and TCP answering
+// `<anything>.example.test` A 192.0.2.53, `nx.example.test` NXDOMAIN with an SOA, `big.example.test`
+// 60 A records over TCP and TC over UDP, and counting the questions it got (`name TYPE udp|tcp`). Also a relay ("stub resolver") that sends every datagram on to another
 // port and the answer back: the loopback stub of a forwarding loop.
 import dgram from 'node:dgram';
+import net from 'node:net';
 import dnsPacket from 'dns-packet';
 
 export interface FakeUpstream {
@@ -11,30 +12,54 @@ export interface FakeUpstream {
   close(): Promise<void>;
 }
 
+function reply(msg: Buffer, transport: 'udp' | 'tcp', questions: string[]): Buffer | undefined {
+  let q;
+  try {
+    q = dnsPacket.decode(msg);
+  } catch {
+    return undefined;
+  }
+  const question = q.questions?.[0];
+  if (!question) return undefined;
+  questions.push(`${question.name} ${question.type} ${transport}`);
+  const name = question.name.toLowerCase();
+  const nx = name === 'nx.example.test' || !name.endsWith('example.test');
+  const big = name === 'big.example.test';
+  const tc = big && transport === 'udp';
+  const count = big ? 60 : 1;
+  return dnsPacket.encode({
+    type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | (nx ? 3 : 0) | (tc ? dnsPacket.TRUNCATED_RESPONSE : 0), questions: q.questions,
+    answers: nx || tc || question.type !== 'A' ? [] : Array.from({ length: count }, (_, i) => ({ type: 'A' as const, name: question.name, ttl: 60, data: `192.0.2.${53 + i}` })),
+    authorities: nx ? [{ type: 'SOA', name: 'example.test', ttl: 60, data: { mname: 'ns.example.test', rname: 'h.example.test', minimum: 60 } }] : [],
+  });
+}
+
 export async function fakeUpstream(): Promise<FakeUpstream> {
   const sock = dgram.createSocket('udp4');
   const questions: string[] = [];
   sock.on('message', (msg, rinfo) => {
-    let q;
-    try {
-      q = dnsPacket.decode(msg);
-    } catch {
-      return;
-    }
-    const question = q.questions?.[0];
-    if (!question) return;
-    questions.push(`${question.name} ${question.type}`);
-    const nx = question.name.toLowerCase() === 'nx.example.test';
-    const known = question.name.toLowerCase().endsWith('example.test');
-    const reply = dnsPacket.encode({
-      type: 'response', id: q.id, flags: dnsPacket.RECURSION_AVAILABLE | (nx || !known ? 3 : 0), questions: q.questions,
-      answers: nx || !known || question.type !== 'A' ? [] : [{ type: 'A', name: question.name, ttl: 60, data: '192.0.2.53' }],
-      authorities: nx || !known ? [{ type: 'SOA', name: 'example.test', ttl: 60, data: { mname: 'ns.example.test', rname: 'h.example.test', minimum: 60 } }] : [],
-    });
-    sock.send(reply, rinfo.port, rinfo.address);
+    const answer = reply(msg, 'udp', questions);
+    if (answer) sock.send(answer, rinfo.port, rinfo.address);
   });
   await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
-  return { port: sock.address().port, questions, close: () => new Promise((r) => sock.close(() => r())) };
+  const port = sock.address().port;
+  const tcp = net.createServer((conn) => {
+    let buf = Buffer.alloc(0);
+    conn.on('error', () => conn.destroy());
+    conn.on('data', (chunk: Buffer) => {
+      buf = Buffer.concat([buf, chunk]);
+      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+        const answer = reply(buf.subarray(2, 2 + buf.readUInt16BE(0)), 'tcp', questions);
+        buf = buf.subarray(2 + buf.readUInt16BE(0));
+        if (answer) conn.write(Buffer.concat([Buffer.from([answer.length >> 8, answer.length & 255]), answer]));
+      }
+    });
+  });
+  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', () => r()));
+  const close = async (): Promise<void> => {
+    await Promise.all([new Promise<void>((r) => sock.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
+  };
+  return { port, questions, close };
 }
 
 export interface Relay {
