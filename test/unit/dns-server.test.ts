@@ -207,3 +207,26 @@ t.test('bounds: forwarded questions in flight, log lines per interval', async (t
   t.ok(lines.length <= 5, `50 dropped packets: ${lines.length} log lines (at most 5 per interval)`);
   t.ok(server.stats.dropped >= 50, 'all 50 counted as dropped');
 });
+
+t.test('TCP connections are bounded', async (t) => {
+  const server = new DnsServer(index, { listen: { host: '127.0.0.1', port: 0 }, upstreams: [], maxTcpConnections: 2 });
+  await server.start();
+  t.teardown(() => server.stop());
+  const open = async () => {
+    const s = net.connect(server.address.port, '127.0.0.1');
+    s.on('error', () => {});
+    await new Promise((r) => s.once('connect', r));
+    return s;
+  };
+  const socks = [await open(), await open(), await open()];
+  const closed = await new Promise<boolean>((r) => {
+    const timer = setTimeout(() => r(false), 1000);
+    socks[2].once('close', () => {
+      clearTimeout(timer);
+      r(true);
+    });
+  });
+  t.ok(closed, 'the third connection is closed by the server');
+  t.notOk(socks[0].destroyed, 'the first two stay');
+  socks.forEach((s) => s.destroy());
+});
