@@ -5,7 +5,8 @@ import t from 'tap';
 import { execFile, spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { initDataDir, selfSignedCert, startControlPlane } from '../lib/controlplane-process.js';
+import os from 'node:os';
+import { CONTROLPLANE_MAIN, initDataDir, selfSignedCert, startControlPlane } from '../lib/controlplane-process.js';
 import { eventually } from '../lib/controlplane.js';
 
 const haveKubectl = spawnSync('kubectl', ['version', '--client'], { stdio: 'ignore' }).status === 0;
@@ -169,3 +170,44 @@ async function fetchJson(server: string, ca: string, token: string, method: stri
     c.close();
   }
 }
+
+t.test('kubectl get svc -n kube-system kube-dns: the cluster DNS Service the control plane made at init', { skip: haveKubectl ? false : 'kubectl not installed' }, async (t) => {
+  const dir = initDataDir(['--service-cidr', '10.100.0.0/16', '--cluster-domain', 'corp.example']);
+  const tls = selfSignedCert(dir);
+  const cp = await startControlPlane({ dir, tls });
+  t.teardown(async () => {
+    await cp.stop();
+    fs.rmSync(dir, { recursive: true, force: true });
+  });
+  const admin = path.join(dir, 'admin.kubeconfig');
+  kubeconfig(admin, cp.url, tls.cert, cp.token);
+  const table = await kubectl(admin, ['get', 'svc', '-n', 'kube-system', 'kube-dns']);
+  t.equal(table.code, 0, table.err);
+  t.match(table.out, /^kube-dns\s+ClusterIP\s+10\.100\.0\.10\s+<none>\s+53\/UDP,53\/TCP\s/m, `the 10th address of the service CIDR, ports 53/UDP and 53/TCP:\n${table.out}`);
+  t.equal((await kubectl(admin, ['get', 'svc', '-n', 'kube-system', '-l', 'k8s-app=kube-dns', '-o', 'name'])).out.trim(), 'service/kube-dns', 'labelled k8s-app=kube-dns');
+  const ports = await kubectl(admin, ['get', 'svc', '-n', 'kube-system', 'kube-dns', '-o', 'jsonpath={range .spec.ports[*]}{.name}={.port}/{.protocol} {end}']);
+  t.equal(ports.out.trim(), 'dns=53/UDP dns-tcp=53/TCP');
+  const config = JSON.parse((await kubectl(admin, ['get', '--raw', '/api/v1/clusterconfig'])).out);
+  t.match(config.spec, { clusterDNS: '10.100.0.10', clusterDomain: 'corp.example' }, 'what agents read');
+  const taken = await kubectl(admin, ['create', 'service', 'clusterip', 'thief', '--tcp=53:53', '--clusterip=10.100.0.10']);
+  t.not(taken.code, 0);
+  t.match(taken.err, /reserved for the cluster DNS Service kube-system\/kube-dns/, 'no other Service gets its address');
+});
+
+t.test('init --cluster-dns / --cluster-domain are validated (exit 2, nothing written)', async (t) => {
+  for (const [args, message] of [
+    [['--cluster-dns', '10.244.0.10'], /spec\.clusterDNS: Invalid value: "10\.244\.0\.10": clusterDNS "10\.244\.0\.10": not an IPv4 address in the service CIDR 10\.96\.0\.0\/12/],
+    [['--cluster-dns', 'dns'], /spec\.clusterDNS/],
+    [['--cluster-domain', 'Cluster.Local'], /spec\.clusterDomain/],
+  ] as const) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'pw-cp-'));
+    t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+    const r = spawnSync('node', [CONTROLPLANE_MAIN, 'init', '--data-dir', path.join(dir, 'd'), ...args], { encoding: 'utf8' });
+    t.equal(r.status, 2, `${args.join(' ')}: ${r.stderr}`);
+    t.match(r.stderr, message);
+    t.notOk(fs.existsSync(path.join(dir, 'd')), 'nothing written');
+  }
+  const dir = initDataDir(['--cluster-dns', '10.96.0.53']);
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  t.match(JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8')).spec, { clusterDNS: '10.96.0.53', clusterDomain: 'cluster.local' });
+});
