@@ -55,6 +55,8 @@ export interface AgentState {
   backend?: Backend;
   vni?: number;
   vxlanPort?: number;
+  /** The cluster config's clusterDNS and clusterDomain, as registration read them (the CNI conflist's). */
+  clusterDns?: { clusterDNS: string; clusterDomain: string };
   peers: PeerNode[];
   lastSync?: { at: string; steps: string[]; errors: string[]; ms: number; objects: NetworkObjectCounts };
   controlPlane: 'connected' | 'unreachable';
@@ -167,6 +169,8 @@ export class Agent {
     if (!node.spec.podCIDR) throw new Error(`node ${this.deps.nodeName} registered without a podCIDR`);
     this.self = node;
     Object.assign(this.state, { podCidr: node.spec.podCIDR, clusterCidr: config.spec.clusterCIDR, backend, vni: config.spec.vni, vxlanPort: config.spec.vxlanPort, controlPlane: 'connected' });
+    // A control plane of an older release sends neither: the conflist then carries no cluster DNS.
+    if (config.spec.clusterDNS && config.spec.clusterDomain) this.state.clusterDns = { clusterDNS: config.spec.clusterDNS, clusterDomain: config.spec.clusterDomain };
     this.deps.log.info({ podCidr: node.spec.podCIDR, backend, underlay: this.deps.underlay.ip }, 'registered');
   }
 

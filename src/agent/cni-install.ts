@@ -11,6 +11,8 @@ export interface CniInstallOptions {
   subnetFile: string;
   agentSocket: string;
   nodeName: string;
+  /** The cluster config's clusterDNS and clusterDomain: the plugin puts them in each pod's result (src/cni/cluster-dns.ts). */
+  clusterDns?: { clusterDNS: string; clusterDomain: string };
 }
 
 export const CONFLIST_NAME = '10-podwire.conflist';
@@ -20,12 +22,12 @@ export const CNI_NETWORK_NAME = 'podwire';
 export const DEFAULT_IPAM_DATA_DIR = '/var/lib/podwire/networks';
 
 /** The network config list (pure): podwire registering pods through the agent, plus portmap when installed. */
-export function conflist(o: Pick<CniInstallOptions, 'subnetFile' | 'agentSocket' | 'nodeName'>, withPortmap: boolean): object {
+export function conflist(o: Pick<CniInstallOptions, 'subnetFile' | 'agentSocket' | 'nodeName' | 'clusterDns'>, withPortmap: boolean): object {
   return {
     cniVersion: '1.0.0',
     name: CNI_NETWORK_NAME,
     plugins: [
-      { type: 'podwire', subnetFile: o.subnetFile, controlPlane: { agentSocket: o.agentSocket, nodeName: o.nodeName } },
+      { type: 'podwire', subnetFile: o.subnetFile, ...(o.clusterDns ? { clusterDNS: o.clusterDns.clusterDNS, clusterDomain: o.clusterDns.clusterDomain } : {}), controlPlane: { agentSocket: o.agentSocket, nodeName: o.nodeName } },
       ...(withPortmap ? [{ type: 'portmap', capabilities: { portMappings: true } }] : []),
     ],
   };

@@ -13,7 +13,7 @@ import { ApiClient } from '../client/api-client.js';
 import { BACKENDS, type Backend } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { VERSION } from '../version.js';
-import { Agent } from './agent.js';
+import { Agent, type AgentState } from './agent.js';
 import { CNI_NETWORK_NAME, DEFAULT_IPAM_DATA_DIR, installCni } from './cni-install.js';
 import { readIpamUsage } from './ipam-usage.js';
 import { AgentMetrics } from './metrics.js';
@@ -186,12 +186,13 @@ async function serve(o: AgentOptions): Promise<number> {
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), debugDeps(o, agent, handle, running), log) : undefined;
   if (debugServer) published.debugEndpoint = { url: debugEndpointUrl(debugServer.address, underlay.ip), certSha256: debugServer.certSha256 };
-  if (o.installCni) installCniFiles(o, o.installCni, log);
   onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close(), debugServer?.close()], () => {
     client.close();
     handle.close();
   });
   await agent.start();
+  // After registration: the conflist carries the cluster config's clusterDNS and clusterDomain.
+  if (o.installCni) installCniFiles(o, o.installCni, agent.state.clusterDns, log);
   if (o.proxyMode !== 'none' && agent.state.clusterCidr) {
     running.proxy = startServiceProxy(o.proxyMode, {
       client, nodeName: o.nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log,
@@ -290,8 +291,8 @@ function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; u
   });
 }
 
-function installCniFiles(o: AgentOptions, dirs: { binDir: string; confDir: string }, log: pino.Logger): void {
-  const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: dirs.binDir, confDir: dirs.confDir, subnetFile: path.join(o.runDir, 'subnet.env'), agentSocket: o.socketPath, nodeName: o.nodeName });
+function installCniFiles(o: AgentOptions, dirs: { binDir: string; confDir: string }, clusterDns: AgentState['clusterDns'], log: pino.Logger): void {
+  const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: dirs.binDir, confDir: dirs.confDir, subnetFile: path.join(o.runDir, 'subnet.env'), agentSocket: o.socketPath, nodeName: o.nodeName, ...(clusterDns ? { clusterDns } : {}) });
   log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
 }
 

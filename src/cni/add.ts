@@ -11,6 +11,7 @@ import { ipamClient, type IpamResult } from './ipam-client.js';
 import { masqAddFor } from './masq-ops.js';
 import { hostVethName } from './names.js';
 import type { Result, ResultRoute } from './result.js';
+import { clusterFirstDns, podNamespace } from './cluster-dns.js';
 
 type Undo = { what: string; run: () => void };
 
@@ -44,7 +45,16 @@ function unwind(undo: Undo[], err: unknown): never {
   throw cni;
 }
 
+/** The result's dns: the config's explicit dns (CNI spec), else the cluster's for the pod's namespace, else IPAM's. */
+export function resultDns(conf: NetConf, env: Pick<CniEnv, 'args'>, ipamDns: Record<string, unknown>): Record<string, unknown> {
+  if (conf.dns && Object.keys(conf.dns).length) return conf.dns;
+  if (conf.clusterDns) return { ...clusterFirstDns(conf.clusterDns, podNamespace(env.args)) };
+  return ipamDns;
+}
+
 export function cmdAdd(env: CniEnv, conf: NetConf): Result {
+  // Checked before anything is touched (a bad K8S_POD_NAMESPACE is error 4).
+  if (conf.clusterDns) resultDns(conf, env, {});
   const podNs = openPodNetns(env.netns);
   const host = Handle.open();
   let pod: Handle | undefined;
@@ -131,6 +141,6 @@ function resultOf(env: CniEnv, conf: NetConf, ipr: IpamResult, { bridge, hostVet
     ],
     ips: ipr.ips.map((ip) => ({ ...ip, interface: 2 })),
     routes,
-    dns: conf.dns && Object.keys(conf.dns).length ? conf.dns : ipr.dns,
+    dns: resultDns(conf, env, ipr.dns),
   };
 }

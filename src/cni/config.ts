@@ -7,6 +7,7 @@ import { parseRangeSets } from '../ipam/range.js';
 import { NETWORK_NAME_MAX, NETWORK_NAME_RE } from '../ipam/store.js';
 import type { RangeSet } from '../ipam/types.js';
 import type { ControlPlaneConf } from './register.js';
+import { parseClusterDns, type ClusterDnsConf } from './cluster-dns.js';
 import {
   bad, checkCidr, checkIp, optBool, optString, parseControlPlane, parseDns, parseMtu, parsePluginType, parseRequests,
   parseValidAttachments, PLUGIN_NAME_RE,
@@ -46,6 +47,8 @@ export interface NetConf {
   hairpinMode: boolean;
   ipam: IpamConf;
   dns?: Record<string, unknown>;
+  /** clusterDNS/clusterDomain: the result's dns for pods (cluster-dns.ts) when there is no explicit dns. */
+  clusterDns?: ClusterDnsConf;
   /** runtimeConfig.mac / args.cni.mac / CNI_ARGS MAC: the container interface's MAC. */
   mac?: string;
   /** runtimeConfig.ips / args.cni.ips / CNI_ARGS IP: requested addresses (plain IPs). */
@@ -250,6 +253,8 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
   };
   const dns = parseDns(o);
   if (dns) conf.dns = dns;
+  const clusterDns = parseClusterDns(o);
+  if (clusterDns) conf.clusterDns = clusterDns;
   if (o.prevResult !== undefined) conf.prevResult = parsePrevResult(o.prevResult);
   return conf;
 }

@@ -72,6 +72,12 @@ t.test('install-cni writes the plugin and conflist once, atomically', async (t) 
   t.match(list, { cniVersion: '1.0.0', name: 'podwire', plugins: [{ type: 'podwire', controlPlane: { agentSocket: '/run/podwire/agent.sock', nodeName: 'n1' } }, { type: 'portmap' }] });
   t.same(installCni(opts), [], 'nothing rewritten when unchanged');
   t.same(fs.readdirSync(opts.confDir), [CONFLIST_NAME], 'no temp file left');
+  // With the cluster config's DNS settings (read at registration) the plugin's entry carries them.
+  const withDns = { ...opts, clusterDns: { clusterDNS: '10.96.0.10', clusterDomain: 'cluster.local' } };
+  t.same(installCni(withDns), [path.join(opts.confDir, CONFLIST_NAME)], 'rewritten when the DNS settings arrive');
+  const dnsList = JSON.parse(fs.readFileSync(path.join(opts.confDir, CONFLIST_NAME), 'utf8'));
+  t.same(dnsList.plugins[0], { type: 'podwire', subnetFile: '/run/podwire/subnet.env', clusterDNS: '10.96.0.10', clusterDomain: 'cluster.local', controlPlane: { agentSocket: '/run/podwire/agent.sock', nodeName: 'n1' } });
+  t.same(installCni(withDns), [], 'unchanged again');
 });
 
 // The reconciler runs on a FakeClock: no sleeps, and every timing below is exact.
