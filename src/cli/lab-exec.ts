@@ -1,8 +1,11 @@
 // `podwire lab exec [--lab PREFIX] POD -- CMD [ARGS...]`: run a command inside a lab pod's netns
 // (the Pod's podwire.io/netns annotation, as the CNI plugin recorded it), stdio inherited, with
-// the command's exit code. The pod is looked up through the lab's control plane.
+// the command's exit code. The pod is looked up through the lab's control plane. A named netns is
+// entered as `ip netns exec` does: the command sees the pod's /etc/netns/NETNS/resolv.conf.
+import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 import { ApiClient, ApiClientError } from '../client/api-client.js';
 import type { Pod } from '../api/objects.js';
 import { readLabStates, type LabState } from '../lab/lab.js';
@@ -57,7 +60,11 @@ export async function labExec(argv: string[]): Promise<number> {
   const netns = pod.pod.metadata.annotations?.[NETNS_ANNOTATION];
   if (!netns) throw new UsageError(`pod ${pod.namespace}/${pod.name} has no ${NETNS_ANNOTATION} annotation (not created by the podwire CNI plugin?)`);
   if (!fs.existsSync(netns)) throw new UsageError(`pod ${pod.namespace}/${pod.name}: its netns ${netns} (${NETNS_ANNOTATION}) does not exist any more`);
-  const child = spawnInNetns(netns, command[0]!, command.slice(1), { stdio: 'inherit' });
+  const child = spawnInPod(netns, command);
+  if (!child) {
+    process.stderr.write(`podwire: lab exec ${command[0]} in pod ${pod.namespace}/${pod.name}: command not found\n`);
+    return 127;
+  }
   return new Promise((resolve) => {
     child.on('error', (err) => {
       process.stderr.write(`podwire: lab exec ${command[0]} in pod ${pod.namespace}/${pod.name}: ${err.message}\n`);
@@ -68,3 +75,28 @@ export async function labExec(argv: string[]): Promise<number> {
 }
 
 const osSignal = (s: NodeJS.Signals): number | undefined => os.constants.signals[s];
+
+/**
+ * A named netns (/run/netns/NAME) is entered as `ip netns exec NAME` does, so the command sees the
+ * pod's own /etc/netns/NAME files (its resolv.conf) bind-mounted over /etc; any other netns path
+ * by setns alone. Undefined when the command is not found (ip would exit 255 for it, not 127).
+ */
+function spawnInPod(netns: string, command: string[]): ChildProcess | undefined {
+  const named = /^\/run\/netns\/([A-Za-z0-9_.-]+)$/.exec(netns)?.[1];
+  if (named === undefined || named === '.' || named === '..') return spawnInNetns(netns, command[0]!, command.slice(1), { stdio: 'inherit' });
+  if (!onPath(command[0]!)) return undefined;
+  return spawn('ip', ['netns', 'exec', named, ...command], { stdio: 'inherit' });
+}
+
+function onPath(cmd: string): boolean {
+  const executable = (file: string): boolean => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (cmd.includes('/')) return executable(cmd);
+  return (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').filter(Boolean).some((dir) => executable(path.join(dir, cmd)));
+}

@@ -8,12 +8,13 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_NODE_FLAGS } from '../agent/runtime.js';
 import { ApiClient } from '../client/api-client.js';
-import type { Backend, Endpoints, Service } from '../api/objects.js';
+import type { Backend, ClusterConfig, Endpoints, Service } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
 import { createNetns, netnsPath } from '../netns/netns.js';
 import { Lab, LAB_STATE_DIR, type LabNode, type LabState } from './lab.js';
 import type { TrackedProc } from './procs.js';
 import { startForwarder } from './forwarder-start.js';
+import { resolvConfText, writePodResolvConf, type ResolvConfDns } from './resolv-conf.js';
 
 const DIST = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..');
 export const BIN = {
@@ -54,6 +55,8 @@ export interface ClusterNode extends LabNode {
   socket: string;
   agent: ChildProcess;
   agentArgs: string[];
+  /** The cluster config's clusterDNS/clusterDomain: the lab's CNI config carries them, as the agent's conflist does. */
+  clusterDns?: { clusterDNS: string; clusterDomain: string };
 }
 
 export interface LabCluster {
@@ -184,7 +187,8 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
     '--debug-listen', `${node.underlayIp}:${AGENT_DEBUG_PORT}`];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
-  return { ...node, dir: nodeDir, socket, agent, agentArgs: args };
+  const { spec } = await admin.request<ClusterConfig>('GET', '/api/v1/clusterconfig');
+  return { ...node, dir: nodeDir, socket, agent, agentArgs: args, clusterDns: { clusterDNS: spec.clusterDNS, clusterDomain: spec.clusterDomain } };
 }
 
 /** The same agent command again (after a kill): it must adopt what it finds. */
@@ -228,13 +232,14 @@ export interface CniExecOptions {
  * within timeoutMs is killed and the call rejects naming the command, the pod and the node, so a
  * hung plugin fails the lab step instead of hanging it.
  */
-export function cniExec(node: Pick<ClusterNode, 'name' | 'netns' | 'dir' | 'socket'>, command: 'ADD' | 'DEL', pod: { name: string; netns: string; containerId: string }, opts: CniExecOptions = {}): Promise<{ code: number | null; stdout: string }> {
+export function cniExec(node: Pick<ClusterNode, 'name' | 'netns' | 'dir' | 'socket' | 'clusterDns'>, command: 'ADD' | 'DEL', pod: { name: string; netns: string; containerId: string }, opts: CniExecOptions = {}): Promise<{ code: number | null; stdout: string }> {
   const config = {
     cniVersion: '1.0.0',
     name: 'podwire',
     type: 'podwire',
     subnetFile: path.join(node.dir, 'subnet.env'),
     dataDir: path.join(node.dir, 'ipam'),
+    ...(node.clusterDns ? { clusterDNS: node.clusterDns.clusterDNS, clusterDomain: node.clusterDns.clusterDomain } : {}),
     controlPlane: { agentSocket: node.socket, nodeName: node.name },
   };
   const env = {
@@ -284,7 +289,10 @@ export async function addPod(lab: Lab, node: ClusterNode, index: number): Promis
   const containerId = randomBytes(32).toString('hex');
   const r = await cniExec(node, 'ADD', { name, netns, containerId });
   if (r.code !== 0) throw new Error(`CNI ADD of pod ${name} on ${node.name} failed: ${r.stdout.trim()}`);
-  const ip = (JSON.parse(r.stdout) as { ips: { address: string }[] }).ips[0]!.address.split('/')[0]!;
+  const result = JSON.parse(r.stdout) as { ips: { address: string }[]; dns?: ResolvConfDns };
+  const ip = result.ips[0]!.address.split('/')[0]!;
+  // The pod's /etc/resolv.conf from the CNI result's dns, as a runtime writes it for the kubelet.
+  if (node.clusterDns) writePodResolvConf(netns, resolvConfText(result.dns ?? {}));
   await startEcho(lab, netns, name);
   return { name, node: node.name, netns, ip, containerId };
 }

@@ -13,6 +13,7 @@ import { addrAdd } from '../netlink/address.js';
 import { registerCleanup, type CleanupHandle } from './cleanup.js';
 import { newLabPrefix, nodeName, nodeNetnsName, underlayNetnsName, validateLabPrefix } from './names.js';
 import { isAlive, killTracked, procStartTime, waitGone, type TrackedProc } from './procs.js';
+import { labNetnsEtcDirs, removeLabNetnsEtc } from './resolv-conf.js';
 import { DEFAULT_UNDERLAY_CIDR, NODE_UNDERLAY_IF, UNDERLAY_BRIDGE, underlayAddressing, type UnderlayAddressing } from './underlay.js';
 
 export const LAB_STATE_DIR = '/run/podwire/lab';
@@ -242,8 +243,11 @@ export function teardownState(state: LabState): void {
   const names = new Set([...state.nodes.map((n) => n.netns), ...(state.hosts ?? []).map((n) => n.netns), state.underlayNetns]);
   for (const n of listNetns()) if (n.startsWith(state.prefix)) names.add(n);
   for (const n of names) {
-    if (netnsExists(n)) deleteNetns(n);
+    // A lab known by its prefix alone (`lab down --prefix` without a state file) names no underlay netns.
+    if (n !== '' && netnsExists(n)) deleteNetns(n);
   }
+  // The pods' /etc/netns/NETNS/resolv.conf (resolv-conf.ts).
+  removeLabNetnsEtc(state.prefix);
   fs.rmSync(path.join(LAB_STATE_DIR, `${state.prefix.replace(/-$/, '')}.json`), { force: true });
   // The cluster's files (control plane data, node tokens, agent run dirs, logs).
   fs.rmSync(path.join(LAB_STATE_DIR, `${state.prefix.replace(/-$/, '')}.d`), { recursive: true, force: true });
@@ -253,6 +257,7 @@ export function teardownState(state: LabState): void {
 export function leakCheck(state: Pick<LabState, 'prefix' | 'procs'>): string[] {
   const leaks = listNetns().filter((n) => n.startsWith(state.prefix)).map((n) => `netns ${n}`);
   for (const p of state.procs) if (isAlive(p)) leaks.push(`process ${p.pid} (${p.what})`);
+  for (const dir of labNetnsEtcDirs(state.prefix)) leaks.push(`dir ${dir}`);
   return leaks;
 }
 
