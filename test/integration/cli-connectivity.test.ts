@@ -17,6 +17,8 @@ const podwire = cliRunner(120_000);
 
 t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const c = await withCluster(t, { nodes: 2, backend: 'vxlan', podsPerNode: 2 });
+  // Until a DNS server backs kube-system/kube-dns (issue 16) its 53/TCP refuses: this test's services are its own.
+  await c.admin.delete({ plural: 'services', namespace: 'kube-system', name: 'kube-dns' });
   const prefix = c.lab.prefix;
   const names = c.pods.map((p) => `default/${p.name}`).sort();
   t.equal(names.length, 4);
