@@ -3,7 +3,7 @@
 // the source pod's existing netns, by its node's agent: ICMP echo (POST /v1/debug/ping, count 1)
 // for pods, a TCP connect (POST /v1/debug/connect) for services. The plan, summary, matrix and
 // exit code are pure (debug/connectivity.ts).
-import type { Pod, Service } from '../api/objects.js';
+import type { Endpoints, Pod, Service } from '../api/objects.js';
 import { readLabStates } from '../lab/lab.js';
 import { isIp } from '../net/ip.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
@@ -13,7 +13,9 @@ import { readCluster } from './debug/cluster.js';
 import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
 import { NETNS_ANNOTATION } from './lab-exec.js';
 import type { PingAnswer } from './debug/ping.js';
-import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type PairResult, type PodRef, type Probe, type ServiceRef } from './debug/connectivity.js';
+import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type PairResult, type PodRef, type Probe, type ServiceRef, type SkippedDestination } from './debug/connectivity.js';
+import { ApiClient } from '../client/api-client.js';
+import { UnreachableError } from './debug/output.js';
 
 const CONNECTIVITY_FLAGS: FlagSpecs = {
   services: { type: 'bool', help: 'also a TCP connect from every pod to every ClusterIP TCP service port' },
@@ -26,7 +28,8 @@ const CONNECTIVITY_FLAGS: FlagSpecs = {
 
 export const CONNECTIVITY_USAGE = `usage: podwire connectivity [--services] [--concurrency N] [--lab PREFIX] [-o wide|json]
   every Running pod pings every other (from inside its own netns, by its node's agent); with
-  --services every pod also connects (TCP) to every ClusterIP service port. No probe pods.
+  --services every pod also connects (TCP) to every ClusterIP service port (a service without a
+  ready endpoint is listed as not probed). No probe pods.
   exit 0 all ok, 1 any failure, 2 usage error, 3 the control plane or an agent cannot be reached
 connectivity flags:
 ${flagHelp(CONNECTIVITY_FLAGS)}`;
@@ -42,14 +45,39 @@ export function podRefs(pods: Pod[]): PodRef[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-export function serviceRefs(services: Service[]): ServiceRef[] {
-  const out: ServiceRef[] = [];
+/**
+ * Each ClusterIP TCP service port to probe. With `endpoints` (the cluster's Endpoints), a service
+ * whose Endpoints hold no ready address is not probed but listed in `skipped`: a connect to it can
+ * only be refused, which says nothing about the network (explain and doctor name such a service).
+ */
+export function serviceRefs(services: Service[], endpoints?: Endpoints[]): { refs: ServiceRef[]; skipped: SkippedDestination[] } {
+  const ready = endpoints && new Set(endpoints.filter((e) => (e.subsets ?? []).some((s) => (s.addresses ?? []).length > 0)).map((e) => `${e.metadata.namespace ?? 'default'}/${e.metadata.name}`));
+  const refs: ServiceRef[] = [];
+  const skipped: SkippedDestination[] = [];
   for (const s of services) {
     const ip = s.spec.clusterIP;
     if (!ip || !isIp(ip, 4) || (s.spec.type ?? 'ClusterIP') === 'ExternalName') continue;
-    for (const p of s.spec.ports ?? []) if ((p.protocol ?? 'TCP') === 'TCP') out.push({ name: `${s.metadata.namespace ?? 'default'}/${s.metadata.name}:${p.port}`, ip, port: p.port });
+    const key = `${s.metadata.namespace ?? 'default'}/${s.metadata.name}`;
+    for (const p of s.spec.ports ?? []) {
+      if ((p.protocol ?? 'TCP') !== 'TCP') continue;
+      const name = `${key}:${p.port}`;
+      if (ready && !ready.has(key)) skipped.push({ destination: name, reason: 'no ready endpoint (nothing to connect to; see podwire explain)' });
+      else refs.push({ name, ip, port: p.port });
+    }
   }
-  return out.sort((a, b) => a.name.localeCompare(b.name));
+  const byName = (a: { name?: string; destination?: string }, b: { name?: string; destination?: string }) => (a.name ?? a.destination!).localeCompare(b.name ?? b.destination!);
+  return { refs: refs.sort(byName), skipped: skipped.sort(byName) };
+}
+
+async function listEndpoints(target: DebugTarget): Promise<Endpoints[]> {
+  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
+  try {
+    return (await client.list<Endpoints>({ plural: 'endpoints' })).items;
+  } catch (e) {
+    throw new UnreachableError(`cannot list Endpoints from the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}`);
+  } finally {
+    client.close();
+  }
 }
 
 async function runProbe(target: DebugTarget, p: Probe, timeoutMs: number): Promise<PairResult> {
@@ -77,11 +105,12 @@ export async function connectivityCommand(argv: string[]): Promise<number> {
   const target = resolveTarget({ flags, env: process.env, labStates: readLabStates });
   const { pods, services } = await readCluster(target);
   const refs = podRefs(pods);
-  const probes = planProbes(refs, flags.services ? serviceRefs(services) : []);
+  const svc = flags.services ? serviceRefs(services, await listEndpoints(target)) : { refs: [], skipped: [] };
+  const probes = planProbes(refs, svc.refs);
   const progress = process.stderr.isTTY === true;
   const results = await mapBounded(probes, flags.concurrency as number, (p) => runProbe(target, p, timeoutMs), progress ? (n) => process.stderr.write(`\r${n}/${probes.length} probes`) : undefined);
   if (progress && probes.length) process.stderr.write('\r\x1b[K');
-  const report = buildReport(results);
+  const report = buildReport(results, svc.skipped);
   if (output === 'json') console.log(formatJson(report));
   else if (!probes.length) console.log(`no probes, nothing tested: ${refs.length} Running pod${refs.length === 1 ? '' : 's'} with an IPv4 address (need at least 2${flags.services ? ', or 1 and a ClusterIP service' : ''})`);
   else console.log(renderMatrix(report, painter(colourEnabled(process.stdout, process.env)), output === 'wide'));

@@ -50,14 +50,14 @@ t.test('agent /metrics in a node netns: syncs, gauges, pod registrations; a Serv
   t.equal(value(before, 'podwire_ipam_addresses', { state: 'used' }), 1, 'one pod address reserved on node1 (from the lab\'s IPAM dir)');
   t.equal(value(before, 'podwire_ipam_addresses', { state: 'free' }), 252, '/24: 253 allocatable − 1');
   t.ok(value(before, 'podwire_cni_pod_requests_total', { method: 'POST', code: '201' }) >= 1, 'the CNI ADD registered its pod through the agent');
-  t.equal(value(before, 'podwire_proxy_services'), 0, 'no services yet');
+  t.equal(value(before, 'podwire_proxy_services'), 1, 'one service yet: the control plane\'s kube-system/kube-dns');
 
   const proxySyncs = value(before, 'podwire_sync_duration_seconds_count', { subsystem: 'proxy' });
   const programmed = value(before, 'podwire_network_programming_duration_seconds_count');
   await createEchoService(c);
   const after = await waitFor('node1 /metrics shows the service', () => {
     const e = scrape(ns);
-    return value(e, 'podwire_proxy_services') === 1 && value(e, 'podwire_network_programming_duration_seconds_count') > programmed ? e : undefined;
+    return value(e, 'podwire_proxy_services') === 2 && value(e, 'podwire_network_programming_duration_seconds_count') > programmed ? e : undefined;
   }, 10_000);
   t.ok(value(after, 'podwire_sync_duration_seconds_count', { subsystem: 'proxy' }) > proxySyncs, `a Service moved the proxy sync count (${proxySyncs} → ${value(after, 'podwire_sync_duration_seconds_count', { subsystem: 'proxy' })})`);
   t.ok(value(after, 'podwire_sync_last_success_timestamp_seconds', { subsystem: 'proxy' }) >= value(before, 'podwire_sync_last_success_timestamp_seconds', { subsystem: 'proxy' }), 'and its last success');

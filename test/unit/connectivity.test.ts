@@ -2,7 +2,7 @@ import t from 'tap';
 import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type PodRef } from '../../src/cli/debug/connectivity.js';
 import { validateConnectRequest } from '../../src/agent/debug/connect.js';
 import { podRefs, serviceRefs } from '../../src/cli/connectivity.js';
-import type { Pod, Service } from '../../src/api/objects.js';
+import type { Endpoints, Pod, Service } from '../../src/api/objects.js';
 
 const pods: PodRef[] = [
   { name: 'default/a', ip: '10.1.1.2', node: 'node1' },
@@ -66,7 +66,7 @@ t.test('report, matrix and exit code', async (t) => {
   t.match(text, /\n1\/3 ok, 2 failed$/);
   t.match(renderMatrix(bad, undefined, true), /^default\/b\s+ok 0\.300ms\s+-\s+FAIL$/m);
   const none = buildReport([]);
-  t.same(none, { pairs: [], summary: { total: 0, ok: 0, failed: 0 }, healthy: false }, 'nothing tested is not healthy');
+  t.same(none, { pairs: [], summary: { total: 0, ok: 0, failed: 0 }, healthy: false, skipped: [] }, 'nothing tested is not healthy');
   t.equal(connectivityExitCode(none), 1);
 });
 
@@ -80,7 +80,17 @@ t.test('podRefs and serviceRefs pick what can be probed', async (t) => {
     svc('headless', { clusterIP: 'None', ports: [{ port: 80 }] }),
     svc('ext', { type: 'ExternalName', externalName: 'x.example' }),
   ]);
-  t.same(s, [{ name: 'default/web:443', ip: '10.96.0.10', port: 443 }, { name: 'default/web:80', ip: '10.96.0.10', port: 80 }]);
+  t.same(s, { refs: [{ name: 'default/web:443', ip: '10.96.0.10', port: 443 }, { name: 'default/web:80', ip: '10.96.0.10', port: 80 }], skipped: [] });
+  // With the Endpoints: a service without a ready address is listed as not probed, not connected to.
+  const eps = (name: string, subsets: unknown[]) => ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name, namespace: 'default' }, subsets }) as unknown as Endpoints;
+  const services = [svc('web', { clusterIP: '10.96.0.10', ports: [{ port: 80 }] }), svc('idle', { clusterIP: '10.96.0.11', ports: [{ port: 81 }] }), svc('gone', { clusterIP: '10.96.0.12', ports: [{ port: 82 }] })];
+  const e = serviceRefs(services, [eps('web', [{ addresses: [{ ip: '10.1.1.7' }], ports: [{ port: 8080 }] }]), eps('idle', [{ notReadyAddresses: [{ ip: '10.1.1.8' }], ports: [{ port: 8080 }] }])]);
+  t.same(e.refs, [{ name: 'default/web:80', ip: '10.96.0.10', port: 80 }]);
+  t.same(e.skipped.map((x) => x.destination), ['default/gone:82', 'default/idle:81']);
+  t.match(e.skipped[0]!.reason, /no ready endpoint/);
+  const rendered = renderMatrix(buildReport([{ source: 'default/a', destination: 'default/web:80', kind: 'service', ok: true, ms: 1 }], e.skipped));
+  t.match(rendered, /not probed:\n  default\/gone:82: no ready endpoint/);
+  t.match(rendered, /1\/1 ok, 2 not probed$/);
 });
 
 t.test('validateConnectRequest', async (t) => {

@@ -37,10 +37,18 @@ export interface PairResult {
   error?: string;
 }
 
+/** A service port that --services did not probe, and why (a service without ready endpoints). */
+export interface SkippedDestination {
+  destination: string;
+  reason: string;
+}
+
 export interface ConnectivityReport {
   pairs: PairResult[];
   summary: { total: number; ok: number; failed: number };
   healthy: boolean;
+  /** With --services: the service ports not probed (no ready endpoint: a connect could only fail). */
+  skipped: SkippedDestination[];
 }
 
 /** Every ordered pair of distinct pods, then (with services) each pod to each service port. */
@@ -70,9 +78,9 @@ export async function mapBounded<T, R>(items: T[], limit: number, fn: (item: T, 
 }
 
 /** Healthy: at least one pair and all ok (nothing tested is not a clean bill of health). */
-export function buildReport(pairs: PairResult[]): ConnectivityReport {
+export function buildReport(pairs: PairResult[], skipped: SkippedDestination[] = []): ConnectivityReport {
   const ok = pairs.filter((p) => p.ok).length;
-  return { pairs, summary: { total: pairs.length, ok, failed: pairs.length - ok }, healthy: pairs.length > 0 && ok === pairs.length };
+  return { pairs, summary: { total: pairs.length, ok, failed: pairs.length - ok }, healthy: pairs.length > 0 && ok === pairs.length, skipped };
 }
 
 /**
@@ -94,7 +102,11 @@ export function renderMatrix(r: ConnectivityReport, paint: Paint = painter(false
     lines.push('', 'failures:');
     for (const p of failed) lines.push(`  ${p.source} → ${p.destination} (${p.kind}): ${p.error ?? 'no answer'}`);
   }
-  lines.push('', `${r.summary.ok}/${r.summary.total} ok${r.summary.failed ? `, ${r.summary.failed} failed` : ''}`);
+  if (r.skipped.length) {
+    lines.push('', 'not probed:');
+    for (const s of r.skipped) lines.push(`  ${s.destination}: ${s.reason}`);
+  }
+  lines.push('', `${r.summary.ok}/${r.summary.total} ok${r.summary.failed ? `, ${r.summary.failed} failed` : ''}${r.skipped.length ? `, ${r.skipped.length} not probed` : ''}`);
   return lines.join('\n');
 }
 
