@@ -9,7 +9,7 @@
 // agent down exits 3.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
-import { clusterFiles, createEchoService, ECHO_PORT, ECHO_SERVICE_PORT, waitFor } from '../../src/lab/cluster.js';
+import { clusterFiles, createEchoService, ECHO_PORT, ECHO_SERVICE_PORT, restartAgent, waitFor } from '../../src/lab/cluster.js';
 import { ApiClient } from '../../src/client/api-client.js';
 import { withCluster } from '../lib/lab-cluster.js';
 import type { Node, Service } from '../../src/api/objects.js';
@@ -162,4 +162,13 @@ t.test('podwire trace --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.equal(down.code, 3, down.stderr);
   t.match(down.stderr, /cannot reach the agent of node2/);
   t.same(traceTables(c.nodes[0]!.netns), [], 'node1\'s trace was stopped when node2\'s could not start');
+
+  // An agent killed mid-trace leaves its table (no ttl timer survives it): the next start removes it, and only it.
+  const n2 = c.nodes[1]!;
+  spawnSync('ip', ['netns', 'exec', n2.netns, 'nft', 'add', 'table', 'inet', 'podwire-trace-stale1'], { stdio: 'inherit' });
+  spawnSync('ip', ['netns', 'exec', n2.netns, 'nft', 'add', 'table', 'inet', 'someone-elses'], { stdio: 'inherit' });
+  t.same(traceTables(n2.netns), ['table inet podwire-trace-stale1']);
+  restartAgent(c, n2);
+  await waitFor('the restarted agent removes the stale trace table', () => traceTables(n2.netns).length === 0, 20_000);
+  t.match(spawnSync('ip', ['netns', 'exec', n2.netns, 'nft', 'list', 'tables'], { encoding: 'utf8' }).stdout, /table inet someone-elses/, 'a table not of podwire trace is left alone');
 });

@@ -3,8 +3,8 @@
 // agent's own trace table), the chain list's hooks, the trace table's text, the routes' body checks.
 import t from 'tap';
 import { chainKey, parseChainHooks, parsePacketFields, parseTrace, parseTraceLine } from '../../src/agent/debug/trace-parse.js';
-import { deleteTraceTableText, fenceText, traceTableName, traceTableText } from '../../src/agent/debug/trace-table.js';
-import { validateTraceProbe, validateTraceStart } from '../../src/agent/debug/trace.js';
+import { deleteTraceTableText, fenceText, traceTableName, traceTablesIn, traceTableText } from '../../src/agent/debug/trace-table.js';
+import { removeStaleTraceTables, validateTraceProbe, validateTraceStart } from '../../src/agent/debug/trace.js';
 import { fixtureText } from '../lib/fixtures.js';
 
 const hooks1 = () => parseChainHooks(fixtureText('trace/chains-node1.json'));
@@ -81,4 +81,16 @@ t.test('validateTraceStart / validateTraceProbe', async (t) => {
   t.match(validateTraceProbe({ srcIp: '10.244.1.2', sport: 24003, dst: '10.96.0.2', dport: 0, proto: 'TCP', timeoutMs: 2000 }), /^dport/);
   t.match(validateTraceProbe({ srcIp: '10.244.1.2', sport: 24003, dst: '10.96.0.2', dport: 80, proto: 'TCP', timeoutMs: 20_000 }), /^timeoutMs/);
   t.match(validateTraceProbe({ srcIp: '10.244.1.2', sport: 24003, dst: 'web', dport: 80, proto: 'TCP', timeoutMs: 2000 }), /^dst must be/);
+});
+
+t.test('stale trace tables of an earlier run: only inet podwire-trace-<id> tables are removed', async (t) => {
+  const listing = 'table inet podwire\ntable inet podwire-trace-ab12cd\ntable inet podwire-trace-X\ntable inet podwire-tracer-ab12\ntable inet other\ntable inet podwire-trace-zz99\n';
+  t.same(traceTablesIn(listing), ['podwire-trace-ab12cd', 'podwire-trace-zz99']);
+  const calls: string[][] = [];
+  const runner = { run: (cmd: string, args: readonly string[]) => { calls.push([cmd, ...args]); return args[0] === 'list' ? { code: 0, stdout: listing, stderr: '' } : args[3] === 'podwire-trace-zz99' ? { code: 1, stdout: '', stderr: 'Error: Could not process rule: Device or resource busy' } : { code: 0, stdout: '', stderr: '' }; } };
+  const problems = removeStaleTraceTables(runner);
+  t.same(calls, [['nft', 'list', 'tables', 'inet'], ['nft', 'delete', 'table', 'inet', 'podwire-trace-ab12cd'], ['nft', 'delete', 'table', 'inet', 'podwire-trace-zz99']]);
+  t.equal(problems.length, 1);
+  t.match(problems[0], /podwire-trace-zz99: Error: Could not process rule/);
+  t.same(removeStaleTraceTables({ run: () => ({ code: 1, stdout: '', stderr: 'netlink: Error: Operation not permitted' }) }), ['nft list tables inet: netlink: Error: Operation not permitted']);
 });

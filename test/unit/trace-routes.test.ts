@@ -21,6 +21,8 @@ t.test('trace start / stop / probe failures', async (t) => {
   const refusing: CommandRunner = { run: (cmd, args, inp) => (ran.push({ cmd, args, ...(inp !== undefined ? { input: inp } : {}) }), { code: 1, stdout: '', stderr: 'Error: Could not process rule: Operation not permitted' }) };
   const a = app(true, refusing);
   const early = app(false, refusing);
+  t.same(ran.map((r) => [r.cmd, ...r.args].join(' ')), ['nft list tables inet'], 'the first registration in a process sweeps stale trace tables (a refusing nft is only logged), the second does not');
+  ran.length = 0;
   t.teardown(() => Promise.all([a.close(), early.close()]));
   const post = (x: typeof a, url: string, payload: unknown) => x.inject({ method: 'POST', url, payload: payload as object });
 

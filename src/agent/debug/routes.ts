@@ -5,7 +5,7 @@
 // debugging command's routes live in their own file here and are registered below; none of them
 // changes the node's network (a probe sends packets, nothing else), but for trace: its start adds a
 // table of its own, inet podwire-trace-<id>, that marks only the probe for nftables tracing and is
-// removed on stop or after its ttl (at most 30 s).
+// removed on stop or after its ttl (at most 30 s), or at the next start of an agent killed mid-trace.
 import type { FastifyInstance } from 'fastify';
 import type { Agent } from '../agent.js';
 import type { ServiceProxy } from '../service-proxy.js';

@@ -70,3 +70,13 @@ export function fenceText(id: string, n: number): string {
   const table = `inet ${traceTableName(id)}`;
   return `add chain ${table} ${fenceName(n)}\ndelete chain ${table} ${fenceName(n)}\n`;
 }
+
+/**
+ * The trace tables in `nft list tables inet` output (`table inet podwire-trace-<id>` lines): an
+ * agent killed during a trace leaves its table behind (its ttl timer died with it); the next start
+ * removes them. Only names of exactly this form, never another table.
+ */
+export function traceTablesIn(listing: string): string[] {
+  const re = new RegExp(`^table inet (${NFT_TRACE_TABLE}-[a-z0-9]{4,16})$`);
+  return listing.split('\n').map((l) => re.exec(l.trim())?.[1]).filter((n): n is string => n !== undefined);
+}

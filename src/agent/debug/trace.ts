@@ -14,7 +14,7 @@ import { isIp } from '../../net/ip.js';
 import type { CommandRunner } from '../../exec/runner.js';
 import { failure, isStatus, sendStatus, sourcePodNetns, type PodRouteDeps } from './request.js';
 import { TraceSession } from './trace-session.js';
-import { TRACE_ID, type TraceMatch, type TraceProto } from './trace-table.js';
+import { TRACE_ID, traceTablesIn, type TraceMatch, type TraceProto } from './trace-table.js';
 
 export const TRACE_TTL_MS = 10_000;
 const MAX_TTL_MS = 30_000;
@@ -97,8 +97,34 @@ export async function probeFrom(netnsPath: string, req: TraceProbeRequest): Prom
   return { ok: false, ms: null, error: `${req.proto} probe ${req.srcIp}:${req.sport} → ${req.dst}:${req.dport}: ${why}` };
 }
 
+/**
+ * Removes the trace tables an earlier run of this agent left (killed mid-trace: no ttl timer ran).
+ * Best effort, at start: a failure is returned for the log, never thrown.
+ */
+let staleSwept = false;
+
+export function removeStaleTraceTables(runner: CommandRunner): string[] {
+  const problems: string[] = [];
+  try {
+    const r = runner.run('nft', ['list', 'tables', 'inet']);
+    if (r.code !== 0) return [`nft list tables inet: ${r.stderr.trim()}`];
+    for (const name of traceTablesIn(r.stdout)) {
+      const d = runner.run('nft', ['delete', 'table', 'inet', name]);
+      if (d.code !== 0 && !/No such file or directory/.test(d.stderr)) problems.push(`deleting table inet ${name}: ${d.stderr.trim()}`);
+    }
+  } catch (e) {
+    problems.push((e as Error).message);
+  }
+  return problems;
+}
+
 export function registerTraceRoutes(app: FastifyInstance, deps: PodRouteDeps & { runner: CommandRunner }): void {
   const sessions = new Map<string, TraceSession>();
+  const first = !staleSwept;
+  staleSwept = true;
+  // Once per process (the routes are registered on the local socket and on the HTTPS endpoint): a
+  // second sweep could remove a trace that the first server's routes have just started.
+  if (first) for (const p of removeStaleTraceTables(deps.runner)) app.log.warn(`podwire trace: stale trace tables of an earlier run: ${p}`);
   app.addHook('onClose', async () => {
     for (const s of sessions.values()) s.close();
   });
