@@ -120,6 +120,8 @@ export interface Service extends KubeObject {
     sessionAffinity?: 'None' | 'ClientIP';
     sessionAffinityConfig?: { clientIP?: { timeoutSeconds?: number } };
     externalTrafficPolicy?: 'Cluster' | 'Local';
+    /** Cluster DNS: a headless service's records list not-ready endpoints too (src/dns). */
+    publishNotReadyAddresses?: boolean;
     internalTrafficPolicy?: 'Cluster' | 'Local';
   };
   status?: {

@@ -341,6 +341,9 @@ export function validateServiceSpec(spec: unknown, field = 'spec'): Errors {
     ...validateExternal(spec, field, type),
     ...validateTrafficPolicy(spec.internalTrafficPolicy, `${field}.internalTrafficPolicy`),
   );
+  if (spec.publishNotReadyAddresses !== undefined && typeof spec.publishNotReadyAddresses !== 'boolean') {
+    errs.push(invalid(`${field}.publishNotReadyAddresses`, spec.publishNotReadyAddresses, 'must be true or false'));
+  }
   return errs;
 }
 

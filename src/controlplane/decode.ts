@@ -112,8 +112,9 @@ export const SERVICE_SHAPE = object({
       sessionAffinityConfig: fields({ clientIP: fields({ timeoutSeconds: S }) }),
       externalTrafficPolicy: S,
       internalTrafficPolicy: S,
+      publishNotReadyAddresses: S,
     },
-    ['loadBalancerSourceRanges', 'healthCheckNodePort', 'publishNotReadyAddresses', 'ipFamilies', 'ipFamilyPolicy', 'allocateLoadBalancerNodePorts', 'loadBalancerClass', 'trafficDistribution'],
+    ['loadBalancerSourceRanges', 'healthCheckNodePort', 'ipFamilies', 'ipFamilyPolicy', 'allocateLoadBalancerNodePorts', 'loadBalancerClass', 'trafficDistribution'],
   ),
   status: fields({ loadBalancer: fields({ ingress: list(fields({ ip: S, hostname: S }, ['ipMode', 'ports'])) }) }, ['conditions']),
 });

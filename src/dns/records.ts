@@ -50,7 +50,7 @@ export interface DnsSources {
 }
 
 /** Kubernetes' spec field, not yet in src/api/objects.ts' Service (only DNS reads it). */
-type ServiceSpec = Service['spec'] & { publishNotReadyAddresses?: boolean };
+type ServiceSpec = Service['spec'];
 
 export const emptyRecords = (): NameRecords => ({ a: [], aaaa: [], srv: [], ptr: [], txt: [] });
 

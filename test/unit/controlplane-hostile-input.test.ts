@@ -308,3 +308,11 @@ t.test('the store key builder takes only checked names (a cast cannot smuggle a 
   t.throws(() => storeKey(services, undefined, 'web' as Checked[2]), /unchecked text/, 'a namespaced kind needs a namespace');
   t.throws(() => storePrefix(services, '../x' as Checked[1]), /unchecked text/);
 });
+
+t.test('spec.publishNotReadyAddresses is kept (cluster DNS reads it), not dropped like the fields podwire does not model', async (t) => {
+  const s = await server(t);
+  const created = await s.call('POST', '/api/v1/namespaces/default/services', service('db', { clusterIP: 'None', publishNotReadyAddresses: true }));
+  t.equal(created.statusCode, 201, created.body.slice(0, 300));
+  const got = await s.call('GET', '/api/v1/namespaces/default/services/db');
+  t.equal(got.json?.spec?.publishNotReadyAddresses, true);
+});

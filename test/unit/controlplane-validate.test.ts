@@ -97,6 +97,7 @@ t.test('whole services: good ones pass', async (t) => {
     { metadata: { name: 'web', namespace: 'default', labels: { app: 'web' } }, spec: { selector: { app: 'web' }, ports: [{ port: 80, targetPort: 'http' }] } },
     { metadata: { name: 'dns' }, spec: { type: 'NodePort', ports: [{ name: 'dns', port: 53, protocol: 'UDP', nodePort: 30053 }, { name: 'dns-tcp', port: 53, protocol: 'TCP', nodePort: 30053 }], externalTrafficPolicy: 'Local' } },
     { metadata: { name: 'db' }, spec: { clusterIP: 'None', selector: { app: 'db' } } },
+    { metadata: { name: 'db-all' }, spec: { clusterIP: 'None', selector: { app: 'db' }, publishNotReadyAddresses: true } },
     { metadata: { name: 'ext' }, spec: { type: 'ExternalName', externalName: 'db.example.com.' } },
     { metadata: { name: 'lb' }, spec: { type: 'LoadBalancer', loadBalancerIP: '192.0.2.10', ports: [{ port: 443, nodePort: 0 }], internalTrafficPolicy: 'Local', sessionAffinity: 'ClientIP', sessionAffinityConfig: { clientIP: { timeoutSeconds: 10800 } } } },
     { metadata: { name: 'pinned' }, spec: { clusterIP: '10.96.0.10', externalIPs: ['198.51.100.1'], externalTrafficPolicy: 'Cluster', ports: [{ port: 80 }] } },
@@ -122,6 +123,7 @@ t.test('whole services: one bad body reports every problem, each naming its fiel
       internalTrafficPolicy: 'Nowhere',
       loadBalancerIP: '1.2.3.4',
       externalIPs: ['nope'],
+      publishNotReadyAddresses: 'yes',
     },
   });
   t.same(fields(errs), [
@@ -140,6 +142,7 @@ t.test('whole services: one bad body reports every problem, each naming its fiel
     'spec.ports[1].name',
     'spec.ports[2]',
     'spec.ports[2].name',
+    'spec.publishNotReadyAddresses',
     'spec.selector[app]',
     'spec.sessionAffinityConfig.clientIP.timeoutSeconds',
   ], formatFieldErrors(errs));
