@@ -4,9 +4,9 @@
 // handshake's ms, timed in the child so the fork is not counted), 1 not, and is killed after
 // timeoutMs + a margin. Answers {ok, ms, error?}; nothing is sent beyond the handshake.
 import type { FastifyInstance } from 'fastify';
-import { execInNetns } from '../../netns/exec.js';
 import { isIp } from '../../net/ip.js';
-import { failure, isStatus, sendStatus, sourcePodNetns, type PodRouteDeps } from './request.js';
+import { registerPodRoute, type PodRouteDeps } from './request.js';
+import { runNetnsChild } from './netns-child.js';
 
 export interface ConnectRequest {
   srcIp: string;
@@ -44,23 +44,10 @@ s.on('connect',()=>{clearTimeout(t);console.log((performance.now()-t0).toFixed(3
 s.on('error',(e)=>{console.log(e.code||e.message);process.exit(1)});`;
 
 export async function connectFrom(netnsPath: string, req: ConnectRequest): Promise<ConnectResult> {
-  const r = await execInNetns(netnsPath, process.execPath, ['-e', SCRIPT, req.dst, String(req.port), String(req.timeoutMs)], { timeoutMs: req.timeoutMs + 2000 });
-  const ms = Number(r.stdout.trim());
-  if (r.code === 0) return { ok: true, ms: Number.isFinite(ms) ? ms : null };
-  const why = r.stdout.trim() || r.stderr.trim().split('\n')[0] || (r.signal ? `killed (${r.signal})` : `exit ${r.code}`);
-  return { ok: false, ms: null, error: `TCP connect to ${req.dst}:${req.port}: ${why}` };
+  const r = await runNetnsChild(netnsPath, SCRIPT, [req.dst, String(req.port), String(req.timeoutMs)], req.timeoutMs);
+  return r.ok ? { ok: true, ms: r.ms } : { ok: false, ms: null, error: `TCP connect to ${req.dst}:${req.port}: ${r.why}` };
 }
 
 export function registerConnectRoutes(app: FastifyInstance, deps: PodRouteDeps): void {
-  app.post('/v1/debug/connect', async (request, reply) => {
-    const req = validateConnectRequest(request.body);
-    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
-    const netns = sourcePodNetns(deps, req.srcIp, req.netnsHint);
-    if (isStatus(netns)) return sendStatus(reply, netns);
-    try {
-      return await connectFrom(netns, req);
-    } catch (e) {
-      return sendStatus(reply, failure(500, `connect from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.port}: ${(e as Error).message}`));
-    }
-  });
+  registerPodRoute(app, '/v1/debug/connect', deps, validateConnectRequest, connectFrom, (req, netns) => `connect from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.port}`);
 }

@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
 import { withNetns } from '../../netns/netns.js';
-import { failure, isStatus, sendStatus, sourcePodNetns, type PodRouteDeps } from './request.js';
+import { registerPodRoute, type PodRouteDeps } from './request.js';
 import { encodeEchoRequest, parseEchoReply, summarizePing, validatePingRequest, type PingRequest, type PingResult } from './icmp.js';
 
 interface RawSocket {
@@ -77,15 +77,5 @@ export function pingFrom(netnsPath: string, req: PingRequest): Promise<PingResul
 }
 
 export function registerPingRoutes(app: FastifyInstance, deps: PodRouteDeps): void {
-  app.post('/v1/debug/ping', async (request, reply) => {
-    const req = validatePingRequest(request.body);
-    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
-    const netns = sourcePodNetns(deps, req.srcIp, req.netnsHint);
-    if (isStatus(netns)) return sendStatus(reply, netns);
-    try {
-      return await pingFrom(netns, req);
-    } catch (e) {
-      return sendStatus(reply, failure(500, `ping from ${req.srcIp} (netns ${netns}) to ${req.dst}: ${(e as Error).message}`));
-    }
-  });
+  registerPodRoute(app, '/v1/debug/ping', deps, validatePingRequest, pingFrom, (req, netns) => `ping from ${req.srcIp} (netns ${netns}) to ${req.dst}`);
 }

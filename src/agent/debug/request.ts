@@ -3,7 +3,7 @@
 // the work: the node's NetworkInput (503 until the node has registered) and the source pod's netns
 // on this node (404 naming why it is not here). A route answers `reply.code(s.code).send(s)`
 // for any Status these give (sendStatus).
-import type { FastifyReply } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
 import type { Handle } from '../../netlink/handle.js';
 import type { NetworkInput } from '../network/types.js';
 import type { Agent } from '../agent.js';
@@ -42,4 +42,30 @@ export function sourcePodNetns(deps: PodRouteDeps, srcIp: string, hint?: string)
   const input = registeredInput(deps);
   if (isStatus(input)) return input;
   return findPodNetns({ ip: srcIp, podCidr: input.podCidr, node: deps.handle, ...(hint ? { hint } : {}) }) ?? failure(404, noPodMessage(deps.nodeName, srcIp, input.podCidr, hint));
+}
+
+/**
+ * A POST route that acts from inside one of this node's pods (ping, connect, the trace probe):
+ * the body validated (400 with the validator's message), the source pod's netns found (503, 404),
+ * then `run` there; a throw is a 500 starting with `describe(req, netns)`.
+ */
+export function registerPodRoute<R extends { srcIp: string; netnsHint?: string }, A>(
+  app: FastifyInstance,
+  path: string,
+  deps: PodRouteDeps,
+  validate: (body: unknown) => R | string,
+  run: (netns: string, req: R) => Promise<A>,
+  describe: (req: R, netns: string) => string,
+): void {
+  app.post(path, async (request, reply) => {
+    const req = validate(request.body);
+    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
+    const netns = sourcePodNetns(deps, req.srcIp, req.netnsHint);
+    if (isStatus(netns)) return sendStatus(reply, netns);
+    try {
+      return await run(netns, req);
+    } catch (e) {
+      return sendStatus(reply, failure(500, `${describe(req, netns)}: ${(e as Error).message}`));
+    }
+  });
 }

@@ -9,10 +9,10 @@
 //     one UDP datagram and a wait for any answer. {ok, ms, error?}.
 // The trace table is the only change these routes make to the node, and it goes away by itself.
 import type { FastifyInstance } from 'fastify';
-import { execInNetns } from '../../netns/exec.js';
 import { isIp } from '../../net/ip.js';
 import type { CommandRunner } from '../../exec/runner.js';
-import { failure, isStatus, sendStatus, sourcePodNetns, type PodRouteDeps } from './request.js';
+import { failure, registerPodRoute, sendStatus, type PodRouteDeps } from './request.js';
+import { runNetnsChild } from './netns-child.js';
 import { TraceSession } from './trace-session.js';
 import { TRACE_ID, traceTablesIn, type TraceMatch, type TraceProto } from './trace-table.js';
 
@@ -89,20 +89,16 @@ s.bind({address:src,port:+sport},()=>s.connect(+dport,dst,(e)=>{if(e)return done
 s.on('message',()=>done(true,(performance.now()-t0).toFixed(3)));s.send('podwire trace probe\\n');}));}`;
 
 export async function probeFrom(netnsPath: string, req: TraceProbeRequest): Promise<TraceProbeResult> {
-  const args = ['-e', PROBE, req.proto, req.srcIp, String(req.sport), req.dst, String(req.dport), String(req.timeoutMs)];
-  const r = await execInNetns(netnsPath, process.execPath, args, { timeoutMs: req.timeoutMs + 2000 });
-  const out = r.stdout.trim();
-  if (r.code === 0) return { ok: true, ms: Number.isFinite(Number(out)) ? Number(out) : null };
-  const why = out || r.stderr.trim().split('\n')[0] || (r.signal ? `killed (${r.signal})` : `exit ${r.code}`);
-  return { ok: false, ms: null, error: `${req.proto} probe ${req.srcIp}:${req.sport} → ${req.dst}:${req.dport}: ${why}` };
+  const r = await runNetnsChild(netnsPath, PROBE, [req.proto, req.srcIp, String(req.sport), req.dst, String(req.dport), String(req.timeoutMs)], req.timeoutMs);
+  return r.ok ? { ok: true, ms: r.ms } : { ok: false, ms: null, error: `${req.proto} probe ${req.srcIp}:${req.sport} → ${req.dst}:${req.dport}: ${r.why}` };
 }
+
+let staleSwept = false;
 
 /**
  * Removes the trace tables an earlier run of this agent left (killed mid-trace: no ttl timer ran).
  * Best effort, at start: a failure is returned for the log, never thrown.
  */
-let staleSwept = false;
-
 export function removeStaleTraceTables(runner: CommandRunner): string[] {
   const problems: string[] = [];
   try {
@@ -160,15 +156,5 @@ export function registerTraceRoutes(app: FastifyInstance, deps: PodRouteDeps & {
     }
   });
 
-  app.post('/v1/debug/trace/probe', async (request, reply) => {
-    const req = validateTraceProbe(request.body);
-    if (typeof req === 'string') return sendStatus(reply, failure(400, req));
-    const netns = sourcePodNetns(deps, req.srcIp, req.netnsHint);
-    if (isStatus(netns)) return sendStatus(reply, netns);
-    try {
-      return await probeFrom(netns, req);
-    } catch (e) {
-      return sendStatus(reply, failure(500, `probe from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.dport}: ${(e as Error).message}`));
-    }
-  });
+  registerPodRoute(app, '/v1/debug/trace/probe', deps, validateTraceProbe, probeFrom, (req, netns) => `probe from ${req.srcIp} (netns ${netns}) to ${req.dst}:${req.dport}`);
 }
