@@ -5,11 +5,10 @@
 //                                                    through the agent without a token of its own
 //   GET/POST /v1/debug/…                             the debugging CLI's read-only API (debug/routes.ts)
 import fs from 'node:fs';
-import http from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiClientError, isStatus, type ApiClient } from '../client/api-client.js';
 import type { AgentState } from './agent.js';
-import { privateListen } from '../http/private-socket.js';
+import { localHttpServer } from '../http/local-server.js';
 import { boundCloseTime } from '../http/close.js';
 import { registerDebugRoutes, type DebugDeps } from './debug/routes.js';
 
@@ -25,8 +24,8 @@ export interface LocalApiDeps {
 }
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
-  // The socket is bound under umask 0177, so it is 0600 from the start (src/http/private-socket.ts).
-  const app = Fastify({ logger: false, serverFactory: (handler) => privateListen(http.createServer(handler)) });
+  // The socket is 0600 from the start, its keep-alive as fastify's TCP listeners' (src/http/local-server.ts).
+  const app = Fastify({ logger: false, serverFactory: (handler) => localHttpServer(handler) });
   boundCloseTime(app); // a client that sent half a request must not hold the agent's shutdown
   app.get('/v1/status', async () => deps.state());
   if (deps.debug) registerDebugRoutes(app, deps.debug);

@@ -69,7 +69,12 @@ export class ApiClient {
       throw new Error(`server ${JSON.stringify(opts.server)} is not a URL; expected e.g. http://127.0.0.1:6443`);
     }
     if (this.url.protocol !== 'http:' && this.url.protocol !== 'https:') throw new Error(`server ${opts.server}: only http:// and https:// are supported`);
-    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca, ...(opts.checkServerIdentity ? { checkServerIdentity: opts.checkServerIdentity } : {}) }) : new http.Agent({ keepAlive: true });
+    // Plain HTTP over a unix socket opens a connection per request: that costs microseconds, and a
+    // caller whose event loop was blocked longer than the server's keep-alive (a script in
+    // spawnSync) would otherwise reuse a connection the server already closed and get ECONNRESET.
+    // Over TCP and TLS connections are pooled; Node frees one a second before the server's
+    // Keep-Alive: timeout=N hint (72 s for podwire's servers).
+    this.agent = this.url.protocol === 'https:' ? new https.Agent({ keepAlive: true, ca: opts.ca, ...(opts.checkServerIdentity ? { checkServerIdentity: opts.checkServerIdentity } : {}) }) : new http.Agent({ keepAlive: !opts.socketPath });
   }
 
   /** Requests not yet finished (for tests: 0 once every caller has stopped). */

@@ -10,7 +10,7 @@ import { BACKENDS, DEFAULT_CLUSTER_CONFIG, type ClusterConfigSpec } from '../api
 import { clusterConfigSpecWithDefaults, validateClusterConfig } from './validate-objects.js';
 import { formatFieldErrors } from '../api/validate.js';
 import { newToken } from './api/auth.js';
-import { privateListen } from '../http/private-socket.js';
+import { localHttpServer } from '../http/local-server.js';
 import { closeServer } from '../http/close.js';
 import type { Store } from './store/types.js';
 
@@ -175,9 +175,9 @@ async function serve(argv: string[]): Promise<number> {
 
 /** A second listener on a unix socket that hands its requests to the same app (same hooks, auth). */
 async function listenUnix(server: import('node:http').Server, socketPath: string): Promise<import('node:http').Server> {
-  const { createServer } = await import('node:http');
-  // Bound under umask 0177 (src/http/private-socket.ts): never reachable by others, not even before the chmod.
-  const local = privateListen(createServer((req, res) => server.emit('request', req, res)));
+  // Bound under umask 0177, never reachable by others, not even before the chmod; keep-alive as
+  // the TCP listener's (src/http/local-server.ts).
+  const local = localHttpServer((req, res) => server.emit('request', req, res));
   fs.rmSync(socketPath, { force: true });
   await new Promise<void>((resolve, reject) => local.once('error', reject).listen(socketPath, resolve));
   fs.chmodSync(socketPath, 0o600);
