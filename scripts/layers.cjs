@@ -20,7 +20,7 @@ const MAY_IMPORT = {
   dns: ['api', 'net'],
   cni: ['api', 'client', 'exec', 'ipam', 'net', 'netlink', 'netns', 'sys'],
   controlplane: ['api', 'flags', 'http', 'net', 'printers', 'version'],
-  agent: ['api', 'client', 'exec', 'flags', 'http', 'net', 'netlink', 'netns', 'proxy', 'sys', 'version'],
+  agent: ['api', 'client', 'dns', 'exec', 'flags', 'http', 'net', 'netlink', 'netns', 'proxy', 'sys', 'version'],
   lab: ['agent', 'api', 'client', 'net', 'netlink', 'netns', 'sys', 'version'],
   cli: ['api', 'client', 'flags', 'lab', 'net', 'netns', 'printers', 'version'],
 };
