@@ -51,8 +51,8 @@ function respond(parts: ResponseParts, limit: number, q?: Question): HandlerResu
 
 function soa(index: DnsIndex): Answer {
   return {
-    type: 'SOA', name: index.zone, ttl: index.ttl,
-    data: { mname: `ns.dns.${index.zone}`, rname: `hostmaster.${index.zone}`, serial: index.serial, refresh: 7200, retry: 1800, expire: 86400, minimum: index.ttl },
+    type: 'SOA', name: index.zone, ttl: index.negativeTtl,
+    data: { mname: `ns.dns.${index.zone}`, rname: `hostmaster.${index.zone}`, serial: index.serial, refresh: 7200, retry: 1800, expire: 86400, minimum: index.negativeTtl },
   };
 }
 

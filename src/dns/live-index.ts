@@ -80,7 +80,7 @@ export class LiveDnsIndex {
   snapshot(): DnsIndex {
     this.serial = Math.max(this.serial + 1, Math.floor(this.now() / 1000));
     const podIps = new Set(this.podIpRefs.keys());
-    return { zone: this.zone, ttl: this.opts.ttl, podRecords: this.opts.podRecords, serial: this.serial, names: this.names, podIps };
+    return { zone: this.zone, ttl: this.opts.ttl, negativeTtl: this.opts.negativeTtl, podRecords: this.opts.podRecords, serial: this.serial, names: this.names, podIps };
   }
 
   private recompute(key: string): void {

@@ -25,16 +25,25 @@ export interface NameRecords {
 export interface DnsIndexOptions {
   /** The cluster zone, e.g. cluster.local (no trailing dot needed). */
   zone: string;
-  /** Seconds, every answer's TTL and the SOA minimum (CoreDNS's `ttl`, default 5). */
+  /** Seconds, every answer's TTL (CoreDNS's `ttl`, default 5). */
   ttl: number;
+  /**
+   * Seconds a negative answer (NXDOMAIN, NODATA) may be cached: the TTL and minimum of the SOA
+   * that comes with it (RFC 2308). Default 1, so a client's resolver that cached "no such name"
+   * sees a service created right after within 1 s (CoreDNS's 5 s hid new services); the answer
+   * comes from the node's own memory, so a longer negative cache saves next to nothing.
+   */
+  negativeTtl: number;
   podRecords: PodRecordsMode;
 }
 
-export const DEFAULT_INDEX_OPTIONS: DnsIndexOptions = { zone: 'cluster.local', ttl: 5, podRecords: 'insecure' };
+export const DEFAULT_INDEX_OPTIONS: DnsIndexOptions = { zone: 'cluster.local', ttl: 5, negativeTtl: 1, podRecords: 'insecure' };
 
 export interface DnsIndex {
   readonly zone: string;
   readonly ttl: number;
+  /** The SOA's TTL and minimum (DnsIndexOptions.negativeTtl). */
+  readonly negativeTtl: number;
   readonly podRecords: PodRecordsMode;
   /** The SOA serial: seconds since the epoch at build time (changes on every rebuild). */
   readonly serial: number;
@@ -144,7 +153,7 @@ export function buildDnsIndex(sources: DnsSources, options: Partial<DnsIndexOpti
   for (const svc of sources.services) addService(b, svc, endpointsByKey.get(`${svc.metadata.namespace ?? 'default'}/${svc.metadata.name}`));
   const podIps = new Set<string>();
   if (opts.podRecords === 'verified') for (const pod of sources.pods ?? []) for (const key of podIpKeys(pod)) podIps.add(key);
-  return { zone, ttl: opts.ttl, podRecords: opts.podRecords, serial: Math.floor(now / 1000), names: b.names, podIps };
+  return { zone, ttl: opts.ttl, negativeTtl: opts.negativeTtl, podRecords: opts.podRecords, serial: Math.floor(now / 1000), names: b.names, podIps };
 }
 
 /** The names every index has: the apex, dns-version, svc and pod. */
