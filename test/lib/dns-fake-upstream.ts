@@ -1,4 +1,4 @@
-// A fake upstream resolver on a loopback port for the DNS server's tests: UDP and TCP answering
+// A fake upstream resolver on a loopback port (or the host and port given) for the DNS server's tests: UDP and TCP answering
 // `<anything>.example.test` A 192.0.2.53, `nx.example.test` NXDOMAIN with an SOA, `big.example.test`
 // 60 A records over TCP and TC over UDP, and counting the questions it got (`name TYPE udp|tcp`). Also a relay ("stub resolver") that sends every datagram on to another
 // port and the answer back: the loopback stub of a forwarding loop.
@@ -34,14 +34,14 @@ function reply(msg: Buffer, transport: 'udp' | 'tcp', questions: string[]): Buff
   });
 }
 
-export async function fakeUpstream(): Promise<FakeUpstream> {
+export async function fakeUpstream(host = '127.0.0.1', bindPort = 0): Promise<FakeUpstream> {
   const sock = dgram.createSocket('udp4');
   const questions: string[] = [];
   sock.on('message', (msg, rinfo) => {
     const answer = reply(msg, 'udp', questions);
     if (answer) sock.send(answer, rinfo.port, rinfo.address);
   });
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => sock.bind(bindPort, host, () => r()));
   const port = sock.address().port;
   const tcp = net.createServer((conn) => {
     let buf = Buffer.alloc(0);
@@ -55,7 +55,7 @@ export async function fakeUpstream(): Promise<FakeUpstream> {
       }
     });
   });
-  await new Promise<void>((r) => tcp.listen(port, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => tcp.listen(port, host, () => r()));
   const close = async (): Promise<void> => {
     await Promise.all([new Promise<void>((r) => sock.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
   };
@@ -68,8 +68,8 @@ export interface Relay {
   close(): Promise<void>;
 }
 
-/** Sends each datagram to 127.0.0.1:targetPort() and relays the answer back to its sender. */
-export async function relay(targetPort: () => number): Promise<Relay> {
+/** Sends each datagram to targetHost:targetPort() and relays the answer back to its sender. */
+export async function relay(targetPort: () => number, host = '127.0.0.1', targetHost = '127.0.0.1', bindPort = 0): Promise<Relay> {
   const sock = dgram.createSocket('udp4');
   const state: Relay = { port: 0, relayed: 0, close: () => new Promise((r) => sock.close(() => r())) };
   sock.on('message', (msg, client) => {
@@ -81,9 +81,9 @@ export async function relay(targetPort: () => number): Promise<Relay> {
       out.close();
       sock.send(answer, client.port, client.address);
     });
-    out.send(msg, targetPort(), '127.0.0.1');
+    out.send(msg, targetPort(), targetHost);
   });
-  await new Promise<void>((r) => sock.bind(0, '127.0.0.1', () => r()));
+  await new Promise<void>((r) => sock.bind(bindPort, host, () => r()));
   state.port = sock.address().port;
   return state;
 }
