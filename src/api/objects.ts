@@ -35,6 +35,12 @@ export const NODE_ANNOTATIONS = {
   agentEndpoint: 'podwire.io/agent-endpoint',
   /** SHA-256 of that endpoint's certificate (DER), lowercase hex: the CLI pins it. */
   agentCertSha256: 'podwire.io/agent-cert-sha256',
+  /**
+   * The node's cluster DNS server (the agent's, on its pod gateway, port 53), while it serves: the
+   * control plane keeps kube-system/kube-dns's Endpoints from these, and other nodes fall back to
+   * them when their own server is down. A node may only name an address in its own podCIDR.
+   */
+  dnsEndpoint: 'podwire.io/dns-endpoint',
 } as const;
 
 export interface NodeAddress {

@@ -85,6 +85,7 @@ function validateNodeAnnotations(meta: unknown): Errors {
   const annotations = isRecord(meta) && isRecord(meta.annotations) ? meta.annotations : {};
   const f = (key: string) => `metadata.annotations[${key}]`;
   const errs = optional(annotations[NODE_ANNOTATIONS.publicIp], f(NODE_ANNOTATIONS.publicIp), validateIp);
+  errs.push(...optional(annotations[NODE_ANNOTATIONS.dnsEndpoint], f(NODE_ANNOTATIONS.dnsEndpoint), validateIp));
   const mac = annotations[NODE_ANNOTATIONS.vtepMac];
   if (mac !== undefined && !isMac(mac)) errs.push(invalid(f(NODE_ANNOTATIONS.vtepMac), mac, 'must be a MAC address, e.g. "aa:bb:cc:dd:ee:ff"'));
   // The VTEP MAC becomes a unicast FDB and neighbour entry on every peer: a group address cannot.

@@ -97,7 +97,8 @@ export async function releaseNodeCidr(tx: Txn, node: Node): Promise<void> {
 // ---- Services --------------------------------------------------------------------------------
 
 export const isClusterDnsService = (s: Service): boolean => s.metadata.namespace === CLUSTER_DNS_SERVICE.namespace && s.metadata.name === CLUSTER_DNS_SERVICE.name;
-export const CLUSTER_DNS_SERVICE_KEY = `/services/${CLUSTER_DNS_SERVICE.namespace}/${CLUSTER_DNS_SERVICE.name}`;
+import { CLUSTER_DNS_SERVICE_KEY } from '../endpoints/node-dns.js';
+export { CLUSTER_DNS_SERVICE_KEY };
 const hasClusterIp = (s: Service): boolean => s.spec.type !== 'ExternalName' && s.spec.clusterIP !== 'None';
 const hasNodePorts = (s: Service): boolean => s.spec.type === 'NodePort' || s.spec.type === 'LoadBalancer';
 const nodePortsOf = (s: Service | undefined): number[] => (s && hasNodePorts(s) ? (s.spec.ports ?? []).map((p) => p.nodePort ?? 0).filter((n) => n > 0) : []);

@@ -9,7 +9,8 @@
 //   the underlay addresses peers tunnel to (status.addresses InternalIP/ExternalIP, annotation
 //   podwire.io/public-ip) must be unicast host addresses outside the cluster and service CIDRs;
 //   the VTEP MAC (podwire.io/vtep-mac) must not be another Node's, or peers would send that
-//   node's pod traffic here.
+//   node's pod traffic here; its DNS endpoint (podwire.io/dns-endpoint) must be in its own
+//   podCIDR (its pod gateway), or it could send other nodes' pods' DNS fallback anywhere.
 import { textCidrContains } from '../../net/cidr.js';
 import { formatIp, isLinkLocalUnicast, isLoopback, isMulticast, isUnspecified, tryParseIp, unmap4 } from '../../net/ip.js';
 import { NODE_ANNOTATIONS, type KubeObject, type Node, type Pod } from '../../api/objects.js';
@@ -87,6 +88,11 @@ export async function checkNodeNodeWrite(self: string, verb: string, next: Node 
   }
   const config = await readClusterConfig(ctx);
   const annotations = next.metadata.annotations ?? {};
+  const dns = annotations[NODE_ANNOTATIONS.dnsEndpoint];
+  if (dns !== undefined && dns !== old?.metadata.annotations?.[NODE_ANNOTATIONS.dnsEndpoint] && !stored.some((c) => textCidrContains(c, dns))) {
+    const where = stored.length > 0 ? `podCIDR ${stored.join(', ')}` : 'no podCIDR yet (register the Node first)';
+    throw forbidden(self, verb, 'nodes', `annotation ${NODE_ANNOTATIONS.dnsEndpoint} ${dns} is outside node ${JSON.stringify(self)}'s ${where}: a node's DNS server listens on its own pod gateway`);
+  }
   const underlay = [
     ...(next.status?.addresses ?? []).filter((a) => a.type === 'InternalIP' || a.type === 'ExternalIP').map((a) => ({ field: `status.addresses (${a.type})`, ip: a.address })),
     ...(annotations[NODE_ANNOTATIONS.publicIp] !== undefined ? [{ field: `annotation ${NODE_ANNOTATIONS.publicIp}`, ip: annotations[NODE_ANNOTATIONS.publicIp]! }] : []),

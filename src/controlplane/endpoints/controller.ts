@@ -4,10 +4,15 @@
 // mark the services an event touches dirty, and sync dirty services in batches. Writes are
 // compare-and-swap on the Endpoints' modRevision, skipped when nothing changed, so several
 // control plane instances (etcd HA) converge on the same objects instead of fighting.
+//
+// One Service more: kube-system/kube-dns without a selector gets the nodes' DNS servers (their
+// podwire.io/dns-endpoint annotations, node-dns.ts), so Nodes are watched too. Endpoints of it
+// written by hand (without the managed-by label) are left alone, as for any selector-less Service.
 import { randomUUID } from 'node:crypto';
-import { LAST_CHANGE_TRIGGER_TIME, MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, type Endpoints, type Pod, type Service } from '../../api/objects.js';
+import { LAST_CHANGE_TRIGGER_TIME, MANAGED_BY_CONTROLLER, MANAGED_BY_LABEL, type Endpoints, type Node, type Pod, type Service } from '../../api/objects.js';
 import { isStoreError, type Store, type WatchEvent, type WatchHandle } from '../store/types.js';
 import { deriveSubsets, servicesSelectingPod, subsetsEqual } from './derive.js';
+import { CLUSTER_DNS_SERVICE_KEY, isNodeDnsService, nodeDnsEndpoint, nodeDnsSubsets } from './node-dns.js';
 
 export interface ControllerLog {
   warn(obj: object, msg: string): void;
@@ -20,6 +25,7 @@ const serviceKeyOf = (ns: string, name: string): string => `/services/${ns}/${na
 export class EndpointsController {
   private services = new Map<string, Service>(); // store key → service
   private pods = new Map<string, Map<string, Pod>>(); // namespace → key → pod
+  private nodes = new Map<string, Node>(); // store key → node
   private dirty = new Set<string>(); // service keys
   // service key → when the controller saw the first change not yet written (a Pod or Service
   // watch event): the Endpoints' last-change-trigger-time, as Kubernetes' controllers set it.
@@ -41,8 +47,9 @@ export class EndpointsController {
 
   async start(): Promise<void> {
     this.stopped = false;
-    const [services, pods] = await Promise.all([this.store.list<Service>('/services'), this.store.list<Pod>('/pods')]);
+    const [services, pods, nodes] = await Promise.all([this.store.list<Service>('/services'), this.store.list<Pod>('/pods'), this.store.list<Node>('/nodes')]);
     this.services = new Map(services.items.map((o) => [o.key, o.value]));
+    this.nodes = new Map(nodes.items.map((o) => [o.key, o.value]));
     this.pods = new Map();
     for (const o of pods.items) this.podsIn(nsOf(o.key)).set(o.key, o.value);
     for (const key of this.services.keys()) this.dirty.add(key);
@@ -50,6 +57,7 @@ export class EndpointsController {
     this.watches = [
       await this.store.watch<Service>('/services', services.revision, (ev) => this.onService(ev), restart),
       await this.store.watch<Pod>('/pods', pods.revision, (ev) => this.onPod(ev), restart),
+      await this.store.watch<Node>('/nodes', nodes.revision, (ev) => this.onNode(ev), restart),
     ];
     await this.collectOrphans();
     await this.flush();
@@ -100,6 +108,15 @@ export class EndpointsController {
     const inNs = [...this.services.values()].filter((s) => s.metadata.namespace === ns);
     const touched = new Set<Service>([...(old ? servicesSelectingPod(inNs, old) : []), ...servicesSelectingPod(inNs, ev.value)]);
     this.mark([...touched].map((s) => serviceKeyOf(ns, s.metadata.name)));
+  }
+
+  /** Only a change of a node's DNS endpoint (or the node's going) touches kube-dns. */
+  private onNode(ev: WatchEvent<Node>): void {
+    const old = this.nodes.get(ev.key);
+    if (ev.type === 'DELETED') this.nodes.delete(ev.key);
+    else this.nodes.set(ev.key, ev.value);
+    const now = ev.type === 'DELETED' ? undefined : nodeDnsEndpoint(ev.value);
+    if (nodeDnsEndpoint(old) !== now) this.mark([CLUSTER_DNS_SERVICE_KEY]);
   }
 
   private mark(keys: string[]): void {
@@ -153,7 +170,9 @@ export class EndpointsController {
       if (current && managed) await this.write(() => this.store.delete(epKey, { expectedModRevision: current.modRevision }));
       return;
     }
-    const subsets = deriveSubsets(svc, [...this.podsIn(ns).values()]);
+    const subsets = isNodeDnsService(serviceKey, svc)
+      ? current && !managed ? undefined : nodeDnsSubsets(svc, [...this.nodes.values()])
+      : deriveSubsets(svc, [...this.podsIn(ns).values()]);
     if (subsets === undefined) return; // no selector: Endpoints are written by hand
     if (current && managed && subsetsEqual(current.value.subsets ?? [], subsets)) return;
     const labels = { ...(svc.metadata.labels ?? {}), [MANAGED_BY_LABEL]: MANAGED_BY_CONTROLLER };
