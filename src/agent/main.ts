@@ -4,6 +4,7 @@
 //                 [--backend vxlan|host-gw|auto] [--masq-mode nftables|iptables] [--run-dir DIR]
 //                 [--metrics-listen HOST:PORT|off] [--ipam-data-dir DIR]
 //                 [--debug-listen IPV4:PORT|:PORT|off [--debug-tls-cert F --debug-tls-key F]]
+//                 [--dns on|off] [--dns-upstream IP[:PORT],...] [--dns-ttl S] [--dns-negative-ttl S] [--dns-pods MODE]
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,11 @@ import type { ReconcilerOptions } from './reconciler.js';
 import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
 import { NftProxyBackend } from '../proxy/nft/backend.js';
 import { IptablesProxyBackend } from '../proxy/iptables/backend.js';
+import { parseUpstream, type Upstream } from '../dns/resolv-conf.js';
+import type { PodRecordsMode } from '../dns/records.js';
+import { NodeDns, nodeUpstreams } from './dns/node-dns.js';
+import { realNodeDnsKernel } from './dns/kernel.js';
+import { gatewayOf } from './network/desired.js';
 
 const FLAGS: FlagSpecs = {
   server: { type: 'string', help: 'control plane URL, e.g. https://10.0.0.1:6443' },
@@ -58,6 +64,11 @@ const FLAGS: FlagSpecs = {
   'debug-listen': { type: 'string', default: 'off', help: `IPV4:PORT or :PORT (the underlay address) for the authenticated HTTPS debug API (admin tokens, checked with the control plane); recommended :${DEFAULT_DEBUG_PORT}; off by default` },
   'debug-tls-cert': { type: 'string', help: 'PEM certificate of the debug endpoint (default: a self-signed one made once in RUN_DIR)' },
   'debug-tls-key': { type: 'string', help: 'PEM key for --debug-tls-cert' },
+  dns: { type: 'enum', choices: ['on', 'off'], default: 'on', help: 'answer the cluster DNS on this node (the kube-dns ClusterIP bound on lo, queries from this node\'s pods untracked; off: no server, and the table inet podwire-dns is removed)' },
+  'dns-upstream': { type: 'string', help: 'comma-separated IP[:PORT] resolvers for names outside the cluster zone (default: the nameservers of /etc/resolv.conf)' },
+  'dns-ttl': { type: 'int', default: 5, min: 0, max: 3600, help: 'TTL of cluster DNS answers, seconds (CoreDNS\'s ttl)' },
+  'dns-negative-ttl': { type: 'int', default: 1, min: 0, max: 3600, help: 'how long NXDOMAIN/NODATA may be cached, seconds (the SOA\'s TTL and minimum)' },
+  'dns-pods': { type: 'enum', choices: ['insecure', 'verified', 'disabled'], default: 'insecure', help: 'pod records a-b-c-d.NS.pod.ZONE, as CoreDNS\'s pods option' },
 };
 
 const PLUGIN_BUNDLE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'podwire-cni.mjs');
@@ -115,6 +126,8 @@ interface AgentOptions {
   /** --debug-listen as given (":PORT" is resolved against the underlay address at start). */
   debugListen?: string;
   debugTls?: { cert: string; key: string };
+  /** Undefined: --dns off. */
+  dns?: { upstreams?: Upstream[]; ttl: number; negativeTtl: number; podRecords: PodRecordsMode };
 }
 
 function optionsFrom(flags: Record<string, unknown>): AgentOptions {
@@ -153,7 +166,22 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     ipamDataDir: path.resolve(flags['ipam-data-dir'] as string),
     cniConfDir: path.resolve(flags['cni-conf-dir'] as string),
     ...debugOptions(flags),
+    ...dnsOptions(flags),
   };
+}
+
+function dnsOptions(flags: Record<string, unknown>): Pick<AgentOptions, 'dns'> {
+  if (flags.dns === 'off') return {};
+  const text = flags['dns-upstream'] as string | undefined;
+  let upstreams: Upstream[] | undefined;
+  if (text !== undefined) {
+    upstreams = text.split(',').filter((x) => x.trim() !== '').map((x) => {
+      const u = parseUpstream(x.trim());
+      if (!u) throw new UsageError(`--dns-upstream: ${JSON.stringify(x.trim())} is not IP, IP:PORT or [IPV6]:PORT`);
+      return u;
+    });
+  }
+  return { dns: { ...(upstreams ? { upstreams } : {}), ttl: flags['dns-ttl'] as number, negativeTtl: flags['dns-negative-ttl'] as number, podRecords: flags['dns-pods'] as PodRecordsMode } };
 }
 
 function debugOptions(flags: Record<string, unknown>): Pick<AgentOptions, 'debugListen' | 'debugTls'> {
@@ -177,16 +205,16 @@ async function serve(o: AgentOptions): Promise<number> {
   const client = new ApiClient({ server: o.server, token: o.token, ca: o.ca, timeoutMs: 10_000 });
   fs.mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
   // The service proxy starts after registration, but the agent's callbacks and the local API see it.
-  const running: { proxy?: ServiceProxy; agent?: Agent } = {};
+  const running: { proxy?: ServiceProxy; agent?: Agent; dns?: NodeDns } = {};
   const metrics = o.metricsListen ? createMetrics(o, running) : undefined;
   const published: { debugEndpoint?: { url: string; certSha256: string } } = {};
   const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics, () => published.debugEndpoint));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
-  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), debug: debugDeps(o, agent, handle, running), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) }), debug: debugDeps(o, agent, handle, running), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
-  const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, () => ({ ...agent.state, proxy: running.proxy?.status, process: processStats(), ...networkDrift(agent) }), debugDeps(o, agent, handle, running), log) : undefined;
+  const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) }), debugDeps(o, agent, handle, running), log) : undefined;
   if (debugServer) published.debugEndpoint = { url: debugEndpointUrl(debugServer.address, underlay.ip), certSha256: debugServer.certSha256 };
-  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), api.close(), metricsServer?.close(), debugServer?.close()], () => {
+  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), running.dns?.stop(), api.close(), metricsServer?.close(), debugServer?.close()], () => {
     client.close();
     handle.close();
   });
@@ -200,7 +228,33 @@ async function serve(o: AgentOptions): Promise<number> {
       ...(metrics ? { onRulesSynced: (s) => metrics.rulesSynced(s) } : {}),
     });
   }
+  running.dns = startNodeDns(o, agent.state, { client, handle, log });
   return -1;
+}
+
+/** The node-local cluster DNS, once registration gave the cluster DNS address and this node's podCIDR. */
+function startNodeDns(o: AgentOptions, state: AgentState, io: { client: ApiClient; handle: Handle; log: pino.Logger }): NodeDns | undefined {
+  const kernel = realNodeDnsKernel(io.handle, execRunner);
+  if (!o.dns) {
+    try {
+      NodeDns.removeRules(kernel);
+    } catch (e) {
+      io.log.warn({ err: (e as Error).message }, 'dns: --dns off, but removing table inet podwire-dns failed');
+    }
+    return undefined;
+  }
+  if (!state.clusterDns || !state.podCidr) {
+    io.log.warn({}, 'dns: the control plane gives no clusterDNS (an older release?): not serving the cluster DNS');
+    return undefined;
+  }
+  const { upstreams, skipped } = nodeUpstreams(o.dns.upstreams);
+  for (const why of skipped) io.log.warn({}, `dns: upstream skipped: ${why}`);
+  const dns = new NodeDns({
+    nodeName: o.nodeName, clusterDns: state.clusterDns.clusterDNS, zone: state.clusterDns.clusterDomain, gateway: gatewayOf(state.podCidr),
+    upstreams, ttl: o.dns.ttl, negativeTtl: o.dns.negativeTtl, podRecords: o.dns.podRecords,
+  }, { client: io.client, kernel, log: io.log });
+  dns.start();
+  return dns;
 }
 
 function debugDeps(o: AgentOptions, agent: Agent, handle: Handle, running: { proxy?: ServiceProxy }): DebugDeps {
