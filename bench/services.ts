@@ -193,8 +193,8 @@ function echo(lab: Lab, netns: string, args: string[], timeoutMs: number, onLine
 
 /** 4 more pods on node2, the client relabelled, echo servers on 8081, bench-change and its Endpoints. */
 async function setup(c: LabCluster): Promise<Setup> {
-  // The benchmark's N services are its own: the control plane's kube-system/kube-dns (no endpoints
-  // until a DNS server backs it) would add two ports to every count the measurements wait for.
+  // The benchmark's N services are its own: the control plane's kube-system/kube-dns (backed by
+  // every node's DNS server) would add two ports to every count the measurements wait for.
   await c.admin.delete({ plural: 'services', namespace: 'kube-system', name: 'kube-dns' });
   const node2 = c.nodes[1];
   for (let i = 2; i <= 5; i++) c.pods.push(await addPod(c.lab, node2, i));

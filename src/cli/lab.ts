@@ -77,7 +77,7 @@ async function labUp(argv: string[]): Promise<number> {
     console.log(formatTable(tableFor('Service', [svc], { wide: false, allNamespaces: false, now: Date.now(), endpoints: eps.items })) + '\n');
     const nodePort = svc.spec.ports![0]!.nodePort!;
     const services = await serviceConnectivity(cluster, svc.spec.clusterIP!, nodePort);
-    console.log(formatMatrix(`service default/echo (ClusterIP ${svc.spec.clusterIP}:80 from every pod, NodePort ${nodePort} on every node from the nodes and the outside host):`, services));
+    console.log(formatMatrix(`service default/echo (ClusterIP ${svc.spec.clusterIP}:80, and by its name echo through the cluster DNS, from every pod; NodePort ${nodePort} on every node from the nodes and the outside host):`, services));
     const all = [...underlay, ...results, ...services];
     failed = all.filter((r) => !r.ok).length;
     // The job's verdict: every expected path of both matrices.

@@ -184,7 +184,10 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
     '--install-cni', '--cni-bin-dir', path.join(nodeDir, 'cni-bin'), '--cni-conf-dir', path.join(nodeDir, 'net.d'),
     // The authenticated HTTPS debug endpoint, as on a real node (the CLI reaches it through the
     // underlay forwarder: startAgentForwarder).
-    '--debug-listen', `${node.underlayIp}:${AGENT_DEBUG_PORT}`];
+    '--debug-listen', `${node.underlayIp}:${AGENT_DEBUG_PORT}`,
+    // The cluster DNS forwards other names to the lab's outside host, never to this machine's
+    // resolvers (the node netns would otherwise read the machine's /etc/resolv.conf).
+    '--dns-upstream', OUTSIDE_IP];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const { spec } = await admin.request<ClusterConfig>('GET', '/api/v1/clusterconfig');

@@ -34,6 +34,8 @@ export interface ProbeAnswer {
   name?: string;
   /** The client address the echo server saw. */
   seenAs?: string;
+  /** The address connected to (a target given by name: what the resolver answered). */
+  address?: string;
   ms: number;
   error?: string;
 }
@@ -87,7 +89,8 @@ function probeOne(target: string, timeoutMs: number): Promise<ProbeAnswer> {
     sock.on('data', (d) => (data += d.toString('utf8')));
     sock.on('end', () => {
       const [name, seenAs] = data.trim().split(' ');
-      done(name && seenAs ? { ok: true, name, seenAs } : { ok: false, error: `unexpected answer ${JSON.stringify(data)}` });
+      const address = sock.remoteAddress?.replace(/^::ffff:/, '');
+      done(name && seenAs ? { ok: true, name, seenAs, ...(address ? { address } : {}) } : { ok: false, error: `unexpected answer ${JSON.stringify(data)}` });
     });
     sock.on('error', (e: NodeJS.ErrnoException) => done({ ok: false, error: e.code ?? e.message }));
   });

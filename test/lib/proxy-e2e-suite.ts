@@ -65,8 +65,8 @@ export function runProxyE2E<V>(t: Test, mode: ProxyMode, o: ProxyOracle<V>): Pro
   return t.test(`${mode} service proxy end to end in a 3-node lab cluster`, { skip: SKIP_NOT_ROOT, timeout: 300_000 }, async (t) => {
     const t0 = Date.now();
     const c = await withCluster(t, { nodes: 3, backend: 'vxlan', podsPerNode: 1, proxyMode: mode });
-    // The suite starts from a cluster without services: the control plane's own kube-system/kube-dns
-    // (src/controlplane/README.md, "Cluster DNS") goes first.
+    // The suite starts from a cluster without services (its counts are its own): the control
+    // plane's kube-system/kube-dns (src/controlplane/README.md, "Cluster DNS") goes first.
     await c.admin.delete({ plural: 'services', namespace: 'kube-system', name: 'kube-dns' });
     const [n1, n2, n3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
     const podOn = (n: ClusterNode): ClusterPod => c.pods.find((p) => p.node === n.name)!;

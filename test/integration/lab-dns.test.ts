@@ -1,0 +1,88 @@
+// Cluster DNS in a lab cluster (issue 16 item 3): each pod is answered by its own node's agent at
+// 10.96.0.10 with no conntrack entry (NOTRACK while the server's socket exists); kube-system/kube-dns
+// lists every node's server (their pod gateways); a Service created or deleted is seen through a
+// pod within 1 s; and when a node's agent is killed (-9), its pods are answered by another node's
+// server through the kernel's fallback DNAT, until the agent is back and answers locally again.
+import t from 'tap';
+import { spawnSync } from 'node:child_process';
+import type { Endpoints, Node, Service } from '../../src/api/objects.js';
+import { NODE_ANNOTATIONS } from '../../src/api/objects.js';
+import { createCluster, destroyCluster, restartAgent, agentStatus, waitFor, type ClusterNode, type ClusterPod } from '../../src/lab/cluster.js';
+import { SKIP_NOT_ROOT } from '../lib/netns.js';
+
+const CLUSTER_DNS = '10.96.0.10';
+
+/** dig from inside the pod (its own resolv.conf through ip netns exec), one try of 1 s. */
+function dig(pod: ClusterPod, ...args: string[]): { status: string; answers: string[] } {
+  const r = spawnSync('ip', ['netns', 'exec', pod.netns, 'dig', '+time=1', '+tries=1', '+noall', '+comments', '+answer', ...args], { encoding: 'utf8', timeout: 5000 });
+  const status = /status: (\w+)/.exec(r.stdout)?.[1] ?? `no answer (${(r.stdout + r.stderr).trim().split('\n').pop()})`;
+  const answers = r.stdout.split('\n').filter((l) => l && !l.startsWith(';')).map((l) => l.split(/\s+/).slice(3).join(' '));
+  return { status, answers };
+}
+
+/** Conntrack entries of DNS to the cluster DNS address in a node's netns. */
+function dnsConntrack(node: ClusterNode): string[] {
+  const r = spawnSync('ip', ['netns', 'exec', node.netns, 'conntrack', '-L', '--orig-dst', CLUSTER_DNS], { encoding: 'utf8' });
+  return r.stdout.split('\n').filter((l) => /dport=53\b/.test(l));
+}
+
+t.test('cluster DNS in a lab: local answers untracked, kube-dns from the nodes, changes within 1 s, fallback when an agent dies', { skip: SKIP_NOT_ROOT }, async (t) => {
+  const c = await createCluster({ nodes: 2, backend: 'vxlan', podsPerNode: 1 });
+  t.teardown(() => void destroyCluster(c));
+  const [node1, node2] = c.nodes as [ClusterNode, ClusterNode];
+  const pod1 = c.pods.find((p) => p.node === node1.name)!;
+  const pod2 = c.pods.find((p) => p.node === node2.name)!;
+
+  // Every node publishes its gateway; the control plane lists them as kube-dns's endpoints.
+  const gateways = await waitFor('kube-dns endpoints of both nodes', async () => {
+    const nodes = await Promise.all(c.nodes.map((n) => c.admin.get<Node>({ plural: 'nodes', name: n.name })));
+    const published = nodes.map((n) => n.metadata.annotations?.[NODE_ANNOTATIONS.dnsEndpoint]);
+    const ep = await c.admin.get<Endpoints>({ plural: 'endpoints', namespace: 'kube-system', name: 'kube-dns' });
+    const ips = (ep.subsets?.[0]?.addresses ?? []).map((a) => a.ip).sort();
+    return published.every(Boolean) && ips.join() === [...published].sort().join() ? published as string[] : undefined;
+  }, 20_000);
+  for (const [i, n] of c.nodes.entries()) t.match(gateways[i], /^10\.244\.\d+\.1$/, `${n.name} publishes its pod gateway ${gateways[i]}`);
+
+  await c.admin.create({ plural: 'services', namespace: 'default' }, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'web' }, spec: { selector: { app: 'web' }, ports: [{ name: 'http', port: 80 }] } });
+  const web = await c.admin.get<Service>({ plural: 'services', namespace: 'default', name: 'web' });
+  const before = dnsConntrack(node1).length;
+  for (const pod of [pod1, pod2]) {
+    const a = dig(pod, 'web.default.svc.cluster.local', 'A');
+    t.same(a, { status: 'NOERROR', answers: [`A ${web.spec.clusterIP!}`] }, `${pod.name}: dig web.default.svc.cluster.local`);
+    const srv = dig(pod, '_http._tcp.web.default.svc.cluster.local', 'SRV');
+    t.same(srv.answers, ['SRV 0 100 80 web.default.svc.cluster.local.'], `${pod.name}: SRV of the named port`);
+    t.equal(dig(pod, '+tcp', 'web.default.svc.cluster.local', 'A').answers[0], `A ${web.spec.clusterIP!}`, `${pod.name}: over TCP too`);
+    const getent = spawnSync('ip', ['netns', 'exec', pod.netns, 'getent', 'hosts', 'web'], { encoding: 'utf8', timeout: 5000 });
+    t.match(getent.stdout, new RegExp(`^${web.spec.clusterIP!.replace(/\./g, '\\.')}\\s+web\\.default\\.svc\\.cluster\\.local`), `${pod.name}: getent hosts web (search path)`);
+  }
+  t.equal(dnsConntrack(node1).length, before, 'node1: no conntrack entry for queries to 10.96.0.10 (NOTRACK, answered locally)');
+
+  // A new Service, then its deletion, seen through a pod within 1 s (the NXDOMAIN before it is cached 1 s at most).
+  t.equal(dig(pod1, 'late.default.svc.cluster.local', 'A').status, 'NXDOMAIN', 'late: NXDOMAIN before it exists');
+  let t0 = Date.now();
+  await c.admin.create({ plural: 'services', namespace: 'default' }, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'late' }, spec: { selector: { app: 'late' }, ports: [{ port: 80 }] } });
+  await waitFor('late resolves', async () => dig(pod1, 'late.default.svc.cluster.local', 'A').status === 'NOERROR' || undefined, 3000);
+  const created = Date.now() - t0;
+  t.ok(created < 1000, `a new Service resolves through a pod after ${created} ms (< 1 s)`);
+  t0 = Date.now();
+  await c.admin.delete({ plural: 'services', namespace: 'default', name: 'late' });
+  await waitFor('late gone', async () => dig(pod1, 'late.default.svc.cluster.local', 'A').status === 'NXDOMAIN' || undefined, 3000);
+  const deleted = Date.now() - t0;
+  t.ok(deleted < 1000, `a deleted Service is NXDOMAIN after ${deleted} ms (< 1 s)`);
+
+  // node1's agent killed: the kernel sends its pods' queries to node2's server.
+  node1.agent.kill('SIGKILL');
+  await new Promise((r) => node1.agent.once('exit', r));
+  const viaFallback = dig(pod1, 'web.default.svc.cluster.local', 'A');
+  t.same(viaFallback, { status: 'NOERROR', answers: [`A ${web.spec.clusterIP!}`] }, 'node1 agent killed: pod on node1 still resolves');
+  const tracked = dnsConntrack(node1);
+  t.ok(tracked.some((l) => l.includes(`src=${gateways[1]}`)), `the query went to node2's server ${gateways[1]} (conntrack: ${tracked[0] ?? 'none'})`);
+  t.notOk(tracked.some((l) => l.includes(`src=${gateways[0]}`)), 'never to node1\'s own address');
+
+  // Back: answered locally again (no new conntrack entries).
+  restartAgent(c, node1);
+  await waitFor('node1 DNS serving again', async () => ((await agentStatus(node1).catch(() => undefined)) as { dns?: { listening: string[] } } | undefined)?.dns?.listening.length === 2 || undefined, 30_000);
+  const after = dnsConntrack(node1).length;
+  for (let i = 0; i < 3; i++) t.equal(dig(pod1, 'web.default.svc.cluster.local', 'A').status, 'NOERROR', `after the restart, query ${i + 1} answered`);
+  t.equal(dnsConntrack(node1).length, after, 'after the restart: untracked again (answered on node1)');
+});
