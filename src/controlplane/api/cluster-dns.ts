@@ -1,8 +1,8 @@
 // The cluster DNS Service, kube-system/kube-dns, kept by the control plane itself (as kubeadm's
 // CoreDNS addon installs it): created at the first start and at every later one when missing, so a
 // data dir made by an older release gets it too. Its ClusterIP is the cluster config's clusterDNS,
-// which the ClusterIP allocator hands to no other Service. No selector yet: the DNS server's
-// endpoints are written by whoever runs it (a later step of issue 16).
+// which the ClusterIP allocator hands to no other Service. No selector: its Endpoints are the
+// nodes' DNS servers, kept by the endpoints controller (endpoints/node-dns.ts).
 import { CLUSTER_DNS_SERVICE, type ClusterConfigSpec, type Service } from '../../api/objects.js';
 import { isStoreError, type Store } from '../store/types.js';
 import { CLUSTER_DNS_SERVICE_KEY, readClusterConfig } from './allocations.js';
