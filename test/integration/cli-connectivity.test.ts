@@ -1,6 +1,6 @@
 // `podwire connectivity` against a real 2-node lab (4 pods, vxlan): every pod pair ok → exit 0
 // (JSON and the matrix); --services: every pod connects (TCP) to the echo ClusterIP service → ok;
-// a service without endpoints → its pairs FAIL, exit 1; --dns → exit 2 (no cluster DNS yet); one
+// a service without endpoints → its pairs FAIL, exit 1; --dns: every pod resolves every service name; one
 // pod isolated by hand (eth0 down inside its own pw- netns) → exactly its pairs FAIL, exit 1.
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
@@ -52,15 +52,20 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.equal(withSvc.code, 0, withSvc.stdout + withSvc.stderr);
   const sr = JSON.parse(withSvc.stdout) as ConnectivityReport;
   const svcPairs = sr.pairs.filter((p) => p.kind === 'service');
-  t.equal(svcPairs.length, 4, 'each pod → default/echo');
-  t.ok(svcPairs.every((p) => p.destination === `default/echo:${ECHO_SERVICE_PORT}` && p.ok && typeof p.ms === 'number' && p.ms > 0 && p.ms < 1000), JSON.stringify(svcPairs));
-  t.equal(sr.summary.total, 16);
+  const echoPairs = svcPairs.filter((p) => p.destination === `default/echo:${ECHO_SERVICE_PORT}`);
+  t.equal(echoPairs.length, 4, 'each pod → default/echo');
+  t.ok(echoPairs.every((p) => p.ok && typeof p.ms === 'number' && p.ms > 0 && p.ms < 1000), JSON.stringify(echoPairs));
+  // kube-system/kube-dns is backed by every node's DNS server (the agents'): its 53/TCP answers
+  // from every pod (on the pod's own node).
+  const dnsPairs = svcPairs.filter((p) => p.destination === 'kube-system/kube-dns:53');
+  t.equal(dnsPairs.length, 4, 'each pod → kube-system/kube-dns:53');
+  t.ok(dnsPairs.every((p) => p.ok), JSON.stringify(dnsPairs));
+  t.equal(sr.summary.total, 20);
   t.ok(svc.spec.clusterIP);
 
-  // kube-system/kube-dns has no endpoints until a DNS server backs it (issue 16), so it is listed as
-  // not probed, not failed: the proxy rejecting a service without endpoints is the data plane
-  // working. A service without endpoints of the test's own is the same.
-  t.same(sr.skipped.map((x) => x.destination), ['kube-system/kube-dns:53'], JSON.stringify(sr.skipped));
+  // A service without endpoints is listed as not probed, not failed: the proxy rejecting it is
+  // the data plane working.
+  t.same(sr.skipped, [], JSON.stringify(sr.skipped));
   await c.admin.create<Service>({ plural: 'services', namespace: 'default' }, {
     apiVersion: 'v1', kind: 'Service', metadata: { name: 'nobody' }, spec: { selector: { app: 'nobody' }, ports: [{ port: 80, targetPort: 8080 }] },
   });
@@ -74,7 +79,7 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.match(skipped.rep.skipped.find((x) => x.destination === 'default/nobody:80')?.reason ?? '', /no ready endpoint/);
   const skippedTable = podwire(['connectivity', '--services', '--lab', prefix]);
   t.match(skippedTable.stdout, /^not probed:\n  default\/nobody:80: no ready endpoint/m);
-  t.match(skippedTable.stdout, /^16\/16 ok, 2 not probed$/m);
+  t.match(skippedTable.stdout, /^20\/20 ok, 1 not probed$/m);
   await c.admin.delete({ plural: 'services', namespace: 'default', name: 'nobody' });
 
   // A service whose endpoints refuse (every echo pod, on a port nothing listens on): a TCP connect to it fails from every pod, exit 1.
@@ -102,9 +107,14 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   const notHere = await agent.request('POST', '/v1/debug/connect', { srcIp: '10.244.250.9', dst: svc.spec.clusterIP, port: ECHO_SERVICE_PORT, timeoutMs: 500 }).catch((e: unknown) => e);
   t.ok(notHere instanceof ApiClientError && notHere.code === 404, 'no such pod: 404');
 
-  const dns = podwire(['connectivity', '--dns', '--lab', prefix]);
-  t.equal(dns.code, 2, '--dns: usage error');
-  t.match(dns.stderr, /cluster DNS does not exist yet \(issue 16\)/);
+  // --dns: every pod looks up every ClusterIP service's name at 10.96.0.10 (its own node's server).
+  const dns = podwire(['connectivity', '--dns', '--lab', prefix, '-o', 'json']);
+  t.equal(dns.code, 0, dns.stdout + dns.stderr);
+  const dr = JSON.parse(dns.stdout) as ConnectivityReport;
+  const dnsProbes = dr.pairs.filter((p) => p.kind === 'dns');
+  t.same([...new Set(dnsProbes.map((p) => p.destination))].sort(), ['echo.default.svc.cluster.local', 'kube-dns.kube-system.svc.cluster.local'], 'the names of the ClusterIP services');
+  t.ok(dnsProbes.length === 8 && dnsProbes.every((p) => p.ok && typeof p.ms === 'number'), JSON.stringify(dnsProbes));
+  t.match(podwire(['connectivity', '--dns', '--lab', prefix]).stdout, /^20\/20 ok$/m, '--dns matrix');
   const extra = podwire(['connectivity', 'x', '--lab', prefix]);
   t.equal(extra.code, 2);
 
@@ -128,4 +138,9 @@ t.test('podwire connectivity --lab', { skip: SKIP_NOT_ROOT }, async (t) => {
   t.equal(badTable.code, 1);
   t.match(badTable.stdout, new RegExp(`^${iso.replace(/[./]/g, '\\$&')}\\s+(FAIL|-)(\\s+(FAIL|-))+$`, 'm'));
   t.match(badTable.stdout, /^6\/12 ok, 6 failed$/m);
+  const badDns = JSON.parse(podwire(['connectivity', '--dns', '--lab', prefix, '-o', 'json', '--timeout-ms', '1000']).stdout) as ConnectivityReport;
+  const isoDns = badDns.pairs.filter((p) => p.kind === 'dns' && p.source === iso);
+  t.ok(isoDns.length === 2 && isoDns.every((p) => !p.ok && /A .* from 10\.96\.0\.10: /.test(p.error ?? '')), `the isolated pod's lookups fail: ${JSON.stringify(isoDns)}`);
+  const otherDns = badDns.pairs.filter((p) => p.kind === 'dns' && p.source !== iso);
+  t.ok(otherDns.length === 6 && otherDns.every((p) => p.ok), `the other pods' lookups are ok: ${JSON.stringify(otherDns.filter((p) => !p.ok))}`);
 });

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type PodRef } from '../../src/cli/debug/connectivity.js';
 import { validateConnectRequest } from '../../src/agent/debug/connect.js';
-import { podRefs, serviceRefs } from '../../src/cli/connectivity.js';
+import { validateResolveRequest } from '../../src/agent/debug/resolve.js';
+import { dnsRefs, podRefs, serviceRefs } from '../../src/cli/connectivity.js';
 import type { Endpoints, Pod, Service } from '../../src/api/objects.js';
 
 const pods: PodRef[] = [
@@ -110,4 +111,41 @@ t.test('validateConnectRequest', async (t) => {
     [{ srcIp: '10.1.1.2', netnsHint: '', dst: '10.96.0.10', port: 80, timeoutMs: 1000 }, /netnsHint/],
   ];
   for (const [body, re] of bad) t.match(validateConnectRequest(body), re, JSON.stringify(body));
+});
+
+t.test('--dns: dnsRefs names every IPv4 ClusterIP service by its FQDN; planProbes puts names last; the matrix shows them', async (t) => {
+  const svc = (name: string, ns: string, spec: Partial<Service['spec']>): Service => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: ns }, spec: { ports: [{ port: 80 }], ...spec } }) as Service;
+  const refs = dnsRefs([
+    svc('web', 'default', { clusterIP: '10.96.0.20' }),
+    svc('kube-dns', 'kube-system', { clusterIP: '10.96.0.10' }),
+    svc('headless', 'default', { clusterIP: 'None' }),
+    svc('ext', 'default', { type: 'ExternalName', externalName: 'example.org' }),
+    svc('v6', 'default', { clusterIP: 'fd00::1' }),
+  ], 'cluster.local');
+  t.same(refs, [{ name: 'kube-dns.kube-system.svc.cluster.local', ip: '10.96.0.10' }, { name: 'web.default.svc.cluster.local', ip: '10.96.0.20' }]);
+  const p = planProbes(pods.slice(0, 2), [{ name: 'default/web:80', ip: '10.96.0.20', port: 80 }], refs);
+  t.same(p.filter((x) => x.source.name === 'default/a').map((x) => `${x.kind} ${x.destination}`), ['pod default/b', 'service default/web:80', 'dns kube-dns.kube-system.svc.cluster.local', 'dns web.default.svc.cluster.local']);
+  const report = buildReport([
+    { source: 'default/a', destination: 'web.default.svc.cluster.local', kind: 'dns', ok: true, ms: 0.5 },
+    { source: 'default/b', destination: 'web.default.svc.cluster.local', kind: 'dns', ok: false, ms: null, error: 'A web.default.svc.cluster.local from 10.96.0.10: NXDOMAIN (ENOTFOUND)' },
+  ]);
+  const m = renderMatrix(report);
+  t.match(m, /^SOURCE \\ DESTINATION\s+web\.default\.svc\.cluster\.local$/m);
+  t.match(m, /default\/b → web\.default\.svc\.cluster\.local \(dns\): A web\.default\.svc\.cluster\.local from 10\.96\.0\.10: NXDOMAIN/);
+});
+
+t.test('validateResolveRequest', async (t) => {
+  const ok = { srcIp: '10.244.1.2', server: '10.96.0.10', name: 'web.default.svc.cluster.local', timeoutMs: 1000 };
+  t.same(validateResolveRequest(ok), ok);
+  t.same(validateResolveRequest({ ...ok, netnsHint: '/run/netns/x' }), { ...ok, netnsHint: '/run/netns/x' });
+  for (const [bad, why] of [
+    [{ ...ok, name: 'a..b' }, /name must be a DNS name/],
+    [{ ...ok, name: 'x'.repeat(64) }, /name must be a DNS name/],
+    [{ ...ok, name: '-rf /' }, /name must be a DNS name/],
+    [{ ...ok, server: 'dns.example' }, /server must be an IPv4 address/],
+    [{ ...ok, srcIp: 'fd00::1' }, /srcIp must be an IPv4 address/],
+    [{ ...ok, timeoutMs: 5 }, /timeoutMs must be an integer 10-10000/],
+    [{ ...ok, extra: 1 }, /unknown field extra/],
+    [[], /must be a JSON object/],
+  ] as const) t.match(validateResolveRequest(bad), why, JSON.stringify(bad));
 });

@@ -16,6 +16,7 @@ import { registerPingRoutes } from './ping.js';
 import { registerDoctorRoutes } from './doctor.js';
 import { registerExplainRoutes } from './explain.js';
 import { registerConnectRoutes } from './connect.js';
+import { registerResolveRoutes } from './resolve.js';
 import { registerTraceRoutes } from './trace.js';
 import { execRunner } from '../../exec/runner.js';
 import { registerServiceRoutes } from './services.js';
@@ -42,6 +43,7 @@ export function registerDebugRoutes(app: FastifyInstance, deps: DebugDeps): void
   registerDoctorRoutes(app, deps);
   registerExplainRoutes(app, deps);
   registerConnectRoutes(app, deps);
+  registerResolveRoutes(app, deps);
   registerTraceRoutes(app, { ...deps, runner: execRunner });
   registerServiceRoutes(app, deps);
 }

@@ -1,5 +1,5 @@
 // `podwire connectivity`'s pure core: the probe plan (every ordered pod pair; with --services
-// every pod × ClusterIP TCP service port), a bounded-concurrency runner, the summary, the
+// every pod × ClusterIP TCP service port; with --dns every pod × service name), a bounded-concurrency runner, the summary, the
 // matrix rendering and the exit code. The gathering (API, agents) is in ../connectivity.ts.
 import { EXIT, renderTable, type Cell, type Paint, painter } from './output.js';
 
@@ -18,11 +18,21 @@ export interface ServiceRef {
   port: number;
 }
 
+/** A name --dns resolves from every pod: the service's FQDN and the ClusterIP it must give. */
+export interface DnsRef {
+  /** "NAME.NS.svc.ZONE" */
+  name: string;
+  ip: string;
+}
+
+export type ProbeKind = 'pod' | 'service' | 'dns';
+
 export interface Probe {
   source: PodRef;
-  kind: 'pod' | 'service';
-  /** The destination's name: "NS/NAME" (pod) or "NS/NAME:PORT" (service). */
+  kind: ProbeKind;
+  /** The destination's name: "NS/NAME" (pod), "NS/NAME:PORT" (service) or "NAME.NS.svc.ZONE" (dns). */
   destination: string;
+  /** The pod's or service's address; for dns the ClusterIP the answer must hold. */
   ip: string;
   port?: number;
 }
@@ -30,9 +40,9 @@ export interface Probe {
 export interface PairResult {
   source: string;
   destination: string;
-  kind: 'pod' | 'service';
+  kind: ProbeKind;
   ok: boolean;
-  /** Round-trip (pod) or connect (service) time in ms; null when it failed. */
+  /** Round-trip (pod), connect (service) or lookup (dns) time in ms; null when it failed. */
   ms: number | null;
   error?: string;
 }
@@ -51,12 +61,13 @@ export interface ConnectivityReport {
   skipped: SkippedDestination[];
 }
 
-/** Every ordered pair of distinct pods, then (with services) each pod to each service port. */
-export function planProbes(pods: PodRef[], services: ServiceRef[] = []): Probe[] {
+/** Every ordered pair of distinct pods, then (with services) each pod to each service port, then (with names) each pod to each name. */
+export function planProbes(pods: PodRef[], services: ServiceRef[] = [], names: DnsRef[] = []): Probe[] {
   const probes: Probe[] = [];
   for (const s of pods) {
     for (const d of pods) if (d.name !== s.name) probes.push({ source: s, kind: 'pod', destination: d.name, ip: d.ip });
     for (const v of services) probes.push({ source: s, kind: 'service', destination: v.name, ip: v.ip, port: v.port });
+    for (const n of names) probes.push({ source: s, kind: 'dns', destination: n.name, ip: n.ip });
   }
   return probes;
 }
@@ -84,12 +95,12 @@ export function buildReport(pairs: PairResult[], skipped: SkippedDestination[] =
 }
 
 /**
- * The matrix: a row per source pod, a column per destination (pods, then services, each sorted);
+ * The matrix: a row per source pod, a column per destination (pods, then services, then names, each sorted);
  * "-" for a pod to itself; `wide` adds each ok pair's time ("ok 0.412ms").
  */
 export function renderMatrix(r: ConnectivityReport, paint: Paint = painter(false), wide = false): string {
   const sources = [...new Set(r.pairs.map((p) => p.source))];
-  const dests = (['pod', 'service'] as const).flatMap((k) => [...new Set(r.pairs.filter((p) => p.kind === k).map((p) => p.destination))].sort());
+  const dests = (['pod', 'service', 'dns'] as const).flatMap((k) => [...new Set(r.pairs.filter((p) => p.kind === k).map((p) => p.destination))].sort());
   const byKey = new Map(r.pairs.map((p) => [`${p.source}\0${p.destination}`, p]));
   const rows: Cell[][] = sources.map((s) => [s, ...dests.map((d): Cell => {
     const p = byKey.get(`${s}\0${d}`);
