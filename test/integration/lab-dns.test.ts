@@ -3,14 +3,21 @@
 // lists every node's server (their pod gateways); a Service created or deleted is seen through a
 // pod within 1 s; and when a node's agent is killed (-9), its pods are answered by another node's
 // server through the kernel's fallback DNAT, until the agent is back and answers locally again.
+// Also from the pods, through the agents: a headless service over the echo pods, ExternalName,
+// PTR, Node's resolver, and names outside the zone forwarded to a fake upstream on the lab's
+// outside host (the agents' --dns-upstream).
 import t from 'tap';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
 import type { Endpoints, Node, Service } from '../../src/api/objects.js';
 import { NODE_ANNOTATIONS } from '../../src/api/objects.js';
-import { createCluster, destroyCluster, restartAgent, agentStatus, waitFor, type ClusterNode, type ClusterPod } from '../../src/lab/cluster.js';
+import { createCluster, destroyCluster, restartAgent, agentStatus, waitFor, OUTSIDE_IP, type ClusterNode, type ClusterPod } from '../../src/lab/cluster.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 
 const CLUSTER_DNS = '10.96.0.10';
+const LIB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib');
 
 /** dig from inside the pod (its own resolv.conf through ip netns exec), one try of 1 s. */
 function dig(pod: ClusterPod, ...args: string[]): { status: string; answers: string[] } {
@@ -56,6 +63,28 @@ t.test('cluster DNS in a lab: local answers untracked, kube-dns from the nodes, 
     t.match(getent.stdout, new RegExp(`^${web.spec.clusterIP!.replace(/\./g, '\\.')}\\s+web\\.default\\.svc\\.cluster\\.local`), `${pod.name}: getent hosts web (search path)`);
   }
   t.equal(dnsConntrack(node1).length, before, 'node1: no conntrack entry for queries to 10.96.0.10 (NOTRACK, answered locally)');
+
+  // Headless over the echo pods, ExternalName, PTR, Node's resolver, forwarding.
+  const upstream = spawn('ip', ['netns', 'exec', c.outside.netns, process.execPath, path.join(LIB, 'dns-upstream-child.js'), 'upstream', OUTSIDE_IP, '53'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  t.teardown(() => void (upstream.exitCode === null && upstream.kill()));
+  const lines = readline.createInterface({ input: upstream.stdout! });
+  const nextLine = () => new Promise<Record<string, unknown>>((resolve) => lines.once('line', (l) => resolve(JSON.parse(l))));
+  t.match(await nextLine(), { ready: true }, `fake upstream on the outside host ${OUTSIDE_IP}:53`);
+  await c.admin.create({ plural: 'services', namespace: 'default' }, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'echo-hl' }, spec: { clusterIP: 'None', selector: { app: 'echo' }, ports: [{ name: 'http', port: 8080 }] } });
+  await c.admin.create({ plural: 'services', namespace: 'default' }, { apiVersion: 'v1', kind: 'Service', metadata: { name: 'ext' }, spec: { type: 'ExternalName', externalName: 'www.example.test' } });
+  const podIps = c.pods.map((p) => `A ${p.ip}`).sort();
+  await waitFor('headless echo-hl answered', async () => dig(pod1, 'echo-hl.default.svc.cluster.local', 'A').answers.sort().join() === podIps.join() || undefined, 10_000);
+  t.pass(`headless echo-hl: one A per ready echo pod (${podIps.join(', ')})`);
+  t.same(dig(pod2, 'ext.default.svc.cluster.local', 'A').answers, ['CNAME www.example.test.', 'A 192.0.2.53'], 'ExternalName: the CNAME, then the upstream\'s A for its target');
+  t.same(dig(pod1, 'a.example.test', 'A').answers, ['A 192.0.2.53'], 'a name outside the zone: forwarded to the upstream on the outside host');
+  t.equal(dig(pod1, 'nx.example.test', 'A').status, 'NXDOMAIN', 'the upstream\'s NXDOMAIN passed on');
+  upstream.stdin!.write('stats\n');
+  const seen = ((await nextLine()).questions as string[]) ?? [];
+  t.ok(seen.includes('a.example.test A udp') && seen.includes('www.example.test A udp'), `the upstream was asked: ${seen.join('; ')}`);
+  t.notOk(seen.some((q) => q.includes('cluster.local') && !q.includes('loop-probe')), 'nothing of the cluster zone was forwarded');
+  t.same(dig(pod1, '-x', web.spec.clusterIP!).answers, ['PTR web.default.svc.cluster.local.'], 'PTR of the ClusterIP');
+  const node = spawnSync('ip', ['netns', 'exec', pod2.netns, process.execPath, '-e', "require('node:dns').promises.resolve4('web.default.svc.cluster.local').then((a)=>console.log(a.join()),(e)=>{console.log(e.code);process.exit(1)})"], { encoding: 'utf8', timeout: 15_000 });
+  t.equal(node.stdout.trim(), web.spec.clusterIP, `${pod2.name}: Node's dns.resolve4 (c-ares, the pod's resolv.conf)`);
 
   // A new Service, then its deletion, seen through a pod within 1 s (the NXDOMAIN before it is cached 1 s at most).
   t.equal(dig(pod1, 'late.default.svc.cluster.local', 'A').status, 'NXDOMAIN', 'late: NXDOMAIN before it exists');

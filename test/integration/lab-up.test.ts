@@ -28,8 +28,9 @@ t.test('lab up: the whole cluster, every path ok, verdict line, clean teardown',
   t.match(r.out, /^echo-node1-1\s+-\s+ok\s+ok\s+ok\s+ok\s*$/m, 'matrix row of one pod: every destination ok');
   const lines = r.out.trim().split('\n');
   t.match(r.out, /^echo\s+NodePort\s+10\.96\.\d+\.\d+\s+<none>\s+80:3\d{4}\/TCP\s+4\s/m, 'podwire get services: the echo service with its 4 endpoints');
-  t.match(r.out, /^outside\s+-\s+ok\s+ok\s*$/m, 'the outside host reaches the NodePort on both nodes');
-  t.match(lines.at(-2), /^connectivity: 28\/28 ok$/, 'the verdict: 2 node paths + 4 pods × (3 pods + outside) + 4 pods → ClusterIP + (2 nodes + outside) × 2 NodePorts');
+  t.match(r.out, /^outside\s+-\s+-\s+ok\s+ok\s*$/m, 'the outside host reaches the NodePort on both nodes (no ClusterIP, no by-name column)');
+  t.match(r.out, /echo:80 by name/, 'the service matrix has the by-name column (the cluster DNS)');
+  t.match(lines.at(-2), /^connectivity: 32\/32 ok$/, 'the verdict: 2 node paths + 4 pods × (3 pods + outside) + 4 pods × (ClusterIP + echo by name) + (2 nodes + outside) × 2 NodePorts');
   t.match(lines.at(-1), /^teardown: clean/);
   t.same(listNetns().filter((n) => n.startsWith(prefix)), [], 'no namespace left');
   t.notOk(fs.existsSync(path.join(LAB_STATE_DIR, `${prefix.replace(/-$/, '')}.d`)), 'no cluster files left');
