@@ -2,8 +2,11 @@
 // process do not collide). Names follow kube-proxy's where they fit, with podwire_ for kubeproxy_
 // and one scheme for both loops: podwire_sync_*{subsystem="network"|"proxy"}. The loops do not
 // import this: main hands them callbacks (Reconciler onSync, ServiceProxy onRulesSynced, the local
-// API's onForwarded), and the gauges read the agent's state when scraped.
+// API's onForwarded, the DNS server's observer), and the gauges read the agent's state when scraped.
+// The cluster DNS server's metrics have CoreDNS's names (dns-metrics.ts).
 import client from 'prom-client';
+import type { DnsObserver } from '../dns/metrics.js';
+import { DnsMetrics } from './dns-metrics.js';
 import type { NetworkObjectCounts } from './agent.js';
 import type { SyncResult } from './reconciler.js';
 import type { ProxySyncReport } from '../proxy/backend.js';
@@ -38,6 +41,7 @@ export class AgentMetrics {
   private readonly podRequestErrors: client.Counter<'method'>;
   private readonly podRequestDuration: client.Histogram<'method'>;
   private readonly now: () => number;
+  private dns: DnsMetrics | undefined;
 
   /** now: the wall clock in ms (tests pass a fake one). processMetrics: prom-client's default process_* set. */
   constructor(sources: AgentMetricsSources, opts: { now?: () => number; processMetrics?: boolean } = {}) {
@@ -82,6 +86,15 @@ export class AgentMetrics {
     this.podRequests.inc({ method: r.method, code: String(r.code) });
     this.podRequestDuration.observe({ method: r.method }, r.seconds);
     if (r.code >= 500) this.podRequestErrors.inc({ method: r.method });
+  }
+
+  /**
+   * The cluster DNS servers' observer (DnsServerOptions.observer), one for all of them: their
+   * `server` labels tell them apart. The coredns_* families exist from the first call on.
+   */
+  dnsObserver(): DnsObserver {
+    this.dns ??= new DnsMetrics([this.registry]);
+    return this.dns;
   }
 
   text(): Promise<string> {

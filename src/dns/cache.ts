@@ -4,6 +4,7 @@
 // TTLs aged. SERVFAIL and negative answers without an SOA are not kept.
 import type { Answer, Question } from 'dns-packet';
 import type { UpstreamAnswer } from './handler.js';
+import type { CacheKind } from './metrics.js';
 
 export interface CacheOptions {
   maxEntries: number; // default 10,000
@@ -17,6 +18,12 @@ interface Entry {
   answer: UpstreamAnswer;
   storedAt: number;
   expiresAt: number;
+}
+
+/** What the server's metrics hear of each lookup (coredns_cache_hits_total / misses_total). */
+export interface CacheEvents {
+  hit(kind: CacheKind): void;
+  miss(): void;
 }
 
 export const cacheKey = (q: Question): string => `${q.name.toLowerCase().replace(/\.$/, '')}/${q.type}/${q.class ?? 'IN'}`;
@@ -40,7 +47,11 @@ export class DnsCache {
   hits = 0;
   misses = 0;
 
-  constructor(private readonly opts: CacheOptions = DEFAULT_CACHE_OPTIONS, private readonly now: () => number = Date.now) {}
+  constructor(
+    private readonly opts: CacheOptions = DEFAULT_CACHE_OPTIONS,
+    private readonly now: () => number = Date.now,
+    private readonly events?: CacheEvents,
+  ) {}
 
   get size(): number {
     return this.entries.size;
@@ -53,11 +64,14 @@ export class DnsCache {
     if (!e || e.expiresAt <= now) {
       if (e) this.entries.delete(key);
       this.misses++;
+      this.events?.miss();
       return undefined;
     }
     this.entries.delete(key); // move to the young end
     this.entries.set(key, e);
     this.hits++;
+    // As CoreDNS: records are a success, NXDOMAIN and NODATA a denial (nothing else is kept).
+    this.events?.hit(e.answer.rcode === 'NOERROR' && e.answer.answers.length > 0 ? 'success' : 'denial');
     const age = Math.floor((now - e.storedAt) / 1000);
     return { rcode: e.answer.rcode, answers: aged(e.answer.answers, age), authorities: aged(e.answer.authorities, age), additionals: aged(e.answer.additionals, age) };
   }

@@ -11,6 +11,7 @@ import type { Answer, Question } from 'dns-packet';
 import { tryParseIp } from '../net/index.js';
 import { DnsCache, cacheKey } from './cache.js';
 import type { UpstreamAnswer } from './handler.js';
+import type { DnsObserver } from './metrics.js';
 import type { Upstream } from './resolv-conf.js';
 import { FLAG, RCODE, type RcodeName } from './wire.js';
 
@@ -37,6 +38,7 @@ export class Forwarder {
     private readonly transport: UpstreamTransport = realTransport,
     private readonly timeoutMs = 2000,
     private readonly onUpstreamError: (u: Upstream, err: string) => void = () => {},
+    private readonly observer?: Pick<DnsObserver, 'forwardRequest' | 'forwardResponse'>,
   ) {}
 
   remove(u: Upstream): void {
@@ -81,7 +83,19 @@ export class Forwarder {
     return undefined;
   }
 
+  /** One question to one upstream (UDP, then TCP after TC); each one is a forward request in the metrics. */
   private async exchange(u: Upstream, q: Question): Promise<UpstreamAnswer> {
+    const obs = this.observer;
+    if (!obs) return this.exchangeOnce(u, q);
+    const to = upstreamText(u);
+    const start = performance.now();
+    obs.forwardRequest(to);
+    const answer = await this.exchangeOnce(u, q);
+    obs.forwardResponse(to, answer.rcode, (performance.now() - start) / 1000);
+    return answer;
+  }
+
+  private async exchangeOnce(u: Upstream, q: Question): Promise<UpstreamAnswer> {
     const id = randomInt(0, 65536);
     const query = dnsPacket.encode({
       type: 'query', id, flags: FLAG.RD,

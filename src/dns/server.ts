@@ -3,15 +3,18 @@
 // after a change (an atomic swap), stop().
 import dgram from 'node:dgram';
 import net from 'node:net';
+import type { Question } from 'dns-packet';
 import { tryParseIp } from '../net/index.js';
 import { DEFAULT_CACHE_OPTIONS, DnsCache, type CacheOptions } from './cache.js';
 import { Forwarder, realTransport, upstreamText, type UpstreamTransport } from './forwarder.js';
 import { DEFAULT_HANDLER_OPTIONS, forwardedResponse, handleQuery, type HandlerOptions, type Transport } from './handler.js';
 import { LOOP_PROBE_SUFFIX, probeName, selfLoop } from './loop.js';
+import { DROPPED_ZONE, guardedObserver, qtypeLabel, type CacheKind, type DnsObserver } from './metrics.js';
 import { isUnder, normalizeName } from './names.js';
 import { RateLimitedLog, silentLog, type LogSink } from './rate-log.js';
 import type { DnsIndex } from './records.js';
 import type { Upstream } from './resolv-conf.js';
+import type { RcodeName } from './wire.js';
 
 export interface DnsServerOptions {
   /** Where to listen, UDP and TCP on the same port (port 0: one free port for both). */
@@ -32,6 +35,8 @@ export interface DnsServerOptions {
   logLines: number;
   logIntervalMs: number;
   transport: UpstreamTransport;
+  /** Told of each query, cache lookup and upstream exchange (metrics); none: no calls, no clock reads. */
+  observer?: DnsObserver;
 }
 
 export const DEFAULT_SERVER_OPTIONS: DnsServerOptions = {
@@ -59,6 +64,12 @@ export interface DnsServerStats {
   truncated: number;
 }
 
+/** What the metrics want of one query besides its bytes: the response's rcode, and the question when there was one. */
+interface Seen {
+  rcode?: RcodeName;
+  question?: Question;
+}
+
 export class DnsServer {
   readonly options: DnsServerOptions;
   readonly forwarder: Forwarder;
@@ -72,14 +83,22 @@ export class DnsServer {
   private readonly probes = new Map<string, Upstream>();
   private forwarding = 0;
   private readonly log: RateLimitedLog;
+  private readonly observer: DnsObserver | undefined;
+  /** CoreDNS's `server` label, `dns://IP:PORT` (the bound port once started). */
+  private serverLabel: string;
 
   constructor(index: DnsIndex, options: Partial<DnsServerOptions> = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
     this.index = index;
     this.log = new RateLimitedLog(this.options.log, this.options.logLines, this.options.logIntervalMs);
-    const cache = new DnsCache(this.options.cache);
+    const given = this.options.observer;
+    const obs = given && guardedObserver(given, (call, err) => this.log.warn({ call, err: err.message }, 'dns: the metrics observer failed'));
+    this.observer = obs;
+    this.serverLabel = `dns://${upstreamText(this.options.listen)}`;
+    const cacheEvents = obs && { hit: (kind: CacheKind) => obs.cacheHit(this.serverLabel, kind), miss: () => obs.cacheMiss(this.serverLabel) };
+    const cache = new DnsCache(this.options.cache, Date.now, cacheEvents);
     this.forwarder = new Forwarder([...this.options.upstreams], cache, this.options.transport, this.options.upstreamTimeoutMs, (u, err) =>
-      this.log.warn({ upstream: upstreamText(u), err }, 'dns: upstream failed'),
+      this.log.warn({ upstream: upstreamText(u), err }, 'dns: upstream failed'), obs,
     );
   }
 
@@ -107,6 +126,7 @@ export class DnsServer {
       }
     }
     this.tcp.maxConnections = this.options.maxTcpConnections;
+    this.serverLabel = `dns://${upstreamText(this.address)}`;
     this.udp.on('message', (msg, rinfo) => void this.onDatagram(msg, rinfo).catch((err: Error) => this.log.warn({ err: err.message }, 'dns: a UDP query failed')));
     this.udp.on('error', (err) => this.log.warn({ err: err.message }, 'dns: UDP socket error'));
     this.refuseSelf();
@@ -147,8 +167,27 @@ export class DnsServer {
     );
   }
 
-  /** The response to one query, undefined when it is dropped; never rejects. */
-  async answer(msg: Buffer, transport: Transport): Promise<Buffer | undefined> {
+  /** The response to one query, undefined when it is dropped; never rejects. family: the client's, for the metrics. */
+  answer(msg: Buffer, transport: Transport, family: 4 | 6 = 4): Promise<Buffer | undefined> {
+    const obs = this.observer;
+    return obs ? this.observed(obs, msg, transport, family) : this.respond(msg, transport, undefined);
+  }
+
+  private async observed(obs: DnsObserver, msg: Buffer, transport: Transport, family: 4 | 6): Promise<Buffer | undefined> {
+    const start = performance.now();
+    const seen: Seen = {};
+    const bytes = await this.respond(msg, transport, seen);
+    const q = seen.question;
+    const zone = q ? (isUnder(normalizeName(q.name), this.index.zone) ? `${this.index.zone}.` : '.') : DROPPED_ZONE;
+    obs.query({
+      server: this.serverLabel, zone, proto: transport, family, type: qtypeLabel(q?.type), requestBytes: msg.length,
+      ...(bytes ? { rcode: seen.rcode, responseBytes: bytes.length } : {}), seconds: (performance.now() - start) / 1000,
+    });
+    return bytes;
+  }
+
+  /** seen: filled for the metrics (undefined without an observer, so nothing is spent on them). */
+  private async respond(msg: Buffer, transport: Transport, seen: Seen | undefined): Promise<Buffer | undefined> {
     this.stats.queries++;
     const options: HandlerOptions = { maxUdpSize: this.options.maxUdpSize, forwarding: this.forwarder.upstreams.length > 0 };
     const result = handleQuery(msg, transport, this.index, options);
@@ -159,9 +198,14 @@ export class DnsServer {
     }
     if (result.kind === 'answer') {
       this.count(result.rcode, result.truncated);
+      if (seen) {
+        seen.rcode = result.rcode;
+        if (result.qname !== undefined) seen.question = { name: result.qname, type: result.qtype as Question['type'] };
+      }
       return result.bytes;
     }
     const req = result.request;
+    if (seen) seen.question = req.clientQuestion;
     const name = normalizeName(req.question.name);
     const looped = isUnder(name, LOOP_PROBE_SUFFIX) ? this.probes.get(name) : undefined;
     if (looped) {
@@ -169,34 +213,37 @@ export class DnsServer {
       // probe is forwarded like any name, so that server finds a loop that runs through us.
       this.refuseLoop(looped, `upstream ${upstreamText(looped)} sent our loop probe ${name} back to this server: it forwards to us`);
       this.probes.delete(name);
-      this.count('SERVFAIL', false);
+      this.count('SERVFAIL', false, seen);
       return forwardedResponse(req, undefined);
     }
     if (this.forwarding >= this.options.maxForwarding) {
       this.log.warn({ inflight: this.forwarding }, 'dns: too many forwarded queries in flight, answering SERVFAIL');
-      this.count('SERVFAIL', false);
+      this.count('SERVFAIL', false, seen);
+      this.observer?.forwardRejected();
       return forwardedResponse(req, undefined);
     }
     this.forwarding++;
     try {
       const up = await this.forwarder.resolve(req.question).catch(() => undefined);
-      this.count(up?.rcode ?? 'SERVFAIL', false);
+      this.count(up?.rcode ?? 'SERVFAIL', false, seen);
       return forwardedResponse(req, up);
     } catch (err) {
       this.log.warn({ err: (err as Error).message }, 'dns: could not encode a forwarded answer');
+      if (seen) seen.rcode = 'SERVFAIL';
       return forwardedResponse(req, undefined);
     } finally {
       this.forwarding--;
     }
   }
 
-  private count(rcode: string, truncated: boolean): void {
+  private count(rcode: RcodeName, truncated: boolean, seen?: Seen): void {
+    if (seen) seen.rcode = rcode;
     this.stats.rcodes[rcode] = (this.stats.rcodes[rcode] ?? 0) + 1;
     if (truncated) this.stats.truncated++;
   }
 
   private async onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
-    const bytes = await this.answer(msg, 'udp');
+    const bytes = await this.answer(msg, 'udp', this.observer ? clientFamily(rinfo.family, rinfo.address) : 4);
     if (bytes && this.udp) this.udp.send(bytes, rinfo.port, rinfo.address, (err) => err && this.log.warn({ err: err.message, to: rinfo.address }, 'dns: UDP send failed'));
   }
 
@@ -205,6 +252,7 @@ export class DnsServer {
     socket.on('close', () => this.connections.delete(socket));
     socket.on('error', () => socket.destroy());
     socket.setTimeout(this.options.tcpIdleMs, () => socket.destroy());
+    const family = this.observer ? clientFamily(socket.remoteFamily, socket.remoteAddress) : 4;
     let buf: Buffer = Buffer.alloc(0);
     let inflight = 0;
     socket.on('data', (chunk: Buffer) => {
@@ -213,7 +261,7 @@ export class DnsServer {
         const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
         buf = buf.subarray(2 + msg.length);
         if (++inflight >= this.options.maxPipelined) socket.pause();
-        void this.answer(msg, 'tcp')
+        void this.answer(msg, 'tcp', family)
           .then((bytes) => {
             if (bytes && !socket.destroyed) socket.write(Buffer.concat([Buffer.from([bytes.length >> 8, bytes.length & 255]), bytes]));
           })
@@ -224,6 +272,11 @@ export class DnsServer {
       }
     });
   }
+}
+
+/** As CoreDNS's family label: 6 only for a real IPv6 client, not an IPv4-mapped one on a dual-stack socket. */
+function clientFamily(family: string | undefined, address: string | undefined): 4 | 6 {
+  return family === 'IPv6' && !address?.toLowerCase().startsWith('::ffff:') ? 6 : 4;
 }
 
 function bindUdp(host: string, port: number): Promise<dgram.Socket> {
