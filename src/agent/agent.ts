@@ -7,7 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { ApiClient, ApiClientError } from '../client/api-client.js';
 import { Informer } from '../client/informer.js';
-import type { Backend, ClusterConfig, Node } from '../api/objects.js';
+import { NODE_ANNOTATIONS, type Backend, type ClusterConfig, type Node } from '../api/objects.js';
 import type { Handle } from '../netlink/handle.js';
 import { applySteps } from './network/apply.js';
 import { desiredNetwork } from './network/desired.js';
@@ -109,7 +109,10 @@ export class Agent {
     if (this.stopped) return;
     this.informer = new Informer<Node>(this.deps.client, { plural: 'nodes' }, {
       onAdd: (n) => (this.noticeSelf(n), this.reconciler.request('node added')),
-      onUpdate: (_o, n) => (this.noticeSelf(n), this.reconciler.request('node changed')),
+      // Only a change the network plan reads asks for a sync: not the NetworkUnavailable condition
+      // agents write, nor annotations such as the DNS or debug endpoints they publish (each would
+      // make every agent resync, and undo a repair under test or in progress for nothing).
+      onUpdate: (o, n) => (this.noticeSelf(n), networkView(o) !== networkView(n) && this.reconciler.request('node changed')),
       onDelete: (n) => this.reconciler.request(`node ${n.metadata.name} deleted`),
       onSynced: () => {
         this.state.controlPlane = 'connected';
@@ -261,4 +264,9 @@ export class Agent {
       return undefined;
     }
   }
+}
+
+/** What of a Node the network sync reads (the peer, its backend, its addresses), as one comparable string. */
+export function networkView(n: Node): string {
+  return JSON.stringify([peerOf(n) ?? null, n.metadata.annotations?.[NODE_ANNOTATIONS.backend] ?? null, n.spec.podCIDRs ?? null, n.status?.addresses ?? null]);
 }
