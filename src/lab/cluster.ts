@@ -345,6 +345,14 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
       const st = await waitAgentSynced(n, nodes.length - 1);
       log(`${n.name}: agent up, podCIDR ${st.podCidr}, ${st.peers.length} peers, backend ${opts.backend}`);
     }
+    // Every agent answers the cluster DNS once it has listed Services and Endpoints and then
+    // publishes its server; pods (and the main job's by-name probe) resolve from then on.
+    const dnsIps = await waitFor('the cluster DNS served on every node (kube-system/kube-dns endpoints)', async () => {
+      const ep = await admin!.get<Endpoints>({ plural: 'endpoints', namespace: 'kube-system', name: 'kube-dns' });
+      const ips = (ep.subsets ?? []).flatMap((x) => (x.addresses ?? []).map((a) => a.ip));
+      return ips.length === nodes.length ? ips : undefined;
+    }, 30_000);
+    log(`cluster DNS: ${nodes[0]?.clusterDns?.clusterDNS ?? 'the kube-dns ClusterIP'} answered on each node (kube-dns endpoints ${dnsIps.join(', ')})`);
     const pods: ClusterPod[] = [];
     for (const n of nodes) {
       for (let i = 1; i <= opts.podsPerNode; i++) {

@@ -317,7 +317,9 @@ t.test('real resolvers against the cluster DNS server across network namespaces'
     t.same(await short('after-fuzz.example.test', 'A'), ['192.0.2.53'], 'and still forwards');
     server.send({ id: 's', op: 'stats' });
     const s = await server.next('stats');
-    t.ok(s.stats.queries >= 3000, `${s.stats.queries} packets seen, ${s.stats.dropped} dropped, rcodes ${JSON.stringify(s.stats.rcodes)}`);
+    // Every TCP frame arrives; datagrams of a flood may be dropped by the kernel when the socket's
+    // receive queue is full (a busy machine), which the server must survive, not count: 90% of them.
+    t.ok(s.stats.queries >= 1000 + 0.9 * 2000, `${s.stats.queries} packets seen (of 2,000 datagrams and 1,000 TCP frames), ${s.stats.dropped} dropped, rcodes ${JSON.stringify(s.stats.rcodes)}`);
   });
 
   t.test('the file stays under 60 s', async (t) => {

@@ -94,7 +94,8 @@ export function foreignNftTable(netns: string, table: string): string {
 /** Everything that is not podwire's service proxy (either mode's), with nft handles, counters blanked. */
 export function foreignSnapshot(netns: string): Record<string, string> {
   const snap: Record<string, string> = {
-    'nft list tables': inNetns(netns, 'nft', ['list', 'tables']),
+    // Without the agent's DNS table, which it writes whole at every start (so it moves to the end of the list).
+    'nft list tables': inNetns(netns, 'nft', ['list', 'tables']).split('\n').filter((l) => l.trim() !== 'table inet podwire-dns').join('\n'),
     'nft table ip other': blankCounters(inNetns(netns, 'nft', ['-a', 'list', 'table', 'ip', 'other'])),
     'chain inet podwire zz-foreign': blankCounters(inNetns(netns, 'nft', ['-a', 'list', 'chain', 'inet', 'podwire', 'zz-foreign'])),
     'chain inet podwire pod-masquerade': blankCounters(inNetns(netns, 'nft', ['-a', 'list', 'chain', 'inet', 'podwire', 'pod-masquerade'])),
