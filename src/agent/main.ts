@@ -228,12 +228,12 @@ async function serve(o: AgentOptions): Promise<number> {
       ...(metrics ? { onRulesSynced: (s) => metrics.rulesSynced(s) } : {}),
     });
   }
-  running.dns = startNodeDns(o, agent.state, { client, handle, log });
+  running.dns = startNodeDns(o, agent.state, { client, handle, log }, metrics);
   return -1;
 }
 
 /** The node-local cluster DNS, once registration gave the cluster DNS address and this node's podCIDR. */
-function startNodeDns(o: AgentOptions, state: AgentState, io: { client: ApiClient; handle: Handle; log: pino.Logger }): NodeDns | undefined {
+function startNodeDns(o: AgentOptions, state: AgentState, io: { client: ApiClient; handle: Handle; log: pino.Logger }, metrics?: AgentMetrics): NodeDns | undefined {
   const kernel = realNodeDnsKernel(io.handle, execRunner);
   if (!o.dns) {
     try {
@@ -252,13 +252,15 @@ function startNodeDns(o: AgentOptions, state: AgentState, io: { client: ApiClien
   const dns = new NodeDns({
     nodeName: o.nodeName, clusterDns: state.clusterDns.clusterDNS, zone: state.clusterDns.clusterDomain, gateway: gatewayOf(state.podCidr),
     upstreams, ttl: o.dns.ttl, negativeTtl: o.dns.negativeTtl, podRecords: o.dns.podRecords,
+    // One observer for both listeners (the server label tells them apart): coredns_* on --metrics-listen.
+    ...(metrics ? { server: { observer: metrics.dnsObserver() } } : {}),
   }, { client: io.client, kernel, log: io.log });
   dns.start();
   return dns;
 }
 
-function debugDeps(o: AgentOptions, agent: Agent, handle: Handle, running: { proxy?: ServiceProxy }): DebugDeps {
-  return { nodeName: o.nodeName, agent, handle, proxy: () => running.proxy, proxyMode: o.proxyMode, masqMode: o.masqMode, runDir: o.runDir, ipamDataDir: o.ipamDataDir, cniConfDir: o.cniConfDir };
+function debugDeps(o: AgentOptions, agent: Agent, handle: Handle, running: { proxy?: ServiceProxy; dns?: NodeDns }): DebugDeps {
+  return { nodeName: o.nodeName, agent, handle, proxy: () => running.proxy, dns: () => running.dns?.status(), proxyMode: o.proxyMode, masqMode: o.masqMode, runDir: o.runDir, ipamDataDir: o.ipamDataDir, cniConfDir: o.cniConfDir };
 }
 
 /** The gauges read the agent's and the proxy's state, and the IPAM directory, when scraped. */

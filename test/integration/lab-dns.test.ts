@@ -15,6 +15,7 @@ import type { Endpoints, Node, Service } from '../../src/api/objects.js';
 import { NODE_ANNOTATIONS } from '../../src/api/objects.js';
 import { createCluster, destroyCluster, restartAgent, agentStatus, waitFor, OUTSIDE_IP, type ClusterNode, type ClusterPod } from '../../src/lab/cluster.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
+import { parseExposition } from '../lib/prom-text.js';
 
 const CLUSTER_DNS = '10.96.0.10';
 const LIB = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', 'lib');
@@ -82,6 +83,13 @@ t.test('cluster DNS in a lab: local answers untracked, kube-dns from the nodes, 
   const seen = ((await nextLine()).questions as string[]) ?? [];
   t.ok(seen.includes('a.example.test A udp') && seen.includes('www.example.test A udp'), `the upstream was asked: ${seen.join('; ')}`);
   t.notOk(seen.some((q) => q.includes('cluster.local') && !q.includes('loop-probe')), 'nothing of the cluster zone was forwarded');
+  // The agent's metrics (CoreDNS's names) on node1's --metrics-listen (127.0.0.1:10249 in its netns).
+  const scraped = spawnSync('ip', ['netns', 'exec', node1.netns, 'curl', '-s', '-m', '5', 'http://127.0.0.1:10249/metrics'], { encoding: 'utf8' });
+  const samples = parseExposition(scraped.stdout).samples;
+  const sum = (name: string, labels: Record<string, string>) => samples.filter((x) => x.name === name && Object.entries(labels).every(([k, v]) => x.labels[k] === v)).reduce((a, x) => a + x.value, 0);
+  t.ok(sum('coredns_dns_requests_total', { server: `dns://${CLUSTER_DNS}:53`, zone: 'cluster.local.', type: 'A' }) >= 3, 'node1: coredns_dns_requests_total of the cluster zone on dns://10.96.0.10:53');
+  t.ok(sum('coredns_dns_responses_total', { server: `dns://${CLUSTER_DNS}:53`, rcode: 'NXDOMAIN' }) >= 1, 'node1: an NXDOMAIN response counted');
+  t.ok(sum('coredns_forward_requests_total', { to: `${OUTSIDE_IP}:53` }) >= 2, 'node1: coredns_forward_requests_total to the upstream');
   t.same(dig(pod1, '-x', web.spec.clusterIP!).answers, ['PTR web.default.svc.cluster.local.'], 'PTR of the ClusterIP');
   const node = spawnSync('ip', ['netns', 'exec', pod2.netns, process.execPath, '-e', "require('node:dns').promises.resolve4('web.default.svc.cluster.local').then((a)=>console.log(a.join()),(e)=>{console.log(e.code);process.exit(1)})"], { encoding: 'utf8', timeout: 15_000 });
   t.equal(node.stdout.trim(), web.spec.clusterIP, `${pod2.name}: Node's dns.resolve4 (c-ares, the pod's resolv.conf)`);

@@ -22,10 +22,12 @@ function healthy(): DoctorFacts {
     nft: { tableFamily: 'inet', table: 'podwire', tablePresent: true, missingChains: [] },
     cni: { confDir: '/etc/cni/net.d', files: [{ name: '10-podwire.conflist', ours: true }] },
     ipamOrphans: [],
+    dns: { clusterDns: '10.96.0.10', gateway: '10.244.1.1', synced: true, listening: ['10.96.0.10:53', '10.244.1.1:53'], upstreams: ['192.0.2.53:53'], loops: [], tablePresent: true },
   };
 }
 
 t.same(doctorChecks(healthy()), [], 'a healthy node: no finding');
+t.same(doctorChecks({ ...healthy(), dns: undefined }), [], '--dns off: no DNS finding');
 t.same(doctorChecks({ ...healthy(), cni: { confDir: '/x', files: [] }, nft: undefined }).map((f) => f.severity), ['warning'], 'no CNI config (a runtime reading elsewhere) is only a warning; no nft facts (iptables masquerade) no finding');
 
 type Case = { name: string; check: string; severity: 'error' | 'warning'; change: (f: DoctorFacts) => void; message: RegExp; fix: RegExp };
@@ -52,6 +54,13 @@ const cases: Case[] = [
   { name: 'only foreign configs', check: 'cni-config-conflict', severity: 'warning', change: (f) => { f.cni.files = [{ name: '87-podman-bridge.conflist', ours: false }]; }, message: /no podwire config in \/etc\/cni\/net\.d, only 87-podman-bridge\.conflist/, fix: /--install-cni/ },
   { name: 'an unreadable conf dir', check: 'cni-config-conflict', severity: 'error', change: (f) => { f.cni.error = 'EACCES'; }, message: /EACCES/, fix: /--cni-conf-dir/ },
   { name: 'a leaked reservation', check: 'ipam-leak', severity: 'warning', change: (f) => { f.ipamOrphans = [{ network: 'podwire', ip: '10.244.1.9', containerId: 'abcdef0123456789', ifname: 'eth0' }]; }, message: /1 IP reservation without a live container.*10\.244\.1\.9 \(abcdef012345\)/, fix: /podwire\/10\.244\.1\.9/ },
+  { name: 'DNS not listed yet', check: 'dns-not-serving', severity: 'error', change: (f) => { f.dns = { ...f.dns!, synced: false, listening: [] }; }, message: /has not listed Services and Endpoints yet/, fix: /podwire status/ },
+  { name: 'DNS port 53 taken', check: 'dns-not-serving', severity: 'error', change: (f) => { f.dns = { ...f.dns!, listening: ['10.244.1.1:53'], error: 'listen EADDRINUSE: address already in use 10.96.0.10:53' }; }, message: /does not listen on 10\.96\.0\.10:53: listen EADDRINUSE.*answered by other nodes/, fix: /ss -lunp/ },
+  { name: 'DNS gateway listener missing', check: 'dns-not-serving', severity: 'error', change: (f) => { f.dns = { ...f.dns!, listening: ['10.96.0.10:53'] }; }, message: /10\.244\.1\.1:53.*other nodes cannot fall back/, fix: /retries every 2 s/ },
+  { name: 'DNS table gone', check: 'dns-rules-missing', severity: 'error', change: (f) => { f.dns = { ...f.dns!, tablePresent: false }; }, message: /table inet podwire-dns is gone/, fix: /restart podwire-agent/ },
+  { name: 'DNS table not checkable', check: 'dns-rules-missing', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, tablePresent: undefined, tableError: 'nft: not found' }; }, message: /nft: not found/, fix: /nft/ },
+  { name: 'DNS upstream loop', check: 'dns-upstream-loop', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, loops: ['upstream 127.0.0.53:53 sent our loop probe x.loop-probe.podwire.invalid back to this server'] }; }, message: /127\.0\.0\.53:53/, fix: /--dns-upstream/ },
+  { name: 'DNS without upstream', check: 'dns-no-upstream', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, upstreams: [] }; }, message: /SERVFAIL/, fix: /--dns-upstream/ },
 ];
 
 for (const c of cases) {

@@ -40,6 +40,21 @@ export interface DoctorFacts {
   cni: { confDir: string; files: { name: string; ours: boolean; error?: string }[]; error?: string };
   /** Reservations no live container holds (proven: no netns has the IP on eth0, older than the grace). */
   ipamOrphans: { network: string; ip: string; containerId: string; ifname: string }[];
+  /** The node-local cluster DNS (undefined: --dns off, or not started: no cluster DNS address yet). */
+  dns?: DnsFacts;
+}
+
+export interface DnsFacts {
+  clusterDns: string;
+  gateway: string;
+  synced: boolean;
+  listening: string[];
+  upstreams: string[];
+  loops: string[];
+  error?: string;
+  /** table inet podwire-dns present (undefined: nft could not be asked). */
+  tablePresent?: boolean;
+  tableError?: string;
 }
 
 const SYSCTL_FIX = 'in the node\'s netns';
@@ -72,6 +87,19 @@ function mtuProblems(f: DoctorFacts): string[] {
   const bad = f.bridgePorts.filter((p) => p.mtu > d.podMtu);
   if (bad.length) out.push(`pod veth${bad.length > 1 ? 's' : ''} ${bad.map((p) => `${p.name} mtu ${p.mtu}`).join(', ')} > the pod MTU ${d.podMtu}`);
   return out;
+}
+
+const DNS_FIX_LOG = 'see the agent log (journalctl -u podwire-agent, lines with "dns:")';
+
+function dnsChecks(d: DnsFacts, add: (check: string, severity: Severity, message: string, fix: string) => void): void {
+  const want = [d.clusterDns, d.gateway];
+  const missing = want.filter((h) => !d.listening.some((l) => l === `${h}:53` || l.startsWith(`${h}:`)));
+  if (!d.synced) add('dns-not-serving', 'error', `the cluster DNS has not listed Services and Endpoints yet: this node's pods are sent to other nodes' servers${d.error ? ` (${d.error})` : ''}`, `check that the agent reaches the control plane (podwire status); ${DNS_FIX_LOG}`);
+  else if (missing.length) add('dns-not-serving', 'error', `the cluster DNS does not listen on ${missing.map((h) => `${h}:53`).join(' and ')}${d.error ? `: ${d.error}` : ''}; ${missing.includes(d.clusterDns) ? 'this node\'s pods are answered by other nodes (or not at all with one node)' : 'other nodes cannot fall back to this one'}`, `find what holds port 53 there (ss -lunp 'sport = :53' in the node's netns) or why the address is missing; the agent retries every 2 s; ${DNS_FIX_LOG}`);
+  if (d.tableError) add('dns-rules-missing', 'warning', `could not check table inet podwire-dns: ${d.tableError}`, 'check that nft is installed on the node');
+  else if (d.tablePresent === false) add('dns-rules-missing', 'error', `table inet podwire-dns is gone: this node's pods' DNS queries are tracked and DNATed by the service proxy (the conntrack race), and there is no fallback when the agent is down`, 'restart podwire-agent (it writes the table when its DNS starts); find what deletes it (nft monitor)');
+  if (d.loops.length) add('dns-upstream-loop', 'warning', `upstream resolvers that lead back to this server are not used: ${d.loops.join('; ')}`, 'give the agent --dns-upstream with the resolvers the node should use (not a stub that forwards to the cluster DNS)');
+  if (d.synced && d.upstreams.length === 0) add('dns-no-upstream', 'warning', 'the cluster DNS has no upstream resolver: names outside the cluster zone get SERVFAIL', 'give the agent --dns-upstream IP[,IP], or a nameserver in the node\'s /etc/resolv.conf that is not the cluster DNS');
 }
 
 /** Every finding of one node's facts, errors first, in a stable order. */
@@ -132,6 +160,8 @@ export function doctorChecks(f: DoctorFacts): Finding[] {
       add('cni-config-conflict', 'error', `the runtime uses ${c.confDir}/${first.name} (first by name)${first.error ? ` (${first.error})` : ''}, not podwire's ${c.files[oursAt]!.name}: new pods get another network`, `remove or rename ${c.files.slice(0, oursAt).map((x) => `${c.confDir}/${x.name}`).join(' ')} (the runtime takes the first file in lexical order)`);
     } else if (others.length) add('cni-config-conflict', 'warning', `other CNI configs in ${c.confDir}: ${others.join(', ')} (podwire's ${c.files[0]!.name} comes first and wins)`, `remove ${others.map((n) => `${c.confDir}/${n}`).join(' ')} to avoid surprises if they are renamed`);
   }
+
+  if (f.dns) dnsChecks(f.dns, add);
 
   if (f.ipamOrphans.length) {
     const o = f.ipamOrphans;

@@ -14,7 +14,9 @@ import { execRunner, type CommandRunner } from '../../exec/runner.js';
 import { NFT_MASQ_CHAIN, NFT_TABLE } from '../../exec/names.js';
 import { CHAINS } from '../../proxy/nft/layout.js';
 import { findPodNetns } from './pod-netns.js';
-import { doctorChecks, type DoctorFacts, type Finding } from './doctor-checks.js';
+import { doctorChecks, type DnsFacts, type DoctorFacts, type Finding } from './doctor-checks.js';
+import type { NodeDnsStatus } from '../dns/node-dns.js';
+import { DNS_TABLE_SPEC } from '../dns/rules.js';
 
 /** What the route needs of routes.ts DebugDeps (not imported: routes.ts imports this file). */
 export interface DoctorRouteDeps {
@@ -26,6 +28,8 @@ export interface DoctorRouteDeps {
   masqMode: 'nftables' | 'iptables';
   ipamDataDir: string;
   cniConfDir: string;
+  /** The node-local cluster DNS's status (undefined: not running). */
+  dns?: () => NodeDnsStatus | undefined;
 }
 
 /** A reservation younger than this may belong to a CNI ADD still in progress: never flagged. */
@@ -125,6 +129,20 @@ function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nf
   return { ...base, tablePresent, missingChains: want.filter((c) => !ours.has(c)) };
 }
 
+function dnsFacts(deps: DoctorRouteDeps, runner: CommandRunner): DnsFacts | undefined {
+  const s = deps.dns?.();
+  if (!s) return undefined;
+  const base: DnsFacts = { clusterDns: s.clusterDns, gateway: s.gateway, synced: s.synced, listening: s.listening, upstreams: s.upstreams, loops: s.loops, ...(s.error ? { error: s.error } : {}) };
+  try {
+    const r = runner.run('nft', ['list', 'table', DNS_TABLE_SPEC]);
+    if (r.code === 0) return { ...base, tablePresent: true };
+    // "No such file or directory": the table does not exist; anything else is nft's own trouble.
+    return /No such file|does not exist/i.test(r.stderr) ? { ...base, tablePresent: false } : { ...base, tableError: `nft list table ${DNS_TABLE_SPEC} exited ${r.code}: ${r.stderr.trim()}` };
+  } catch (e) {
+    return { ...base, tableError: (e as Error).message };
+  }
+}
+
 export function gatherDoctorFacts(deps: DoctorRouteDeps, runner: CommandRunner = execRunner, now = Date.now()): DoctorFacts {
   const input = deps.agent.networkInput();
   const desired = input ? desiredNetwork(input) : undefined;
@@ -154,6 +172,7 @@ export function gatherDoctorFacts(deps: DoctorRouteDeps, runner: CommandRunner =
     // A reservation is live while a pod of this node holds it, even one left outside a podCIDR
     // that changed since (its veth is here): the range is the cluster CIDR, not the podCIDR.
     ipamOrphans: ipamOrphans(deps.ipamDataDir, now, (ip) => findPodNetns({ ip, node: deps.handle, ...(input ? { podCidr: input.clusterCidr } : {}) }) !== undefined),
+    ...(() => { const dns = dnsFacts(deps, runner); return dns ? { dns } : {}; })(),
   };
 }
 

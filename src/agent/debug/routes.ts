@@ -11,6 +11,7 @@ import type { Agent } from '../agent.js';
 import type { ServiceProxy } from '../service-proxy.js';
 import type { Handle } from '../../netlink/handle.js';
 import type { ProxyMode } from '../../proxy/backend.js';
+import type { NodeDnsStatus } from '../dns/node-dns.js';
 import { registerPeerRoutes } from './peers.js';
 import { registerPingRoutes } from './ping.js';
 import { registerDoctorRoutes } from './doctor.js';
@@ -28,6 +29,8 @@ export interface DebugDeps {
   handle: Handle;
   /** The service proxy once it runs (after registration; never with --proxy-mode none). */
   proxy: () => ServiceProxy | undefined;
+  /** The node-local cluster DNS's status once it runs (never with --dns off). */
+  dns?: () => NodeDnsStatus | undefined;
   proxyMode: ProxyMode | 'none';
   masqMode: 'nftables' | 'iptables';
   runDir: string;
