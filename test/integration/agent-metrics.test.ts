@@ -51,6 +51,7 @@ t.test('agent /metrics in a node netns: syncs, gauges, pod registrations; a Serv
   t.equal(value(before, 'podwire_ipam_addresses', { state: 'free' }), 252, '/24: 253 allocatable − 1');
   t.ok(value(before, 'podwire_cni_pod_requests_total', { method: 'POST', code: '201' }) >= 1, 'the CNI ADD registered its pod through the agent');
   t.equal(value(before, 'podwire_proxy_services'), 1, 'one service yet: the control plane\'s kube-system/kube-dns');
+  t.equal(value(before, 'podwire_proxy_endpoints'), 4, 'its endpoints: both nodes\' DNS servers × its two ports (dns, dns-tcp)');
 
   const proxySyncs = value(before, 'podwire_sync_duration_seconds_count', { subsystem: 'proxy' });
   const programmed = value(before, 'podwire_network_programming_duration_seconds_count');
@@ -61,7 +62,7 @@ t.test('agent /metrics in a node netns: syncs, gauges, pod registrations; a Serv
   }, 10_000);
   t.ok(value(after, 'podwire_sync_duration_seconds_count', { subsystem: 'proxy' }) > proxySyncs, `a Service moved the proxy sync count (${proxySyncs} → ${value(after, 'podwire_sync_duration_seconds_count', { subsystem: 'proxy' })})`);
   t.ok(value(after, 'podwire_sync_last_success_timestamp_seconds', { subsystem: 'proxy' }) >= value(before, 'podwire_sync_last_success_timestamp_seconds', { subsystem: 'proxy' }), 'and its last success');
-  t.equal(value(after, 'podwire_proxy_endpoints'), 2, 'both echo pods are endpoints');
+  t.equal(value(after, 'podwire_proxy_endpoints'), 4 + 2, 'both echo pods are endpoints too');
   t.ok(value(after, 'podwire_sync_proxy_rules_written_bytes_total', { scope: 'partial' }) > 0, 'rules were written by a partial sync');
   const latency = value(after, 'podwire_network_programming_duration_seconds_sum') / value(after, 'podwire_network_programming_duration_seconds_count');
   t.ok(latency >= 0 && latency < 10, `network programming latency observed (mean ${latency.toFixed(3)} s)`);
