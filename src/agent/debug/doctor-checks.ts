@@ -2,6 +2,8 @@
 // netns (doctor.ts) to findings, each with what is wrong and how to fix it. The check ids are a
 // contract (src/cli/README.md, doctor section); agent-down, controlplane-unreachable and the
 // control plane's side of podcidr-mismatch are the CLI's (src/cli/debug/doctor.ts).
+import type { NodeDnsStatus } from '../dns/node-dns.js';
+
 export type Severity = 'error' | 'warning';
 
 export interface Finding {
@@ -44,14 +46,8 @@ export interface DoctorFacts {
   dns?: DnsFacts;
 }
 
-export interface DnsFacts {
-  clusterDns: string;
-  gateway: string;
-  synced: boolean;
-  listening: string[];
-  upstreams: string[];
-  loops: string[];
-  error?: string;
+/** The DNS part's own status (without its fallback list), and whether its nft table is there. */
+export interface DnsFacts extends Omit<NodeDnsStatus, 'fallback'> {
   /** table inet podwire-dns present (undefined: nft could not be asked). */
   tablePresent?: boolean;
   tableError?: string;
