@@ -4,6 +4,7 @@
 // responses is how two servers ping-pong forever).
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, OptAnswer, Question } from 'dns-packet';
+import type { FastQuery } from './fast-parse.js';
 import { lookupName, type DnsIndex, type NameRecords } from './records.js';
 import { isUnder, normalizeName } from './names.js';
 import { CLASSIC_UDP_SIZE, encodeResponse, FLAG, TCP_MAX_SIZE, withQuestionClass, type RcodeName, type ResponseParts } from './wire.js';
@@ -36,17 +37,18 @@ export interface ForwardRequest {
 }
 
 export type HandlerResult =
-  | { kind: 'answer'; bytes: Buffer; rcode: RcodeName; truncated: boolean; qname?: string; qtype?: string }
+  /** cacheable: answered from the index, so the same question gives the same bytes until the index changes (answer-cache.ts). */
+  | { kind: 'answer'; bytes: Buffer; rcode: RcodeName; truncated: boolean; qname?: string; qtype?: string; cacheable?: boolean }
   | { kind: 'forward'; request: ForwardRequest }
   | { kind: 'drop'; reason: string };
 
 const MAX_CNAME_CHAIN = 8;
 
-function respond(parts: ResponseParts, limit: number, q?: Question): HandlerResult {
+function respond(parts: ResponseParts, limit: number, q?: Question, cacheable = false): HandlerResult {
   const encoded = encodeResponse(parts, limit);
   const bytes = withQuestionClass(encoded.bytes, parts.question?.class);
   const truncated = encoded.truncated;
-  return { kind: 'answer', bytes, rcode: parts.rcode, truncated, ...(q ? { qname: q.name, qtype: q.type } : {}) };
+  return { kind: 'answer', bytes, rcode: parts.rcode, truncated, ...(q ? { qname: q.name, qtype: q.type } : {}), ...(cacheable ? { cacheable } : {}) };
 }
 
 function soa(index: DnsIndex): Answer {
@@ -102,7 +104,7 @@ function answerFromIndex(index: DnsIndex, a: Asked, name: string): HandlerResult
     const r = lookupName(index, current);
     if (!r) {
       // The rcode is the last name's (RFC 6604): a CNAME to a missing name is NXDOMAIN, the CNAME kept.
-      return respond({ ...base(a, 'NXDOMAIN', true), answers, authorities: [soa(index)] }, a.limit, a.q);
+      return respond({ ...base(a, 'NXDOMAIN', true), answers, authorities: [soa(index)] }, a.limit, a.q, true);
     }
     if (r.cname && qtype !== 'CNAME' && qtype !== 'ANY') {
       answers.push({ type: 'CNAME', name: owner, ttl: index.ttl, data: r.cname });
@@ -122,13 +124,14 @@ function answerFromIndex(index: DnsIndex, a: Asked, name: string): HandlerResult
     break;
   }
   const authorities = answers.some((r) => r.type !== 'CNAME') || qtype === 'CNAME' || qtype === 'ANY' ? [] : [soa(index)];
-  return respond({ ...base(a, 'NOERROR', true), answers, authorities, additionals: glue }, a.limit, a.q);
+  return respond({ ...base(a, 'NOERROR', true), answers, authorities, additionals: glue }, a.limit, a.q, true);
 }
 
-function udpLimit(opt: OptAnswer | undefined, transport: Transport, options: HandlerOptions): number {
+/** The size a response must fit: TCP's, else 512 without OPT, else the client's EDNS size within [512, ours]. */
+export function responseLimit(ednsSize: number | undefined, transport: Transport, maxUdpSize: number): number {
   if (transport === 'tcp') return TCP_MAX_SIZE;
-  if (!opt) return CLASSIC_UDP_SIZE;
-  return Math.max(CLASSIC_UDP_SIZE, Math.min(opt.udpPayloadSize, options.maxUdpSize));
+  if (ednsSize === undefined) return CLASSIC_UDP_SIZE;
+  return Math.max(CLASSIC_UDP_SIZE, Math.min(ednsSize, maxUdpSize));
 }
 
 function decode(request: Buffer): DecodedPacket | undefined {
@@ -161,7 +164,7 @@ function answerQuery(packet: DecodedPacket, header: { id: number; flags: number 
   const minimal: ResponseParts = { id: header.id, rcode: 'FORMERR', flags: header.flags & FLAG.RD };
   if (packet.questions?.length !== 1 || !q || opts.length > 1) return respond(minimal, CLASSIC_UDP_SIZE);
   const opt = opts[0];
-  const a: Asked = { id: header.id, q, flags: header.flags, edns: !!opt, limit: udpLimit(opt, transport, options), options };
+  const a: Asked = { id: header.id, q, flags: header.flags, edns: !!opt, limit: responseLimit(opt?.udpPayloadSize, transport, options.maxUdpSize), options };
   if (opt && opt.ednsVersion > 0) return respond({ ...base(a, 'BADVERS', false) }, a.limit, q); // RFC 6891 6.1.3
   if ((q.class ?? 'IN') !== 'IN' || q.type === 'AXFR' || q.type === 'IXFR') return respond(base(a, 'REFUSED', false), a.limit, q);
   const name = normalizeName(q.name);
@@ -170,14 +173,22 @@ function answerQuery(packet: DecodedPacket, header: { id: number; flags: number 
   return { kind: 'forward', request: { id: header.id, question: q, clientQuestion: q, flags: header.flags & (FLAG.RD | FLAG.CD), edns: a.edns, ednsSize: options.maxUdpSize, limit: a.limit, cnamePrefix: [] } };
 }
 
-export function handleQuery(request: Buffer, transport: Transport, index: DnsIndex, options: HandlerOptions = DEFAULT_HANDLER_OPTIONS): HandlerResult {
+/** The question and OPT of fast-parse.ts as dns-packet would have decoded them. */
+function packetOf(fast: FastQuery): DecodedPacket {
+  const q = { name: fast.name, type: fast.qtypeName, class: 'IN' } as Question;
+  const opt = fast.opt && { type: 'OPT', name: '.', udpPayloadSize: fast.opt.udpPayloadSize, ednsVersion: fast.opt.ednsVersion } as OptAnswer;
+  return { questions: [q], additionals: opt ? [opt] : [] } as DecodedPacket;
+}
+
+/** fast: the same request as read by fastParse (skips dns-packet's decode; the answer is the same). */
+export function handleQuery(request: Buffer, transport: Transport, index: DnsIndex, options: HandlerOptions = DEFAULT_HANDLER_OPTIONS, fast?: FastQuery): HandlerResult {
   try {
     if (request.length < 12) return { kind: 'drop', reason: `${request.length} bytes, shorter than a DNS header` };
     const header = { id: request.readUInt16BE(0), flags: request.readUInt16BE(2) };
     if (header.flags & 0x8000) return { kind: 'drop', reason: 'a response (QR set), not a query' };
     const opcode = (header.flags >> 11) & 0xf;
     if (opcode !== 0) return respond({ id: header.id, opcode, rcode: 'NOTIMP', flags: header.flags & FLAG.RD }, CLASSIC_UDP_SIZE);
-    const packet = unrepresentableName(request) ? undefined : decode(request);
+    const packet = fast ? packetOf(fast) : unrepresentableName(request) ? undefined : decode(request);
     if (!packet) return respond({ id: header.id, rcode: 'FORMERR', flags: header.flags & FLAG.RD }, CLASSIC_UDP_SIZE);
     return answerQuery(packet, header, transport, index, options);
   } catch (err) {

@@ -5,9 +5,11 @@ import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Question } from 'dns-packet';
 import { tryParseIp } from '../net/index.js';
+import { AnswerCache, answerKey, DEFAULT_ANSWER_CACHE_OPTIONS, type AnswerCacheOptions, type AnswerCacheStats } from './answer-cache.js';
 import { DEFAULT_CACHE_OPTIONS, DnsCache, type CacheOptions } from './cache.js';
+import { fastParse } from './fast-parse.js';
 import { Forwarder, realTransport, upstreamText, type UpstreamTransport } from './forwarder.js';
-import { DEFAULT_HANDLER_OPTIONS, forwardedResponse, handleQuery, type HandlerOptions, type Transport } from './handler.js';
+import { DEFAULT_HANDLER_OPTIONS, forwardedResponse, handleQuery, responseLimit, type ForwardRequest, type HandlerOptions, type Transport } from './handler.js';
 import { LOOP_PROBE_SUFFIX, probeName, selfLoop } from './loop.js';
 import { DROPPED_ZONE, guardedObserver, qtypeLabel, type CacheKind, type DnsObserver } from './metrics.js';
 import { isUnder, normalizeName } from './names.js';
@@ -21,7 +23,16 @@ export interface DnsServerOptions {
   listen: Upstream;
   upstreams: Upstream[];
   maxUdpSize: number;
+  /** The cache of forwarded answers (cache.ts). */
   cache: CacheOptions;
+  /** The cache of encoded answers from the index (answer-cache.ts); maxEntries 0: none. */
+  answerCache: AnswerCacheOptions;
+  /**
+   * SO_RCVBUF asked for the UDP socket, bytes (the kernel caps it at net.core.rmem_max and doubles
+   * it; `udpRecvBufferSize` says what it gave). A burst or a stall of this process is absorbed here
+   * instead of dropped; the kernel's default is ~208 KiB (about 4,000 queries).
+   */
+  recvBufferSize: number;
   upstreamTimeoutMs: number;
   tcpIdleMs: number;
   maxTcpConnections: number;
@@ -44,6 +55,8 @@ export const DEFAULT_SERVER_OPTIONS: DnsServerOptions = {
   upstreams: [],
   maxUdpSize: DEFAULT_HANDLER_OPTIONS.maxUdpSize,
   cache: DEFAULT_CACHE_OPTIONS,
+  answerCache: DEFAULT_ANSWER_CACHE_OPTIONS,
+  recvBufferSize: 4 * 1024 * 1024,
   upstreamTimeoutMs: 2000,
   tcpIdleMs: 10_000,
   maxTcpConnections: 256,
@@ -82,6 +95,7 @@ export class DnsServer {
   private readonly connections = new Set<net.Socket>();
   private readonly probes = new Map<string, Upstream>();
   private forwarding = 0;
+  private readonly answers: AnswerCache;
   private readonly log: RateLimitedLog;
   private readonly observer: DnsObserver | undefined;
   /** CoreDNS's `server` label, `dns://IP:PORT` (the bound port once started). */
@@ -90,6 +104,7 @@ export class DnsServer {
   constructor(index: DnsIndex, options: Partial<DnsServerOptions> = {}) {
     this.options = { ...DEFAULT_SERVER_OPTIONS, ...options };
     this.index = index;
+    this.answers = new AnswerCache(this.options.answerCache);
     this.log = new RateLimitedLog(this.options.log, this.options.logLines, this.options.logIntervalMs);
     const given = this.options.observer;
     const obs = given && guardedObserver(given, (call, err) => this.log.warn({ call, err: err.message }, 'dns: the metrics observer failed'));
@@ -108,14 +123,25 @@ export class DnsServer {
     return a ? { host: a.address, port: a.port } : this.options.listen;
   }
 
+  /** What the kernel gave the UDP socket for SO_RCVBUF (bytes; undefined before start). */
+  get udpRecvBufferSize(): number | undefined {
+    return this.udp?.getRecvBufferSize();
+  }
+
+  get answerCacheStats(): AnswerCacheStats {
+    return this.answers.stats;
+  }
+
+  /** A new index (LiveDnsIndex.snapshot() after each change): answers from the old one are forgotten. */
   update(index: DnsIndex): void {
     this.index = index;
+    this.answers.clear();
   }
 
   async start(): Promise<void> {
     const { host, port } = this.options.listen;
     for (let attempt = 0; ; attempt++) {
-      this.udp = await bindUdp(host, port);
+      this.udp = await bindUdp(host, port, this.options.recvBufferSize);
       const bound = this.udp.address().port;
       try {
         this.tcp = await listenTcp(host, bound, (s) => this.onConnection(s));
@@ -127,7 +153,7 @@ export class DnsServer {
     }
     this.tcp.maxConnections = this.options.maxTcpConnections;
     this.serverLabel = `dns://${upstreamText(this.address)}`;
-    this.udp.on('message', (msg, rinfo) => void this.onDatagram(msg, rinfo).catch((err: Error) => this.log.warn({ err: err.message }, 'dns: a UDP query failed')));
+    this.udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     this.udp.on('error', (err) => this.log.warn({ err: err.message }, 'dns: UDP socket error'));
     this.refuseSelf();
     if (this.options.loopProbe) await this.probeLoops();
@@ -169,14 +195,26 @@ export class DnsServer {
 
   /** The response to one query, undefined when it is dropped; never rejects. family: the client's, for the metrics. */
   answer(msg: Buffer, transport: Transport, family: 4 | 6 = 4): Promise<Buffer | undefined> {
-    const obs = this.observer;
-    return obs ? this.observed(obs, msg, transport, family) : this.respond(msg, transport, undefined);
+    const now = this.answerNow(msg, transport, family);
+    return now instanceof Promise ? now : Promise.resolve(now);
   }
 
-  private async observed(obs: DnsObserver, msg: Buffer, transport: Transport, family: 4 | 6): Promise<Buffer | undefined> {
+  /**
+   * The response, at once when no upstream is involved (the index, the answer cache: no promise,
+   * no microtask), else a promise of it. Never throws or rejects.
+   */
+  private answerNow(msg: Buffer, transport: Transport, family: 4 | 6): Buffer | undefined | Promise<Buffer | undefined> {
+    const obs = this.observer;
+    if (!obs) return this.respond(msg, transport, undefined);
     const start = performance.now();
     const seen: Seen = {};
-    const bytes = await this.respond(msg, transport, seen);
+    const bytes = this.respond(msg, transport, seen);
+    return bytes instanceof Promise
+      ? bytes.then((b) => this.observe(obs, msg, transport, family, start, seen, b))
+      : this.observe(obs, msg, transport, family, start, seen, bytes);
+  }
+
+  private observe(obs: DnsObserver, msg: Buffer, transport: Transport, family: 4 | 6, start: number, seen: Seen, bytes: Buffer | undefined): Buffer | undefined {
     const q = seen.question;
     const zone = q ? (isUnder(normalizeName(q.name), this.index.zone) ? `${this.index.zone}.` : '.') : DROPPED_ZONE;
     obs.query({
@@ -187,10 +225,22 @@ export class DnsServer {
   }
 
   /** seen: filled for the metrics (undefined without an observer, so nothing is spent on them). */
-  private async respond(msg: Buffer, transport: Transport, seen: Seen | undefined): Promise<Buffer | undefined> {
+  private respond(msg: Buffer, transport: Transport, seen: Seen | undefined): Buffer | undefined | Promise<Buffer | undefined> {
     this.stats.queries++;
-    const options: HandlerOptions = { maxUdpSize: this.options.maxUdpSize, forwarding: this.forwarder.upstreams.length > 0 };
-    const result = handleQuery(msg, transport, this.index, options);
+    const forwarding = this.forwarder.upstreams.length > 0;
+    const fast = fastParse(msg);
+    let key: string | undefined;
+    if (fast && this.answers.enabled) {
+      key = answerKey(fast, transport, responseLimit(fast.opt?.udpPayloadSize, transport, this.options.maxUdpSize), forwarding);
+      const hit = this.answers.answer(key, msg, fast);
+      if (hit) {
+        this.count(hit.entry.rcode, hit.entry.truncated, seen);
+        if (seen) seen.question = { name: hit.entry.qname, type: hit.entry.qtype as Question['type'] };
+        return hit.bytes;
+      }
+    }
+    const options: HandlerOptions = { maxUdpSize: this.options.maxUdpSize, forwarding };
+    const result = handleQuery(msg, transport, this.index, options, fast);
     if (result.kind === 'drop') {
       this.stats.dropped++;
       this.log.warn({ transport, bytes: msg.length }, `dns: dropped a packet: ${result.reason}`);
@@ -202,9 +252,15 @@ export class DnsServer {
         seen.rcode = result.rcode;
         if (result.qname !== undefined) seen.question = { name: result.qname, type: result.qtype as Question['type'] };
       }
+      if (key !== undefined && fast && result.cacheable && result.qname !== undefined && result.qtype !== undefined) {
+        this.answers.store(key, msg, fast, { bytes: result.bytes, rcode: result.rcode, truncated: result.truncated, qname: result.qname, qtype: result.qtype });
+      }
       return result.bytes;
     }
-    const req = result.request;
+    return this.forward(result.request, seen);
+  }
+
+  private async forward(req: ForwardRequest, seen: Seen | undefined): Promise<Buffer | undefined> {
     if (seen) seen.question = req.clientQuestion;
     const name = normalizeName(req.question.name);
     const looped = isUnder(name, LOOP_PROBE_SUFFIX) ? this.probes.get(name) : undefined;
@@ -242,8 +298,18 @@ export class DnsServer {
     if (truncated) this.stats.truncated++;
   }
 
-  private async onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): Promise<void> {
-    const bytes = await this.answer(msg, 'udp', this.observer ? clientFamily(rinfo.family, rinfo.address) : 4);
+  private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    let now: Buffer | undefined | Promise<Buffer | undefined>;
+    try {
+      now = this.answerNow(msg, 'udp', this.observer ? clientFamily(rinfo.family, rinfo.address) : 4);
+    } catch (err) {
+      return void this.log.warn({ err: (err as Error).message }, 'dns: a UDP query failed');
+    }
+    if (now instanceof Promise) now.then((bytes) => this.sendUdp(bytes, rinfo), (err: Error) => this.log.warn({ err: err.message }, 'dns: a UDP query failed'));
+    else this.sendUdp(now, rinfo);
+  }
+
+  private sendUdp(bytes: Buffer | undefined, rinfo: dgram.RemoteInfo): void {
     if (bytes && this.udp) this.udp.send(bytes, rinfo.port, rinfo.address, (err) => err && this.log.warn({ err: err.message, to: rinfo.address }, 'dns: UDP send failed'));
   }
 
@@ -279,9 +345,9 @@ function clientFamily(family: string | undefined, address: string | undefined): 
   return family === 'IPv6' && !address?.toLowerCase().startsWith('::ffff:') ? 6 : 4;
 }
 
-function bindUdp(host: string, port: number): Promise<dgram.Socket> {
+function bindUdp(host: string, port: number, recvBufferSize: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket(tryParseIp(host)?.family === 6 ? 'udp6' : 'udp4');
+    const sock = dgram.createSocket({ type: tryParseIp(host)?.family === 6 ? 'udp6' : 'udp4', ...(recvBufferSize > 0 ? { recvBufferSize } : {}) });
     sock.once('error', reject);
     sock.bind(port, host, () => {
       sock.off('error', reject);

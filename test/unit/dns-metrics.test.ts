@@ -244,6 +244,35 @@ t.test('a throwing observer changes no answer and is logged', async (t) => {
   t.ok(warnings.some((w) => /metrics observer failed/.test(w)), 'logged');
 });
 
+t.test('answers from the answer cache are observed as requests and responses, with rcode, type and sizes', async (t) => {
+  const server = new DnsServer(index, { listen: { host: '127.0.0.1', port: 0 }, loopProbe: false, observer });
+  await server.start();
+  t.teardown(() => server.stop());
+  const port = server.address.port;
+  const S = `dns://127.0.0.1:${port}`;
+  const zone = 'cluster.local.';
+  const aQ = [query('web.default.svc.cluster.local', 'A', { id: 1, edns: 1232 }), query('web.default.svc.cluster.local', 'A', { id: 2, edns: 1232 })];
+  const aA: Buffer[] = [];
+  for (const q of aQ) aA.push(...(await udp(port, [q])));
+  const nxQ = [query('nope.default.svc.cluster.local', 'SRV', { id: 3 }), query('nope.default.svc.cluster.local', 'SRV', { id: 4 })];
+  const nxA: Buffer[] = [];
+  for (const q of nxQ) nxA.push(await tcp(port, q));
+  t.equal(server.answerCacheStats.hits, 2, 'the second of each came from the answer cache');
+  t.same(aA.map((b) => [decode(b).id, data(b)]), [[1, ['10.96.0.20']], [2, ['10.96.0.20']]]);
+  t.same(nxA.map((b) => [decode(b).id, decode(b).rcode]), [[3, 'NXDOMAIN'], [4, 'NXDOMAIN']]);
+  const e = await scrape();
+  t.equal(sampleValue(e, 'coredns_dns_requests_total', { server: S, zone, proto: 'udp', family: '1', type: 'A' }), 2, 'both A queries counted');
+  t.equal(sampleValue(e, 'coredns_dns_requests_total', { server: S, zone, proto: 'tcp', family: '1', type: 'SRV' }), 2, 'both SRV queries counted');
+  t.equal(sampleValue(e, 'coredns_dns_responses_total', { server: S, zone, rcode: 'NOERROR' }), 2);
+  t.equal(sampleValue(e, 'coredns_dns_responses_total', { server: S, zone, rcode: 'NXDOMAIN' }), 2, 'the cached NXDOMAIN with its rcode');
+  t.same([sampleValue(e, 'coredns_dns_request_duration_seconds_count', { server: S, zone, type: 'A' }), sampleValue(e, 'coredns_dns_request_duration_seconds_count', { server: S, zone, type: 'SRV' })], [2, 2], 'one duration per response');
+  const size = (metric: string, proto: string) => sampleValue(e, `${metric}_sum`, { server: S, zone, proto });
+  t.equal(size('coredns_dns_request_size_bytes', 'udp'), sum(aQ));
+  t.equal(size('coredns_dns_response_size_bytes', 'udp'), sum(aA), 'response bytes of the hit too');
+  t.equal(size('coredns_dns_response_size_bytes', 'tcp'), sum(nxA));
+  t.equal(server.stats.rcodes.NXDOMAIN, 2, 'server.stats counts hits too');
+});
+
 t.test('every observer method was called by a real query above (a call site taken out fails here)', async (t) => {
   for (const [method, n] of Object.entries(calls)) t.ok(n > 0, `${method}: ${n} calls`);
 });
