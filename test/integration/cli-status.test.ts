@@ -45,6 +45,7 @@ t.test('podwire status --lab: healthy, an agent down, an unknown node', { skip: 
     t.same(n.agent.outOfSync, [], 'the kernel matches the plan (the agent\'s new outOfSync)');
     t.equal(n.agent.proxy!.mode, 'nftables');
     t.ok(n.agent.memoryMB! > 0, `memory ${n.agent.memoryMB} MB`);
+    t.equal(n.agent.dns?.serving, true, `${n.name}: the cluster DNS serves (${n.agent.dns?.listening.join(', ')})`);
     t.same(n.problems, []);
   }
   const table = podwire(['status', '--lab', prefix]);

@@ -27,6 +27,7 @@ function agent(name: string, podCidr: string, over: Partial<AgentStatusView> = {
       proxy: { mode: 'nftables', services: 1, servicePorts: 2, endpoints: 4, lastSync: { at: at(3), scope: 'partial', ms: 7 } },
       process: { rssMB: 61.5, heapUsedMB: 20, uptimeS: 300 },
       outOfSync: [],
+      dns: { clusterDns: '10.96.0.10', gateway: podCidr.replace(/0\/24$/, '1'), synced: true, listening: ['10.96.0.10:53', `${podCidr.replace(/0\/24$/, '1')}:53`], upstreams: ['192.0.2.250:53'], loops: [], fallback: [] },
       ...over,
     },
   };
@@ -50,6 +51,7 @@ t.test('a healthy cluster: every field, exit 0', async (t) => {
       network: { lastSyncAt: at(5), durationMs: 12, steps: 0, errors: [], routes: 1, neighbours: 1, fdb: 1 },
       proxy: { mode: 'nftables', lastSyncAt: at(3), durationMs: 7, error: null, services: 1, servicePorts: 2, endpoints: 4 },
       memoryMB: 61.5, uptimeS: 300, outOfSync: [],
+      dns: { serving: true, listening: ['10.96.0.10:53', '10.244.0.1:53'], upstreams: ['192.0.2.250:53'], error: null },
     },
     problems: [],
   });
@@ -68,8 +70,8 @@ t.test('a healthy cluster: every field, exit 0', async (t) => {
     '2 nodes, agents 2 up: healthy',
   ].join('\n'));
   const wide = renderStatus(r, 'wide', NOW);
-  t.match(wide, /INTERNAL-IP\s+ROUTES\/NEIGH\/FDB\s+PROXY\s+UPTIME\s+PROBLEMS/);
-  t.match(wide, /192\.0\.2\.10\s+1\/1\/1\s+nftables 2p\/4e 7ms\s+5m\s+0/);
+  t.match(wide, /INTERNAL-IP\s+ROUTES\/NEIGH\/FDB\s+PROXY\s+DNS\s+UPTIME\s+PROBLEMS/);
+  t.match(wide, /192\.0\.2\.10\s+1\/1\/1\s+nftables 2p\/4e 7ms\s+serving\s+5m\s+0/);
   t.notMatch(table, /\x1b\[/, 'no colour unless asked');
   t.match(renderStatus(r, 'table', NOW, painter(true)), /\x1b\[32mup\x1b\[0m/, 'up in green when colour is on');
 });
@@ -124,4 +126,18 @@ t.test('control plane unreachable: exit 3 whatever the agents say; agents not re
   t.same(remote.nodes[1]!.problems, []);
   t.equal(statusExitCode(remote), 0);
   t.match(summaryLine(remote), /agents 1 up, 1 not reachable from here: healthy/);
+});
+
+t.test('the cluster DNS not serving is a problem; an agent without DNS (--dns off, older) is not', async (t) => {
+  const down = agent('node1', '10.244.0.0/24', { dns: { clusterDns: '10.96.0.10', gateway: '10.244.0.1', synced: true, listening: ['10.244.0.1:53'], upstreams: [], loops: [], fallback: ['10.244.1.1'], error: 'listen EADDRINUSE: address already in use 10.96.0.10:53' } });
+  const off = agent('node2', '10.244.1.0/24', { dns: undefined });
+  const r = buildStatusReport(input([['node1', down], ['node2', off]]));
+  t.same(r.nodes[0]!.agent.dns, { serving: false, listening: ['10.244.0.1:53'], upstreams: [], error: 'listen EADDRINUSE: address already in use 10.96.0.10:53' });
+  t.same(r.nodes[0]!.problems, ['cluster DNS not serving (listening: 10.244.0.1:53): listen EADDRINUSE: address already in use 10.96.0.10:53; its pods are answered by other nodes; see podwire doctor']);
+  t.equal(r.nodes[1]!.agent.dns, null);
+  t.same(r.nodes[1]!.problems, []);
+  t.equal(statusExitCode(r), 1);
+  t.match(renderStatus(r, 'wide', NOW), /nftables 2p\/4e 7ms\s+DOWN\s+5m/);
+  const notListed = buildStatusReport(input([['node1', agent('node1', '10.244.0.0/24', { dns: { clusterDns: '10.96.0.10', gateway: '10.244.0.1', synced: false, listening: [], upstreams: [], loops: [], fallback: [] } })], ['node2', off]]));
+  t.match(notListed.nodes[0]!.problems[0] ?? '', /^cluster DNS not serving \(listening: nothing\)/);
 });

@@ -26,6 +26,8 @@ export interface AgentReport {
   memoryMB: number | null;
   uptimeS: number | null;
   outOfSync: string[] | null;
+  /** The agent's cluster DNS: serving = listed and listening on the cluster DNS address and the gateway. */
+  dns: { serving: boolean; listening: string[]; upstreams: string[]; error: string | null } | null;
 }
 
 export interface NodeReport {
@@ -47,7 +49,7 @@ export interface StatusReport {
   healthy: boolean;
 }
 
-const NO_AGENT: Omit<AgentReport, 'state' | 'error'> = { controlPlane: null, peers: null, network: null, proxy: null, memoryMB: null, uptimeS: null, outOfSync: null };
+const NO_AGENT: Omit<AgentReport, 'state' | 'error'> = { controlPlane: null, peers: null, network: null, proxy: null, memoryMB: null, uptimeS: null, outOfSync: null, dns: null };
 
 function agentReport(answer: AgentAnswer | undefined): AgentReport {
   if (answer === undefined) return { state: 'unknown', error: 'not reachable from this machine (run podwire status on that node)', ...NO_AGENT };
@@ -65,6 +67,7 @@ function agentReport(answer: AgentAnswer | undefined): AgentReport {
     memoryMB: s.process?.rssMB ?? null,
     uptimeS: s.process?.uptimeS ?? null,
     outOfSync: s.outOfSync ?? (s.outOfSyncError !== undefined ? [`(could not compare: ${s.outOfSyncError})`] : null),
+    dns: s.dns ? { serving: s.dns.synced && [s.dns.clusterDns, s.dns.gateway].every((h) => s.dns!.listening.some((l) => l.startsWith(`${h}:`))), listening: s.dns.listening, upstreams: s.dns.upstreams, error: s.dns.error ?? null } : null,
   };
 }
 
@@ -85,6 +88,7 @@ function problemsOf(n: Omit<NodeReport, 'problems'>, node: Node | undefined, ans
     if (a.network && a.network.lastSyncAt === null) out.push('the agent has not synced the network yet');
     if (a.network && a.network.errors.length) out.push(`last network sync failed: ${a.network.errors.join('; ')}`);
     if (a.proxy?.error) out.push(`last proxy sync failed: ${a.proxy.error}`);
+    if (a.dns && !a.dns.serving) out.push(`cluster DNS not serving (listening: ${a.dns.listening.join(', ') || 'nothing'})${a.dns.error ? `: ${a.dns.error}` : ''}; its pods are answered by other nodes; see podwire doctor`);
     if (a.outOfSync && a.outOfSync.length) out.push(`network out of sync: ${a.outOfSync.length} step(s) pending: ${a.outOfSync.slice(0, 3).join('; ')}${a.outOfSync.length > 3 ? '; …' : ''}`);
   }
   if (n.networkReady === false && !(a.network && a.network.errors.length)) {
@@ -149,7 +153,8 @@ function nodeRow(n: NodeReport, wide: boolean, now: number): Cell[] {
   if (wide) {
     const objects = a.network && a.network.routes !== null ? `${a.network.routes}/${a.network.neighbours}/${a.network.fdb}` : '-';
     const proxy = a.proxy ? `${a.proxy.mode} ${a.proxy.servicePorts}p/${a.proxy.endpoints}e ${a.proxy.durationMs ?? '-'}ms` : '-';
-    row.push(dash(n.internalIp), objects, proxy, a.uptimeS !== null ? humanDuration(a.uptimeS * 1000) : '-');
+    const dns = a.dns ? (a.dns.serving ? 'serving' : 'DOWN') : '-';
+    row.push(dash(n.internalIp), objects, proxy, dns, a.uptimeS !== null ? humanDuration(a.uptimeS * 1000) : '-');
   }
   row.push(n.problems.length ? { text: String(n.problems.length), style: 'bad' } : { text: '0', style: 'ok' });
   return row;
@@ -167,7 +172,7 @@ export function renderStatus(r: StatusReport, mode: Exclude<DebugOutput, 'json'>
   const wide = mode === 'wide';
   const cp = r.controlPlane;
   const cpLine = cp.reachable ? `${paint('ok', 'reachable')}${cp.version ? ` (${cp.version})` : ''}` : `${paint('bad', 'UNREACHABLE')}: ${cp.error ?? ''}`;
-  const headers = ['NODE', 'PODCIDR', 'BACKEND', 'AGENT', 'LAST SYNC', 'DURATION', 'PEERS', 'PODS', 'SERVICES', 'MEMORY', ...(wide ? ['INTERNAL-IP', 'ROUTES/NEIGH/FDB', 'PROXY', 'UPTIME'] : []), 'PROBLEMS'];
+  const headers = ['NODE', 'PODCIDR', 'BACKEND', 'AGENT', 'LAST SYNC', 'DURATION', 'PEERS', 'PODS', 'SERVICES', 'MEMORY', ...(wide ? ['INTERNAL-IP', 'ROUTES/NEIGH/FDB', 'PROXY', 'DNS', 'UPTIME'] : []), 'PROBLEMS'];
   const lines = [`${r.where}: control plane ${cp.server} ${cpLine}`, '', renderTable(headers, r.nodes.map((n) => nodeRow(n, wide, now)), paint)];
   const problems = r.nodes.flatMap((n) => n.problems.map((p) => `  ${n.name}: ${p}`));
   if (problems.length) lines.push('', paint('bad', 'problems:'), ...problems);
