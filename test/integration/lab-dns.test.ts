@@ -79,10 +79,15 @@ t.test('cluster DNS in a lab: local answers untracked, kube-dns from the nodes, 
   t.same(dig(pod2, 'ext.default.svc.cluster.local', 'A').answers, ['CNAME www.example.test.', 'A 192.0.2.53'], 'ExternalName: the CNAME, then the upstream\'s A for its target');
   t.same(dig(pod1, 'a.example.test', 'A').answers, ['A 192.0.2.53'], 'a name outside the zone: forwarded to the upstream on the outside host');
   t.equal(dig(pod1, 'nx.example.test', 'A').status, 'NXDOMAIN', 'the upstream\'s NXDOMAIN passed on');
+  // ndots:5: glibc tries the three search domains first (each NXDOMAIN from the node's own index)
+  // and the name as given last; only that one leaves the node, A and AAAA in parallel (no race).
+  const viaSearch = spawnSync('ip', ['netns', 'exec', pod1.netns, 'getent', 'ahosts', 'ndots.example.test'], { encoding: 'utf8', timeout: 10_000 });
+  t.match(viaSearch.stdout, /^192\.0\.2\.53\s/m, 'getent ahosts ndots.example.test (through the search path) resolves');
   upstream.stdin!.write('stats\n');
   const seen = ((await nextLine()).questions as string[]) ?? [];
   t.ok(seen.includes('a.example.test A udp') && seen.includes('www.example.test A udp'), `the upstream was asked: ${seen.join('; ')}`);
   t.notOk(seen.some((q) => q.includes('cluster.local') && !q.includes('loop-probe')), 'nothing of the cluster zone was forwarded');
+  t.same(seen.filter((q) => q.startsWith('ndots.')).map((q) => q.split(' ')[0]).filter((n, i, a) => a.indexOf(n) === i), ['ndots.example.test'], 'the search-path expansions of ndots:5 never reach the upstream');
   // The agent's metrics (CoreDNS's names) on node1's --metrics-listen (127.0.0.1:10249 in its netns).
   const scraped = spawnSync('ip', ['netns', 'exec', node1.netns, 'curl', '-s', '-m', '5', 'http://127.0.0.1:10249/metrics'], { encoding: 'utf8' });
   const samples = parseExposition(scraped.stdout).samples;
