@@ -124,9 +124,10 @@ t.test('vxlan cluster: agent restart, control plane outage, node join and leave,
     execFileSync('ip', ['netns', 'exec', ns, 'bridge', 'fdb', 'append', '0e:00:00:00:99:99', 'dev', 'podwire.1', 'dst', '192.0.2.99']);
     execFileSync('ip', ['-n', ns, 'route', 'add', '10.99.0.0/24', 'dev', 'eth0']);
     execFileSync('ip', ['netns', 'exec', ns, 'nft', 'add table ip other; add chain ip other post { type nat hook postrouting priority 100; }; add rule ip other post counter']);
-    // Any node event makes every agent sync: touch node1.
+    // A node change the network plan reads makes every agent sync (a label would not): node1
+    // gains an ExternalIP (its peers still tunnel to its podwire.io/public-ip).
     const node1 = await c.admin.get<Node>({ plural: 'nodes', name: 'node1' });
-    await c.admin.update({ plural: 'nodes', name: 'node1' }, { ...node1, metadata: { ...node1.metadata, labels: { touched: 'yes' } } });
+    await c.admin.update({ plural: 'nodes', name: 'node1' }, { ...node1, status: { ...node1.status, addresses: [...(node1.status?.addresses ?? []), { type: 'ExternalIP', address: '198.51.100.11' }] } });
     await waitFor('the stale route is removed', () => !ip(ns, ['route', 'show', 'proto', '158']).some((r: { dst: string }) => r.dst === '10.244.99.0/24'), 5000);
     await waitFor('the stale neighbour and FDB entry are removed', () => !bridgeFdb(ns).some((e: { mac: string }) => e.mac === '0e:00:00:00:99:99') && !ip(ns, ['neigh', 'show', 'dev', 'podwire.1']).some((e: { dst: string }) => e.dst === '10.244.99.0'), 5000);
     t.ok(ip(ns, ['route', 'show', '10.99.0.0/24']).length === 1, 'a route of another protocol is untouched');
