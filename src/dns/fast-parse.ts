@@ -11,9 +11,7 @@ const dnsTypes = createRequire(import.meta.url)('dns-packet/types.js') as { toSt
 export interface FastQuery {
   id: number;
   flags: number;
-  /** The question's name as the client spelled it (text, no trailing dot). */
-  name: string;
-  /** The name lowercased: what the answer depends on, besides whether it was spelled all lowercase. */
+  /** The name's wire bytes lowercased, as latin1 (a cache key: what the answer depends on, besides the spelling's case). */
   lowerName: string;
   /** The name had no upper-case letter (answers then may point at the question for lowercase owners). */
   lowercase: boolean;
@@ -74,6 +72,13 @@ function plainOpt(buf: Buffer, off: number): FastQuery['opt'] | undefined {
   return { udpPayloadSize, ednsVersion };
 }
 
+/** The question's name as the client spelled it, as text (no trailing dot), of a request fastParse read. */
+export function questionName(buf: Buffer, q: FastQuery): string {
+  const labels: string[] = [];
+  for (let off = 12; off < q.nameEnd - 1; off += buf[off] + 1) labels.push(buf.toString('latin1', off + 1, off + 1 + buf[off]));
+  return labels.join('.');
+}
+
 export function fastParse(buf: Buffer): FastQuery | undefined {
   if (buf.length < 17) return undefined;
   const flags = buf.readUInt16BE(2);
@@ -91,11 +96,9 @@ export function fastParse(buf: Buffer): FastQuery | undefined {
     opt = plainOpt(buf, end + 4);
     if (!opt) return undefined;
   } else if (end + 4 !== buf.length) return undefined;
-  const labels: string[] = [];
-  for (let off = 12; buf[off] !== 0; off += buf[off] + 1) labels.push(buf.toString('latin1', off + 1, off + 1 + buf[off]));
-  const name = labels.join('.');
+  const wire = buf.toString('latin1', 12, end - 1); // length bytes are 1..63: untouched by toLowerCase
   return {
-    id: buf.readUInt16BE(0), flags, name, lowerName: upper ? name.toLowerCase() : name, lowercase: !upper, nameEnd: end,
+    id: buf.readUInt16BE(0), flags, lowerName: upper ? wire.toLowerCase() : wire, lowercase: !upper, nameEnd: end,
     qtype, qtypeName: dnsTypes.toString(qtype), ...(opt ? { opt } : {}),
   };
 }

@@ -4,7 +4,7 @@
 // responses is how two servers ping-pong forever).
 import dnsPacket from 'dns-packet';
 import type { Answer, DecodedPacket, OptAnswer, Question } from 'dns-packet';
-import type { FastQuery } from './fast-parse.js';
+import { questionName, type FastQuery } from './fast-parse.js';
 import { lookupName, type DnsIndex, type NameRecords } from './records.js';
 import { isUnder, normalizeName } from './names.js';
 import { CLASSIC_UDP_SIZE, encodeResponse, FLAG, TCP_MAX_SIZE, withQuestionClass, type RcodeName, type ResponseParts } from './wire.js';
@@ -174,8 +174,8 @@ function answerQuery(packet: DecodedPacket, header: { id: number; flags: number 
 }
 
 /** The question and OPT of fast-parse.ts as dns-packet would have decoded them. */
-function packetOf(fast: FastQuery): DecodedPacket {
-  const q = { name: fast.name, type: fast.qtypeName, class: 'IN' } as Question;
+function packetOf(request: Buffer, fast: FastQuery): DecodedPacket {
+  const q = { name: questionName(request, fast), type: fast.qtypeName, class: 'IN' } as Question;
   const opt = fast.opt && { type: 'OPT', name: '.', udpPayloadSize: fast.opt.udpPayloadSize, ednsVersion: fast.opt.ednsVersion } as OptAnswer;
   return { questions: [q], additionals: opt ? [opt] : [] } as DecodedPacket;
 }
@@ -188,7 +188,7 @@ export function handleQuery(request: Buffer, transport: Transport, index: DnsInd
     if (header.flags & 0x8000) return { kind: 'drop', reason: 'a response (QR set), not a query' };
     const opcode = (header.flags >> 11) & 0xf;
     if (opcode !== 0) return respond({ id: header.id, opcode, rcode: 'NOTIMP', flags: header.flags & FLAG.RD }, CLASSIC_UDP_SIZE);
-    const packet = fast ? packetOf(fast) : unrepresentableName(request) ? undefined : decode(request);
+    const packet = fast ? packetOf(request, fast) : unrepresentableName(request) ? undefined : decode(request);
     if (!packet) return respond({ id: header.id, rcode: 'FORMERR', flags: header.flags & FLAG.RD }, CLASSIC_UDP_SIZE);
     return answerQuery(packet, header, transport, index, options);
   } catch (err) {

@@ -2,10 +2,11 @@
 // check. A library (no entry point yet): new DnsServer(index, options), start(), update(index)
 // after a change (an atomic swap), stop().
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import type { Question } from 'dns-packet';
 import { tryParseIp } from '../net/index.js';
-import { AnswerCache, answerKey, DEFAULT_ANSWER_CACHE_OPTIONS, type AnswerCacheOptions, type AnswerCacheStats } from './answer-cache.js';
+import { AnswerCache, answerCode, DEFAULT_ANSWER_CACHE_OPTIONS, type AnswerCacheOptions, type AnswerCacheStats } from './answer-cache.js';
 import { DEFAULT_CACHE_OPTIONS, DnsCache, type CacheOptions } from './cache.js';
 import { fastParse } from './fast-parse.js';
 import { Forwarder, realTransport, upstreamText, type UpstreamTransport } from './forwarder.js';
@@ -152,6 +153,11 @@ export class DnsServer {
       }
     }
     this.tcp.maxConnections = this.options.maxTcpConnections;
+    const asked = this.options.recvBufferSize;
+    const got = this.udp.getRecvBufferSize(); // Linux reports twice what it granted (its bookkeeping share)
+    if (asked > 0 && got < asked) {
+      this.options.log.info({ asked, got }, `dns: the UDP receive buffer is ${got} bytes, not the ${asked} asked: the kernel caps it at net.core.rmem_max (x2)`);
+    }
     this.serverLabel = `dns://${upstreamText(this.address)}`;
     this.udp.on('message', (msg, rinfo) => this.onDatagram(msg, rinfo));
     this.udp.on('error', (err) => this.log.warn({ err: err.message }, 'dns: UDP socket error'));
@@ -229,10 +235,10 @@ export class DnsServer {
     this.stats.queries++;
     const forwarding = this.forwarder.upstreams.length > 0;
     const fast = fastParse(msg);
-    let key: string | undefined;
+    let code: number | undefined;
     if (fast && this.answers.enabled) {
-      key = answerKey(fast, transport, responseLimit(fast.opt?.udpPayloadSize, transport, this.options.maxUdpSize), forwarding);
-      const hit = this.answers.answer(key, msg, fast);
+      code = answerCode(fast, transport, responseLimit(fast.opt?.udpPayloadSize, transport, this.options.maxUdpSize), forwarding);
+      const hit = this.answers.answer(fast, code, msg);
       if (hit) {
         this.count(hit.entry.rcode, hit.entry.truncated, seen);
         if (seen) seen.question = { name: hit.entry.qname, type: hit.entry.qtype as Question['type'] };
@@ -252,8 +258,8 @@ export class DnsServer {
         seen.rcode = result.rcode;
         if (result.qname !== undefined) seen.question = { name: result.qname, type: result.qtype as Question['type'] };
       }
-      if (key !== undefined && fast && result.cacheable && result.qname !== undefined && result.qtype !== undefined) {
-        this.answers.store(key, msg, fast, { bytes: result.bytes, rcode: result.rcode, truncated: result.truncated, qname: result.qname, qtype: result.qtype });
+      if (code !== undefined && fast && result.cacheable && result.qname !== undefined && result.qtype !== undefined) {
+        this.answers.store(fast, code, msg, { bytes: result.bytes, rcode: result.rcode, truncated: result.truncated, qname: result.qname, qtype: result.qtype });
       }
       return result.bytes;
     }
@@ -345,9 +351,24 @@ function clientFamily(family: string | undefined, address: string | undefined): 
   return family === 'IPv6' && !address?.toLowerCase().startsWith('::ffff:') ? 6 : 4;
 }
 
+let lastLiteral = { address: '', family: 0 };
+
+/**
+ * dgram resolves every send's address, even an IP literal (dns.lookup: a regex and a nextTick per
+ * answer). An answer goes to rinfo's address, a literal: said at once (the last one remembered, as
+ * replies to one client come in runs); anything else goes to dns.lookup.
+ */
+function literalLookup(address: string, family: dns.LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  if (address === lastLiteral.address) return callback(null, address, lastLiteral.family);
+  const f = net.isIP(address);
+  if (!f) return void (typeof family === 'number' ? dns.lookup(address, family, callback) : dns.lookup(address, family, callback));
+  lastLiteral = { address, family: f };
+  callback(null, address, f);
+}
+
 function bindUdp(host: string, port: number, recvBufferSize: number): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type: tryParseIp(host)?.family === 6 ? 'udp6' : 'udp4', ...(recvBufferSize > 0 ? { recvBufferSize } : {}) });
+    const sock = dgram.createSocket({ type: tryParseIp(host)?.family === 6 ? 'udp6' : 'udp4', lookup: literalLookup, ...(recvBufferSize > 0 ? { recvBufferSize } : {}) });
     sock.once('error', reject);
     sock.bind(port, host, () => {
       sock.off('error', reject);

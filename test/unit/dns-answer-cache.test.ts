@@ -10,7 +10,7 @@ import fc from 'fast-check';
 import dnsPacket from 'dns-packet';
 import type { OptAnswer, RecordType } from 'dns-packet';
 import { AnswerCache } from '../../src/dns/answer-cache.js';
-import { fastParse } from '../../src/dns/fast-parse.js';
+import { fastParse, questionName } from '../../src/dns/fast-parse.js';
 import { handleQuery, type HandlerResult } from '../../src/dns/handler.js';
 import { LiveDnsIndex } from '../../src/dns/live-index.js';
 import { buildDnsIndex } from '../../src/dns/records.js';
@@ -178,32 +178,42 @@ t.test('forwarded answers are not kept (the forwarder has its own cache); CNAME-
   t.same(decode((await server.answer(query('ext.default.svc.cluster.local', 'A', { id: 5 }), 'udp'))!).answers?.map(dataOf), ['www.example.test', '192.0.2.53'], 'forwarding again: forwarded');
 });
 
-t.test('bounded by entries and bytes, least recently used first', async (t) => {
+t.test('bounded by entries and bytes; the oldest name not hit since goes first (second chance)', async (t) => {
   const c = new AnswerCache({ maxEntries: 3, maxBytes: 1 << 20 });
   const names = ['a.cluster.local', 'b.cluster.local', 'c.cluster.local', 'd.cluster.local'];
-  const put = (name: string) => {
+  const answerTo = (msg: Buffer, name: string) => ({ bytes: msg, rcode: 'NOERROR' as const, truncated: false, qname: name, qtype: 'A' });
+  const put = (name: string, code = 1) => {
     const msg = query(name, 'A');
-    const q = fastParse(msg)!;
-    t.ok(c.store(name, msg, q, { bytes: msg, rcode: 'NOERROR', truncated: false, qname: name, qtype: 'A' }), `${name} stored`);
+    t.ok(c.store(fastParse(msg)!, code, msg, answerTo(msg, name)), `${name} stored`);
   };
-  const get = (name: string) => c.answer(name, query(name, 'A'), fastParse(query(name, 'A'))!);
+  const get = (name: string, code = 1) => {
+    const msg = query(name, 'A', { id: 99 });
+    return c.answer(fastParse(msg)!, code, msg);
+  };
   put(names[0]);
   put(names[1]);
   put(names[2]);
-  t.ok(get(names[0]), 'a used: now the most recent');
+  t.ok(get(names[0]), 'a hit: it gets a second chance');
+  t.notOk(get(names[0], 2), 'another code of the same name: a miss');
   put(names[3]);
   t.equal(c.stats.entries, 3);
-  t.notOk(get(names[1]), 'b, the least recently used, went');
+  t.notOk(get(names[1]), 'b, the oldest not hit, went');
   t.ok(get(names[0]) && get(names[2]) && get(names[3]));
+  t.equal(get(names[3])?.bytes.readUInt16BE(0), 99, 'made out to the query\'s id');
+  put(names[3], 2);
+  t.equal(c.stats.entries, 3, 'a second code under one name counts as an entry');
+  t.ok(get(names[3], 1) && get(names[3], 2), 'both codes of d');
   const small = new AnswerCache({ maxEntries: 100, maxBytes: 700 });
   for (const n of names) {
     const msg = query(n, 'A');
-    small.store(n, msg, fastParse(msg)!, { bytes: msg, rcode: 'NOERROR', truncated: false, qname: n, qtype: 'A' });
+    small.store(fastParse(msg)!, 1, msg, answerTo(msg, n));
   }
   t.ok(small.stats.bytes <= 700 && small.stats.entries === 2, `the byte bound (${small.stats.entries} entries, ${small.stats.bytes} bytes)`);
-  const other = query('x.cluster.local', 'A', { id: 9 });
-  t.notOk(c.store('x', query('x.cluster.local', 'A', { id: 1 }), fastParse(other)!, { bytes: query('y.cluster.local', 'A', { id: 9 }), rcode: 'NOERROR', truncated: false, qname: 'x', qtype: 'A' }),
-    'an answer whose question is not the query\'s bytes is not kept');
+  const asked = query('x.cluster.local', 'A', { id: 9 });
+  t.notOk(c.store(fastParse(asked)!, 1, asked, answerTo(query('y.cluster.local', 'A', { id: 9 }), 'x')), 'an answer whose question is not the query\'s bytes is not kept');
+  t.notOk(c.store(fastParse(asked)!, 1, asked, answerTo(query('x.cluster.local', 'A', { id: 10 }), 'x')), 'nor one with another id');
+  c.clear();
+  t.same([c.stats.entries, c.stats.bytes, get(names[0])], [0, 0, undefined], 'clear() empties it');
 });
 
 /** The handler's result with fastParse's reading of the packet equals its result with dns-packet's (or fastParse declined). */
@@ -213,7 +223,7 @@ function sameEitherWay(msg: Buffer): boolean {
   const decoded = dnsPacket.decode(msg);
   const q = decoded.questions?.[0];
   const opt = decoded.additionals?.find((a): a is OptAnswer => a.type === 'OPT');
-  if (decoded.questions?.length !== 1 || q?.name !== fast.name || q.type !== fast.qtypeName || q.class !== 'IN') return false;
+  if (decoded.questions?.length !== 1 || q?.name !== questionName(msg, fast) || q.type !== fast.qtypeName || q.class !== 'IN') return false;
   if (opt?.udpPayloadSize !== fast.opt?.udpPayloadSize || opt?.ednsVersion !== fast.opt?.ednsVersion) return false;
   for (const transport of ['udp', 'tcp'] as const) {
     for (const forwarding of [false, true]) {
