@@ -365,7 +365,7 @@ let lastLiteral = { address: '', family: 0 };
  */
 function literalLookup(address: string, family: dns.LookupOneOptions | number, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
   if (address === lastLiteral.address) return callback(null, address, lastLiteral.family);
-  const f = net.isIP(address);
+  const f = tryParseIp(address)?.family ?? 0;
   if (!f) return void (typeof family === 'number' ? dns.lookup(address, family, callback) : dns.lookup(address, family, callback));
   lastLiteral = { address, family: f };
   callback(null, address, f);
