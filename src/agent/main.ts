@@ -40,6 +40,7 @@ import { parseUpstream, type Upstream } from '../dns/resolv-conf.js';
 import type { PodRecordsMode } from '../dns/records.js';
 import { NodeDns, nodeUpstreams } from './dns/node-dns.js';
 import { realNodeDnsKernel } from './dns/kernel.js';
+import { realDnsProbe } from './dns/probe.js';
 import { gatewayOf } from './network/desired.js';
 
 const FLAGS: FlagSpecs = {
@@ -254,7 +255,7 @@ function startNodeDns(o: AgentOptions, state: AgentState, io: { client: ApiClien
     upstreams, ttl: o.dns.ttl, negativeTtl: o.dns.negativeTtl, podRecords: o.dns.podRecords,
     // One observer for both listeners (the server label tells them apart): coredns_* on --metrics-listen.
     ...(metrics ? { server: { observer: metrics.dnsObserver() } } : {}),
-  }, { client: io.client, kernel, log: io.log });
+  }, { client: io.client, kernel, log: io.log, probe: realDnsProbe(state.clusterDns.clusterDomain) });
   dns.start();
   return dns;
 }

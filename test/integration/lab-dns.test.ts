@@ -35,14 +35,14 @@ function dnsConntrack(node: ClusterNode): string[] {
 }
 
 t.test('cluster DNS in a lab: local answers untracked, kube-dns from the nodes, changes within 1 s, fallback when an agent dies', { skip: SKIP_NOT_ROOT }, async (t) => {
-  const c = await createCluster({ nodes: 2, backend: 'vxlan', podsPerNode: 1 });
+  const c = await createCluster({ nodes: 3, backend: 'vxlan', podsPerNode: 1 });
   t.teardown(() => void destroyCluster(c));
-  const [node1, node2] = c.nodes as [ClusterNode, ClusterNode];
+  const [node1, node2, node3] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
   const pod1 = c.pods.find((p) => p.node === node1.name)!;
   const pod2 = c.pods.find((p) => p.node === node2.name)!;
 
   // Every node publishes its gateway; the control plane lists them as kube-dns's endpoints.
-  const gateways = await waitFor('kube-dns endpoints of both nodes', async () => {
+  const gateways = await waitFor('kube-dns endpoints of every node', async () => {
     const nodes = await Promise.all(c.nodes.map((n) => c.admin.get<Node>({ plural: 'nodes', name: n.name })));
     const published = nodes.map((n) => n.metadata.annotations?.[NODE_ANNOTATIONS.dnsEndpoint]);
     const ep = await c.admin.get<Endpoints>({ plural: 'endpoints', namespace: 'kube-system', name: 'kube-dns' });
@@ -112,14 +112,25 @@ t.test('cluster DNS in a lab: local answers untracked, kube-dns from the nodes, 
   const deleted = Date.now() - t0;
   t.ok(deleted < 1000, `a deleted Service is NXDOMAIN after ${deleted} ms (< 1 s)`);
 
-  // node1's agent killed: the kernel sends its pods' queries to node2's server.
+  // node3's agent killed -9: it cannot withdraw its endpoint, so kube-dns still lists it; node1's
+  // probes find it silent and leave it out of node1's fallback.
+  node3.agent.kill('SIGKILL');
+  await new Promise((r) => node3.agent.once('exit', r));
+  await waitFor('node1 leaves node3\'s server out of its fallback', async () => {
+    const dnsStatus = ((await agentStatus(node1)) as { dns?: { fallback: string[]; fallbackDown: string[] } }).dns;
+    return dnsStatus?.fallbackDown.includes(gateways[2]!) && dnsStatus.fallback.join() === gateways[1] ? dnsStatus : undefined;
+  }, 20_000);
+  t.pass(`node1's fallback: ${gateways[1]} only (${gateways[2]} on node3 does not answer)`);
+
+  // node1's agent killed too: the kernel sends its pods' queries to node2's server, every time.
   node1.agent.kill('SIGKILL');
   await new Promise((r) => node1.agent.once('exit', r));
-  const viaFallback = dig(pod1, 'web.default.svc.cluster.local', 'A');
-  t.same(viaFallback, { status: 'NOERROR', answers: [`A ${web.spec.clusterIP!}`] }, 'node1 agent killed: pod on node1 still resolves');
+  const viaFallback = [1, 2, 3, 4, 5, 6].map(() => dig(pod1, 'web.default.svc.cluster.local', 'A'));
+  t.same(viaFallback[0], { status: 'NOERROR', answers: [`A ${web.spec.clusterIP!}`] }, 'node1 agent killed: pod on node1 still resolves');
+  t.ok(viaFallback.every((r) => r.status === 'NOERROR'), `6 queries in a row answered (none sent to the dead node3): ${viaFallback.map((r) => r.status).join(' ')}`);
   const tracked = dnsConntrack(node1);
   t.ok(tracked.some((l) => l.includes(`src=${gateways[1]}`)), `the query went to node2's server ${gateways[1]} (conntrack: ${tracked[0] ?? 'none'})`);
-  t.notOk(tracked.some((l) => l.includes(`src=${gateways[0]}`)), 'never to node1\'s own address');
+  t.notOk(tracked.some((l) => l.includes(`src=${gateways[0]}`) || l.includes(`src=${gateways[2]}`)), 'never to node1\'s own address nor to node3\'s');
 
   // Back: answered locally again (no new conntrack entries).
   restartAgent(c, node1);

@@ -8,6 +8,7 @@ import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import type { Endpoints, Node, Service } from '../../src/api/objects.js';
 import { fallbackAddresses, NodeDns, DNS_ENDPOINT_ANNOTATION, type NodeDnsKernel } from '../../src/agent/dns/node-dns.js';
 import { renderDnsRules, renderDnsRulesRemove } from '../../src/agent/dns/rules.js';
+import { realDnsProbe } from '../../src/agent/dns/probe.js';
 import { listening, eventually } from '../lib/controlplane.js';
 import { decode, query } from '../lib/dns-fixtures.js';
 
@@ -142,4 +143,48 @@ t.test('NodeDns: not serving before the lists are in; a failed bring-up is retri
   t.same(dns.servers, []);
   await eventually(async () => dns.servers.length === 2 && dns.status().error === undefined, 'retried and up, the error cleared', 5000);
   t.equal(dns.status().synced, true);
+});
+
+t.test('NodeDns: fallback servers that do not answer the probe are left out (all kept when none answers)', async (t) => {
+  const cp = await listening(new MemoryStore());
+  t.teardown(async () => {
+    cp.client.close();
+    await cp.app.close();
+  });
+  await cp.client.create<Node>({ plural: 'nodes' }, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: {} } as Node);
+  const kernel = new FakeKernel();
+  const up = new Set(['10.244.2.1', '10.244.3.1']);
+  const asked: string[] = [];
+  const probe = async (ip: string) => (asked.push(ip), up.has(ip));
+  const dns = new NodeDns({ nodeName: 'n1', clusterDns: '127.0.0.1', zone: 'cluster.local', gateway: '127.0.0.2', upstreams: [], ttl: 5, negativeTtl: 1, podRecords: 'insecure', port: 0, server: { loopProbe: false } }, { client: cp.client, kernel, log: silent, probe, probeIntervalMs: 50 });
+  dns.start();
+  t.teardown(() => dns.stop());
+  await eventually(async () => dns.servers.length === 2, 'both listeners up');
+  const ep = (ips: string[]): Endpoints => ({ apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'kube-dns', namespace: 'kube-system' }, subsets: [{ addresses: ips.map((ip) => ({ ip })), ports: [{ name: 'dns', port: 53, protocol: 'UDP' }] }] });
+  await cp.client.create<Endpoints>({ plural: 'endpoints', namespace: 'kube-system' }, ep(['10.244.2.1', '10.244.3.1']));
+  const map = (s: string | undefined) => /map \{ ([^}]*) \}/.exec(s ?? '')?.[1];
+  await eventually(async () => map(kernel.scripts.at(-1)) === '0 : 10.244.2.1, 1 : 10.244.3.1', 'both in the fallback');
+  up.delete('10.244.3.1');
+  await eventually(async () => map(kernel.scripts.at(-1)) === '0 : 10.244.2.1', 'the silent one left out');
+  t.same([dns.status().fallback, dns.status().fallbackDown], [['10.244.2.1'], ['10.244.3.1']]);
+  const writes = kernel.scripts.length;
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal(kernel.scripts.length, writes, 'probes that change nothing write nothing');
+  up.clear();
+  await eventually(async () => map(kernel.scripts.at(-1)) === '0 : 10.244.2.1, 1 : 10.244.3.1', 'none answers: all kept (a guess beats no fallback)');
+  up.add('10.244.3.1');
+  await eventually(async () => map(kernel.scripts.at(-1)) === '0 : 10.244.3.1', 'only the one that answers');
+  t.ok(asked.every((a) => a === '10.244.2.1' || a === '10.244.3.1'), 'only kube-dns\'s listed servers are probed');
+});
+
+t.test('realDnsProbe: true when a server answers, false on silence, never throws', async (t) => {
+  const server = dgram.createSocket('udp4');
+  await new Promise<void>((r) => server.bind(0, '127.0.0.1', r));
+  server.on('message', (m, rinfo) => server.send(m, rinfo.port, rinfo.address)); // echoes: our id comes back
+  const silentSock = dgram.createSocket('udp4');
+  await new Promise<void>((r) => silentSock.bind(0, '127.0.0.1', r));
+  t.teardown(() => (server.close(), silentSock.close()));
+  t.equal(await realDnsProbe('cluster.local', server.address().port, 500)('127.0.0.1'), true, 'an answer with our id');
+  t.equal(await realDnsProbe('cluster.local', silentSock.address().port, 200)('127.0.0.1'), false, 'silence: false after the timeout');
+  t.equal(await realDnsProbe('cluster.local', 53, 200)('not-an-ip'), false, 'not an IP: false, nothing sent');
 });

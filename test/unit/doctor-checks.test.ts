@@ -22,7 +22,7 @@ function healthy(): DoctorFacts {
     nft: { tableFamily: 'inet', table: 'podwire', tablePresent: true, missingChains: [] },
     cni: { confDir: '/etc/cni/net.d', files: [{ name: '10-podwire.conflist', ours: true }] },
     ipamOrphans: [],
-    dns: { clusterDns: '10.96.0.10', gateway: '10.244.1.1', synced: true, listening: ['10.96.0.10:53', '10.244.1.1:53'], upstreams: ['192.0.2.53:53'], loops: [], tablePresent: true },
+    dns: { clusterDns: '10.96.0.10', gateway: '10.244.1.1', synced: true, listening: ['10.96.0.10:53', '10.244.1.1:53'], upstreams: ['192.0.2.53:53'], loops: [], fallbackDown: [], tablePresent: true },
   };
 }
 
@@ -60,6 +60,7 @@ const cases: Case[] = [
   { name: 'DNS table gone', check: 'dns-rules-missing', severity: 'error', change: (f) => { f.dns = { ...f.dns!, tablePresent: false }; }, message: /table inet podwire-dns is gone/, fix: /restart podwire-agent/ },
   { name: 'DNS table not checkable', check: 'dns-rules-missing', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, tablePresent: undefined, tableError: 'nft: not found' }; }, message: /nft: not found/, fix: /nft/ },
   { name: 'DNS upstream loop', check: 'dns-upstream-loop', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, loops: ['upstream 127.0.0.53:53 sent our loop probe x.loop-probe.podwire.invalid back to this server'] }; }, message: /127\.0\.0\.53:53/, fix: /--dns-upstream/ },
+  { name: 'DNS fallback server down', check: 'dns-fallback-down', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, fallbackDown: ['10.244.2.1'] }; }, message: /10\.244\.2\.1; when this node's server is down/, fix: /podwire explain/ },
   { name: 'DNS without upstream', check: 'dns-no-upstream', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, upstreams: [] }; }, message: /SERVFAIL/, fix: /--dns-upstream/ },
 ];
 

@@ -95,6 +95,7 @@ function dnsChecks(d: DnsFacts, add: (check: string, severity: Severity, message
   if (d.tableError) add('dns-rules-missing', 'warning', `could not check table inet podwire-dns: ${d.tableError}`, 'check that nft is installed on the node');
   else if (d.tablePresent === false) add('dns-rules-missing', 'error', `table inet podwire-dns is gone: this node's pods' DNS queries are tracked and DNATed by the service proxy (the conntrack race), and there is no fallback when the agent is down`, 'restart podwire-agent (it writes the table when its DNS starts); find what deletes it (nft monitor)');
   if (d.loops.length) add('dns-upstream-loop', 'warning', `upstream resolvers that lead back to this server are not used: ${d.loops.join('; ')}`, 'give the agent --dns-upstream with the resolvers the node should use (not a stub that forwards to the cluster DNS)');
+  if (d.fallbackDown.length) add('dns-fallback-down', 'warning', `other nodes' DNS servers do not answer this node's probes: ${d.fallbackDown.join(', ')}; when this node's server is down its pods fall back only to the others`, 'run podwire status / doctor on those nodes (their agent or its DNS is down, or the overlay to them is broken: podwire explain)');
   if (d.synced && d.upstreams.length === 0) add('dns-no-upstream', 'warning', 'the cluster DNS has no upstream resolver: names outside the cluster zone get SERVFAIL', 'give the agent --dns-upstream IP[,IP], or a nameserver in the node\'s /etc/resolv.conf that is not the cluster DNS');
 }
 

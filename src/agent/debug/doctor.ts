@@ -132,7 +132,7 @@ function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nf
 function dnsFacts(deps: DoctorRouteDeps, runner: CommandRunner): DnsFacts | undefined {
   const s = deps.dns?.();
   if (!s) return undefined;
-  const base: DnsFacts = { clusterDns: s.clusterDns, gateway: s.gateway, synced: s.synced, listening: s.listening, upstreams: s.upstreams, loops: s.loops, ...(s.error ? { error: s.error } : {}) };
+  const base: DnsFacts = { clusterDns: s.clusterDns, gateway: s.gateway, synced: s.synced, listening: s.listening, upstreams: s.upstreams, loops: s.loops, fallbackDown: s.fallbackDown ?? [], ...(s.error ? { error: s.error } : {}) };
   try {
     const r = runner.run('nft', ['list', 'table', DNS_TABLE_SPEC]);
     if (r.code === 0) return { ...base, tablePresent: true };

@@ -63,6 +63,14 @@ export interface NodeDnsDeps {
   client: ApiClient;
   kernel: NodeDnsKernel;
   log: NodeDnsLog;
+  /**
+   * Whether another node's server answers (kernel.ts realDnsProbe: a TXT query of
+   * dns-version.ZONE). With it the fallback leaves out servers that do not (an agent killed -9
+   * cannot withdraw its endpoint); without it every listed server is a fallback.
+   */
+  probe?: (ip: string) => Promise<boolean>;
+  /** How often the fallback servers are probed (default 5 s). */
+  probeIntervalMs?: number;
 }
 
 export interface NodeDnsStatus {
@@ -75,6 +83,8 @@ export interface NodeDnsStatus {
   loops: string[];
   /** The other nodes' servers the nft fallback DNATs to when this one is down. */
   fallback: string[];
+  /** Listed servers left out of the fallback: they did not answer the last probe. */
+  fallbackDown: string[];
   error?: string;
 }
 
@@ -84,7 +94,14 @@ export class NodeDns {
   private readonly services: Informer<Service>;
   private readonly endpoints: Informer<Endpoints>;
   private readonly pods: Informer<Pod> | undefined;
+  /** kube-dns's addresses other than ours (undefined: not seen yet). */
   private fallback: string[] | undefined;
+  /** Of those, the ones whose last probe failed. */
+  private down = new Set<string>();
+  /** The fallback list the rules were last written with. */
+  private written: string | undefined;
+  private probeTimer: NodeJS.Timeout | undefined;
+  private probing = false;
   private published = false;
   private stopped = false;
   private retry: NodeJS.Timeout | undefined;
@@ -138,7 +155,8 @@ export class NodeDns {
       listening: this.servers.map((s) => `${s.address.host}:${s.address.port}`),
       upstreams: this.servers[0]?.forwarder.upstreams.map((u) => `${u.host}:${u.port}`) ?? this.o.upstreams.map((u) => `${u.host}:${u.port}`),
       loops: [...new Set(this.servers.flatMap((s) => s.loops))],
-      fallback: this.fallback ?? [],
+      fallback: this.effectiveFallback(),
+      fallbackDown: (this.fallback ?? []).filter((a) => this.down.has(a)),
       ...(this.lastError ? { error: this.lastError } : {}),
     };
   }
@@ -150,6 +168,7 @@ export class NodeDns {
   async stop(): Promise<void> {
     this.stopped = true;
     clearTimeout(this.retry);
+    clearInterval(this.probeTimer);
     await Promise.all(this.servers.splice(0).map((s) => s.stop()));
     // Bounded: a control plane that is away must not hold the agent's shutdown (its 5 s limit).
     if (this.published) {
@@ -183,6 +202,7 @@ export class NodeDns {
         for (const l of server.loops) this.deps.log.error({ listen: host }, `dns: ${l}`);
       }
       await this.publish(true);
+      this.startProbing();
       this.lastError = undefined;
       this.deps.log.info({ listening: this.status().listening, upstreams: this.status().upstreams }, 'dns: serving the cluster zone');
     } catch (e) {
@@ -200,17 +220,58 @@ export class NodeDns {
     const next = ep ? fallbackAddresses(ep, this.o.gateway) : [];
     if (this.fallback && next.join() === this.fallback.join()) return;
     this.fallback = next;
-    if (this.servers.length > 0) {
-      try {
-        this.writeRules();
-      } catch (e) {
-        this.deps.log.error({ err: (e as Error).message }, 'dns: updating the fallback rules failed');
-      }
+    // A server new to the list is used until a probe says otherwise.
+    for (const a of [...this.down]) if (!next.includes(a)) this.down.delete(a);
+    this.rewriteIfChanged();
+  }
+
+  /** The listed servers that answered their last probe; all of them when none did (better a guess than nothing). */
+  private effectiveFallback(): string[] {
+    const all = this.fallback ?? [];
+    const up = all.filter((a) => !this.down.has(a));
+    return up.length > 0 ? up : all;
+  }
+
+  private rewriteIfChanged(): void {
+    if (this.servers.length === 0 || this.effectiveFallback().join() === this.written) return;
+    try {
+      this.writeRules();
+    } catch (e) {
+      this.deps.log.error({ err: (e as Error).message }, 'dns: updating the fallback rules failed');
+    }
+  }
+
+  private startProbing(): void {
+    if (!this.deps.probe || this.probeTimer) return;
+    this.probeTimer = setInterval(() => void this.probeAll(), this.deps.probeIntervalMs ?? 5000);
+    this.probeTimer.unref();
+    void this.probeAll();
+  }
+
+  /** Probes every listed server at once; the rules change only when the set that answers does. */
+  private async probeAll(): Promise<void> {
+    const probe = this.deps.probe;
+    if (!probe || this.probing || this.stopped) return;
+    this.probing = true;
+    try {
+      const list = this.fallback ?? [];
+      const results = await Promise.all(list.map((a) => probe(a).catch(() => false)));
+      if (this.stopped || list !== this.fallback) return; // the list changed meanwhile: the next round
+      list.forEach((a, i) => {
+        const wasDown = this.down.has(a);
+        if (results[i] && wasDown) (this.down.delete(a), this.deps.log.info({ server: a }, 'dns: fallback server answers again'));
+        if (!results[i] && !wasDown) (this.down.add(a), this.deps.log.warn({ server: a }, 'dns: fallback server does not answer; left out of the fallback'));
+      });
+      this.rewriteIfChanged();
+    } finally {
+      this.probing = false;
     }
   }
 
   private writeRules(): void {
-    this.deps.kernel.applyRules(renderDnsRules({ clusterDns: this.o.clusterDns, fallback: this.fallback ?? [] }));
+    const fallback = this.effectiveFallback();
+    this.deps.kernel.applyRules(renderDnsRules({ clusterDns: this.o.clusterDns, fallback }));
+    this.written = fallback.join();
   }
 
   private async publish(on: boolean): Promise<void> {

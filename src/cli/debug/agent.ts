@@ -20,7 +20,7 @@ export interface AgentStatusView {
   proxy?: { mode: string; services: number; servicePorts: number; endpoints: number; lastSync?: { at: string; scope: string; ms: number; error?: string } };
   process?: { rssMB: number; heapUsedMB: number; uptimeS: number };
   /** The node-local cluster DNS (absent with --dns off, before it starts, or from an older agent). */
-  dns?: { clusterDns: string; gateway: string; synced: boolean; listening: string[]; upstreams: string[]; loops: string[]; fallback: string[]; error?: string };
+  dns?: { clusterDns: string; gateway: string; synced: boolean; listening: string[]; upstreams: string[]; loops: string[]; fallback: string[]; fallbackDown?: string[]; error?: string };
   /** The steps a network sync would take now (absent before registration, or from an older agent). */
   outOfSync?: string[];
   outOfSyncError?: string;
