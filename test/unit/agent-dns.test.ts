@@ -6,7 +6,7 @@ import t from 'tap';
 import dgram from 'node:dgram';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import type { Endpoints, Node, Service } from '../../src/api/objects.js';
-import { fallbackAddresses, NodeDns, DNS_ENDPOINT_ANNOTATION, type NodeDnsKernel } from '../../src/agent/dns/node-dns.js';
+import { fallbackAddresses, pickFallback, MAX_FALLBACK, NodeDns, DNS_ENDPOINT_ANNOTATION, type NodeDnsKernel } from '../../src/agent/dns/node-dns.js';
 import { renderDnsRules, renderDnsRulesRemove } from '../../src/agent/dns/rules.js';
 import { realDnsProbe } from '../../src/agent/dns/probe.js';
 import { listening, eventually } from '../lib/controlplane.js';
@@ -187,4 +187,18 @@ t.test('realDnsProbe: true when a server answers, false on silence, never throws
   t.equal(await realDnsProbe('cluster.local', server.address().port, 500)('127.0.0.1'), true, 'an answer with our id');
   t.equal(await realDnsProbe('cluster.local', silentSock.address().port, 200)('127.0.0.1'), false, 'silence: false after the timeout');
   t.equal(await realDnsProbe('cluster.local', 53, 200)('not-an-ip'), false, 'not an IP: false, nothing sent');
+});
+
+t.test('pickFallback: at most MAX_FALLBACK servers, stable while they are listed, spread over nodes', async (t) => {
+  const all = Array.from({ length: 40 }, (_, i) => `10.244.${i}.1`).sort();
+  t.same(pickFallback(all.slice(0, 5), 'n1'), all.slice(0, 5), 'a small list: all of it');
+  const p1 = pickFallback(all, 'n1');
+  t.equal(p1.length, MAX_FALLBACK);
+  t.same(p1, [...p1].sort(), 'sorted');
+  t.ok(p1.every((a) => all.includes(a)));
+  t.same(pickFallback([...all].reverse(), 'n1'), p1, 'the order of the list does not matter');
+  const dropped = all.filter((a) => !p1.includes(a)).slice(0, 10);
+  t.same(pickFallback(all.filter((a) => !dropped.includes(a)), 'n1'), p1, 'servers it did not pick leaving: the same picks');
+  const picks = new Set(Array.from({ length: 20 }, (_, i) => pickFallback(all, `node${i}`)).flat());
+  t.ok(picks.size > 20, `20 nodes pick ${picks.size} different servers of 40 (spread, not all the same 8)`);
 });

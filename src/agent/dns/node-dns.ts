@@ -15,6 +15,7 @@
 //   is down; published on the Node as podwire.io/dns-endpoint, from which the control plane
 //   keeps the kube-system/kube-dns Endpoints. Not the underlay address: the node does not become
 //   a resolver for whatever network it sits on.
+import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import { CLUSTER_DNS_SERVICE, NODE_ANNOTATIONS, type Endpoints, type Pod, type Service } from '../../api/objects.js';
 import { Informer } from '../../client/informer.js';
@@ -29,6 +30,8 @@ import { DNS_PORT, renderDnsRules, renderDnsRulesRemove } from './rules.js';
 export const DNS_ENDPOINT_ANNOTATION = NODE_ANNOTATIONS.dnsEndpoint;
 const KUBE_DNS = CLUSTER_DNS_SERVICE;
 const RETRY_MS = 2000;
+/** Other nodes' servers one node falls back to (and probes), at most. */
+export const MAX_FALLBACK = 8;
 
 export interface NodeDnsLog {
   info(obj: object, msg: string): void;
@@ -217,7 +220,7 @@ export class NodeDns {
   private onEndpoints(ep: Endpoints | undefined, deleted?: Endpoints): void {
     const meta = (ep ?? deleted)!.metadata;
     if (meta.namespace !== KUBE_DNS.namespace || meta.name !== KUBE_DNS.name) return;
-    const next = ep ? fallbackAddresses(ep, this.o.gateway) : [];
+    const next = ep ? pickFallback(fallbackAddresses(ep, this.o.gateway), this.o.nodeName) : [];
     if (this.fallback && next.join() === this.fallback.join()) return;
     this.fallback = next;
     // A server new to the list is used until a probe says otherwise.
@@ -278,6 +281,17 @@ export class NodeDns {
     await this.deps.client.patch({ plural: 'nodes', name: this.o.nodeName }, { metadata: { annotations: { [DNS_ENDPOINT_ANNOTATION]: on ? this.o.gateway : null } } });
     this.published = on;
   }
+}
+
+/**
+ * At most `max` of the other servers for this node's fallback, the same ones as long as the list
+ * holds them (rendezvous hashing on node name + address: each node its own spread of peers), so
+ * the map and the probes (each node probes only its own picks) stay bounded in a large cluster.
+ */
+export function pickFallback(all: readonly string[], nodeName: string, max = MAX_FALLBACK): string[] {
+  if (all.length <= max) return [...all];
+  const score = (ip: string) => createHash('sha256').update(`${nodeName}\u0000${ip}`).digest().readUInt32BE(0);
+  return [...all].sort((a, b) => score(a) - score(b) || (a < b ? -1 : 1)).slice(0, max).sort();
 }
 
 /** The kube-dns endpoints other than this node's own server (the fallback when it is down). */
