@@ -211,9 +211,12 @@ async function serve(o: AgentOptions): Promise<number> {
   const published: { debugEndpoint?: { url: string; certSha256: string } } = {};
   const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics, () => published.debugEndpoint));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
-  const api = await startLocalApi({ socketPath: o.socketPath, client, state: () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) }), debug: debugDeps(o, agent, handle, running), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
+  // The local socket and the HTTPS debug endpoint serve the same routes and the same /v1/status.
+  const debug = debugDeps(o, agent, handle, running);
+  const status = () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) });
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: status, debug, onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
-  const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) }), debugDeps(o, agent, handle, running), log) : undefined;
+  const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, status, debug, log) : undefined;
   if (debugServer) published.debugEndpoint = { url: debugEndpointUrl(debugServer.address, underlay.ip), certSha256: debugServer.certSha256 };
   onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), running.dns?.stop(), api.close(), metricsServer?.close(), debugServer?.close()], () => {
     client.close();
