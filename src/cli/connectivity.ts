@@ -10,13 +10,11 @@ import { isIp } from '../net/ip.js';
 import { flagHelp, parseArgs, UsageError, type FlagSpecs } from '../flags/flags.js';
 import { agentRequest, AgentRequestError } from './debug/agent.js';
 import { colourEnabled, formatJson, painter, parseDebugOutput } from './debug/output.js';
-import { readCluster } from './debug/cluster.js';
+import { fromControlPlane, readCluster } from './debug/cluster.js';
 import { resolveTarget, TARGET_FLAGS, type DebugTarget } from './debug/target.js';
 import { NETNS_ANNOTATION } from './lab-exec.js';
 import type { PingAnswer } from './debug/ping.js';
 import { buildReport, connectivityExitCode, mapBounded, planProbes, renderMatrix, type DnsRef, type PairResult, type PodRef, type Probe, type ServiceRef, type SkippedDestination } from './debug/connectivity.js';
-import { ApiClient } from '../client/api-client.js';
-import { UnreachableError } from './debug/output.js';
 
 const CONNECTIVITY_FLAGS: FlagSpecs = {
   services: { type: 'bool', help: 'also a TCP connect from every pod to every ClusterIP TCP service port' },
@@ -79,27 +77,11 @@ export function dnsRefs(services: Service[], zone: string): DnsRef[] {
     .sort((a, b) => a.name.localeCompare(b.name));
 }
 
-async function readClusterConfig(target: DebugTarget): Promise<ClusterConfig['spec']> {
-  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
-  try {
-    return (await client.request<ClusterConfig>('GET', '/api/v1/clusterconfig')).spec;
-  } catch (e) {
-    throw new UnreachableError(`cannot read the cluster config (clusterDNS, clusterDomain) from the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}`);
-  } finally {
-    client.close();
-  }
-}
+const readClusterConfig = (target: DebugTarget): Promise<ClusterConfig['spec']> =>
+  fromControlPlane(target, 'read the cluster config (clusterDNS, clusterDomain)', async (c) => (await c.request<ClusterConfig>('GET', '/api/v1/clusterconfig')).spec);
 
-async function listEndpoints(target: DebugTarget): Promise<Endpoints[]> {
-  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
-  try {
-    return (await client.list<Endpoints>({ plural: 'endpoints' })).items;
-  } catch (e) {
-    throw new UnreachableError(`cannot list Endpoints from the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}`);
-  } finally {
-    client.close();
-  }
-}
+const listEndpoints = (target: DebugTarget): Promise<Endpoints[]> =>
+  fromControlPlane(target, 'list Endpoints', async (c) => (await c.list<Endpoints>({ plural: 'endpoints' })).items);
 
 async function runProbe(target: DebugTarget, p: Probe, timeoutMs: number, clusterDns?: string): Promise<PairResult> {
   const base = { source: p.source.name, destination: p.destination, kind: p.kind };

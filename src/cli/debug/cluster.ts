@@ -7,6 +7,21 @@ import { UnreachableError } from './output.js';
 import type { Cluster, Resolved } from './resolve.js';
 import type { DebugTarget } from './target.js';
 
+/**
+ * One read from the control plane with a short-lived client; any failure is an UnreachableError
+ * "cannot WHAT from the control plane (SERVER): why".
+ */
+export async function fromControlPlane<T>(target: DebugTarget, what: string, read: (client: ApiClient) => Promise<T>): Promise<T> {
+  const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
+  try {
+    return await read(client);
+  } catch (e) {
+    throw new UnreachableError(`cannot ${what} from the control plane (${target.controlPlane.serverSource}): ${(e as Error).message}`);
+  } finally {
+    client.close();
+  }
+}
+
 export async function readCluster(target: DebugTarget): Promise<Cluster> {
   const client = new ApiClient({ ...target.controlPlane, timeoutMs: 5000 });
   try {
