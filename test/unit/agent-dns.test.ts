@@ -2,11 +2,11 @@
 // real control plane on loopback with a fake kernel: it serves only once the watches listed,
 // answers changes within 1 s, publishes its endpoint on the Node, DNATs to the other nodes'
 // servers (never its own) when down, and withdraws the endpoint when stopped.
-import t from 'tap';
+import t, { type Test } from 'tap';
 import dgram from 'node:dgram';
 import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import type { Endpoints, Node, Service } from '../../src/api/objects.js';
-import { fallbackAddresses, pickFallback, MAX_FALLBACK, NodeDns, DNS_ENDPOINT_ANNOTATION, type NodeDnsKernel } from '../../src/agent/dns/node-dns.js';
+import { fallbackAddresses, pickFallback, MAX_FALLBACK, NodeDns, DNS_ENDPOINT_ANNOTATION, type NodeDnsKernel, type NodeDnsOptions } from '../../src/agent/dns/node-dns.js';
 import { renderDnsRules, renderDnsRulesRemove } from '../../src/agent/dns/rules.js';
 import { realDnsProbe } from '../../src/agent/dns/probe.js';
 import { listening, eventually } from '../lib/controlplane.js';
@@ -61,19 +61,27 @@ function udpQuery(port: number, bytes: Buffer, host = '127.0.0.1'): Promise<Retu
   });
 }
 
-const svc = (name: string, clusterIP: string): Service => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { clusterIP, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } as Service);
-
-t.test('NodeDns: serves after the lists, follows changes within 1 s, publishes and withdraws its endpoint, fallback rules', async (t) => {
+/** A control plane on loopback with Node n1 (the NodeDns's own), closed at the test's end. */
+async function controlPlaneWithNode(t: Test): Promise<Awaited<ReturnType<typeof listening>>> {
   const cp = await listening(new MemoryStore());
   t.teardown(async () => {
     cp.client.close();
     await cp.app.close();
   });
   await cp.client.create<Node>({ plural: 'nodes' }, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: {} } as Node);
+  return cp;
+}
+
+// 127.0.0.1 stands for the kube-dns address, 127.0.0.2 for the node's gateway (both local on lo); free ports.
+const LOOPBACK_NODE: NodeDnsOptions = { nodeName: 'n1', clusterDns: '127.0.0.1', zone: 'cluster.local', gateway: '127.0.0.2', upstreams: [], ttl: 5, negativeTtl: 1, podRecords: 'insecure', port: 0, server: { loopProbe: false } };
+
+const svc = (name: string, clusterIP: string): Service => ({ apiVersion: 'v1', kind: 'Service', metadata: { name, namespace: 'default' }, spec: { clusterIP, ports: [{ name: 'http', port: 80, protocol: 'TCP' }] } } as Service);
+
+t.test('NodeDns: serves after the lists, follows changes within 1 s, publishes and withdraws its endpoint, fallback rules', async (t) => {
+  const cp = await controlPlaneWithNode(t);
   await cp.client.create<Service>({ plural: 'services', namespace: 'default' }, svc('web', '10.96.0.20'));
   const kernel = new FakeKernel();
-  // 127.0.0.1 stands for the kube-dns address, 127.0.0.2 for the node's gateway (both local on lo).
-  const dns = new NodeDns({ nodeName: 'n1', clusterDns: '127.0.0.1', zone: 'cluster.local', gateway: '127.0.0.2', upstreams: [], ttl: 5, negativeTtl: 1, podRecords: 'insecure', port: 0, server: { loopProbe: false } }, { client: cp.client, kernel, log: silent });
+  const dns = new NodeDns(LOOPBACK_NODE, { client: cp.client, kernel, log: silent });
   dns.start();
   t.teardown(() => dns.stop());
   await eventually(async () => dns.servers.length === 2, 'both listeners up');
@@ -119,12 +127,7 @@ t.test('NodeDns: serves after the lists, follows changes within 1 s, publishes a
 });
 
 t.test('NodeDns: not serving before the lists are in; a failed bring-up is retried', async (t) => {
-  const cp = await listening(new MemoryStore());
-  t.teardown(async () => {
-    cp.client.close();
-    await cp.app.close();
-  });
-  await cp.client.create<Node>({ plural: 'nodes' }, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: {} } as Node);
+  const cp = await controlPlaneWithNode(t);
   let fail = 1;
   const kernel = new FakeKernel();
   const flaky: NodeDnsKernel = {
@@ -134,7 +137,7 @@ t.test('NodeDns: not serving before the lists are in; a failed bring-up is retri
     },
     applyRules: (s) => kernel.applyRules(s),
   };
-  const dns = new NodeDns({ nodeName: 'n1', clusterDns: '127.0.0.1', zone: 'cluster.local', gateway: '127.0.0.2', upstreams: [], ttl: 5, negativeTtl: 1, podRecords: 'insecure', port: 0, server: { loopProbe: false } }, { client: cp.client, kernel: flaky, log: silent });
+  const dns = new NodeDns(LOOPBACK_NODE, { client: cp.client, kernel: flaky, log: silent });
   t.equal(dns.status().synced, false);
   dns.start();
   t.teardown(() => dns.stop());
@@ -146,17 +149,12 @@ t.test('NodeDns: not serving before the lists are in; a failed bring-up is retri
 });
 
 t.test('NodeDns: fallback servers that do not answer the probe are left out (all kept when none answers)', async (t) => {
-  const cp = await listening(new MemoryStore());
-  t.teardown(async () => {
-    cp.client.close();
-    await cp.app.close();
-  });
-  await cp.client.create<Node>({ plural: 'nodes' }, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' }, spec: {} } as Node);
+  const cp = await controlPlaneWithNode(t);
   const kernel = new FakeKernel();
   const up = new Set(['10.244.2.1', '10.244.3.1']);
   const asked: string[] = [];
   const probe = async (ip: string) => (asked.push(ip), up.has(ip));
-  const dns = new NodeDns({ nodeName: 'n1', clusterDns: '127.0.0.1', zone: 'cluster.local', gateway: '127.0.0.2', upstreams: [], ttl: 5, negativeTtl: 1, podRecords: 'insecure', port: 0, server: { loopProbe: false } }, { client: cp.client, kernel, log: silent, probe, probeIntervalMs: 50 });
+  const dns = new NodeDns(LOOPBACK_NODE, { client: cp.client, kernel, log: silent, probe, probeIntervalMs: 50 });
   dns.start();
   t.teardown(() => dns.stop());
   await eventually(async () => dns.servers.length === 2, 'both listeners up');
