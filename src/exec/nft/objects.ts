@@ -56,6 +56,8 @@ export type Match =
   /** ip saddr|daddr @set */
   | { kind: 'addrInSet'; field: AddrField; set: string }
   | { kind: 'l4proto'; proto: L4Proto }
+  /** meta l4proto { tcp, udp, ... } */
+  | { kind: 'l4protoIn'; protos: L4Proto[] }
   /** th dport N (any transport header: tcp, udp, sctp) */
   | { kind: 'dport'; port: number }
   /** fib saddr|daddr type local: the address is one of this node's own */
@@ -202,11 +204,18 @@ function cidrList(cidrs: string[]): string {
   return cidrs.length === 1 ? cidrs[0] : `{ ${cidrs.join(', ')} }`;
 }
 
+const L4_PROTOS: readonly string[] = ['tcp', 'udp', 'sctp'];
+function checkProto(p: L4Proto): L4Proto {
+  if (!L4_PROTOS.includes(p)) throw invalid(`nft: invalid transport protocol ${JSON.stringify(p)}`);
+  return p;
+}
+
 export function matchText(m: Match): string {
   switch (m.kind) {
     case 'addr': return `${ipKw(m.family)} ${m.field} ${m.negate ? '!= ' : ''}${cidrList(m.cidrs)}`;
     case 'addrInSet': return `ip ${m.field} @${checkName(m.set)}`;
     case 'l4proto': return `meta l4proto ${m.proto}`;
+    case 'l4protoIn': return `meta l4proto { ${m.protos.map(checkProto).join(', ')} }`;
     case 'dport': return `th dport ${m.port}`;
     case 'fibLocal': return `fib ${m.field} type local`;
     case 'mark': return `meta mark & ${hex(m.mask)} ${m.isSet ? '!=' : '=='} 0`;

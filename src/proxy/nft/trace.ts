@@ -68,6 +68,7 @@ class Tracer extends PacketState {
       case 'addr': return m.family !== 6 && m.cidrs.some((c) => inCidr(addr(m.field), c)) !== Boolean(m.negate);
       case 'addrInSet': return [...this.namedSet(m.set)].some((e) => inCidr(addr(m.field), e));
       case 'l4proto': return this.proto === m.proto;
+      case 'l4protoIn': return (m.protos as readonly string[]).includes(this.proto);
       case 'dport': return this.dport === m.port;
       case 'fibLocal': return this.isLocal(addr(m.field));
       case 'mark': return ((this.mark & m.mask) !== 0) === m.isSet;
