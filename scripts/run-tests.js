@@ -4,15 +4,19 @@
 // Each file runs as its own `node FILE` (two at a time), with a time limit of its own: a file that
 // hangs is stopped when its limit passes (tap's own SIGALRM timeout reports the subtests still
 // running, then a SIGKILL if it does not exit), and the last lines name the file and the subtest.
-// Usage: node scripts/run-tests.js [unit|integration] [file-name-filter...]
+// Usage: node scripts/run-tests.js [unit|integration|vm] [file-name-filter...]
+// The default run is unit + integration. The vm tier (test/vm: kernel features this host lacks,
+// e.g. IPVS) runs inside the kernel VM (scripts/kernel-vm); on the host it runs there through
+// integration/kernel-vm.test.js, which boots one VM running `node scripts/run-tests.js vm`.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-const tiers = ['unit', 'integration'];
+const tiers = ['unit', 'integration', 'vm'];
+const defaultTiers = ['unit', 'integration'];
 const args = process.argv.slice(2);
-const selected = tiers.includes(args[0]) ? [args.shift()] : tiers;
+const selected = tiers.includes(args[0]) ? [args.shift()] : defaultTiers;
 const JOBS = Number(process.env.PODWIRE_TEST_JOBS ?? 2);
 
 // Per-file limits (seconds), about 4-5x the slowest times of a clean-clone CI run on this 2-core
@@ -24,6 +28,8 @@ const LIMITS_S = {
   'integration/bench-services-smoke.test.js': 240,
   'integration/proxy-e2e.test.js': 240,
   'integration/proxy-e2e-iptables.test.js': 240,
+  // One TCG VM boot (~5-25 s) + the whole vm tier inside it (the VM's own limit is 30 s less).
+  'integration/kernel-vm.test.js': 600,
 };
 const KILL_AFTER_S = 15; // after tap's own timeout report, before SIGKILL
 
