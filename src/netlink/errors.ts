@@ -37,3 +37,8 @@ export class NetlinkError extends Error {
     if (extack !== undefined) this.extack = extack;
   }
 }
+
+/** The generic hint NetlinkError gives for an errno name, for errors that word their own message. */
+export function netlinkHint(code: string): string | undefined {
+  return HINTS[code];
+}

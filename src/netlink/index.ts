@@ -11,3 +11,6 @@ export * from './errors.js';
 export * from './socket.js';
 export * from './ip.js';
 export { NETLINK_ROUTE, NETLINK_GENERIC } from './constants.js';
+export * from './ipvs.js';
+export * from './ipvs-decode.js';
+export * from './ipvs-client.js';
