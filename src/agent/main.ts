@@ -36,6 +36,9 @@ import type { ReconcilerOptions } from './reconciler.js';
 import { PROXY_MODES, type ProxyBackend, type ProxyMode } from '../proxy/backend.js';
 import { NftProxyBackend } from '../proxy/nft/backend.js';
 import { IptablesProxyBackend } from '../proxy/iptables/backend.js';
+import { IpvsProxyBackend } from '../proxy/ipvs/backend.js';
+import { IPVS_SCHEDULERS, type IpvsScheduler } from '../proxy/ipvs/plan.js';
+import { RealIpvsKernel, fileOwnership } from './ipvs-kernel.js';
 import { parseUpstream, type Upstream } from '../dns/resolv-conf.js';
 import type { PodRecordsMode } from '../dns/records.js';
 import { NodeDns, nodeUpstreams } from './dns/node-dns.js';
@@ -53,6 +56,7 @@ const FLAGS: FlagSpecs = {
   backend: { type: 'enum', choices: BACKENDS, help: 'overlay backend (default: the cluster config\'s)' },
   'masq-mode': { type: 'enum', choices: ['nftables', 'iptables'], default: 'nftables', help: 'masquerade in' },
   'proxy-mode': { type: 'enum', choices: [...PROXY_MODES, 'none'], default: 'nftables', help: 'service proxy' },
+  'ipvs-scheduler': { type: 'enum', choices: [...IPVS_SCHEDULERS], default: 'rr', help: 'IPVS scheduler in --proxy-mode ipvs (its kernel module ip_vs_NAME must exist)' },
   'run-dir': { type: 'string', default: '/run/podwire', help: 'subnet.env, state.json, the local socket' },
   socket: { type: 'string', help: 'local API socket (default RUN_DIR/agent.sock)' },
   'resync-interval': { type: 'int', default: 30, min: 1, max: 3600, help: 'seconds between resyncs (network: full; service proxy: a cheap check, a full sync if something is missing and at least hourly)' },
@@ -86,9 +90,24 @@ function enableForwarding(): void {
   fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
 }
 
-function makeProxyBackends(log: pino.Logger): Record<ProxyMode, ProxyBackend> {
+function makeProxyBackends(log: pino.Logger, ipvs: IpvsDeps): Record<ProxyMode, ProxyBackend> {
   const onSkip = (key: string, reason: string) => log.warn({ service: key, reason }, 'service port not proxied');
-  return { nftables: new NftProxyBackend(execRunner, onSkip), iptables: new IptablesProxyBackend(execRunner, onSkip) };
+  return {
+    nftables: new NftProxyBackend(execRunner, onSkip),
+    iptables: new IptablesProxyBackend(execRunner, onSkip),
+    ipvs: new IpvsProxyBackend(new RealIpvsKernel(ipvs.handle, execRunner), execRunner, fileOwnership(path.join(ipvs.runDir, 'ipvs-services.json')), {
+      scheduler: ipvs.scheduler, nodeLocal: ipvs.nodeLocal, onSkip,
+    }),
+  };
+}
+
+/** What the IPVS mode's backend needs beyond the others (it is built in every mode: a mode switch removes its state). */
+interface IpvsDeps {
+  handle: Handle;
+  runDir: string;
+  scheduler: IpvsScheduler;
+  /** The cluster DNS addresses the node-local server answers (no virtual service for them). */
+  nodeLocal: Set<string>;
 }
 
 async function main(argv: string[]): Promise<number> {
@@ -114,6 +133,7 @@ interface AgentOptions {
   backend?: Backend;
   masqMode: MasqMode;
   proxyMode: ProxyMode | 'none';
+  ipvsScheduler: IpvsScheduler;
   runDir: string;
   socketPath: string;
   resyncMs: number;
@@ -156,6 +176,7 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     backend: flags.backend as Backend | undefined,
     masqMode: flags['masq-mode'] as MasqMode,
     proxyMode: flags['proxy-mode'] as ProxyMode | 'none',
+    ipvsScheduler: flags['ipvs-scheduler'] as IpvsScheduler,
     runDir,
     socketPath: (flags.socket as string | undefined) ?? path.join(runDir, 'agent.sock'),
     resyncMs: (flags['resync-interval'] as number) * 1000,
@@ -226,7 +247,9 @@ async function serve(o: AgentOptions): Promise<number> {
   // After registration: the conflist carries the cluster config's clusterDNS and clusterDomain.
   if (o.installCni) installCniFiles(o, o.installCni, agent.state.clusterDns, log);
   if (o.proxyMode !== 'none' && agent.state.clusterCidr) {
+    const dnsIp = o.dns ? agent.state.clusterDns?.clusterDNS : undefined;
     running.proxy = startServiceProxy(o.proxyMode, {
+      ipvs: { handle, runDir: o.runDir, scheduler: o.ipvsScheduler, nodeLocal: new Set(dnsIp ? [`udp/${dnsIp}:53`, `tcp/${dnsIp}:53`] : []) },
       client, nodeName: o.nodeName, nodeIPs: proxyNodeIps(agent.selfNode(), [underlay.ip]), clusterCidrs: [agent.state.clusterCidr], log,
       reconciler: { resyncMs: o.resyncMs, ...(metrics ? { onSync: metrics.onSync('proxy') } : {}) },
       ...(metrics ? { onRulesSynced: (s) => metrics.rulesSynced(s) } : {}),
@@ -389,9 +412,10 @@ function processStats(): { rssMB: number; heapUsedMB: number; heapTotalMB: numbe
 }
 
 /** kube-proxy's part, once the node knows its cluster CIDR (after registration). */
-function startServiceProxy(mode: ProxyMode, o: { client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger; reconciler: ReconcilerOptions; onRulesSynced?: ServiceProxyDeps['onRulesSynced'] }): ServiceProxy {
-  const backends = makeProxyBackends(o.log);
-  const proxy = new ServiceProxy({ ...o, collectGarbage, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
+function startServiceProxy(mode: ProxyMode, o: { ipvs: IpvsDeps; client: ApiClient; nodeName: string; nodeIPs: string[]; clusterCidrs: string[]; log: pino.Logger; reconciler: ReconcilerOptions; onRulesSynced?: ServiceProxyDeps['onRulesSynced'] }): ServiceProxy {
+  const backends = makeProxyBackends(o.log, o.ipvs);
+  const { ipvs: _ipvs, ...deps } = o;
+  const proxy = new ServiceProxy({ ...deps, collectGarbage, backend: backends[mode], others: PROXY_MODES.filter((m) => m !== mode).map((m) => backends[m]), runner: execRunner });
   proxy.start();
   return proxy;
 }

@@ -240,3 +240,6 @@ export class ServiceProxy {
     this.othersRemoved = true;
   }
 }
+
+/** The modes `--proxy-mode` takes (the lab starts agents with them). */
+export type { ProxyMode } from '../proxy/backend.js';

@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { AGENT_NODE_FLAGS } from '../agent/runtime.js';
+import type { ProxyMode } from '../agent/service-proxy.js';
 import { ApiClient } from '../client/api-client.js';
 import type { Backend, ClusterConfig, Endpoints, Service } from '../api/objects.js';
 import { Handle } from '../netlink/handle.js';
@@ -37,7 +38,7 @@ export interface ClusterOptions {
   backend: Backend;
   podsPerNode: number;
   /** The agents' --proxy-mode (default nftables). */
-  proxyMode?: 'nftables' | 'iptables';
+  proxyMode?: ProxyMode;
   prefix?: string;
   log?: (line: string) => void;
 }
@@ -170,7 +171,7 @@ export async function restartControlPlane(c: LabCluster): Promise<void> {
   await waitControlPlane(c.admin, path.join(c.dir, 'controlplane', 'api.sock'));
 }
 
-export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend, proxyMode: 'nftables' | 'iptables' = 'nftables'): Promise<ClusterNode> {
+export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend, proxyMode: ProxyMode = 'nftables'): Promise<ClusterNode> {
   const nodeDir = path.join(dir, node.name); // clusterFiles(prefix).nodeDir
   fs.mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
   const { token } = await admin.request<{ token: string }>('POST', `/api/v1/nodes/${node.name}/token`);

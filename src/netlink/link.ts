@@ -1,6 +1,6 @@
 // rtnetlink links: list/get/add/del/set. A link spec is a tagged union by kernel kind, like
 // vishvananda/netlink's Link: bridge, veth (peer optionally created straight into another netns),
-// vxlan (VNI, local, underlay dev, port, learning). Requests mirror what `ip link` sends.
+// vxlan (VNI, local, underlay dev, port, learning), dummy. Requests mirror what `ip link` sends.
 import { Attrs, encodePayload, nla, type Attr } from './codec.js';
 import * as K from './constants.js';
 import { formatIp, formatMac, parseIp, parseMac } from './ip.js';
@@ -18,6 +18,10 @@ export interface LinkCommon {
 }
 export interface BridgeSpec extends LinkCommon {
   kind: 'bridge';
+}
+/** A dummy link (kernel module `dummy`): holds addresses no interface answers ARP for, e.g. IPVS service IPs. */
+export interface DummySpec extends LinkCommon {
+  kind: 'dummy';
 }
 export interface VethPeerSpec {
   name: string;
@@ -40,7 +44,7 @@ export interface VxlanSpec extends LinkCommon {
   port?: number;
   learning?: boolean;
 }
-export type LinkSpec = BridgeSpec | VethSpec | VxlanSpec;
+export type LinkSpec = BridgeSpec | DummySpec | VethSpec | VxlanSpec;
 
 export interface VxlanInfo {
   vni: number;
@@ -125,6 +129,7 @@ const plainNest = (type: number, attrs: Attr[]): Attr => ({ type, value: attrs, 
 function kindData(spec: LinkSpec): Attr[] {
   switch (spec.kind) {
     case 'bridge':
+    case 'dummy':
       return [];
     case 'veth': {
       const peer = encodePayload(encodeIfinfomsg(0), namedAttrs(spec.peer));
@@ -162,8 +167,8 @@ export function validateLinkSpec(spec: LinkSpec): void {
       throw new Error(`vxlan ${spec.name}: invalid port ${spec.port}: must be 1-65535`);
     }
     if (spec.local !== undefined) parseIp(spec.local);
-  } else if ((spec as { kind: string }).kind !== 'bridge') {
-    throw new Error(`link ${spec.name}: unsupported kind ${JSON.stringify((spec as { kind: string }).kind)} (bridge, veth, vxlan)`);
+  } else if ((spec as { kind: string }).kind !== 'bridge' && (spec as { kind: string }).kind !== 'dummy') {
+    throw new Error(`link ${spec.name}: unsupported kind ${JSON.stringify((spec as { kind: string }).kind)} (bridge, dummy, veth, vxlan)`);
   }
 }
 

@@ -1,11 +1,11 @@
-// What the agent's service proxy loop needs from a mode (nftables, iptables; IPVS later): apply a
+// What the agent's service proxy loop needs from a mode (nftables, iptables, ipvs): apply a
 // ProxyInput — fully, or only for the service ports that changed — and remove everything it owns
 // (a mode switch removes the other mode's rules).
 import type { ProxyInput } from './types.js';
 import type { DnatCounter } from './counters.js';
 
-export type ProxyMode = 'nftables' | 'iptables';
-export const PROXY_MODES: readonly ProxyMode[] = ['nftables', 'iptables'];
+export type ProxyMode = 'nftables' | 'iptables' | 'ipvs';
+export const PROXY_MODES: readonly ProxyMode[] = ['nftables', 'iptables', 'ipvs'];
 
 export interface ProxySyncReport {
   /** Service ports rendered in this sync ("full" = all). */

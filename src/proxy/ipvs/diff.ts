@@ -73,7 +73,8 @@ export function diffIpvs(desired: readonly VirtualServer[], observed: readonly O
   const draining: string[] = [];
   const wanted = new Set<string>();
   for (const want of desired) {
-    if (!inScope(want.key)) continue;
+    // Answered by a local server: no virtual service (one left from before goes below).
+    if (!inScope(want.key) || want.classification === 'nodeLocal') continue;
     wanted.add(want.key);
     const cur = have.get(want.key);
     const r = ref(want);

@@ -27,7 +27,13 @@ export type Classification =
   /** No usable endpoint at all: TCP reset / ICMP port unreachable. */
   | 'reject'
   /** A Local policy with no endpoint on this node (there are some elsewhere): dropped, as kube-proxy. */
-  | 'drop';
+  | 'drop'
+  /**
+   * Answered by a server on this node bound to the address itself (the node-local cluster DNS,
+   * src/agent/dns): no virtual service, since IPVS at LOCAL_IN would take the packet from the
+   * local socket and send it to an endpoint, maybe on another node.
+   */
+  | 'nodeLocal';
 
 export interface RealServer {
   address: string;
@@ -44,7 +50,7 @@ export interface VirtualServer {
   scheduler: IpvsScheduler;
   /** ClientIP affinity: IPVS persistence with this timeout (netmask /32). */
   persistenceSeconds?: number;
-  /** Sorted by (address, port). Empty for 'reject' and 'drop' (the virtual service still exists, see diff.ts). */
+  /** Sorted by (address, port). Empty for 'reject' and 'drop' (the virtual service still exists, see diff.ts) and 'nodeLocal' (it does not). */
   dests: RealServer[];
   classification: Classification;
   /** The service port (ProxyInput key) this address belongs to. */
@@ -66,6 +72,8 @@ export interface IpvsPlan {
 
 export interface PlanOptions {
   scheduler?: IpvsScheduler;
+  /** Virtual addresses ("udp/10.96.0.10:53") a local server answers: no virtual service (Classification 'nodeLocal'). */
+  nodeLocal?: ReadonlySet<string>;
   /** A service port that renders nothing (headless, ExternalName, IPv6 only) or an address another port already holds. */
   onSkip?: (key: string, reason: string) => void;
 }
@@ -106,8 +114,8 @@ export function planIpvs(input: ProxyInput, opts: PlanOptions = {}): IpvsPlan {
         if (holder.portKey !== view.key) opts.onSkip?.(view.key, `${key} is already service port ${holder.portKey}'s: not added for this one`);
         return;
       }
-      const classification = classify(kind, view, eps);
-      const dests = classification === 'reject' || classification === 'drop' ? [] : eps.map((e) => ({ address: e.ip, port: e.port, weight: IPVS_WEIGHT })).sort(byAddrPort);
+      const classification = opts.nodeLocal?.has(key) ? 'nodeLocal' : classify(kind, view, eps);
+      const dests = classification === 'reject' || classification === 'drop' || classification === 'nodeLocal' ? [] : eps.map((e) => ({ address: e.ip, port: e.port, weight: IPVS_WEIGHT })).sort(byAddrPort);
       services.set(key, {
         key, proto: view.proto, address, port, scheduler,
         ...(view.affinitySeconds !== undefined ? { persistenceSeconds: view.affinitySeconds } : {}),

@@ -1,0 +1,180 @@
+// The IPVS mode's applier: IPVS balances (virtual services, real servers over generic netlink),
+// the dummy device holds the service addresses, podwire's nftables table does the rest (ipvs-
+// objects: masquerade, reject, drop). A full sync (start, node changes, periodic resync, after a
+// failure) reads what IPVS holds and changes only what differs, so a restart adopts the existing
+// virtual services without disturbing their connections; a partial sync diffs the changed
+// service ports against its own record of the last sync and reads nothing.
+import type { CommandRunner } from '../../exec/runner.js';
+import { NFT_TABLE } from '../../exec/names.js';
+import type { Transaction } from '../../exec/nft/transaction.js';
+import type { ProxyBackend, ProxySyncReport } from '../backend.js';
+import type { ProxyInput } from '../types.js';
+import { applyOps, diffIpvs, type IpvsOp, type ObservedService } from './diff.js';
+import type { IpvsKernel, IpvsOwnership } from './kernel.js';
+import { ipvsElements, isIpvsName, renderIpvsNft, type IpvsElements } from './nft.js';
+import { fullIpvsTransaction, partialIpvsTransaction, removeIpvsTransaction, type ExistingIpvsObjects } from './nft-sync.js';
+import { ipvsKey, planIpvs, type IpvsPlan, type PlanOptions } from './plan.js';
+
+export type IpvsBackendOptions = PlanOptions;
+
+interface SyncedState {
+  plan: IpvsPlan;
+  elements: IpvsElements;
+  /** What IPVS holds of ours, as of the end of the last sync (weight-0 real servers included). */
+  services: Map<string, ObservedService>;
+  /** Service port key → its virtual service keys. */
+  byPort: Map<string, string[]>;
+  draining: string[];
+}
+
+const keyOf = (s: ObservedService) => ipvsKey(s.proto, s.address, s.port);
+
+function byPortOf(plan: IpvsPlan): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const s of plan.services) {
+    const list = out.get(s.portKey);
+    if (list) list.push(s.key);
+    else out.set(s.portKey, [s.key]);
+  }
+  return out;
+}
+
+export class IpvsProxyBackend implements ProxyBackend {
+  readonly mode = 'ipvs' as const;
+  private state: SyncedState | undefined;
+
+  constructor(
+    private readonly kernel: IpvsKernel,
+    private readonly runner: CommandRunner,
+    private readonly ownership: IpvsOwnership,
+    private readonly opts: IpvsBackendOptions = {},
+  ) {}
+
+  /** Real servers at weight 0 waiting for their connections to end, as of the last sync. */
+  get draining(): readonly string[] {
+    return this.state?.draining ?? [];
+  }
+
+  sync(input: ProxyInput, changed: ReadonlySet<string> | undefined): ProxySyncReport {
+    const t0 = performance.now();
+    const report = (scope: 'full' | 'partial', bytes: number): ProxySyncReport => ({ scope, bytes, ms: Math.round((performance.now() - t0) * 10) / 10 });
+    try {
+      const plan = planIpvs(input, this.opts);
+      if (changed !== undefined && this.state) return report('partial', this.partial(this.state, plan, changed));
+      this.state = undefined;
+      return report('full', this.full(plan));
+    } catch (e) {
+      this.state = undefined; // unknown kernel state: the next sync is a full one
+      throw e;
+    }
+  }
+
+  /**
+   * False when a full sync is due: real servers are draining (only a dump sees their
+   * connections end), or the device lost addresses or our table objects went missing.
+   */
+  intact(): boolean {
+    const s = this.state;
+    if (!s || s.draining.length > 0) return false;
+    if (this.kernel.boundAddresses().length !== s.plan.boundIps.length) return false;
+    const have = this.existing();
+    const names = new Set([...have.chains, ...have.maps, ...have.sets]);
+    const want = renderIpvsNft({ ...s.plan, services: [], boundIps: [], hairpinIps: [] });
+    return [...want.chains, ...want.maps, ...want.sets].every((o) => names.has(o.name));
+  }
+
+  remove(): void {
+    this.state = undefined;
+    if (this.kernel.present()) {
+      const bound = new Set(this.kernel.boundAddresses());
+      const owned = new Set(this.ownership.read());
+      for (const s of this.kernel.listServices()) {
+        if (owned.has(keyOf(s)) || bound.has(s.address)) this.kernel.apply({ op: 'delService', service: { key: keyOf(s), proto: s.proto, address: s.address, port: s.port } });
+      }
+    }
+    this.kernel.removeDevice();
+    this.runNft(removeIpvsTransaction(NFT_TABLE, this.existing()));
+    this.ownership.write([]);
+  }
+
+  private full(plan: IpvsPlan): number {
+    this.kernel.prepare(this.opts.scheduler ?? 'rr');
+    const observed = this.kernel.listServices();
+    const observedByKey = new Map(observed.map((o) => [keyOf(o), o]));
+    const bound = new Set(this.kernel.boundAddresses());
+    const recorded = new Set(this.ownership.read());
+    const owned = (s: ObservedService) => recorded.has(keyOf(s)) || bound.has(s.address);
+    for (const s of plan.services) {
+      const cur = observedByKey.get(s.key);
+      if (cur && !owned(cur)) this.opts.onSkip?.(s.portKey, `IPVS already has a virtual service ${s.key} that podwire did not make: left alone`);
+    }
+    const diff = diffIpvs(plan.services, observed, { owned });
+    // Addresses first, so a new virtual service answers as soon as it exists; the nft elements
+    // and IPVS in one pass each; addresses no service uses last.
+    const want = new Set(plan.boundIps);
+    for (const ip of plan.boundIps) if (!bound.has(ip)) this.kernel.bind(ip);
+    this.applyIpvs(diff.ops);
+    const bytes = this.runNft(fullIpvsTransaction(renderIpvsNft(plan), this.existing()));
+    for (const ip of bound) if (!want.has(ip)) this.kernel.unbind(ip);
+    const ours = new Map<string, ObservedService>();
+    for (const s of observed) if (owned(s)) ours.set(keyOf(s), s);
+    const services = applyOps(ours, diff.ops);
+    this.ownership.write([...services.keys()].sort());
+    this.state = { plan, elements: ipvsElements(plan), services, byPort: byPortOf(plan), draining: diff.draining };
+    return bytes;
+  }
+
+  private partial(state: SyncedState, plan: IpvsPlan, changed: ReadonlySet<string>): number {
+    const byPort = byPortOf(plan);
+    const only = new Set<string>();
+    for (const port of changed) {
+      for (const k of state.byPort.get(port) ?? []) only.add(k);
+      for (const k of byPort.get(port) ?? []) only.add(k);
+    }
+    const diff = diffIpvs(plan.services, [...state.services.values()], { owned: () => true, only });
+    const prevBound = new Set(state.plan.boundIps);
+    const want = new Set(plan.boundIps);
+    for (const ip of plan.boundIps) if (!prevBound.has(ip)) this.kernel.bind(ip);
+    this.applyIpvs(diff.ops);
+    const elements = ipvsElements(plan);
+    const tx = partialIpvsTransaction(NFT_TABLE, state.elements, elements);
+    const bytes = tx.size ? this.runNft(tx) : 0;
+    for (const ip of prevBound) if (!want.has(ip)) this.kernel.unbind(ip);
+    const services = applyOps(state.services, diff.ops);
+    if (diff.ops.some((o) => o.op === 'addService' || o.op === 'delService')) this.ownership.write([...services.keys()].sort());
+    // Draining outside this sync's scope stays as it was; inside it, as the diff says.
+    const draining = [...state.draining.filter((d) => !only.has(d.split(' ')[0]!)), ...diff.draining];
+    this.state = { plan, elements, services, byPort, draining };
+    return bytes;
+  }
+
+  private applyIpvs(ops: readonly IpvsOp[]): void {
+    for (const op of ops) this.kernel.apply(op);
+  }
+
+  /** Names of the ipvs- objects in table inet podwire (names only, never rules or elements). */
+  private existing(): ExistingIpvsObjects {
+    const out: ExistingIpvsObjects = { chains: [], maps: [], sets: [] };
+    for (const [what, list] of [['chains', out.chains], ['sets', out.sets], ['maps', out.maps]] as const) {
+      const r = this.runner.run('nft', ['-j', '-t', 'list', what, 'inet']);
+      if (r.code !== 0) throw new Error(`nft list ${what} inet failed (exit ${r.code}): ${r.stderr.trim()}`);
+      const kind = what.slice(0, -1);
+      for (const item of (JSON.parse(r.stdout) as { nftables: Record<string, { name?: string; table?: string }>[] }).nftables) {
+        const o = item[kind];
+        if (o?.table === NFT_TABLE && o.name && isIpvsName(o.name)) list.push(o.name);
+      }
+    }
+    return out;
+  }
+
+  private runNft(tx: Transaction): number {
+    const script = tx.text();
+    if (!script) return 0;
+    const r = this.runner.run('nft', ['-f', '-'], script);
+    if (r.code !== 0) {
+      const first = script.split('\n').slice(0, 3).join(' | ');
+      throw new Error(`nft -f failed (exit ${r.code}): ${r.stderr.trim().slice(0, 1000)} (script of ${script.length} bytes starting: ${first})`);
+    }
+    return script.length;
+  }
+}
