@@ -1,7 +1,7 @@
 // `podwire doctor`'s node checks, pure (src/agent/debug/doctor-checks.ts): a healthy node's facts
 // give no finding; each case breaks one fact and must give exactly its check id, with a fix.
 import t from 'tap';
-import { doctorChecks, type DoctorFacts } from '../../src/agent/debug/doctor-checks.js';
+import { doctorChecks, type DoctorFacts, type IpvsFacts } from '../../src/agent/debug/doctor-checks.js';
 
 function healthy(): DoctorFacts {
   return {
@@ -26,7 +26,18 @@ function healthy(): DoctorFacts {
   };
 }
 
+const IPVS_OK: IpvsFacts = {
+  loaded: true, device: true, synced: true,
+  sysctls: [['net.ipv4.vs.conntrack', '1'], ['net.ipv4.vs.expire_nodest_conn', '1'], ['net.ipv4.vs.expire_quiescent_template', '1'], ['net.ipv4.conf.all.arp_ignore', '1'], ['net.ipv4.conf.all.arp_announce', '2']].map(([key, v]) => ({ key: key!, want: v!, have: v! })),
+};
+const ipvsWith = (f: DoctorFacts, change: (i: IpvsFacts) => void) => {
+  const i = structuredClone(IPVS_OK);
+  change(i);
+  f.ipvs = i;
+};
+
 t.same(doctorChecks(healthy()), [], 'a healthy node: no finding');
+t.same(doctorChecks({ ...healthy(), ipvs: structuredClone(IPVS_OK) }), [], 'a healthy node in ipvs mode: no finding');
 t.same(doctorChecks({ ...healthy(), dns: undefined }), [], '--dns off: no DNS finding');
 t.same(doctorChecks({ ...healthy(), cni: { confDir: '/x', files: [] }, nft: undefined }).map((f) => f.severity), ['warning'], 'no CNI config (a runtime reading elsewhere) is only a warning; no nft facts (iptables masquerade) no finding');
 
@@ -61,6 +72,10 @@ const cases: Case[] = [
   { name: 'DNS table not checkable', check: 'dns-rules-missing', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, tablePresent: undefined, tableError: 'nft: not found' }; }, message: /nft: not found/, fix: /nft/ },
   { name: 'DNS upstream loop', check: 'dns-upstream-loop', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, loops: ['upstream 127.0.0.53:53 sent our loop probe x.loop-probe.podwire.invalid back to this server'] }; }, message: /127\.0\.0\.53:53/, fix: /--dns-upstream/ },
   { name: 'DNS fallback server down', check: 'dns-fallback-down', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, fallbackDown: ['10.244.2.1'] }; }, message: /10\.244\.2\.1; when this node's server is down/, fix: /podwire explain/ },
+  { name: 'IPVS not loaded', check: 'ipvs-missing', severity: 'error', change: (f) => ipvsWith(f, (i) => { i.loaded = false; }), message: /IPVS is not loaded.*no \/proc\/net\/ip_vs/, fix: /modprobe ip_vs.*--proxy-mode nftables/ },
+  { name: 'IPVS dummy device gone', check: 'ipvs-missing', severity: 'error', change: (f) => ipvsWith(f, (i) => { i.device = false; }), message: /podwire-ipvs0 is gone/, fix: /restart podwire-agent/ },
+  { name: 'IPVS conntrack off', check: 'ipvs-sysctl', severity: 'error', change: (f) => ipvsWith(f, (i) => { i.sysctls[0]!.have = '0'; }), message: /net\.ipv4\.vs\.conntrack is 0, not 1: .*masqueraded/, fix: /sysctl -w net\.ipv4\.vs\.conntrack=1/ },
+  { name: 'IPVS other sysctls', check: 'ipvs-sysctl', severity: 'warning', change: (f) => ipvsWith(f, (i) => { i.sysctls[1]!.have = '0'; i.sysctls[3]!.have = undefined; }), message: /expire_nodest_conn=0 \(want 1\), net\.ipv4\.conf\.all\.arp_ignore=unreadable \(want 1\)/, fix: /sysctl -w net\.ipv4\.vs\.expire_nodest_conn=1 net\.ipv4\.conf\.all\.arp_ignore=1/ },
   { name: 'DNS without upstream', check: 'dns-no-upstream', severity: 'warning', change: (f) => { f.dns = { ...f.dns!, upstreams: [] }; }, message: /SERVFAIL/, fix: /--dns-upstream/ },
 ];
 

@@ -44,6 +44,32 @@ export interface DoctorFacts {
   ipamOrphans: { network: string; ip: string; containerId: string; ifname: string }[];
   /** The node-local cluster DNS (undefined: --dns off, or not started: no cluster DNS address yet). */
   dns?: DnsFacts;
+  /** --proxy-mode ipvs only. */
+  ipvs?: IpvsFacts;
+}
+
+export interface IpvsFacts {
+  /** /proc/net/ip_vs exists: the ip_vs module is loaded (IPVS is per netns, the node's). */
+  loaded: boolean;
+  /** The dummy device holding the service IPs exists. */
+  device: boolean;
+  /** The service proxy has synced without error. */
+  synced: boolean;
+  /** The sysctls the mode sets: what it wants and what the node has (undefined: unreadable). */
+  sysctls: { key: string; want: string; have?: string }[];
+}
+
+function ipvsChecks(v: IpvsFacts, add: (check: string, severity: Severity, message: string, fix: string) => void): void {
+  if (!v.loaded) {
+    add('ipvs-missing', 'error', 'the agent runs --proxy-mode ipvs but IPVS is not loaded in the node\'s netns (no /proc/net/ip_vs): no service answers', 'modprobe ip_vs (and ip_vs_rr or the --ipvs-scheduler one); if the kernel has no IPVS, use --proxy-mode nftables');
+    return;
+  }
+  if (!v.device && v.synced) add('ipvs-missing', 'error', 'the dummy device podwire-ipvs0 is gone: service IPs are not local, IPVS does not see their traffic', 'the agent\'s next full sync (its resync interval) recreates it; to force it, restart podwire-agent');
+  const wrong = v.sysctls.filter((s) => s.have !== s.want);
+  const conntrack = wrong.find((s) => s.key === 'net.ipv4.vs.conntrack');
+  if (conntrack) add('ipvs-sysctl', 'error', `net.ipv4.vs.conntrack is ${conntrack.have ?? 'unreadable'}, not 1: IPVS traffic has no conntrack entry, so nothing it forwards is masqueraded (hairpin, NodePort, node-to-service replies are lost)`, `sysctl -w net.ipv4.vs.conntrack=1 ${SYSCTL_FIX} (the agent sets it at each full sync)`);
+  const rest = wrong.filter((s) => s !== conntrack);
+  if (rest.length) add('ipvs-sysctl', 'warning', `IPVS sysctls differ from what the mode sets: ${rest.map((s) => `${s.key}=${s.have ?? 'unreadable'} (want ${s.want})`).join(', ')}`, `sysctl -w ${rest.map((s) => `${s.key}=${s.want}`).join(' ')} ${SYSCTL_FIX}; src/agent/ipvs-kernel.ts (ipvsSysctls) says what each is for`);
 }
 
 /** The DNS part's own status (without its fallback list), and whether its nft table is there. */
@@ -159,6 +185,7 @@ export function doctorChecks(f: DoctorFacts): Finding[] {
   }
 
   if (f.dns) dnsChecks(f.dns, add);
+  if (f.ipvs) ipvsChecks(f.ipvs, add);
 
   if (f.ipamOrphans.length) {
     const o = f.ipamOrphans;

@@ -17,6 +17,9 @@ import { findPodNetns } from './pod-netns.js';
 import { doctorChecks, type DnsFacts, type DoctorFacts, type Finding } from './doctor-checks.js';
 import type { NodeDnsStatus } from '../dns/node-dns.js';
 import { DNS_TABLE_SPEC } from '../dns/rules.js';
+import { ipvsSysctls } from '../ipvs-kernel.js';
+import { IPVS_DEVICE } from '../../proxy/ipvs/plan.js';
+import { IPVS_CHAINS } from '../../proxy/ipvs/nft.js';
 
 /** What the route needs of routes.ts DebugDeps (not imported: routes.ts imports this file). */
 export interface DoctorRouteDeps {
@@ -101,8 +104,9 @@ export function ipamOrphans(dataDir: string, now: number, holds: (ip: string) =>
 function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nft'] {
   const want: string[] = [];
   if (deps.masqMode === 'nftables') want.push(NFT_MASQ_CHAIN);
-  const proxySynced = deps.proxyMode === 'nftables' && deps.proxy()?.status.lastSync !== undefined;
-  if (proxySynced) want.push(...Object.values(CHAINS));
+  const synced = deps.proxy()?.status.lastSync !== undefined;
+  if (synced && deps.proxyMode === 'nftables') want.push(...Object.values(CHAINS));
+  if (synced && deps.proxyMode === 'ipvs') want.push(...Object.values(IPVS_CHAINS));
   if (!want.length) return undefined;
   const base = { tableFamily: 'inet', table: NFT_TABLE };
   let r;
@@ -127,6 +131,18 @@ function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nf
     tablePresent = runner.run('nft', ['list', 'table', 'inet', NFT_TABLE]).code === 0;
   }
   return { ...base, tablePresent, missingChains: want.filter((c) => !ours.has(c)) };
+}
+
+/** IPVS mode: the module, the dummy device and the sysctls the mode sets (ipvs-kernel.ts says why). */
+function ipvsFacts(deps: DoctorRouteDeps): DoctorFacts['ipvs'] {
+  if (deps.proxyMode !== 'ipvs') return undefined;
+  const loaded = fs.existsSync('/proc/net/ip_vs');
+  return {
+    loaded,
+    device: deps.handle.linkFind(IPVS_DEVICE) !== undefined,
+    synced: deps.proxy()?.status.lastSync?.error === undefined && deps.proxy()?.status.lastSync !== undefined,
+    sysctls: Object.entries(ipvsSysctls()).map(([key, want]) => ({ key: key.replace(/\//g, '.'), want, have: readSysctl(key.split('/')) })),
+  };
 }
 
 function dnsFacts(deps: DoctorRouteDeps, runner: CommandRunner): DnsFacts | undefined {
@@ -173,6 +189,7 @@ export function gatherDoctorFacts(deps: DoctorRouteDeps, runner: CommandRunner =
     // that changed since (its veth is here): the range is the cluster CIDR, not the podCIDR.
     ipamOrphans: ipamOrphans(deps.ipamDataDir, now, (ip) => findPodNetns({ ip, node: deps.handle, ...(input ? { podCidr: input.clusterCidr } : {}) }) !== undefined),
     ...(() => { const dns = dnsFacts(deps, runner); return dns ? { dns } : {}; })(),
+    ...(() => { const ipvs = ipvsFacts(deps); return ipvs ? { ipvs } : {}; })(),
   };
 }
 
