@@ -17,7 +17,7 @@ const UP_FLAGS: FlagSpecs = {
   prefix: { type: 'string', help: 'name prefix of every netns, e.g. pw-demo- (default: random pw-XXXXXX-)' },
   backend: { type: 'enum', choices: BACKENDS, default: 'vxlan', help: 'overlay backend' },
   'pods-per-node': { type: 'int', default: 2, min: 1, max: 20, help: 'pods created with the CNI plugin on each node' },
-  'proxy-mode': { type: 'enum', choices: ['nftables', 'iptables'], default: 'nftables', help: 'the agents\' service proxy' },
+  'proxy-mode': { type: 'enum', choices: ['nftables', 'iptables', 'ipvs'], default: 'nftables', help: 'the agents\' service proxy (ipvs: a kernel with IPVS, e.g. in scripts/kernel-vm)' },
   keep: { type: 'bool', help: 'leave the lab running; remove it later with `podwire lab down`' },
 };
 const DOWN_FLAGS: FlagSpecs = {
@@ -52,7 +52,7 @@ async function labUp(argv: string[]): Promise<number> {
   const { flags, positional } = parseArgs(argv, UP_FLAGS);
   if (positional.length) throw new UsageError(`lab up takes no arguments (got ${positional.join(' ')})`);
   const backend = flags.backend as Backend;
-  const proxyMode = flags['proxy-mode'] as 'nftables' | 'iptables';
+  const proxyMode = flags['proxy-mode'] as 'nftables' | 'iptables' | 'ipvs';
   const started = Date.now();
   console.log(`lab up: ${flags.nodes} nodes, backend ${backend}, proxy mode ${proxyMode}, ${flags['pods-per-node']} pods per node`);
   const cluster = await createCluster({
