@@ -104,6 +104,8 @@ if (reason) {
   const vmTail = tail(vm.out.split('\n'));
   t.test(`kernel VM: node scripts/run-tests.js vm in ${root}`, async (t) => {
     t.ok(expected.length > 0, `vm test files compiled under ${root}/dist/test/vm`);
+    const slowest = /^Slowest files: .*$/m.exec(vm.out);
+    if (slowest) t.comment(`in the VM (boot + runner ${vm.seconds.toFixed(0)} s): ${slowest[0]}`);
     const summary = /^(\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(vm.out);
     t.ok(summary, `the runner in the VM printed its summary (VM ran ${vm.seconds.toFixed(0)} s)`, summary ? {} : { vmOutputTail: vmTail });
     t.equal(vm.code, 0, `the VM run exited 0 (${summary?.[0] ?? 'no summary'})`, vm.code === 0 ? {} : { vmOutputTail: vmTail });
