@@ -153,6 +153,19 @@ export class IpvsClient {
     this.exec(encodeDelDestination(key, dest), 'del destination', describeIpvsDestination(key, dest));
   }
 
+  /**
+   * Many changes in order, batched (NetlinkSocket.execBatch: a few hundred per datagram, an ACK
+   * only at the end of each): what a sync of thousands of services needs. Returns, per change,
+   * undefined or its IpvsError; a failure does not stop the later changes.
+   */
+  applyBatch(changes: readonly IpvsChange[]): (IpvsError | undefined)[] {
+    const reqs = changes.map((c) => {
+      const [payload, op, object, scheduler] = changeRequest(c);
+      return { type: this.family.id, flags: 0, payload, ctx: { op: `ipvs ${op}`, object }, scheduler, op };
+    });
+    return this.sock.execBatch(reqs).map((err, i) => (err ? (ipvsError(err, reqs[i]!.op, reqs[i]!.ctx.object, reqs[i]!.scheduler) as IpvsError) : undefined));
+  }
+
   /** Deletes every virtual service of the netns (ipvsadm -C): all of them, not only podwire's. */
   flush(): void {
     this.exec(encodeFlush(), 'flush', 'all services');
@@ -188,6 +201,24 @@ export class IpvsClient {
     const reply = replies.find((m) => m.type === this.family.id);
     if (!reply) throw new CodecError(`ipvs ${op}: the kernel acknowledged without an answer`);
     return reply.payload;
+  }
+}
+
+/** One change of applyBatch. */
+export type IpvsChange =
+  | { op: 'addService' | 'editService'; spec: IpvsServiceSpec }
+  | { op: 'delService'; key: IpvsServiceKey }
+  | { op: 'addDestination' | 'editDestination'; key: IpvsServiceKey; dest: IpvsDestinationSpec }
+  | { op: 'delDestination'; key: IpvsServiceKey; dest: IpvsDestinationKey };
+
+function changeRequest(c: IpvsChange): [Buffer, string, string, string?] {
+  switch (c.op) {
+    case 'addService': return [encodeNewService(c.spec), 'add service', describeIpvsService(c.spec), c.spec.scheduler];
+    case 'editService': return [encodeSetService(c.spec), 'edit service', describeIpvsService(c.spec), c.spec.scheduler];
+    case 'delService': return [encodeDelService(c.key), 'del service', describeIpvsService(c.key)];
+    case 'addDestination': return [encodeNewDestination(c.key, c.dest), 'add destination', describeIpvsDestination(c.key, c.dest)];
+    case 'editDestination': return [encodeSetDestination(c.key, c.dest), 'edit destination', describeIpvsDestination(c.key, c.dest)];
+    case 'delDestination': return [encodeDelDestination(c.key, c.dest), 'del destination', describeIpvsDestination(c.key, c.dest)];
   }
 }
 
