@@ -91,6 +91,20 @@ export function addrDel(sock: NetlinkSocket, a: AddressSpec): void {
   sock.exec(K.RTM_DELADDR, 0, encodeAddressMsg({ ...a, broadcast: 'none' }), ctx('address del', a));
 }
 
+/** Many addresses replaced (added, or kept when there) and deleted in one batch (NetlinkSocket.execBatch): the first failure is thrown after all were tried. */
+export function addrBatch(sock: NetlinkSocket, changes: { replace?: readonly AddressSpec[]; del?: readonly AddressSpec[] }): void {
+  const reqs = [
+    ...(changes.replace ?? []).map((a) => ({ type: K.RTM_NEWADDR, flags: K.NLM_F_CREATE | K.NLM_F_REPLACE, payload: encodeAddressMsg(a), ctx: ctx('address replace', a) })),
+    ...(changes.del ?? []).map((a) => ({ type: K.RTM_DELADDR, flags: 0, payload: encodeAddressMsg({ ...a, broadcast: 'none' }), ctx: ctx('address del', a) })),
+  ];
+  const errors = sock.execBatch(reqs).filter((e) => e !== undefined);
+  if (errors.length) {
+    const first = errors[0]!;
+    if (errors.length > 1) first.message += ` (and ${errors.length - 1} more of the ${reqs.length} address changes failed)`;
+    throw first;
+  }
+}
+
 export function addrList(sock: NetlinkSocket, filter: { ifindex?: number; family?: Family } = {}): Address[] {
   const hdr = Buffer.alloc(K.IFADDRMSG_LEN);
   hdr.writeUInt8(filter.family ? afOf(filter.family) : K.AF_UNSPEC, 0);

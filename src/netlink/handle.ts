@@ -5,7 +5,7 @@ import { NETLINK_GENERIC, NETLINK_ROUTE } from './constants.js';
 import { NetlinkSocket } from './socket.js';
 import type { SocketOptions } from './transport.js';
 import { linkAdd, linkDel, linkFind, linkGet, linkList, linkSet, linkSetBridgePort, type Link, type LinkChanges, type LinkRef, type LinkSpec } from './link.js';
-import { addrAdd, addrDel, addrList, addrReplace, type Address, type AddressSpec } from './address.js';
+import { addrAdd, addrBatch, addrDel, addrList, addrReplace, type Address, type AddressSpec } from './address.js';
 import { routeAdd, routeDel, routeGet, routeList, routeReplace, type Route, type RouteFilter, type RouteLookup, type RouteQuery, type RouteSpec } from './route.js';
 import { neighDel, neighList, neighReplace, type Neigh, type NeighSpec } from './neigh.js';
 import { fdbAppend, fdbDel, fdbList, type FdbEntry, type FdbSpec } from './fdb.js';
@@ -49,6 +49,8 @@ export class Handle {
   addrAdd(a: AddressSpec): void { addrAdd(this.route, a); }
   addrReplace(a: AddressSpec): void { addrReplace(this.route, a); }
   addrDel(a: AddressSpec): void { addrDel(this.route, a); }
+  /** Batched replaces and deletes (one datagram per few hundred): e.g. thousands of service IPs on one device. */
+  addrBatch(changes: { replace?: readonly AddressSpec[]; del?: readonly AddressSpec[] }): void { addrBatch(this.route, changes); }
   addrList(filter?: { ifindex?: number; family?: Family }): Address[] { return addrList(this.route, filter); }
 
   routeAdd(r: RouteSpec): void { routeAdd(this.route, r); }

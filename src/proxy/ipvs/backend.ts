@@ -112,10 +112,10 @@ export class IpvsProxyBackend implements ProxyBackend {
     // Addresses first, so a new virtual service answers as soon as it exists; the nft elements
     // and IPVS in one pass each; addresses no service uses last.
     const want = new Set(plan.boundIps);
-    for (const ip of plan.boundIps) if (!bound.has(ip)) this.kernel.bind(ip);
+    this.kernel.bind(plan.boundIps.filter((ip) => !bound.has(ip)));
     this.applyIpvs(diff.ops);
     const bytes = this.runNft(fullIpvsTransaction(renderIpvsNft(plan), this.existing()));
-    for (const ip of bound) if (!want.has(ip)) this.kernel.unbind(ip);
+    this.kernel.unbind([...bound].filter((ip) => !want.has(ip)));
     const ours = new Map<string, ObservedService>();
     for (const s of observed) if (owned(s)) ours.set(keyOf(s), s);
     const services = applyOps(ours, diff.ops);
@@ -134,12 +134,12 @@ export class IpvsProxyBackend implements ProxyBackend {
     const diff = diffIpvs(plan.services, [...state.services.values()], { owned: () => true, only });
     const prevBound = new Set(state.plan.boundIps);
     const want = new Set(plan.boundIps);
-    for (const ip of plan.boundIps) if (!prevBound.has(ip)) this.kernel.bind(ip);
+    this.kernel.bind(plan.boundIps.filter((ip) => !prevBound.has(ip)));
     this.applyIpvs(diff.ops);
     const elements = ipvsElements(plan);
     const tx = partialIpvsTransaction(NFT_TABLE, state.elements, elements);
     const bytes = tx.size ? this.runNft(tx) : 0;
-    for (const ip of prevBound) if (!want.has(ip)) this.kernel.unbind(ip);
+    this.kernel.unbind([...prevBound].filter((ip) => !want.has(ip)));
     const services = applyOps(state.services, diff.ops);
     if (diff.ops.some((o) => o.op === 'addService' || o.op === 'delService')) this.ownership.write([...services.keys()].sort());
     // Draining outside this sync's scope stays as it was; inside it, as the diff says.
@@ -149,7 +149,8 @@ export class IpvsProxyBackend implements ProxyBackend {
   }
 
   private applyIpvs(ops: readonly IpvsOp[]): void {
-    for (const op of ops) this.kernel.apply(op);
+    if (ops.length === 1) this.kernel.apply(ops[0]!);
+    else if (ops.length > 1) this.kernel.applyAll(ops);
   }
 
   /** Names of the ipvs- objects in table inet podwire (names only, never rules or elements). */

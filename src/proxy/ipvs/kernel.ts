@@ -12,10 +12,16 @@ export interface IpvsKernel {
   listServices(): ObservedService[];
   /** One change; throws an error naming the service (and real server). */
   apply(op: IpvsOp): void;
+  /**
+   * Many changes in order (a sync's), batched where the kernel side can: every change is tried;
+   * throws after all of them with the first failure (naming its object) and how many failed.
+   */
+  applyAll(ops: readonly IpvsOp[]): void;
   /** IPv4 addresses on the dummy device ([] when it does not exist). */
   boundAddresses(): string[];
-  bind(ip: string): void;
-  unbind(ip: string): void;
+  /** Adds these addresses (/32) to the dummy device (batched; one already there is fine). */
+  bind(ips: readonly string[]): void;
+  unbind(ips: readonly string[]): void;
   /** Deletes the dummy device (its addresses go with it); fine when it does not exist. */
   removeDevice(): void;
 }
@@ -85,21 +91,41 @@ export class FakeIpvsKernel implements IpvsKernel {
     }
   }
 
+  applyAll(ops: readonly IpvsOp[]): void {
+    const errors: Error[] = [];
+    for (const op of ops) {
+      try {
+        this.apply(op);
+      } catch (e) {
+        errors.push(e as Error);
+      }
+    }
+    if (errors.length) throw batchError(errors, ops.length);
+  }
+
   boundAddresses(): string[] {
     return this.device ? [...this.bound] : [];
   }
 
-  bind(ip: string): void {
+  bind(ips: readonly string[]): void {
     if (!this.device) throw new Error('fake ipvs: no device');
-    this.bound.add(ip);
+    for (const ip of ips) this.bound.add(ip);
   }
 
-  unbind(ip: string): void {
-    this.bound.delete(ip);
+  unbind(ips: readonly string[]): void {
+    for (const ip of ips) this.bound.delete(ip);
   }
 
   removeDevice(): void {
     this.device = false;
     this.bound.clear();
   }
+}
+
+/** The error of a batch with failures: the first one's message, and how many there were. */
+export function batchError(errors: readonly Error[], total: number): Error {
+  const more = errors.length > 1 ? ` (and ${errors.length - 1} more of the ${total} changes failed)` : '';
+  const e = new Error(`${errors[0]!.message}${more}`);
+  e.cause = errors[0];
+  return e;
 }
