@@ -88,6 +88,7 @@ export class RealIpvsKernel implements IpvsKernel {
         ...(s.flags.persistent ? { persistenceSeconds: s.timeout } : {}),
         dests: c.listDestinations({ protocol: s.protocol, address: s.address, port: s.port }).map((d) => ({
           address: d.address, port: d.port, weight: d.weight, activeConns: d.activeConns, inactiveConns: d.inactiveConns,
+          ...((d.stats64 ?? d.stats) ? { stats: { conns: (d.stats64 ?? d.stats)!.conns, inBytes: (d.stats64 ?? d.stats)!.inBytes } } : {}),
         })),
       });
     }

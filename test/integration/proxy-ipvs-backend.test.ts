@@ -71,6 +71,15 @@ t.test('full sync, partial syncs with graceful removal, adoption after a restart
   again.sync(input(ALL.filter((n) => n !== 'empty'), 'node-a', (n, l) => (n === 'web' ? webOnNodeB(l) : l)), undefined);
   t.same(s.kernel.log, ['prepare rr'], 'adopted: no IPVS change at all (existing connections undisturbed)');
   t.ok(again.intact());
+
+  // podwire services: per real server, the connections IPVS scheduled (its dump's stats)
+  const web = s.kernel.services.get('tcp/10.96.0.10:80')!;
+  web.dests[0] = { ...web.dests[0]!, stats: { conns: 7, inBytes: 420 } };
+  const counters = again.counters(new Set([webKey]));
+  t.same(counters.map((c) => `${c.dest!.proto} ${c.dest!.ip}:${c.dest!.port} ${c.endpoint!.ip}:${c.endpoint!.port} ${c.packets} ${c.bytes}`), [
+    'tcp 10.96.0.10:80 10.244.1.5:8080 7 420', 'tcp 10.96.0.10:80 10.244.3.5:8080 0 0',
+  ], 'web\'s real servers with their connection counts, nothing of the other ports');
+  t.ok(again.counters().length > counters.length, 'without keys: every port');
 });
 
 t.test('someone else\'s virtual services are never changed; remove() takes only ours', { skip, timeout: 60_000 }, async (t) => {

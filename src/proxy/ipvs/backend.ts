@@ -9,6 +9,7 @@ import { NFT_TABLE } from '../../exec/names.js';
 import type { Transaction } from '../../exec/nft/transaction.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
+import type { DnatCounter } from '../counters.js';
 import { applyOps, diffIpvs, type IpvsOp, type ObservedService } from './diff.js';
 import type { IpvsKernel, IpvsOwnership } from './kernel.js';
 import { ipvsElements, isIpvsName, renderIpvsNft, type IpvsElements } from './nft.js';
@@ -81,6 +82,26 @@ export class IpvsProxyBackend implements ProxyBackend {
     const names = new Set([...have.chains, ...have.maps, ...have.sets]);
     const want = renderIpvsNft({ ...s.plan, services: [], boundIps: [], hairpinIps: [] });
     return [...want.chains, ...want.maps, ...want.sets].every((o) => names.has(o.name));
+  }
+
+  /**
+   * Per real server: the connections IPVS scheduled to it (`packets`, as the other modes count
+   * the first packet of each connection) and their incoming bytes, from one dump; for the given
+   * service port keys, or all.
+   */
+  counters(keys?: ReadonlySet<string>): DnatCounter[] {
+    const s = this.state;
+    if (!s) throw new Error('the IPVS proxy has not synced yet (or its last sync failed): no virtual services to read counters from');
+    const wanted = new Set<string>();
+    for (const v of s.plan.services) if (!keys || keys.has(v.portKey)) wanted.add(v.key);
+    const out: DnatCounter[] = [];
+    for (const v of this.kernel.listServices()) {
+      if (!wanted.has(keyOf(v))) continue;
+      for (const d of v.dests) {
+        out.push({ in: 'ipvs', dest: { ip: v.address, port: v.port, proto: v.proto }, endpoint: { ip: d.address, port: d.port }, packets: d.stats?.conns ?? 0, bytes: d.stats?.inBytes ?? 0 });
+      }
+    }
+    return out;
   }
 
   remove(): void {

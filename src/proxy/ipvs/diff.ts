@@ -14,6 +14,8 @@ export interface ObservedDest {
   /** undefined: not known (a partial sync diffs against its own last plan, not a dump). */
   activeConns?: number;
   inactiveConns?: number;
+  /** From a dump: connections IPVS scheduled to it and their incoming bytes (`podwire services`). */
+  stats?: { conns: number; inBytes: number };
 }
 
 export interface ObservedService {

@@ -55,7 +55,7 @@ export class FakeIpvsKernel implements IpvsKernel {
   }
 
   listServices(): ObservedService[] {
-    return [...this.services.values()].map((s) => ({ ...s, dests: s.dests.map((d) => ({ activeConns: 0, inactiveConns: 0, ...d })) }));
+    return [...this.services.values()].map((s) => ({ ...s, dests: s.dests.map((d) => ({ activeConns: 0, inactiveConns: 0, stats: { conns: 0, inBytes: 0 }, ...d })) }));
   }
 
   apply(op: IpvsOp): void {
