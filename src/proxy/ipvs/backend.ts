@@ -10,35 +10,24 @@ import type { Transaction } from '../../exec/nft/transaction.js';
 import type { ProxyBackend, ProxySyncReport } from '../backend.js';
 import type { ProxyInput } from '../types.js';
 import type { DnatCounter } from '../counters.js';
-import { applyOps, diffIpvs, type IpvsOp, type ObservedService } from './diff.js';
+import { applyOps, applyOpsInPlace, diffIpvs, type IpvsOp, type ObservedService } from './diff.js';
 import type { IpvsKernel, IpvsOwnership } from './kernel.js';
-import { ipvsElements, isIpvsName, renderIpvsNft, type IpvsElements } from './nft.js';
+import { isIpvsName, renderIpvsNft } from './nft.js';
+import { desiredFromPlan, updatePorts, type DesiredState } from './state.js';
 import { fullIpvsTransaction, partialIpvsTransaction, removeIpvsTransaction, type ExistingIpvsObjects } from './nft-sync.js';
 import { ipvsKey, planIpvs, type IpvsPlan, type PlanOptions } from './plan.js';
 
 export type IpvsBackendOptions = PlanOptions;
 
 interface SyncedState {
-  plan: IpvsPlan;
-  elements: IpvsElements;
+  /** The desired virtual services, per-port bookkeeping and reference counts (state.ts). */
+  want: DesiredState;
   /** What IPVS holds of ours, as of the end of the last sync (weight-0 real servers included). */
   services: Map<string, ObservedService>;
-  /** Service port key → its virtual service keys. */
-  byPort: Map<string, string[]>;
   draining: string[];
 }
 
 const keyOf = (s: ObservedService) => ipvsKey(s.proto, s.address, s.port);
-
-function byPortOf(plan: IpvsPlan): Map<string, string[]> {
-  const out = new Map<string, string[]>();
-  for (const s of plan.services) {
-    const list = out.get(s.portKey);
-    if (list) list.push(s.key);
-    else out.set(s.portKey, [s.key]);
-  }
-  return out;
-}
 
 export class IpvsProxyBackend implements ProxyBackend {
   readonly mode = 'ipvs' as const;
@@ -60,10 +49,9 @@ export class IpvsProxyBackend implements ProxyBackend {
     const t0 = performance.now();
     const report = (scope: 'full' | 'partial', bytes: number): ProxySyncReport => ({ scope, bytes, ms: Math.round((performance.now() - t0) * 10) / 10 });
     try {
-      const plan = planIpvs(input, this.opts);
-      if (changed !== undefined && this.state) return report('partial', this.partial(this.state, plan, changed));
+      if (changed !== undefined && this.state) return report('partial', this.partial(this.state, input, changed));
       this.state = undefined;
-      return report('full', this.full(plan));
+      return report('full', this.full(planIpvs(input, this.opts)));
     } catch (e) {
       this.state = undefined; // unknown kernel state: the next sync is a full one
       throw e;
@@ -77,10 +65,10 @@ export class IpvsProxyBackend implements ProxyBackend {
   intact(): boolean {
     const s = this.state;
     if (!s || s.draining.length > 0) return false;
-    if (this.kernel.boundAddresses().length !== s.plan.boundIps.length) return false;
+    if (this.kernel.boundAddresses().length !== s.want.boundRefs.size) return false;
     const have = this.existing();
     const names = new Set([...have.chains, ...have.maps, ...have.sets]);
-    const want = renderIpvsNft({ ...s.plan, services: [], boundIps: [], hairpinIps: [] });
+    const want = renderIpvsNft({ clusterCidrs: s.want.clusterCidrs, services: [], boundIps: [], hairpinIps: [] });
     return [...want.chains, ...want.maps, ...want.sets].every((o) => names.has(o.name));
   }
 
@@ -93,7 +81,7 @@ export class IpvsProxyBackend implements ProxyBackend {
     const s = this.state;
     if (!s) throw new Error('the IPVS proxy has not synced yet (or its last sync failed): no virtual services to read counters from');
     const wanted = new Set<string>();
-    for (const v of s.plan.services) if (!keys || keys.has(v.portKey)) wanted.add(v.key);
+    for (const v of s.want.desired.values()) if (!keys || keys.has(v.portKey)) wanted.add(v.key);
     const out: DnatCounter[] = [];
     for (const v of this.kernel.listServices()) {
       if (!wanted.has(keyOf(v))) continue;
@@ -141,31 +129,29 @@ export class IpvsProxyBackend implements ProxyBackend {
     for (const s of observed) if (owned(s)) ours.set(keyOf(s), s);
     const services = applyOps(ours, diff.ops);
     this.ownership.write([...services.keys()].sort());
-    this.state = { plan, elements: ipvsElements(plan), services, byPort: byPortOf(plan), draining: diff.draining };
+    this.state = { want: desiredFromPlan(plan), services, draining: diff.draining };
     return bytes;
   }
 
-  private partial(state: SyncedState, plan: IpvsPlan, changed: ReadonlySet<string>): number {
-    const byPort = byPortOf(plan);
-    const only = new Set<string>();
-    for (const port of changed) {
-      for (const k of state.byPort.get(port) ?? []) only.add(k);
-      for (const k of byPort.get(port) ?? []) only.add(k);
+  /** O(changed ports): only they are planned, diffed and written (state.ts keeps the rest). */
+  private partial(state: SyncedState, input: ProxyInput, changed: ReadonlySet<string>): number {
+    const plan = planIpvs({ ...input, ports: input.ports.filter((p) => changed.has(p.svc.key)) }, this.opts);
+    const u = updatePorts(state.want, plan, changed, this.opts.onSkip);
+    const observed: ObservedService[] = [];
+    for (const k of u.scope) {
+      const o = state.services.get(k);
+      if (o) observed.push(o);
     }
-    const diff = diffIpvs(plan.services, [...state.services.values()], { owned: () => true, only });
-    const prevBound = new Set(state.plan.boundIps);
-    const want = new Set(plan.boundIps);
-    this.kernel.bind(plan.boundIps.filter((ip) => !prevBound.has(ip)));
+    const diff = diffIpvs(u.next, observed, { owned: () => true, only: u.scope });
+    this.kernel.bind(u.bind);
     this.applyIpvs(diff.ops);
-    const elements = ipvsElements(plan);
-    const tx = partialIpvsTransaction(NFT_TABLE, state.elements, elements);
+    const tx = partialIpvsTransaction(NFT_TABLE, u.prevElements, u.nextElements);
     const bytes = tx.size ? this.runNft(tx) : 0;
-    this.kernel.unbind([...prevBound].filter((ip) => !want.has(ip)));
-    const services = applyOps(state.services, diff.ops);
-    if (diff.ops.some((o) => o.op === 'addService' || o.op === 'delService')) this.ownership.write([...services.keys()].sort());
+    this.kernel.unbind(u.unbind);
+    applyOpsInPlace(state.services, diff.ops);
+    if (diff.ops.some((o) => o.op === 'addService' || o.op === 'delService')) this.ownership.write([...state.services.keys()].sort());
     // Draining outside this sync's scope stays as it was; inside it, as the diff says.
-    const draining = [...state.draining.filter((d) => !only.has(d.split(' ')[0]!)), ...diff.draining];
-    this.state = { plan, elements, services, byPort, draining };
+    state.draining = [...state.draining.filter((d) => !u.scope.has(d.split(' ')[0]!)), ...diff.draining];
     return bytes;
   }
 

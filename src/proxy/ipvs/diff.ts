@@ -134,7 +134,11 @@ export function asObserved(services: Iterable<VirtualServer | ObservedService>):
  * counts unknown, until a full sync reads them.
  */
 export function applyOps(state: ReadonlyMap<string, ObservedService>, ops: readonly IpvsOp[]): Map<string, ObservedService> {
-  const next = new Map(state);
+  return applyOpsInPlace(new Map(state), ops);
+}
+
+/** applyOps on the map itself (the services it changes are replaced, never mutated: a caller's copies stay as they were). */
+export function applyOpsInPlace(next: Map<string, ObservedService>, ops: readonly IpvsOp[]): Map<string, ObservedService> {
   const editable = (key: string): ObservedService | undefined => {
     const s = next.get(key);
     if (!s) return undefined;

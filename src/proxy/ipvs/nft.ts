@@ -14,7 +14,7 @@
 import type { Chain, MapElement, NftMap, NftSet, Rule, Ruleset, Verdict } from '../../exec/nft/objects.js';
 import { NFT_TABLE } from '../../exec/names.js';
 import { MASQ_MARK } from '../types.js';
-import type { Classification, IpvsPlan } from './plan.js';
+import type { Classification, IpvsPlan, VirtualServer } from './plan.js';
 
 export const IPVS_CHAINS = {
   prerouting: 'ipvs-prerouting',
@@ -53,15 +53,23 @@ export interface IpvsElements {
   hairpin: string[];
 }
 
-export function ipvsElements(plan: IpvsPlan): IpvsElements {
+/** One virtual address's elements: in @ipvs-services always, in @ipvs-no-endpoints for reject and drop. */
+export function serviceElements(s: VirtualServer): { text: string; service: MapElement; noEndpoints?: MapElement } {
+  const key = [s.address, s.proto, String(s.port)];
+  const text = key.join(' . ');
+  const service = { key, verdict: serviceVerdict(s.classification) };
+  if (s.classification === 'reject') return { text, service, noEndpoints: { key, verdict: goto(IPVS_CHAINS.reject) } };
+  if (s.classification === 'drop') return { text, service, noEndpoints: { key, verdict: { kind: 'drop' } } };
+  return { text, service };
+}
+
+export function ipvsElements(plan: Pick<IpvsPlan, 'services' | 'boundIps' | 'hairpinIps'>): IpvsElements {
   const services = new Map<string, MapElement>();
   const noEndpoints = new Map<string, MapElement>();
   for (const s of plan.services) {
-    const key = [s.address, s.proto, String(s.port)];
-    const text = key.join(' . ');
-    services.set(text, { key, verdict: serviceVerdict(s.classification) });
-    if (s.classification === 'reject') noEndpoints.set(text, { key, verdict: goto(IPVS_CHAINS.reject) });
-    else if (s.classification === 'drop') noEndpoints.set(text, { key, verdict: { kind: 'drop' } });
+    const e = serviceElements(s);
+    services.set(e.text, e.service);
+    if (e.noEndpoints) noEndpoints.set(e.text, e.noEndpoints);
   }
   return { services, noEndpoints, bound: [...plan.boundIps], hairpin: plan.hairpinIps.map((ip) => `${ip} . ${ip}`) };
 }
@@ -98,7 +106,7 @@ function fixedChains(cidrs: readonly string[]): Chain[] {
 const IP_PROTO_PORT = ['ipv4_addr', 'inet_proto', 'inet_service'] as const;
 
 /** The whole of the IPVS mode's objects in table inet podwire for a plan. */
-export function renderIpvsNft(plan: IpvsPlan): Ruleset {
+export function renderIpvsNft(plan: Pick<IpvsPlan, 'services' | 'boundIps' | 'hairpinIps' | 'clusterCidrs'>): Ruleset {
   const el = ipvsElements(plan);
   const maps: NftMap[] = [
     { name: IPVS_MAPS.services, key: [...IP_PROTO_PORT], comment: 'every IPVS virtual address: mark or accept', elements: [...el.services.values()] },

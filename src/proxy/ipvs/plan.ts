@@ -68,6 +68,8 @@ export interface IpvsPlan {
   hairpinIps: string[];
   clusterCidrs: string[];
   nodeIps: string[];
+  /** Per service port (ProxyInput key): the addresses it binds and its endpoint IPs (what a partial sync counts references with). */
+  perPort: Map<string, { bound: string[]; hairpin: string[] }>;
 }
 
 export interface PlanOptions {
@@ -106,7 +108,10 @@ export function planIpvs(input: ProxyInput, opts: PlanOptions = {}): IpvsPlan {
   const services = new Map<string, VirtualServer>();
   const bound = new Set<string>();
   const hairpin = new Set<string>();
+  const perPort = new Map<string, { bound: string[]; hairpin: string[] }>();
   for (const { view } of validPortViews(input, opts.onSkip)) {
+    const own = { bound: [] as string[], hairpin: [] as string[] };
+    perPort.set(view.key, own);
     const add = (kind: VirtualServer['kind'], address: string, port: number, eps: Endpoint[]) => {
       const key = ipvsKey(view.proto, address, port);
       const holder = services.get(key);
@@ -124,15 +129,22 @@ export function planIpvs(input: ProxyInput, opts: PlanOptions = {}): IpvsPlan {
     };
     for (const ip of view.clusterIps) {
       bound.add(ip);
+      own.bound.push(ip);
       add('clusterIP', ip, view.port, view.internal);
     }
     for (const ip of view.externalIps) {
       // An external IP that is one of the node's own addresses is already local: not bound twice.
-      if (!nodeIps.includes(ip)) bound.add(ip);
+      if (!nodeIps.includes(ip)) {
+        bound.add(ip);
+        own.bound.push(ip);
+      }
       add('external', ip, view.port, view.external);
     }
     if (view.nodePort !== undefined) for (const ip of nodeIps) add('nodePort', ip, view.nodePort, view.external);
-    for (const e of view.all) hairpin.add(e.ip);
+    for (const e of view.all) {
+      hairpin.add(e.ip);
+      own.hairpin.push(e.ip);
+    }
   }
   return {
     services: [...services.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
@@ -140,5 +152,6 @@ export function planIpvs(input: ProxyInput, opts: PlanOptions = {}): IpvsPlan {
     hairpinIps: [...hairpin].sort(cmpIp),
     clusterCidrs: clusterCidrs(input.clusterCidrs),
     nodeIps,
+    perPort,
   };
 }
