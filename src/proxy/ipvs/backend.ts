@@ -103,7 +103,8 @@ export class IpvsProxyBackend implements ProxyBackend {
     }
     this.kernel.removeDevice();
     this.runNft(removeIpvsTransaction(NFT_TABLE, this.existing()));
-    this.ownership.write([]);
+    // Only when there is a record: an agent in another mode that never ran IPVS leaves no file.
+    if (this.ownership.read().length) this.ownership.write([]);
   }
 
   private full(plan: IpvsPlan): number {
