@@ -123,7 +123,15 @@ export function recordedAgentProc(state: LabState, node: string): TrackedProc | 
   return netns === undefined ? undefined : state.procs.filter((p) => p.what.startsWith(`${netns}: `) && AGENT_CMD.test(p.what)).at(-1);
 }
 
+/**
+ * How much longer every lab wait may take than its stated time-out: 4x inside the kernel VM
+ * (PODWIRE_KERNEL_VM=1, scripts/kernel-vm: TCG runs node several times slower, an agent takes
+ * 30-50 s to load there on a busy host), else 1; PODWIRE_LAB_TIMEOUT_SCALE overrides both.
+ */
+export const LAB_TIMEOUT_SCALE = Number(process.env.PODWIRE_LAB_TIMEOUT_SCALE ?? (process.env.PODWIRE_KERNEL_VM === '1' ? 4 : 1)) || 1;
+
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000): Promise<T> {
+  timeoutMs *= LAB_TIMEOUT_SCALE;
   const deadline = Date.now() + timeoutMs;
   let lastErr = '';
   for (;;) {
@@ -218,12 +226,12 @@ export interface AgentStatus {
 }
 
 export function agentStatus(node: ClusterNode): Promise<AgentStatus> {
-  const c = new ApiClient({ server: 'http://podwire-agent', socketPath: node.socket, timeoutMs: 2000 });
+  const c = new ApiClient({ server: 'http://podwire-agent', socketPath: node.socket, timeoutMs: 2000 * LAB_TIMEOUT_SCALE });
   return c.request<AgentStatus>('GET', '/v1/status').finally(() => c.close());
 }
 
 /** How long a lab CNI call may take (the tests' invokePlugin allows 30 s too). */
-export const CNI_EXEC_TIMEOUT_MS = 30_000;
+export const CNI_EXEC_TIMEOUT_MS = 30_000 * LAB_TIMEOUT_SCALE;
 
 export interface CniExecOptions {
   timeoutMs?: number;

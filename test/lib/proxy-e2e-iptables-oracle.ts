@@ -3,7 +3,6 @@
 // plus the checks that only this mode has (the statistic cascade, EXT chains, SEP hairpin marks,
 // the ICMP error from a node without a route to the service CIDR).
 import { inNetns, probe, probeMany, sameList } from './proxy-e2e.js';
-import { nftView } from './proxy-e2e-nft.js';
 import {
   affinityLists, cascade, dnatTargets, filterVerdicts, icmpCounters, iptView, nodePortChain, onlyBaseChains, ownedChains, packetCount, recentEntries, recentListNames,
   referencesTo, rules, serviceChain, serviceIpTargets, serviceObjects, type IptView,
@@ -32,12 +31,10 @@ const nodePortTargets = (v: IptView, proto: string, nodePort: number): string[] 
 };
 
 export const iptablesOracle: ProxyOracle<IptView> = {
-  otherMode: 'nftables',
   view: iptView,
   idle: (v) => onlyBaseChains(v) && rules(v, 'nat', 'PODWIRE-SERVICES').length === 1 &&
     rules(v, 'nat', 'PODWIRE-NODEPORTS').length === 0 && rules(v, 'filter', 'PODWIRE-SERVICES-FILTER').length === 0,
   names: (v) => Object.values(ownedChains(v)).flat(),
-  otherModeChains: (netns) => [...nftView(netns).chains.keys()].filter((n) => /^(svc|ep)-/.test(n)),
 
   serviceIpTargets,
   nodePortTargets,
@@ -65,6 +62,7 @@ export const iptablesOracle: ProxyOracle<IptView> = {
 
   // Local: EXT short-circuits the node's own traffic (--src-type LOCAL) to SVC; the endpoint's
   // node goes on to an SVL chain, the others drop the NodePort in the filter table.
+  localNodePortFromNode: 'cluster',
   localPolicy(v, node, nodePort, local) {
     const ext = nodePortChain(v, 'tcp', nodePort);
     if (!ext || !rules(v, 'nat', ext).some((r) => /--src-type LOCAL/.test(r))) return false;

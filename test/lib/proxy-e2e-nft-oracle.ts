@@ -4,7 +4,6 @@
 // without a route to the service CIDR).
 import { SHARED_PICK_MAX } from '../../src/proxy/nft/render.js';
 import { checkRefused, inNetns, sameList } from './proxy-e2e.js';
-import { iptView, ownedChains } from './proxy-e2e-iptables.js';
 import {
   BASE_CHAINS, dnatTargets, keyText, mapEntriesFor, mapGoto, nftView, nodePortChain, nodePortTargets, ownedNames, referencesTo, serviceIpTargets, serviceObjects, type NftView,
 } from './proxy-e2e-nft.js';
@@ -39,7 +38,6 @@ const hasFib = (v: NftView, nodePort: number) => {
 };
 
 export const nftOracle: ProxyOracle<NftView> = {
-  otherMode: 'iptables',
   view: nftView,
   idle: (v) => {
     const chains = [...v.chains.keys()].filter((n) => /^(svc|ep|aff)-/.test(n));
@@ -47,7 +45,6 @@ export const nftOracle: ProxyOracle<NftView> = {
       chains.filter((n) => !n.startsWith('svc-pick-')).sort().join() === [...BASE_CHAINS].sort().join() && chains.filter((n) => n.startsWith('svc-pick-')).length === 2 * SHARED_PICK_MAX;
   },
   names: ownedNames,
-  otherModeChains: (netns) => Object.values(ownedChains(iptView(netns))).flat(),
 
   serviceIpTargets,
   nodePortTargets,
@@ -76,6 +73,7 @@ export const nftOracle: ProxyOracle<NftView> = {
     stores: (netns) => [...nftView(netns).sets.keys()].filter((n) => n.startsWith('aff-')),
   },
 
+  localNodePortFromNode: 'cluster',
   localPolicy: (v, _node, nodePort) => hasFib(v, nodePort),
   clusterPolicy: (v, nodePort) => nodePortChain(v, 'tcp', nodePort) !== undefined && !hasFib(v, nodePort),
 

@@ -1,7 +1,9 @@
 // What the service proxy end-to-end suite (proxy-e2e-suite.ts) needs from a proxy mode: a "rules
 // oracle" that reads the kernel's rules of that mode in a node netns (never the agent's own code)
 // and answers the suite's questions about them, plus the few checks that exist in one mode only.
-// Implementations: proxy-e2e-nft-oracle.ts (nftables), proxy-e2e-iptables-oracle.ts (iptables).
+// Implementations: proxy-e2e-nft-oracle.ts (nftables), proxy-e2e-iptables-oracle.ts (iptables),
+// proxy-e2e-ipvs-oracle.ts (ipvs, run in the kernel VM). What the other modes leave behind is
+// mode-neutral: proxy-e2e-modes.ts.
 import type { Test } from 'tap';
 import { waitFor, type ClusterNode, type ClusterPod, type LabCluster } from '../../src/lab/cluster.js';
 import type { Service } from '../../src/api/objects.js';
@@ -25,15 +27,11 @@ export interface ServiceObjects {
 
 /** V: one node's rules as the oracle reads them (a parsed `nft -j list` or `iptables-save`). */
 export interface ProxyOracle<V> {
-  /** The other mode, whose service rules must not be on any node. */
-  readonly otherMode: ProxyMode;
   view(netns: string): V;
   /** No service at all: the mode's fixed chains (and empty maps) only. */
   idle(v: V): boolean;
   /** Every named object (chain, set) of the proxy on the node: what the suite lists and looks for. */
   names(v: V): string[];
-  /** Service chains of the other mode on the node (check 0: none). */
-  otherModeChains(netns: string): string[];
 
   /** DNAT destinations ("ip:port", sorted) of a ClusterIP / LB IP / external IP; undefined without a rule. */
   serviceIpTargets(v: V, ip: string, proto: string, port: number): string[] | undefined;
@@ -60,6 +58,12 @@ export interface ProxyOracle<V> {
 
   /** externalTrafficPolicy on a NodePort as this node's rules say; `local`: the endpoint's node and endpoints. */
   localPolicy(v: V, node: ClusterNode, nodePort: number, local: { node: string; endpoints: readonly string[] }): boolean;
+  /**
+   * A node's own connection to its Local-policy NodePort without a local endpoint: 'cluster'
+   * (nftables, iptables: node traffic goes cluster-wide, as kube-proxy's) or a known gap of the
+   * mode with its reason (ipvs: one virtual service per address cannot pick by source).
+   */
+  readonly localNodePortFromNode: 'cluster' | { gap: string };
   clusterPolicy(v: V, nodePort: number, endpoints: readonly string[]): boolean;
 
   noEndpoints: {
