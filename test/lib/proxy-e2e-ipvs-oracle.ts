@@ -216,7 +216,8 @@ export const ipvsOracle: ProxyOracle<IpvsView> = {
     endpoint: (netns, ip, clientIp) => {
       const conns = ipvsConns(netns);
       const hits = conns.filter((c) => c.state === 'NONE' && c.client === `${clientIp}:0` && hostPort(c.virtual)[0] === ip).map((c) => c.dest);
-      return hits.length === 1 ? hits[0]! : `${hits.length} templates (${hits.join(', ')}) in ${conns.length} entries: ${JSON.stringify(conns.slice(0, 5))}`;
+      const near = conns.filter((c) => c.state === 'NONE' || c.client.endsWith(':0') || hostPort(c.virtual)[0] === ip && c.state !== 'TIME_WAIT');
+      return hits.length === 1 ? hits[0]! : `${hits.length} templates (${hits.join(', ')}) in ${conns.length} entries; NONE, port-0 or live ones for ${ip}: ${JSON.stringify(near.slice(0, 8))}`;
     },
     // The records are the persistent virtual services' (their templates go with them).
     stores: (netns) => [...ipvsView(netns).services.values()].filter((s) => s.persistence !== undefined).map((s) => s.key),
