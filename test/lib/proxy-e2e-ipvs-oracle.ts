@@ -1,5 +1,5 @@
 // The end-to-end suite's rules oracle for the IPVS service proxy (`podwire-agent --proxy-mode
-// ipvs`, run in the kernel VM: test/vm/proxy-e2e-ipvs.test.ts). It reads the kernel, never
+// ipvs`, run in the kernel VM: test/vm/proxy-e2e-ipvs.long.ts). It reads the kernel, never
 // src/proxy/ipvs: `ipvsadm -Ln` (virtual services, real servers with forwarding method, weight and
 // connection counts), `ipvsadm -Lcn` (connections and persistence templates), `ipvsadm -Ln
 // --stats`, the addresses on podwire-ipvs0 (`ip -j addr`) and the ipvs- chains, maps and sets of

@@ -1,3 +1,5 @@
+// Not in the vm tier (~24 min under TCG, past CI's budget): run it in the kernel VM by hand, e.g. a job with
+// `modprobe -a ip_vs ip_vs_rr br_netfilter dummy; PODWIRE_KERNEL_VM=1 node dist/test/vm/proxy-e2e-ipvs.long.js` (scripts/kernel-vm/run --mem 4096 JOB 2400).
 // The IPVS service proxy (`podwire-agent --proxy-mode ipvs`) end to end in a 3-node lab cluster,
 // inside the kernel VM (this host's kernel has no IPVS): the shared checks 0-9 of
 // test/lib/proxy-e2e-suite.ts with the IPVS rules oracle (test/lib/proxy-e2e-ipvs-oracle.ts:
