@@ -39,8 +39,8 @@ export interface AgentDeps {
   runDir: string;
   log: AgentLog;
   reconciler?: ReconcilerOptions;
-  /** Sysctls the node needs (ip_forward …), applied in the agent's netns before the first sync. */
-  enableForwarding: () => void;
+  /** Sysctls the node needs (ip_forward, br_netfilter: node-sysctls.ts), applied in the agent's netns before the first sync. */
+  prepareNode: () => void;
   /** This node's own Node as listed or watched (each add/update): the service proxy's node addresses. */
   onSelf?: (node: Node) => void;
   /** The HTTPS debug endpoint to publish on the Node (asked at registration; main.ts starts it first). */
@@ -91,7 +91,7 @@ export class Agent {
   /** Registers (retrying while the control plane is away, meanwhile holding the last state), then runs. */
   async start(): Promise<void> {
     fs.mkdirSync(this.deps.runDir, { recursive: true, mode: 0o755 });
-    this.deps.enableForwarding();
+    this.deps.prepareNode();
     const last = this.loadState();
     if (last) Object.assign(this.state, { ...last, controlPlane: 'unreachable', lastSync: undefined });
     let attempt = 0;

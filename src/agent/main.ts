@@ -27,6 +27,7 @@ import { loadOrCreateDebugCert } from './debug-cert.js';
 import { TokenReviewer } from './debug-access.js';
 import { Masquerade, type MasqMode } from './masq/masq.js';
 import { execRunner } from '../exec/runner.js';
+import { prepareNodeSysctls } from './node-sysctls.js';
 import { vtepMacFor } from './network/desired.js';
 import { pickUnderlay } from './underlay.js';
 import type { UnderlayInfo } from './network/types.js';
@@ -85,10 +86,6 @@ function need(v: unknown, flag: string): string {
   return v;
 }
 
-/** ip_forward: pods are routed through the node. /proc/sys/net is this process's netns. */
-function enableForwarding(): void {
-  fs.writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-}
 
 function makeProxyBackends(log: pino.Logger, ipvs: IpvsDeps): Record<ProxyMode, ProxyBackend> {
   const onSkip = (key: string, reason: string) => log.warn({ service: key, reason }, 'service port not proxied');
@@ -366,7 +363,10 @@ function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; u
     vtepMac: vtepMacFor(o.nodeName),
     backend: o.backend,
     runDir: o.runDir,
-    enableForwarding,
+    // ip_forward and br_netfilter's bridge-nf-call-*: /proc/sys/net is this process's netns.
+    prepareNode: () => {
+      for (const w of prepareNodeSysctls(execRunner)) io.log.warn({ sysctl: w.key }, w.message);
+    },
     reconciler: { resyncMs: o.resyncMs, ...(metrics ? { onSync: metrics.onSync('network') } : {}) },
     // NodePorts follow the addresses of this node's Node (a full proxy sync when they change).
     onSelf: (node) => running.proxy?.setNodeIps(proxyNodeIps(node, [io.underlay.ip])),

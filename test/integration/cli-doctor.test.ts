@@ -72,6 +72,8 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
     'fdb-stale': () => sh(['bridge', '-n', ns, 'fdb', 'del', fdb[0]!, 'dev', 'podwire.1', 'dst', fdb[2]!]),
     'podcidr-mismatch': () => sh(['ip', '-n', ns, 'addr', 'del', gateway, 'dev', 'cni0']),
     'ip-forward': () => sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=0']),
+    // Per-netns (Linux >= 5.3): only node1's netns changes.
+    'br-netfilter': () => sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=0']),
     'route-missing': () => sh(['ip', '-n', ns, 'route', 'del', peerCidr]),
     'nft-table-missing': () => sh(['ip', 'netns', 'exec', ns, 'nft', 'delete', 'table', 'inet', 'podwire']),
     'cni-config-conflict': () => sh(['sh', '-c', `echo '{"cniVersion":"1.0.0","name":"other","plugins":[{"type":"bridge","bridge":"other0"}]}' > ${otherConf}`]),
@@ -102,6 +104,7 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
     t.ok(f && f.fix.length > 10, `${id} has a fix: ${f?.fix}`);
   }
   t.match(found.get('ip-forward'), { severity: 'error', message: /ip_forward is 0/, fix: /sysctl -w net\.ipv4\.ip_forward=1/ });
+  t.match(found.get('br-netfilter'), { severity: 'error', message: /bridge-nf-call-iptables=0: replies bridged on cni0 skip conntrack/, fix: /sysctl -w net\.bridge\.bridge-nf-call-iptables=1/ });
   t.match(found.get('route-missing'), { severity: 'error', message: new RegExp(peerCidr.replace(/[./]/g, '\\$&')) });
   t.match(found.get('nft-table-missing'), { severity: 'error', message: /inet podwire/ });
   t.match(found.get('rp-filter'), { severity: 'warning', message: /strict reverse-path filtering \(rp_filter=1\) on cni0/, fix: /rp_filter=2/ });
@@ -122,6 +125,7 @@ t.test('podwire doctor --lab: healthy, seeded faults with fixes, repaired, an ag
   // Repair: forwarding and the leak by hand, the route with the fix's own command; the agent's
   // next sync puts back the rest (MTU, address, neighbour, FDB, its nftables table).
   t.equal(sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']).code, 0);
+  t.equal(sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', 'net.bridge.bridge-nf-call-iptables=1']).code, 0);
   t.equal(sh(['ip', 'netns', 'exec', ns, 'sysctl', '-qw', `net.ipv4.conf.all.rp_filter=${rpAll}`]).code, 0);
   fs.unlinkSync(leakFile);
   t.equal(sh(['rm', otherConf]).code, 0, 'the second conflist removed');

@@ -95,7 +95,7 @@ t.test('agent: its own Node, as listed and on every update, goes to onSelf; othe
   const noKernel = new Proxy({}, { get: () => () => { throw new Error('no kernel in this test'); } }) as Handle;
   const agent = new Agent({
     client: client(token), handle: noKernel, masq: { sync: () => undefined }, nodeName: 'n1', underlay: { ifname: 'eth0', ifindex: 2, ip: '192.0.2.11', cidr: '192.0.2.11/24', mtu: 1500 },
-    vtepMac: '02:00:00:00:00:01', runDir: path.join(dir, 'run'), log: quiet, enableForwarding: () => undefined, reconciler: { maxBackoffMs: 60_000 },
+    vtepMac: '02:00:00:00:00:01', runDir: path.join(dir, 'run'), log: quiet, prepareNode: () => undefined, reconciler: { maxBackoffMs: 60_000 },
     onSelf: (n) => seen.push({ name: n.metadata.name, ips: proxyNodeIps(n, []) }),
   });
   t.teardown(() => agent.stop());

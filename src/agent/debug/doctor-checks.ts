@@ -136,8 +136,13 @@ export function doctorChecks(f: DoctorFacts): Finding[] {
   const strict = strictRpLinks(f);
   if (strict.length) add('rp-filter', 'warning', `strict reverse-path filtering (rp_filter=1) on ${strict.join(', ')}: packets whose way back leaves by another link are dropped (asymmetric overlay or pod routes)`, `sysctl -w net.ipv4.conf.all.rp_filter=2 and net.ipv4.conf.<link>.rp_filter=2 (loose) ${SYSCTL_FIX}`);
 
-  const brnf = ['iptables', 'ip6tables', 'arptables'].filter((k) => f.sysctls[`net.bridge.bridge-nf-call-${k}`] === '1');
-  if (brnf.length) add('br-netfilter', 'warning', `br_netfilter is loaded with ${brnf.map((k) => `bridge-nf-call-${k}=1`).join(', ')}: bridged pod-to-pod traffic on ${f.desired?.bridge ?? 'cni0'} also goes through the ${brnf.join('/')} FORWARD rules, where a DROP policy cuts same-node pods off`, `sysctl -w net.bridge.bridge-nf-call-iptables=0 ${SYSCTL_FIX}, or allow ${f.podCidr ?? 'the podCIDR'} in FORWARD`);
+  // Same-node pod → service → pod replies are bridged on cni0: only br_netfilter shows them to
+  // conntrack for the un-DNAT (src/agent/node-sysctls.ts).
+  const brnf = ['iptables', ...(f.podCidr?.includes(':') ? ['ip6tables'] : [])].filter((k) => f.sysctls[`net.bridge.bridge-nf-call-${k}`] !== '1');
+  if (brnf.length) {
+    const state = brnf.map((k) => `bridge-nf-call-${k}=${f.sysctls[`net.bridge.bridge-nf-call-${k}`] ?? 'missing'}`).join(', ');
+    add('br-netfilter', 'error', `${state}${f.sysctls[`net.bridge.bridge-nf-call-${brnf[0]}`] === undefined ? ' (br_netfilter not loaded)' : ''}: replies bridged on ${f.desired?.bridge ?? 'cni0'} skip conntrack, so a pod reaching a service whose endpoint is a pod on the same node gets answers from the endpoint's IP, not the service's, and its connections fail`, `modprobe br_netfilter; sysctl -w net.bridge.bridge-nf-call-${brnf[0]}=1 ${SYSCTL_FIX} (the agent does both at start: restart podwire-agent)`);
+  }
 
   const mtu = mtuProblems(f);
   if (mtu.length) add('mtu', 'error', `MTUs inconsistent: ${mtu.join('; ')}; large packets are dropped or fragmented`, 'restart podwire-agent (its sync sets cni0 and podwire.1); pods keep their veth MTU until re-created: delete and re-create them');
