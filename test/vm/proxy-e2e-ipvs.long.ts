@@ -19,7 +19,7 @@
 //       in each; a virtual service that is not podwire's survives all of it
 import type { Test } from 'tap';
 import t from 'tap';
-import { BIN, agentStatus, restartAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster } from '../../src/lab/cluster.js';
+import { BIN, LAB_TIMEOUT_SCALE, agentStatus, restartAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster } from '../../src/lab/cluster.js';
 import type { Service } from '../../src/api/objects.js';
 import { ipvsOracle, ipvsConnStats, ipvsConns, ipvsView, liveTargets, vsKey } from '../lib/proxy-e2e-ipvs-oracle.js';
 import { runProxyE2E } from '../lib/proxy-e2e-suite.js';
@@ -268,4 +268,6 @@ async function extraChecks(t: Test, x: E2EContext): Promise<void> {
   await waitFor('every node idle again', () => x.nodes.every((n) => ipvsOracle.idle(ipvsView(n.netns))));
 }
 
+// Run by hand with node (not through scripts/run-tests.js): tap's own 30 s default would end it.
+t.setTimeout(600_000 * LAB_TIMEOUT_SCALE + 60_000);
 void runProxyE2E(t, 'ipvs', ipvsOracle, { extra: extraChecks, timeoutMs: 600_000 });
