@@ -86,7 +86,7 @@ export interface IpvsConn {
 export function ipvsConns(netns: string): IpvsConn[] {
   const out: IpvsConn[] = [];
   for (const line of inNetns(netns, 'ipvsadm', ['-Lcn']).split('\n')) {
-    // A persistence template is listed with protocol IP, state NONE and client port 0.
+    // A persistence template is listed with client port 0 (protocol IP for a fwmark service).
     const m = /^(TCP|UDP|SCTP|IP)\s+\S+\s+(\S+)\s+(\S+)\s+(\S+)\s+(\S+)/.exec(line);
     if (m) out.push({ proto: m[1]!.toLowerCase(), state: m[2]!, client: m[3]!, virtual: m[4]!, dest: m[5]! });
   }
@@ -212,10 +212,11 @@ export const ipvsOracle: ProxyOracle<IpvsView> = {
       const s = v.services.get(vsKey('tcp', ip, 80));
       return s?.persistence === 600 && sameList(liveTargets(v, s.key), endpoints);
     },
-    // A persistent service's template: state NONE, the client with port 0, the real server chosen.
+    // A persistent service's template: the client with port 0, the real server chosen. Its state
+    // column is no mark of it: kernel 6.1 lists it ASSURED (older ones NONE).
     endpoint: (netns, ip, clientIp) => {
       const conns = ipvsConns(netns);
-      const hits = conns.filter((c) => c.state === 'NONE' && c.client === `${clientIp}:0` && hostPort(c.virtual)[0] === ip).map((c) => c.dest);
+      const hits = conns.filter((c) => c.client === `${clientIp}:0` && hostPort(c.virtual)[0] === ip).map((c) => c.dest);
       const near = conns.filter((c) => c.state === 'NONE' || c.client.endsWith(':0') || hostPort(c.virtual)[0] === ip && c.state !== 'TIME_WAIT');
       return hits.length === 1 ? hits[0]! : `${hits.length} templates (${hits.join(', ')}) in ${conns.length} entries; NONE, port-0 or live ones for ${ip}: ${JSON.stringify(near.slice(0, 8))}`;
     },
