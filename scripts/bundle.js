@@ -23,3 +23,20 @@ await build({
   logLevel: 'warning',
 });
 fs.chmodSync(outfile, 0o755);
+
+// The CNI fast path's native client (native/podwire-cni.c, only libc): dist/bin/podwire-cni-client,
+// which falls back to the Node plugin beside it as "podwire-node". scripts/bootstrap installs the
+// compiler (build-essential); without one the client is not built, said here (under CI=true that
+// fails the build: the tests of the fast path must not vanish silently).
+import { execFileSync } from 'node:child_process';
+const client = path.join(root, 'dist', 'bin', 'podwire-cni-client');
+try {
+  execFileSync('cc', ['-O2', '-Wall', '-Wextra', '-Werror', '-o', client, path.join(root, 'native', 'podwire-cni.c')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  const node = path.join(root, 'dist', 'bin', 'podwire-node');
+  fs.rmSync(node, { force: true });
+  fs.symlinkSync('podwire-cni.mjs', node);
+} catch (e) {
+  const msg = `bundle: the native CNI client was not built (${e.code === 'ENOENT' ? 'no C compiler: apt-get install build-essential, or run scripts/bootstrap' : e.message})`;
+  if (process.env.CI === 'true') throw new Error(msg);
+  console.warn(msg);
+}

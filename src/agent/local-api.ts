@@ -4,6 +4,8 @@
 //                                                    token, so the CNI plugin registers pods
 //                                                    through the agent without a token of its own
 //   GET/POST /v1/debug/…                             the debugging CLI's read-only API (debug/routes.ts)
+//   POST /v1/cni                                     the CNI fast path: one plugin command run by the
+//                                                    agent for the native client (cni-server.ts)
 import fs from 'node:fs';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ApiClientError, isStatus, type ApiClient } from '../client/api-client.js';
@@ -11,6 +13,7 @@ import type { AgentState } from './agent.js';
 import { localHttpServer } from '../http/local-server.js';
 import { boundCloseTime } from '../http/close.js';
 import { registerDebugRoutes, type DebugDeps } from './debug/routes.js';
+import type { CniServer } from './cni-server.js';
 
 export interface LocalApiDeps {
   socketPath: string;
@@ -21,6 +24,8 @@ export interface LocalApiDeps {
   onForwarded?: (request: { method: string; code: number; seconds: number }) => void;
   /** The debug API's view of the agent (absent in tests that only need the status and pod routes). */
   debug?: DebugDeps;
+  /** The CNI fast path (absent: POST /v1/cni is 404 and the native client runs the Node plugin). */
+  cni?: CniServer;
 }
 
 export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance> {
@@ -29,6 +34,7 @@ export async function startLocalApi(deps: LocalApiDeps): Promise<FastifyInstance
   boundCloseTime(app); // a client that sent half a request must not hold the agent's shutdown
   app.get('/v1/status', async () => deps.state());
   if (deps.debug) registerDebugRoutes(app, deps.debug);
+  deps.cni?.register(app);
   const forward = async (method: string, url: string, body: unknown, reply: import('fastify').FastifyReply) => {
     const t0 = performance.now();
     const done = (code: number) => {

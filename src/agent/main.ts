@@ -21,6 +21,7 @@ import { AgentMetrics } from './metrics.js';
 import { parseListen, startMetricsServer, type MetricsServer } from './metrics-server.js';
 import { collectGarbage } from './runtime.js';
 import { startLocalApi } from './local-api.js';
+import { CniServer } from './cni-server.js';
 import type { DebugDeps } from './debug/routes.js';
 import { debugEndpointUrl, DEFAULT_DEBUG_PORT, parseDebugListen, startDebugEndpoint, type DebugEndpoint } from './debug-endpoint.js';
 import { loadOrCreateDebugCert } from './debug-cert.js';
@@ -74,6 +75,7 @@ const FLAGS: FlagSpecs = {
   'dns-upstream': { type: 'string', help: 'comma-separated IP[:PORT] resolvers for names outside the cluster zone (default: the nameservers of /etc/resolv.conf)' },
   'dns-ttl': { type: 'int', default: 5, min: 0, max: 3600, help: 'TTL of cluster DNS answers, seconds (CoreDNS\'s ttl)' },
   'dns-negative-ttl': { type: 'int', default: 1, min: 0, max: 3600, help: 'how long NXDOMAIN/NODATA may be cached, seconds (the SOA\'s TTL and minimum)' },
+  'cni-server': { type: 'enum', choices: ['on', 'off'], default: 'on', help: 'run CNI commands for the native CNI client on the local socket (POST /v1/cni: no Node start per pod); off: the client runs the Node plugin itself' },
   'dns-pods': { type: 'enum', choices: ['insecure', 'verified', 'disabled'], default: 'insecure', help: 'pod records a-b-c-d.NS.pod.ZONE, as CoreDNS\'s pods option' },
 };
 
@@ -138,6 +140,8 @@ interface AgentOptions {
   iface?: string;
   publicIp?: string;
   installCni?: { binDir: string; confDir: string };
+  /** --cni-server on: the CNI fast path on the local socket. */
+  cniServer: boolean;
   metricsListen?: { host: string; port: number };
   ipamDataDir: string;
   cniConfDir: string;
@@ -181,6 +185,7 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     iface: flags.iface as string | undefined,
     publicIp: flags['public-ip'] as string | undefined,
     installCni: flags['install-cni'] ? { binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string } : undefined,
+    cniServer: flags['cni-server'] === 'on',
     metricsListen,
     ipamDataDir: path.resolve(flags['ipam-data-dir'] as string),
     cniConfDir: path.resolve(flags['cni-conf-dir'] as string),
@@ -232,7 +237,8 @@ async function serve(o: AgentOptions): Promise<number> {
   // The local socket and the HTTPS debug endpoint serve the same routes and the same /v1/status.
   const debug = debugDeps(o, agent, handle, running);
   const status = () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) });
-  const api = await startLocalApi({ socketPath: o.socketPath, client, state: status, debug, onForwarded: metrics && ((r) => metrics.podRequest(r)) });
+  const cni = o.cniServer ? new CniServer({ onDone: (r) => log.debug(r, 'CNI request') }) : undefined;
+  const api = await startLocalApi({ socketPath: o.socketPath, client, state: status, debug, ...(cni ? { cni } : {}), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, status, debug, log) : undefined;
   if (debugServer) published.debugEndpoint = { url: debugEndpointUrl(debugServer.address, underlay.ip), certSha256: debugServer.certSha256 };

@@ -1,0 +1,165 @@
+// The CNI fast path: the native client (dist/bin/podwire-cni-client, native/podwire-cni.c) hands
+// the command to the agent's local API (POST /v1/cni, src/agent/cni-server.ts), which runs the
+// plugin's own code. Compared with the Node plugin on the same node: the same results, errors and
+// kernel state; the client falls back to the Node plugin when no agent answers; an agent that dies
+// after doing an ADD but before answering yields CNI error 11 with the ADD undone, and a retry
+// converges. The "agent" is test/lib/cni-agent-child.ts in the test's node netns.
+import t, { type Test } from 'tap';
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import path from 'node:path';
+import { asNetnsPath, describe, invokePlugin, makePluginDir, netConf, PODWIRE, podNetns, PODWIRE_CNI_MAIN, reservations, tempDir, veths, type InvokeResult } from '../lib/cni.js';
+import { freshNetns, SKIP_NOT_ROOT } from '../lib/netns.js';
+
+const BIN_DIR = path.dirname(PODWIRE_CNI_MAIN);
+const CLIENT = path.join(BIN_DIR, 'podwire-cni-client');
+const CHILD = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'lib', 'cni-agent-child.js');
+const skip = SKIP_NOT_ROOT || (fs.existsSync(CLIENT) ? false : `${CLIENT} is not built (npm run build needs a C compiler: scripts/bootstrap installs build-essential)`);
+
+interface Agent {
+  socket: string;
+  child: ChildProcess;
+  out: () => string;
+  requests: () => Promise<number>;
+}
+
+async function startAgent(t: Test, node: string, dir: string, holdMs = 0): Promise<Agent> {
+  const child = spawn('ip', ['netns', 'exec', node, process.execPath, CHILD, dir, String(holdMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('ready')) {
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`cni-agent-child did not start: ${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const socket = path.join(dir, 'agent.sock');
+  const requests = () => new Promise<number>((resolve, reject) => {
+    http.get({ socketPath: socket, path: '/v1/status' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve((JSON.parse(body) as { cniRequests: number }).cniRequests));
+    }).on('error', reject);
+  });
+  return { socket, child, out: () => out, requests };
+}
+
+/** A CNI_PATH dir whose `podwire` is the native client (it finds podwire-node beside its real path). */
+function clientDir(t: Test): string {
+  const dir = tempDir(t, 'client');
+  fs.symlinkSync(CLIENT, path.join(dir, 'podwire'));
+  return dir;
+}
+
+/** A result without what differs between two pods (IP, MACs, sandbox path, host veth name). */
+function shape(r: InvokeResult): unknown {
+  return JSON.parse(JSON.stringify(r.result ?? r.error ?? null)
+    .replace(/10\.244\.1\.\d+/g, 'IP').replace(/"mac":"[0-9a-f:]+"/g, '"mac":"MAC"')
+    .replace(/"sandbox":"[^"]+"/g, '"sandbox":"NETNS"').replace(/"name":"pw[0-9a-f]{12}"/g, '"name":"VETH"'));
+}
+
+t.test('fast path and Node plugin: same results, errors and kernel state; fallback; agent gone mid-ADD', { skip, timeout: 180_000 }, async (t) => {
+  const node = freshNetns(t, 'fast');
+  const dir = tempDir(t, 'fast');
+  const agent = await startAgent(t, node, dir);
+  const nodeBin = makePluginDir(t);
+  const fastBin = clientDir(t);
+  const dataDir = path.join(dir, 'ipam');
+  const conf = { ...netConf(PODWIRE, { dataDir, cniVersion: '1.1.0' }), controlPlane: { agentSocket: agent.socket, nodeName: 'node-a' } };
+  const args = (name: string) => `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};PODWIRE_LABELS=app:web`;
+  const call = (bin: string, command: string, pod: { containerId: string; path: string }, name: string, config: unknown = conf, extra: Partial<Parameters<typeof invokePlugin>[0]> = {}) =>
+    invokePlugin({ pluginDir: bin, hostNetns: node, type: 'podwire', command, config, containerId: pod.containerId, netns: pod.path, ifname: 'eth0', args: args(name), ...extra });
+  const hostVeths = () => veths(node).map((l) => l.ifname as string).sort();
+
+  const slow = podNetns(t, 'slow');
+  const fast = podNetns(t, 'fast');
+  let before = await agent.requests();
+  const a1 = await call(nodeBin, 'ADD', slow, 'slow');
+  t.equal(a1.exitCode, 0, `Node plugin ADD: ${describe(a1)}`);
+  t.equal(await agent.requests(), before, 'the Node plugin did not go through /v1/cni');
+  const a2 = await call(fastBin, 'ADD', fast, 'fast');
+  t.equal(a2.exitCode, 0, `fast path ADD: ${describe(a2)}`);
+  t.equal(await agent.requests(), before + 1, 'the native client\'s ADD was run by the agent (POST /v1/cni)');
+  t.same(shape(a2), shape(a1), 'the same result but for the IP, MACs, sandbox and host veth name');
+  t.not(a1.result?.ips?.[0]?.address, a2.result?.ips?.[0]?.address, 'two IPs from the same IPAM store');
+  t.equal(reservations(dataDir).length, 2, 'both reservations in the one store');
+  t.equal(hostVeths().length, 2, 'two host veths on the node');
+
+  before = await agent.requests();
+  for (const [bin, pod, name, what] of [[nodeBin, slow, 'slow', 'Node plugin'], [fastBin, fast, 'fast', 'fast path']] as const) {
+    const prev = name === 'slow' ? a1.result : a2.result;
+    const check = await call(bin, 'CHECK', pod, name, { ...conf, prevResult: prev });
+    t.equal(check.exitCode, 0, `${what} CHECK: ${describe(check)}`);
+  }
+  // Crossed over: each pod's CHECK and DEL by the other path (same store, same kernel).
+  const crossCheck = await call(fastBin, 'CHECK', slow, 'slow', { ...conf, prevResult: a1.result });
+  t.equal(crossCheck.exitCode, 0, `the fast path CHECKs the Node plugin's pod: ${describe(crossCheck)}`);
+  const d1 = await call(fastBin, 'DEL', slow, 'slow');
+  const d2 = await call(nodeBin, 'DEL', fast, 'fast');
+  t.equal(d1.exitCode, 0, `the fast path DELs the Node plugin's pod: ${describe(d1)}`);
+  t.equal(d2.exitCode, 0, `the Node plugin DELs the fast path's pod: ${describe(d2)}`);
+  t.equal(await agent.requests(), before + 3, 'CHECK, CHECK, DEL through the agent');
+  t.same(reservations(dataDir), [], 'no reservation left');
+  t.same(hostVeths(), [], 'no host veth left');
+
+  await t.test('errors: the same CNI error through either path', async (t) => {
+    const pod = podNetns(t, 'err');
+    const cases: [string, unknown, Record<string, string | undefined>][] = [
+      ['empty stdin', '', {}],
+      ['not JSON', '{"cniVersion":', {}],
+      ['no CNI_COMMAND', conf, { CNI_COMMAND: undefined }],
+      ['an unknown command', conf, { CNI_COMMAND: 'FROB' }],
+      ['a bad CNI_IFNAME', conf, { CNI_IFNAME: 'a/b' }],
+    ];
+    for (const [what, config, env] of cases) {
+      const viaNode = await call(nodeBin, 'ADD', pod, 'err', config, { env });
+      const viaFast = await call(fastBin, 'ADD', pod, 'err', config, { env });
+      t.ok(viaNode.exitCode === 1 && viaNode.error, `${what}, Node plugin: ${describe(viaNode)}`);
+      t.same([viaFast.exitCode, viaFast.error], [viaNode.exitCode, viaNode.error], `${what}: the fast path says the same (${viaFast.error?.code} ${viaFast.error?.msg})`);
+    }
+    const huge = await call(fastBin, 'ADD', pod, 'err', JSON.stringify({ ...conf, pad: 'x'.repeat(17 << 20) }));
+    t.match(huge, { exitCode: 1, error: { code: 6, msg: /too large/ } }, `stdin over 16 MiB: decode error from the client itself (${huge.error?.msg})`);
+    t.same(hostVeths(), [], 'nothing created');
+  });
+
+  await t.test('no agent answering: the client runs the Node plugin itself', async (t) => {
+    const pod = podNetns(t, 'fb');
+    const noCp = netConf(PODWIRE, { dataDir, cniVersion: '1.1.0' });
+    for (const [what, config] of [['no agentSocket in the config', noCp], ['an agentSocket nobody listens on', { ...noCp, agentSocket: path.join(dir, 'nobody.sock') }]] as const) {
+      const n = await agent.requests();
+      const add = await call(fastBin, 'ADD', pod, 'fb', config);
+      t.equal(add.exitCode, 0, `${what}: ADD ${describe(add)}`);
+      t.equal(await agent.requests(), n, `${what}: the agent was not asked`);
+      const del = await call(fastBin, 'DEL', pod, 'fb', config);
+      t.equal(del.exitCode, 0, `${what}: DEL ${describe(del)}`);
+    }
+    t.same(reservations(dataDir), [], 'no reservation left');
+  });
+
+  await t.test('the agent killed after doing an ADD, before answering: error 11, the ADD undone; the retry converges', async (t) => {
+    const dir2 = tempDir(t, 'hold');
+    const held = await startAgent(t, node, dir2, 20_000);
+    const conf2 = { ...conf, controlPlane: { agentSocket: held.socket, nodeName: 'node-a' } };
+    const pod = { ...podNetns(t, 'hold'), containerId: `hold${'0'.repeat(60)}` };
+    const pending = call(fastBin, 'ADD', pod, 'held', conf2);
+    const deadline = Date.now() + 20_000;
+    while (!held.out().includes('holding') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    t.ok(held.out().includes('holding'), 'the agent did the ADD and holds its answer');
+    t.equal(reservations(dataDir).length, 1, 'the IP is reserved meanwhile');
+    held.child.kill('SIGKILL');
+    const add = await pending;
+    t.match(add, { exitCode: 1, error: { code: 11, msg: /went away during ADD/, details: /undone/ } }, `ADD: ${describe(add)}`);
+    t.same(reservations(dataDir), [], 'the reservation was released by the undo');
+    t.same(hostVeths(), [], 'the host veth was removed by the undo');
+    // The runtime retries (here against the first agent, still up): the ADD completes.
+    const retry = await call(fastBin, 'ADD', pod, 'held');
+    t.equal(retry.exitCode, 0, `the retried ADD: ${describe(retry)}`);
+    const del = await call(fastBin, 'DEL', pod, 'held');
+    t.equal(del.exitCode, 0, `DEL: ${describe(del)}`);
+    t.same(reservations(dataDir), [], 'nothing left');
+  });
+  t.ok(fs.existsSync(asNetnsPath(node)), 'the node netns is still there');
+});

@@ -1,0 +1,52 @@
+// The agent's side of the CNI fast path without the rest of an agent, for tests: run inside a
+// test's node netns (ip netns exec NODE node cni-agent-child.js DIR [hold-ms]), it starts a
+// control plane (in memory, on the netns's loopback), registers node-a with podCIDR 10.244.1.0/24,
+// and serves the agent's local API on DIR/agent.sock with the node's token and the CNI server
+// (POST /v1/cni). GET /v1/status answers {"cniRequests": N}. With hold-ms, an ADD whose
+// CNI_CONTAINERID starts with "hold" is answered only after hold-ms (the test kills this process
+// in between: an agent gone mid-request after doing the work). Prints "ready" once serving.
+import path from 'node:path';
+import type { AddressInfo } from 'node:net';
+import { buildServer } from '../../src/controlplane/api/server.js';
+import { MemoryStore } from '../../src/controlplane/store/memory.js';
+import { ApiClient } from '../../src/client/api-client.js';
+import { startLocalApi } from '../../src/agent/local-api.js';
+import { CniServer } from '../../src/agent/cni-server.js';
+import { executeCni } from '../../src/cni/dispatch.js';
+import type { AgentState } from '../../src/agent/agent.js';
+
+const ADMIN = 'pwa_cni-fast-path-admin-0123456789';
+const [dir, holdArg] = process.argv.slice(2);
+if (!dir) throw new Error('usage: cni-agent-child DIR [hold-ms]');
+const holdMs = Number(holdArg ?? 0);
+
+const store = new MemoryStore();
+const cp = buildServer({ store, adminTokens: [ADMIN] });
+await cp.listen({ host: '127.0.0.1', port: 0 });
+const server = `http://127.0.0.1:${(cp.server.address() as AddressInfo).port}`;
+const admin = new ApiClient({ server, token: ADMIN });
+const { token } = (await admin.request('POST', '/api/v1/nodes/node-a/token')) as { token: string };
+await admin.request('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDR: '10.244.1.0/24' } });
+
+let handled = 0;
+const cni = new CniServer({
+  execute: async (vars, stdin) => {
+    const out = await executeCni(vars, stdin);
+    if (holdMs > 0 && vars.CNI_COMMAND === 'ADD' && vars.CNI_CONTAINERID?.startsWith('hold')) {
+      console.log(`holding ${vars.CNI_CONTAINERID}`);
+      await new Promise((r) => setTimeout(r, holdMs));
+    }
+    return out;
+  },
+  onDone: () => handled++,
+});
+const api = await startLocalApi({
+  socketPath: path.join(dir, 'agent.sock'),
+  client: new ApiClient({ server, token }),
+  state: () => ({ cniRequests: handled }) as unknown as AgentState & Record<string, unknown>,
+  cni,
+});
+process.on('SIGTERM', () => {
+  void Promise.all([api.close(), cp.close()]).then(() => process.exit(0));
+});
+console.log('ready');
