@@ -67,7 +67,7 @@ t.test('ipvs service proxy in a 2-node lab cluster', { skip, timeout: 360_000 },
     await waitFor('web: a virtual service with both real servers on every node', () => c.nodes.every((n) => sameList(liveTargets(ipvsView(n.netns), key), both)), 60_000);
     for (const n of c.nodes) {
       const v = ipvsView(n.netns);
-      t.ok(v.bound?.includes(ip), `${n.name}: ${ip} bound on ${IPVS_DEVICE} (${v.bound?.join(', ')})`);
+      t.ok(v.bound?.includes(`${ip}/32`), `${n.name}: ${ip}/32 bound on ${IPVS_DEVICE} (${v.bound?.join(', ')})`);
       t.same(liveTargets(v, key), both, `${n.name}: ${key} -> ${both.join(', ')} (Masq, weight 1)`);
     }
     const s = await probeMany(c, client.netns, `${ip}:80`, 40, { concurrency: 4 });
@@ -114,12 +114,12 @@ t.test('ipvs service proxy in a 2-node lab cluster', { skip, timeout: 360_000 },
     await c.admin.delete({ plural: 'services', namespace: 'default', name: 'web' });
     await waitFor('every node: web\'s virtual service and address gone', () => c.nodes.every((n) => {
       const v = ipvsView(n.netns);
-      return !v.services.has(key) && !v.bound?.includes(ip);
+      return !v.services.has(key) && !v.bound?.includes(`${ip}/32`);
     }), 60_000);
     for (const n of c.nodes) {
       const v = ipvsView(n.netns);
       t.same([...v.services.keys()], [], `${n.name}: no virtual service (kube-dns is answered node-locally, without one)`);
-      t.notOk(v.bound?.includes(ip), `${n.name}: ${ip} unbound (${v.bound?.join(', ') || 'nothing bound'})`);
+      t.notOk(v.bound?.includes(`${ip}/32`), `${n.name}: ${ip}/32 unbound (${v.bound?.join(', ') || 'nothing bound'})`);
     }
   });
 });
