@@ -6,7 +6,7 @@
 // cni0 and N reservations with the pod IPs on the pods' eth0, masquerade rules when on; then none),
 // so a figure never comes from a run that did nothing. Also measured: the process floor (node's
 // start, podwire's VERSION, the reference's VERSION, node + podwire's ADD module graph).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -21,10 +21,13 @@ export const summary = 'N pods ADD then DEL, podwire vs reference bridge+host-lo
 export const flags: FlagSpecs = {
   pods: { type: 'int', default: 100, min: 1, max: 250, help: 'pods per implementation and masq setting (default 100; one /24)' },
   masq: { type: 'string', default: 'off,on', help: 'ipMasq settings to run: off, on or off,on (default off,on)' },
-  impls: { type: 'string', default: 'podwire,reference', help: 'podwire, podwire+host-local, reference (default podwire,reference)' },
+  impls: { type: 'string', default: 'podwire-fast,podwire,reference', help: 'podwire-fast (the native client through an agent\'s CNI server), podwire (the Node plugin, also the fallback), podwire+host-local, reference (default podwire-fast,podwire,reference)' },
 };
 
-const IMPLS: Record<string, Variant> = { podwire: PODWIRE, 'podwire+host-local': PODWIRE_HOSTLOCAL, reference: REFERENCE };
+const IMPLS: Record<string, Variant> = { 'podwire-fast': PODWIRE, podwire: PODWIRE, 'podwire+host-local': PODWIRE_HOSTLOCAL, reference: REFERENCE };
+/** The native client (scripts/bundle.js builds it) and the agent side of its fast path without the rest of an agent. */
+const CLIENT = path.join(path.dirname(PODWIRE_CNI_MAIN), 'podwire-cni-client');
+const CNI_SERVER_CHILD = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'test', 'lib', 'cni-agent-child.js');
 // Namespaces and temp dirs: pw-cnibench-*, not pw-bench-*, so this run and the netlink bench's smoke
 // test (which checks that no pw-bench-* netns is left) can run at the same time.
 export const PREFIX = 'pw-cnibench-';
@@ -80,6 +83,8 @@ interface Run {
   dataDir: string;
   conf: Record<string, any>;
   pods: string[]; // netns names
+  /** The CNI_PATH dir: the native client as `podwire` for podwire-fast. */
+  bin: string;
   results: any[];
   addMs: number[];
   delMs: number[];
@@ -87,14 +92,14 @@ interface Run {
 
 const cid = (i: number) => `bench${String(i).padStart(4, '0')}`;
 
-function invokeFor(r: Run, bin: string, command: string, i: number, config: object) {
+function invokeFor(r: Run, command: string, i: number, config: object) {
   const pod = i < 0 ? r.pods[r.pods.length - 1] : r.pods[i];
-  return invokePlugin({ pluginDir: bin, hostNetns: r.host, type: r.variant.type, command, config, containerId: i < 0 ? 'benchwarm' : cid(i), netns: netnsPath(pod), ifname: 'eth0', launcher: 'setns', timeoutMs: 60_000 });
+  return invokePlugin({ pluginDir: r.bin, hostNetns: r.host, type: r.variant.type, command, config, containerId: i < 0 ? 'benchwarm' : cid(i), netns: netnsPath(pod), ifname: 'eth0', launcher: 'setns', timeoutMs: 60_000 });
 }
 
-async function step(r: Run, bin: string, command: 'ADD' | 'DEL', i: number): Promise<number> {
+async function step(r: Run, command: 'ADD' | 'DEL', i: number): Promise<number> {
   const config = command === 'DEL' && r.results[i] ? { ...r.conf, prevResult: r.results[i] } : r.conf;
-  const res = await invokeFor(r, bin, command, i, config);
+  const res = await invokeFor(r, command, i, config);
   if (res.exitCode !== 0) throw new Error(`${r.impl} ipMasq ${r.masq ? 'on' : 'off'}: ${command} pod ${i}: ${describe(res)}`);
   if (command === 'ADD') r.results[i] = res.result;
   return res.ms;
@@ -139,25 +144,59 @@ function verifyDeleted(r: Run, n: number): void {
 }
 
 /** All implementations for one masq setting, interleaved pod by pod; each in its own fresh host netns. */
-async function runMasq(masq: boolean, impls: string[], n: number, bin: string, tag: string, podsFor: (impl: string) => string[]): Promise<Run[]> {
-  const runs: Run[] = impls.map((impl) => {
-    const host = newNetns(`${impl.replace(/[^a-z]/g, '')}-${masq ? 'm' : 'n'}`, tag);
-    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}ipam-`));
-    live.dirs.add(dataDir);
-    const variant = IMPLS[impl];
-    return { impl, variant, masq, host, dataDir, conf: netConf(variant, { dataDir, ipMasq: masq }), pods: podsFor(impl), results: [], addMs: [], delMs: [] };
-  });
+/** The CNI server of a podwire-fast run, in its host netns; stopped by PID when the run ends. */
+async function startCniServer(host: string): Promise<{ socket: string; stop: () => void }> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}agent-`));
+  live.dirs.add(dir);
+  const child = spawn('ip', ['netns', 'exec', host, process.execPath, CNI_SERVER_CHILD, dir, '0', 'bare'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const deadline = Date.now() + 30_000;
+  while (!out.includes('ready')) {
+    if (child.exitCode !== null || Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`podwire-fast: the CNI server did not start in ${host}: ${out}`);
+    }
+    await sleep(50);
+  }
+  return { socket: path.join(dir, 'agent.sock'), stop: () => child.kill('SIGKILL') };
+}
+
+async function runMasq(masq: boolean, impls: string[], n: number, bins: { node: string; client: string }, tag: string, podsFor: (impl: string) => string[]): Promise<Run[]> {
+  const stops: (() => void)[] = [];
+  try {
+    const runs: Run[] = [];
+    for (const impl of impls) {
+      const host = newNetns(`${impl.replace(/[^a-z]/g, '')}-${masq ? 'm' : 'n'}`, tag);
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}ipam-`));
+      live.dirs.add(dataDir);
+      const variant = IMPLS[impl];
+      let conf = netConf(variant, { dataDir, ipMasq: masq });
+      if (impl === 'podwire-fast') {
+        const server = await startCniServer(host);
+        stops.push(server.stop);
+        conf = { ...conf, agentSocket: server.socket };
+      }
+      runs.push({ impl, variant, masq, host, dataDir, conf, pods: podsFor(impl), bin: impl === 'podwire-fast' ? bins.client : bins.node, results: [], addMs: [], delMs: [] });
+    }
+    return await measureRuns(runs, masq, n);
+  } finally {
+    for (const stop of stops) stop();
+  }
+}
+
+async function measureRuns(runs: Run[], masq: boolean, n: number): Promise<Run[]> {
   await sleep(SETTLE_MS);
   for (const r of runs) {
     // Warm-up outside the clock: page cache, bridge creation; pod n (spare) is left empty again.
-    const add = await invokeFor(r, bin, 'ADD', -1, r.conf);
+    const add = await invokeFor(r, 'ADD', -1, r.conf);
     if (add.exitCode !== 0) throw new Error(`${r.impl}: warm-up ADD: ${describe(add)}`);
-    const del = await invokeFor(r, bin, 'DEL', -1, r.conf);
+    const del = await invokeFor(r, 'DEL', -1, r.conf);
     if (del.exitCode !== 0) throw new Error(`${r.impl}: warm-up DEL: ${describe(del)}`);
   }
-  for (let i = 0; i < n; i++) for (const r of runs) r.addMs.push(await step(r, bin, 'ADD', i));
+  for (let i = 0; i < n; i++) for (const r of runs) r.addMs.push(await step(r, 'ADD', i));
   for (const r of runs) verifyAdded(r, n);
-  for (let i = 0; i < n; i++) for (const r of runs) r.delMs.push(await step(r, bin, 'DEL', i));
+  for (let i = 0; i < n; i++) for (const r of runs) r.delMs.push(await step(r, 'DEL', i));
   for (const r of runs) verifyDeleted(r, n);
   for (const r of runs) process.stderr.write(`  ${r.impl.padEnd(19)} ipMasq ${masq ? 'on ' : 'off'}  ADD p50 ${fmt(pct(r.addMs, 50))} ms  DEL p50 ${fmt(pct(r.delMs, 50))} ms  verified\n`);
   return runs;
@@ -245,7 +284,7 @@ function report(n: number, runs: Run[], floor: Floor): void {
   out.push('where the time goes (medians, ms):');
   out.push(`  process floor: \`node -e 0\` ${fmt(floor.nodeStart)}; podwire VERSION ${fmt(floor.podwireVersion)} (node start + entry module); reference VERSION ${fmt(floor.referenceVersion)} (Go binary start)`);
   for (const [op, x] of Object.entries(floor.modules)) out.push(`  node + importing podwire's ${op} modules (${OP_MODULES[op as keyof typeof OP_MODULES].join(', ')}) without running them: ${fmt(x)}`);
-  for (const r of runs.filter((x) => x.variant.podwire)) {
+  for (const r of runs.filter((x) => x.variant.podwire && x.impl !== 'podwire-fast')) {
     const split = (op: 'ADD' | 'DEL', xs: number[]) => {
       const p50 = pct(xs, 50);
       const load = floor.modules[op] ?? floor.podwireVersion;
@@ -271,10 +310,16 @@ export async function run(f: Flags): Promise<void> {
     const bin = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}bin-`));
     live.dirs.add(bin);
     populatePluginDir(bin);
+    const client = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}client-`));
+    live.dirs.add(client);
+    if (impls.includes('podwire-fast')) {
+      if (!fs.existsSync(CLIENT)) throw new Error(`podwire-fast: ${CLIENT} is not built (npm run build needs a C compiler); or leave podwire-fast out of --impls`);
+      fs.symlinkSync(CLIENT, path.join(client, 'podwire'));
+    }
     // n pods + 1 spare (warm-up) per implementation, created before any clock starts, reused across masq settings.
     const pods = new Map(impls.map((impl, k) => [impl, Array.from({ length: n + 1 }, (_, i) => newNetns(`i${k}p${i}`, tag))]));
     const runs: Run[] = [];
-    for (const masq of masqs) runs.push(...(await runMasq(masq, impls, n, bin, tag, (impl) => pods.get(impl)!)));
+    for (const masq of masqs) runs.push(...(await runMasq(masq, impls, n, { node: bin, client }, tag, (impl) => pods.get(impl)!)));
     const floor = await measureFloor(bin, runs[0].host);
     report(n, runs, floor);
   } finally {

@@ -5,8 +5,9 @@
  * plugin code (src/cni/dispatch.ts) on the same IPAM files and locks.
  *
  * The socket is the config's "agentSocket" (controlPlane.agentSocket in the conflist the agent
- * installs). When the config names none, or no agent answers there (no socket, refused), the
- * client execs the Node plugin beside itself ("podwire-node" in the same directory), which does
+ * installs). When the config names none, or no agent answers there (no socket, refused, or an
+ * agent without the CNI server: 404), the client execs the Node plugin beside itself
+ * ("podwire-node" in the same directory), which does
  * the work in-process with the same result. When the agent goes away in the middle of a request
  * (the connection ends before a whole answer), an ADD is undone through the Node plugin (a DEL
  * of the same container) and the answer is CNI error 11, try again later; the runtime's retry
@@ -243,6 +244,23 @@ static int header(const char *p, const char *end, const char *name, char *out, s
   return 0;
 }
 
+/* The body of a chunked answer ([hex size CRLF data CRLF]... 0 CRLF CRLF) into out; 1 when it was all there. */
+static int dechunk(const char *p, size_t n, struct buf *out) {
+  size_t i = 0;
+  for (;;) {
+    const char *eol = memmem(p + i, n - i, "\r\n", 2);
+    if (!eol) return 0;
+    char *end;
+    unsigned long size = strtoul(p + i, &end, 16);
+    if (end == p + i) return 0;
+    i = (size_t)(eol - p) + 2;
+    if (size == 0) return 1;
+    if (size > n - i || n - i - size < 2) return 0;
+    put(out, p + i, size);
+    i += size + 2;
+  }
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN);
   struct buf in = read_stdin();
@@ -288,27 +306,44 @@ int main(void) {
   int hn = snprintf(head, sizeof head, "POST /v1/cni HTTP/1.1\r\nHost: podwire-agent\r\nContent-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n", body.len);
 
   struct buf ans = {0};
-  int broken = send_all(fd, head, (size_t)hn) < 0 || send_all(fd, body.p, body.len) < 0;
+  /* A send that fails (the agent answered early and closed, or died) still reads what came back:
+   * whether the answer is whole decides below. */
+  if (send_all(fd, head, (size_t)hn) == 0) send_all(fd, body.p, body.len);
+  int broken = 0, eof = 0;
   char chunk[65536];
-  while (!broken) {
+  for (;;) {
     ssize_t r = recv(fd, chunk, sizeof chunk, 0);
     if (r < 0 && errno == EINTR) continue;
-    if (r < 0) { broken = 1; break; }
-    if (r == 0) break;
+    if (r == 0) eof = 1;
+    if (r <= 0) break; /* EOF, or a reset / time-out: judged by what arrived */
     if (ans.len + (size_t)r > ANSWER_LIMIT) { broken = 1; break; }
     put(&ans, chunk, (size_t)r);
   }
   close(fd);
 
-  /* A whole answer: status line, head, and as many body bytes as Content-Length says. */
+  /* A whole answer: status line, head, and the body Content-Length says, or all its chunks. */
   const char *hend = ans.p ? memmem(ans.p, ans.len, "\r\n\r\n", 4) : NULL;
   char val[64];
   int status = 0;
   size_t blen = 0;
   int whole = 0;
-  if (!broken && hend && sscanf(ans.p, "HTTP/1.%*d %d", &status) == 1 && header(ans.p, hend, "content-length", val, sizeof val)) {
-    blen = strtoul(val, NULL, 10);
-    whole = (size_t)(ans.p + ans.len - (hend + 4)) >= blen;
+  struct buf dechunked = {0};
+  const char *b = NULL;
+  if (!broken && hend && sscanf(ans.p, "HTTP/1.%*d %d", &status) == 1) {
+    b = hend + 4;
+    size_t avail = (size_t)(ans.p + ans.len - b);
+    if (header(ans.p, hend, "transfer-encoding", val, sizeof val) && strncasecmp(val, "chunked", 7) == 0) {
+      whole = dechunk(b, avail, &dechunked);
+      b = dechunked.p ? dechunked.p : "";
+      blen = dechunked.len;
+    } else if (header(ans.p, hend, "content-length", val, sizeof val)) {
+      blen = strtoul(val, NULL, 10);
+      whole = avail >= blen;
+    } else {
+      /* neither: the body ends where the connection did (we asked for Connection: close) */
+      blen = avail;
+      whole = eof;
+    }
   }
   if (!whole) {
     const char *what = command ? command : "the command";
@@ -318,7 +353,8 @@ int main(void) {
     }
     fail(11, "the podwire agent went away during the request; try again later", "no whole answer from %s to %s", sock, what);
   }
-  const char *b = hend + 4;
+  /* 404: an agent without the CNI server (--cni-server off, or older): nothing ran there. */
+  if (status == 404) exec_fallback(&in, "the agent serves no /v1/cni (podwire-agent --cni-server off)");
   if (status != 200) fail(status >= 500 ? 11 : 4, "the podwire agent refused the CNI request", "HTTP %d from %s: %.*s", status, sock, (int)(blen > 400 ? 400 : blen), b);
   int code = 1;
   if (header(ans.p, hend, "x-cni-exit", val, sizeof val)) code = atoi(val);

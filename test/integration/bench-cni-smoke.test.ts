@@ -1,4 +1,4 @@
-// `bench cni` must keep working: a tiny run (3 pods, ipMasq off and on, podwire and the reference)
+// `bench cni` must keep working: a tiny run (3 pods, ipMasq off and on, podwire-fast, podwire and the reference)
 // does the work, verifies it, prints p50/p99, the ratios and the floor, and leaves no namespace or
 // temp dir behind. Bad flags are usage errors.
 import t from 'tap';
@@ -13,14 +13,15 @@ import { PREFIX } from '../../bench/cni.js';
 
 const benchDirs = () => fs.readdirSync(os.tmpdir()).filter((n) => n.startsWith(PREFIX)).sort();
 
-t.test('bench cni: a 3-pod run of podwire and the reference, masq off and on, is verified and reported', { skip: SKIP_NOT_ROOT || SKIP_NO_REFERENCE }, async (t) => {
+t.test('bench cni: a 3-pod run of podwire-fast, podwire and the reference, masq off and on, is verified and reported', { skip: SKIP_NOT_ROOT || SKIP_NO_REFERENCE }, async (t) => {
   const dirsBefore = benchDirs();
   const out = execFileSync('node', [BENCH_MAIN, 'cni', '--pods', '3'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
-  for (const impl of ['podwire', 'reference']) {
+  for (const impl of ['podwire-fast', 'podwire', 'reference']) {
     for (const masq of ['off', 'on']) t.match(out, new RegExp(`^${impl}\\s+${masq}\\s+\\d+(\\.\\d)?\\s+\\d`, 'm'), `${impl} ipMasq ${masq} row`);
   }
   t.match(out, /^podwire\/reference\s+off\s+\d+\.\d\d×/m, 'ratio row, masq off');
   t.match(out, /^podwire\/reference\s+on\s+\d+\.\d\d×/m, 'ratio row, masq on');
+  t.match(out, /^podwire-fast\/reference\s+off\s+\d+\.\d\d×/m, 'fast path ratio row');
   t.match(out, /process floor: `node -e 0` \d/, 'process floor');
   t.match(out, /podwire ipMasq off: ADD p50 [\d.]+ = start\+load/, 'where podwire\'s time goes');
   t.same(listNetns().filter((n) => n.startsWith(PREFIX)), [], 'no bench namespace left');

@@ -128,7 +128,12 @@ t.test('fast path and Node plugin: same results, errors and kernel state; fallba
   await t.test('no agent answering: the client runs the Node plugin itself', async (t) => {
     const pod = podNetns(t, 'fb');
     const noCp = netConf(PODWIRE, { dataDir, cniVersion: '1.1.0' });
-    for (const [what, config] of [['no agentSocket in the config', noCp], ['an agentSocket nobody listens on', { ...noCp, agentSocket: path.join(dir, 'nobody.sock') }]] as const) {
+    // An agent without the CNI server (--cni-server off) answers 404: nothing ran there.
+    const off = http.createServer((_req, res) => res.writeHead(404, { 'content-type': 'application/json' }).end('{"message":"Route POST:/v1/cni not found"}'));
+    const offSock = path.join(dir, 'off.sock');
+    await new Promise<void>((r) => off.listen(offSock, r));
+    t.teardown(() => new Promise<void>((r) => off.close(() => r())));
+    for (const [what, config] of [['no agentSocket in the config', noCp], ['an agentSocket nobody listens on', { ...noCp, agentSocket: path.join(dir, 'nobody.sock') }], ['an agent answering 404 (--cni-server off)', { ...noCp, agentSocket: offSock }]] as const) {
       const n = await agent.requests();
       const add = await call(fastBin, 'ADD', pod, 'fb', config);
       t.equal(add.exitCode, 0, `${what}: ADD ${describe(add)}`);

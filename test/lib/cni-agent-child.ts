@@ -4,7 +4,9 @@
 // and serves the agent's local API on DIR/agent.sock with the node's token and the CNI server
 // (POST /v1/cni). GET /v1/status answers {"cniRequests": N}. With hold-ms, an ADD whose
 // CNI_CONTAINERID starts with "hold" is answered only after hold-ms (the test kills this process
-// in between: an agent gone mid-request after doing the work). Prints "ready" once serving.
+// in between: an agent gone mid-request after doing the work). With a third argument "bare" there
+// is no control plane (configs without controlPlane: bench cni's fast-path runs). Prints "ready"
+// once serving.
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildServer } from '../../src/controlplane/api/server.js';
@@ -16,17 +18,22 @@ import { executeCni } from '../../src/cni/dispatch.js';
 import type { AgentState } from '../../src/agent/agent.js';
 
 const ADMIN = 'pwa_cni-fast-path-admin-0123456789';
-const [dir, holdArg] = process.argv.slice(2);
-if (!dir) throw new Error('usage: cni-agent-child DIR [hold-ms]');
+const [dir, holdArg, mode] = process.argv.slice(2);
+if (!dir) throw new Error('usage: cni-agent-child DIR [hold-ms [bare]]');
 const holdMs = Number(holdArg ?? 0);
 
-const store = new MemoryStore();
-const cp = buildServer({ store, adminTokens: [ADMIN] });
-await cp.listen({ host: '127.0.0.1', port: 0 });
-const server = `http://127.0.0.1:${(cp.server.address() as AddressInfo).port}`;
-const admin = new ApiClient({ server, token: ADMIN });
-const { token } = (await admin.request('POST', '/api/v1/nodes/node-a/token')) as { token: string };
-await admin.request('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDR: '10.244.1.0/24' } });
+async function controlPlane() {
+  const store = new MemoryStore();
+  const cp = buildServer({ store, adminTokens: [ADMIN] });
+  await cp.listen({ host: '127.0.0.1', port: 0 });
+  const server = `http://127.0.0.1:${(cp.server.address() as AddressInfo).port}`;
+  const admin = new ApiClient({ server, token: ADMIN });
+  const { token } = (await admin.request('POST', '/api/v1/nodes/node-a/token')) as { token: string };
+  await admin.request('POST', '/api/v1/nodes', { metadata: { name: 'node-a' }, spec: { podCIDR: '10.244.1.0/24' } });
+  return { server, token, close: () => cp.close() };
+}
+// bare: pod requests to the control plane fail (nothing listens on port 1); CNI configs of such runs name none.
+const cp = mode === 'bare' ? { server: 'http://127.0.0.1:1', token: 'none', close: async () => undefined } : await controlPlane();
 
 let handled = 0;
 const cni = new CniServer({
@@ -42,7 +49,7 @@ const cni = new CniServer({
 });
 const api = await startLocalApi({
   socketPath: path.join(dir, 'agent.sock'),
-  client: new ApiClient({ server, token }),
+  client: new ApiClient({ server: cp.server, token: cp.token }),
   state: () => ({ cniRequests: handled }) as unknown as AgentState & Record<string, unknown>,
   cni,
 });
