@@ -6,6 +6,8 @@ import path from 'node:path';
 
 export interface CniInstallOptions {
   pluginSource: string; // the bundled plugin (dist/bin/podwire-cni.mjs)
+  /** The native client (dist/bin/podwire-cni-client): when given, it is `podwire` and the bundle `podwire-node`, its fallback. */
+  clientSource?: string;
   binDir: string; // e.g. /opt/cni/bin
   confDir: string; // e.g. /etc/cni/net.d
   subnetFile: string;
@@ -42,11 +44,23 @@ function writeIfChanged(file: string, content: Buffer, mode: number): boolean {
   return true;
 }
 
-/** Returns the files it (re)wrote. */
+/**
+ * Returns the files it (re)wrote. With the native client, `podwire` is the client (the CNI fast
+ * path through this agent) and `podwire-node` the Node plugin it falls back to; without it,
+ * `podwire` is the Node plugin itself (a `podwire-node` of an earlier install is removed).
+ */
 export function installCni(o: CniInstallOptions): string[] {
   const written: string[] = [];
   const plugin = path.join(o.binDir, 'podwire');
-  if (writeIfChanged(plugin, fs.readFileSync(o.pluginSource), 0o755)) written.push(plugin);
+  const fallback = path.join(o.binDir, 'podwire-node');
+  if (o.clientSource) {
+    // The fallback first: a client that finds no podwire-node beside it cannot fall back.
+    if (writeIfChanged(fallback, fs.readFileSync(o.pluginSource), 0o755)) written.push(fallback);
+    if (writeIfChanged(plugin, fs.readFileSync(o.clientSource), 0o755)) written.push(plugin);
+  } else {
+    if (writeIfChanged(plugin, fs.readFileSync(o.pluginSource), 0o755)) written.push(plugin);
+    fs.rmSync(fallback, { force: true });
+  }
   const list = path.join(o.confDir, CONFLIST_NAME);
   const text = JSON.stringify(conflist(o, fs.existsSync(path.join(o.binDir, 'portmap'))), null, 2) + '\n';
   if (writeIfChanged(list, Buffer.from(text), 0o644)) written.push(list);

@@ -54,6 +54,7 @@ export function parseCniRequest(body: unknown): CniRequestBody {
 export class CniServer {
   private readonly tails = new Map<string, Promise<unknown>>();
   private pending = 0;
+  private readonly counts = { requests: 0, failed: 0, refused: 0 };
   private readonly maxPending: number;
   private readonly execute: NonNullable<CniServerOptions['execute']>;
 
@@ -67,10 +68,16 @@ export class CniServer {
     return this.pending;
   }
 
+  /** For /v1/status: requests answered (failed: a CNI error; refused: over the limit) and in flight. */
+  stats(): { requests: number; failed: number; refused: number; inFlight: number } {
+    return { ...this.counts, inFlight: this.pending };
+  }
+
   /** Runs one request in its container's order; never throws. */
   async handle(req: CniRequestBody): Promise<CniOutcome> {
     const command = req.env.CNI_COMMAND ?? '';
     if (this.pending >= this.maxPending) {
+      this.counts.refused++;
       const e = new CniError(CNI_ERR.TRY_AGAIN_LATER, `the podwire agent has ${this.pending} CNI requests in progress (its limit)`, 'try again later');
       return { code: 1, stdout: JSON.stringify(e.toJSON(errorVersion(req.stdin))) + '\n' };
     }
@@ -91,6 +98,8 @@ export class CniServer {
       return out;
     } finally {
       this.pending--;
+      this.counts.requests++;
+      if (out?.code !== 0) this.counts.failed++;
       if (key && this.tails.get(key) === tail) this.tails.delete(key);
       this.opts.onDone?.({ command, code: out?.code ?? 1, seconds: (performance.now() - t0) / 1000 });
     }

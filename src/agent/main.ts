@@ -80,6 +80,8 @@ const FLAGS: FlagSpecs = {
 };
 
 const PLUGIN_BUNDLE = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', '..', 'bin', 'podwire-cni.mjs');
+/** The CNI fast path's native client (scripts/bundle.js builds it when a C compiler is there). */
+const CNI_CLIENT = path.join(path.dirname(PLUGIN_BUNDLE), 'podwire-cni-client');
 
 const USAGE = `podwire-agent ${VERSION}: the node agent (run it in the node's network namespace)\n\n${flagHelp(FLAGS)}`;
 
@@ -236,8 +238,8 @@ async function serve(o: AgentOptions): Promise<number> {
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
   // The local socket and the HTTPS debug endpoint serve the same routes and the same /v1/status.
   const debug = debugDeps(o, agent, handle, running);
-  const status = () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), process: processStats(), ...networkDrift(agent) });
   const cni = o.cniServer ? new CniServer({ onDone: (r) => log.debug(r, 'CNI request') }) : undefined;
+  const status = () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), cni: cni?.stats(), process: processStats(), ...networkDrift(agent) });
   const api = await startLocalApi({ socketPath: o.socketPath, client, state: status, debug, ...(cni ? { cni } : {}), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, status, debug, log) : undefined;
@@ -381,7 +383,8 @@ function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; u
 }
 
 function installCniFiles(o: AgentOptions, dirs: { binDir: string; confDir: string }, clusterDns: AgentState['clusterDns'], log: pino.Logger): void {
-  const written = installCni({ pluginSource: PLUGIN_BUNDLE, binDir: dirs.binDir, confDir: dirs.confDir, subnetFile: path.join(o.runDir, 'subnet.env'), agentSocket: o.socketPath, nodeName: o.nodeName, ...(clusterDns ? { clusterDns } : {}) });
+  const client = fs.existsSync(CNI_CLIENT) ? { clientSource: CNI_CLIENT } : {};
+  const written = installCni({ pluginSource: PLUGIN_BUNDLE, ...client, binDir: dirs.binDir, confDir: dirs.confDir, subnetFile: path.join(o.runDir, 'subnet.env'), agentSocket: o.socketPath, nodeName: o.nodeName, ...(clusterDns ? { clusterDns } : {}) });
   log.info({ written }, written.length ? 'installed the CNI plugin and conflist' : 'CNI plugin and conflist already installed');
 }
 

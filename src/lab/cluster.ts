@@ -22,6 +22,8 @@ export const BIN = {
   controlplane: path.join(DIST, 'src', 'controlplane', 'main.js'),
   agent: path.join(DIST, 'src', 'agent', 'main.js'),
   cni: path.join(DIST, 'bin', 'podwire-cni.mjs'),
+  /** The native CNI client (the fast path through the node's agent); falls back to `cni` beside it. */
+  cniClient: path.join(DIST, 'bin', 'podwire-cni-client'),
   echo: path.join(DIST, 'src', 'lab', 'echo.js'),
 };
 export const CONTROL_PLANE_IP = '192.0.2.2';
@@ -223,6 +225,8 @@ export interface AgentStatus {
   peers: unknown[];
   lastSync?: { at: string; steps: string[]; errors: string[] };
   controlPlane: string;
+  /** The CNI fast path's counters (absent with --cni-server off). */
+  cni?: { requests: number; failed: number; refused: number; inFlight: number };
 }
 
 export function agentStatus(node: ClusterNode): Promise<AgentStatus> {
@@ -235,9 +239,12 @@ export const CNI_EXEC_TIMEOUT_MS = 30_000 * LAB_TIMEOUT_SCALE;
 
 export interface CniExecOptions {
   timeoutMs?: number;
-  /** The plugin binary (default BIN.cni). */
+  /** The plugin binary (default: the native client when built, as an installed node has it, else BIN.cni). */
   plugin?: string;
 }
+
+/** What a lab node's runtime executes as `podwire` (src/agent/cni-install.ts installs the same). */
+export const LAB_CNI_PLUGIN = fs.existsSync(BIN.cniClient) ? BIN.cniClient : BIN.cni;
 
 /**
  * Runs the CNI plugin binary in the node netns, as a runtime would. A plugin that does not exit
@@ -266,7 +273,7 @@ export function cniExec(node: Pick<ClusterNode, 'name' | 'netns' | 'dir' | 'sock
   const timeoutMs = opts.timeoutMs ?? CNI_EXEC_TIMEOUT_MS;
   return new Promise((resolve, reject) => {
     // nsenter execs the plugin (no --fork), so the child is the plugin itself.
-    const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', opts.plugin ?? BIN.cni], { env, stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn('nsenter', [`--net=${netnsPath(node.netns)}`, '--', opts.plugin ?? LAB_CNI_PLUGIN], { env, stdio: ['pipe', 'pipe', 'inherit'] });
     let stdout = '';
     let timedOut = false;
     const timer = setTimeout(() => {

@@ -10,7 +10,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { execInNetns, spawnInNetns } from '../../src/netns/exec.js';
 import { clusterConnectivity } from '../../src/lab/cluster-probes.js';
 import {
-  addPod, agentStatus, restartAgent, restartControlPlane, startAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster,
+  addPod, agentStatus, BIN, LAB_CNI_PLUGIN, restartAgent, restartControlPlane, startAgent, waitAgentSynced, waitFor, type ClusterNode, type LabCluster,
 } from '../../src/lab/cluster.js';
 import { SKIP_NOT_ROOT } from '../lib/netns.js';
 import { withCluster } from '../lib/lab-cluster.js';
@@ -53,6 +53,14 @@ function iperf(c: LabCluster, seconds: number): { done: Promise<{ code: number |
 t.test('vxlan cluster: agent restart, control plane outage, node join and leave, stale objects', { skip: SKIP_NOT_ROOT }, async (t) => {
   const c = await withCluster(t, { nodes: 4, startNodes: 3, backend: 'vxlan', podsPerNode: 1 });
   const [n1, n2] = c.nodes as [ClusterNode, ClusterNode, ClusterNode];
+
+  await t.test('the lab\'s pods were set up through their node\'s agent (the native CNI client\'s fast path)', { skip: LAB_CNI_PLUGIN === BIN.cniClient ? false : 'the native CNI client is not built' }, async (t) => {
+    for (const n of c.nodes) {
+      const pods = c.pods.filter((p) => p.node === n.name).length;
+      const st = await agentStatus(n);
+      t.ok(st.cni && st.cni.requests >= pods && st.cni.failed === 0, `${n.name}: ${pods} pods, the agent ran ${st.cni?.requests} CNI requests, ${st.cni?.failed} failed`);
+    }
+  });
 
   await t.test('agent kill -9 + restart during a TCP flow: the flow survives, nothing is recreated', { skip: haveIperf ? false : 'iperf3 missing' }, async (t) => {
     const before = { cni0: ifindex(n1.netns, 'cni0'), vxlan: ifindex(n1.netns, 'podwire.1'), nft: nftHandles(n1.netns), routes: ip(n1.netns, ['route', 'show', 'proto', '158']) };

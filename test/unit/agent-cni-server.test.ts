@@ -70,6 +70,7 @@ t.test('more than maxPending at once: CNI error 11 at once, nothing run', async 
   await g.open('ADD b');
   await Promise.all([p1, p2]);
   t.same(done, ['ADD:0', 'ADD:0'], 'onDone for the requests that ran');
+  t.same(s.stats(), { requests: 2, failed: 0, refused: 1, inFlight: 0 }, 'stats for /v1/status');
 });
 
 t.test('parseCniRequest: only CNI_* variables pass; bad bodies are refused with what is wrong', async (t) => {

@@ -78,6 +78,16 @@ t.test('install-cni writes the plugin and conflist once, atomically', async (t) 
   const dnsList = JSON.parse(fs.readFileSync(path.join(opts.confDir, CONFLIST_NAME), 'utf8'));
   t.same(dnsList.plugins[0], { type: 'podwire', subnetFile: '/run/podwire/subnet.env', clusterDNS: '10.96.0.10', clusterDomain: 'cluster.local', controlPlane: { agentSocket: '/run/podwire/agent.sock', nodeName: 'n1' } });
   t.same(installCni(withDns), [], 'unchanged again');
+  // With the native client: it is `podwire`, the Node plugin `podwire-node` beside it; and back.
+  const client = path.join(dir, 'client');
+  fs.writeFileSync(client, '\x7fELF');
+  t.same(installCni({ ...withDns, clientSource: client }), [path.join(opts.binDir, 'podwire-node'), path.join(opts.binDir, 'podwire')], 'the fallback, then the client');
+  t.equal(fs.readFileSync(path.join(opts.binDir, 'podwire'), 'utf8'), '\x7fELF');
+  t.equal(fs.readFileSync(path.join(opts.binDir, 'podwire-node'), 'utf8'), '#!/usr/bin/env node\n');
+  t.equal(fs.statSync(path.join(opts.binDir, 'podwire-node')).mode & 0o777, 0o755);
+  t.same(installCni({ ...withDns, clientSource: client }), [], 'unchanged');
+  t.same(installCni(withDns), [path.join(opts.binDir, 'podwire')], 'without the client: the Node plugin is podwire again');
+  t.notOk(fs.existsSync(path.join(opts.binDir, 'podwire-node')), 'and podwire-node is gone');
 });
 
 // The reconciler runs on a FakeClock: no sleeps, and every timing below is exact.
