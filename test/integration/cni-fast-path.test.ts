@@ -4,55 +4,15 @@
 // kernel state; the client falls back to the Node plugin when no agent answers; an agent that dies
 // after doing an ADD but before answering yields CNI error 11 with the ADD undone, and a retry
 // converges. The "agent" is test/lib/cni-agent-child.ts in the test's node netns.
-import t, { type Test } from 'tap';
-import { spawn, type ChildProcess } from 'node:child_process';
+import t from 'tap';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { asNetnsPath, describe, invokePlugin, makePluginDir, netConf, PODWIRE, podNetns, PODWIRE_CNI_MAIN, reservations, tempDir, veths, type InvokeResult } from '../lib/cni.js';
+import { asNetnsPath, describe, invokePlugin, makePluginDir, netConf, PODWIRE, podNetns, reservations, tempDir, veths, type InvokeResult } from '../lib/cni.js';
+import { clientPluginDir, SKIP_NO_CLIENT, startCniAgent } from '../lib/cni-agent.js';
 import { freshNetns, SKIP_NOT_ROOT } from '../lib/netns.js';
 
-const BIN_DIR = path.dirname(PODWIRE_CNI_MAIN);
-const CLIENT = path.join(BIN_DIR, 'podwire-cni-client');
-const CHILD = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..', 'lib', 'cni-agent-child.js');
-const skip = SKIP_NOT_ROOT || (fs.existsSync(CLIENT) ? false : `${CLIENT} is not built (npm run build needs a C compiler: scripts/bootstrap installs build-essential)`);
-
-interface Agent {
-  socket: string;
-  child: ChildProcess;
-  out: () => string;
-  requests: () => Promise<number>;
-}
-
-async function startAgent(t: Test, node: string, dir: string, holdMs = 0): Promise<Agent> {
-  const child = spawn('ip', ['netns', 'exec', node, process.execPath, CHILD, dir, String(holdMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const deadline = Date.now() + 30_000;
-  while (!out.includes('ready')) {
-    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`cni-agent-child did not start: ${out}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const socket = path.join(dir, 'agent.sock');
-  const requests = () => new Promise<number>((resolve, reject) => {
-    http.get({ socketPath: socket, path: '/v1/status' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve((JSON.parse(body) as { cniRequests: number }).cniRequests));
-    }).on('error', reject);
-  });
-  return { socket, child, out: () => out, requests };
-}
-
-/** A CNI_PATH dir whose `podwire` is the native client (it finds podwire-node beside its real path). */
-function clientDir(t: Test): string {
-  const dir = tempDir(t, 'client');
-  fs.symlinkSync(CLIENT, path.join(dir, 'podwire'));
-  return dir;
-}
+const skip = SKIP_NOT_ROOT || SKIP_NO_CLIENT;
 
 /** A result without what differs between two pods (IP, MACs, sandbox path, host veth name). */
 function shape(r: InvokeResult): unknown {
@@ -64,9 +24,9 @@ function shape(r: InvokeResult): unknown {
 t.test('fast path and Node plugin: same results, errors and kernel state; fallback; agent gone mid-ADD', { skip, timeout: 180_000 }, async (t) => {
   const node = freshNetns(t, 'fast');
   const dir = tempDir(t, 'fast');
-  const agent = await startAgent(t, node, dir);
+  const agent = await startCniAgent(t, node, dir);
   const nodeBin = makePluginDir(t);
-  const fastBin = clientDir(t);
+  const fastBin = clientPluginDir(t);
   const dataDir = path.join(dir, 'ipam');
   const conf = { ...netConf(PODWIRE, { dataDir, cniVersion: '1.1.0' }), controlPlane: { agentSocket: agent.socket, nodeName: 'node-a' } };
   const args = (name: string) => `K8S_POD_NAMESPACE=default;K8S_POD_NAME=${name};PODWIRE_LABELS=app:web`;
@@ -146,7 +106,7 @@ t.test('fast path and Node plugin: same results, errors and kernel state; fallba
 
   await t.test('the agent killed after doing an ADD, before answering: error 11, the ADD undone; the retry converges', async (t) => {
     const dir2 = tempDir(t, 'hold');
-    const held = await startAgent(t, node, dir2, 20_000);
+    const held = await startCniAgent(t, node, dir2, { holdMs: 20_000 });
     const conf2 = { ...conf, controlPlane: { agentSocket: held.socket, nodeName: 'node-a' } };
     const pod = { ...podNetns(t, 'hold'), containerId: `hold${'0'.repeat(60)}` };
     const pending = call(fastBin, 'ADD', pod, 'held', conf2);
