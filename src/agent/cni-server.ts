@@ -8,7 +8,8 @@
 // Wire format (a contract with the C client):
 //   request  POST /v1/cni, application/json {"env": {"CNI_COMMAND": "ADD", ...}, "stdin": "<config>"}
 //   answer   200, text/plain: the plugin's stdout; header x-cni-exit: 0 or 1 (its exit status)
-//            4xx/5xx: the request itself was refused (the client says so as a CNI error)
+//            404 (no CNI server: --cni-server off): nothing ran, the client runs the Node plugin
+//            other 4xx/5xx: the request itself was refused (the client answers CNI error 4 / 11)
 import type { FastifyInstance } from 'fastify';
 import { CNI_ERR, CniError } from '../cni/errors.js';
 import { errorVersion, executeCni, type CniOutcome } from '../cni/dispatch.js';
