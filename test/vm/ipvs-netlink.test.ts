@@ -155,15 +155,23 @@ t.test('stats after TCP connections through a masq service to a socat in another
   ipvs.addDestination(svc, { address: '10.0.1.2', port: 8080, forward: 'masq', weight: 2 });
   await waitFor(() => run(rs, 'ss', ['-Hltn', 'sport = :8080']).includes('8080'), 5000, 'socat listening in the real server netns');
   for (let i = 0; i < 3; i++) t.equal(run(ns, 'socat', ['-T2', '-', 'TCP:10.96.0.5:80'], '', 5000), 'hello\n', `connection ${i + 1} answered through IPVS`);
-  await new Promise((r) => setTimeout(r, 500)); // the last FIN/ACKs
-  const oracle = statsOracle(ns);
-  const service = ipvs.getService(svc);
-  const [dest] = ipvs.listDestinations(svc);
-  t.equal(service.stats64!.conns, 3);
+  // Kernels before 6.2 sum the per-CPU counters only in the estimator's timer (every 2 s), so a
+  // read can lag the packets by up to 2 s: wait until the three connections show, then read ours,
+  // ipvsadm's and ours again, and compare only a bracket in which our two reads agree (the
+  // counters only grow, so ipvsadm's read between them saw the same values).
+  await waitFor(() => ipvs.getService(svc).stats64!.conns === 3, 6000, 'the three connections in the service counters');
+  const read = () => ({ service: ipvs.getService(svc), dest: ipvs.listDestinations(svc)[0]! });
+  let before = read();
+  let oracle = statsOracle(ns);
+  let after = read();
+  for (let i = 0; i < 5 && !sameCounters(before, after); i++) [before, oracle, after] = [after, statsOracle(ns), read()];
+  t.ok(sameCounters(before, after), 'two reads of our counters agree around ipvsadm\'s');
+  const { service, dest } = after;
+  t.equal(service.stats64!.conns, 3, 'the service counted three connections');
   t.same(counters(service.stats64!), oracle['TCP 10.96.0.5:80'], 'service counters = ipvsadm -Ln --stats --exact');
   t.same(counters(service.stats!), counters(service.stats64!), '32- and 64-bit counters agree');
-  t.same(counters(dest!.stats64!), oracle['TCP 10.96.0.5:80 -> 10.0.1.2:8080'], 'real server counters = ipvsadm');
-  t.equal(dest!.activeConns + dest!.inactiveConns, 3, 'the three connections are the real server\'s (closed: inactive)');
+  t.same(counters(dest.stats64!), oracle['TCP 10.96.0.5:80 -> 10.0.1.2:8080'], 'real server counters = ipvsadm');
+  t.equal(dest.activeConns + dest.inactiveConns, 3, 'the three connections are the real server\'s (closed: inactive)');
   t.ok(service.stats64!.inBytes > 0 && service.stats64!.outBytes > 0);
 });
 
@@ -196,6 +204,9 @@ function thresholds(ns: string): Record<string, [number, number]> {
 }
 
 interface Counters { conns: number; inPackets: number; outPackets: number; inBytes: number; outBytes: number }
+interface Snapshot { service: { stats64?: Counters }; dest: { stats64?: Counters } }
+const sameCounters = (a: Snapshot, b: Snapshot): boolean =>
+  JSON.stringify([counters(a.service.stats64!), counters(a.dest.stats64!)]) === JSON.stringify([counters(b.service.stats64!), counters(b.dest.stats64!)]);
 const counters = (s: Counters): Counters => ({ conns: s.conns, inPackets: s.inPackets, outPackets: s.outPackets, inBytes: s.inBytes, outBytes: s.outBytes });
 
 /** `ipvsadm -Ln --stats --exact`: "TCP 10.96.0.5:80" and "TCP 10.96.0.5:80 -> 10.0.1.2:8080" → counters. */
