@@ -24,7 +24,7 @@ export interface AgentLog {
 }
 
 export interface MasqueradeSync {
-  sync(input: { clusterCidrs: string[]; podCidr: string }): void;
+  sync(input: { clusterCidrs: string[]; podCidr: string; vxlanPort?: number }): void;
 }
 
 export interface AgentDeps {
@@ -36,6 +36,8 @@ export interface AgentDeps {
   vtepMac: string;
   /** --backend; default: the cluster config's. */
   backend?: Backend;
+  /** --vxlan-notrack (default true): the VXLAN device's outer packets bypass conntrack (masq/render.ts). */
+  vxlanNotrack?: boolean;
   runDir: string;
   log: AgentLog;
   reconciler?: ReconcilerOptions;
@@ -214,7 +216,9 @@ export class Agent {
     const result = applySteps(this.deps.handle, steps);
     const errors = result.errors.map((e) => `${describeStep(e.step)}: ${e.error.message}`);
     try {
-      this.deps.masq.sync({ clusterCidrs: [input.clusterCidr], podCidr: input.podCidr });
+      // With a VXLAN device (backend vxlan, or auto with a peer off this L2) its outer packets go untracked (nftables mode).
+      const notrack = desired.vxlan && this.deps.vxlanNotrack !== false;
+      this.deps.masq.sync({ clusterCidrs: [input.clusterCidr], podCidr: input.podCidr, ...(notrack ? { vxlanPort: desired.vxlan!.port } : {}) });
     } catch (e) {
       errors.push(`masquerade: ${(e as Error).message}`);
     }

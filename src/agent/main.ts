@@ -57,6 +57,7 @@ const FLAGS: FlagSpecs = {
   'public-ip': { type: 'string', help: 'underlay address to advertise' },
   backend: { type: 'enum', choices: BACKENDS, help: 'overlay backend (default: the cluster config\'s)' },
   'masq-mode': { type: 'enum', choices: ['nftables', 'iptables'], default: 'nftables', help: 'masquerade in' },
+  'vxlan-notrack': { type: 'enum', choices: ['on', 'off'], default: 'on', help: 'with a VXLAN device, keep its outer packets (UDP to the VXLAN port) out of conntrack (nftables masq mode; measured in BENCHMARKS.md); off: tracked, as flannel does' },
   'proxy-mode': { type: 'enum', choices: [...PROXY_MODES, 'none'], default: 'nftables', help: 'service proxy' },
   'ipvs-scheduler': { type: 'enum', choices: [...IPVS_SCHEDULERS], default: 'rr', help: 'IPVS scheduler in --proxy-mode ipvs (its kernel module ip_vs_NAME must exist)' },
   'run-dir': { type: 'string', default: '/run/podwire', help: 'subnet.env, state.json, the local socket' },
@@ -133,6 +134,7 @@ interface AgentOptions {
   nodeName: string;
   backend?: Backend;
   masqMode: MasqMode;
+  vxlanNotrack: boolean;
   proxyMode: ProxyMode | 'none';
   ipvsScheduler: IpvsScheduler;
   runDir: string;
@@ -178,6 +180,7 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     nodeName,
     backend: flags.backend as Backend | undefined,
     masqMode: flags['masq-mode'] as MasqMode,
+    vxlanNotrack: flags['vxlan-notrack'] === 'on',
     proxyMode: flags['proxy-mode'] as ProxyMode | 'none',
     ipvsScheduler: flags['ipvs-scheduler'] as IpvsScheduler,
     runDir,
@@ -292,7 +295,7 @@ function startNodeDns(o: AgentOptions, state: AgentState, io: { client: ApiClien
 }
 
 function debugDeps(o: AgentOptions, agent: Agent, handle: Handle, running: { proxy?: ServiceProxy; dns?: NodeDns }): DebugDeps {
-  return { nodeName: o.nodeName, agent, handle, proxy: () => running.proxy, dns: () => running.dns?.status(), proxyMode: o.proxyMode, masqMode: o.masqMode, runDir: o.runDir, ipamDataDir: o.ipamDataDir, cniConfDir: o.cniConfDir };
+  return { nodeName: o.nodeName, agent, handle, proxy: () => running.proxy, dns: () => running.dns?.status(), proxyMode: o.proxyMode, masqMode: o.masqMode, vxlanNotrack: o.vxlanNotrack, runDir: o.runDir, ipamDataDir: o.ipamDataDir, cniConfDir: o.cniConfDir };
 }
 
 /** The gauges read the agent's and the proxy's state, and the IPAM directory, when scraped. */
@@ -370,6 +373,7 @@ function createAgent(o: AgentOptions, io: { client: ApiClient; handle: Handle; u
     nodeName: o.nodeName,
     vtepMac: vtepMacFor(o.nodeName),
     backend: o.backend,
+    vxlanNotrack: o.vxlanNotrack,
     runDir: o.runDir,
     // ip_forward and br_netfilter's bridge-nf-call-*: /proc/sys/net is this process's netns.
     prepareNode: () => {

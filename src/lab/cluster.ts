@@ -41,6 +41,8 @@ export interface ClusterOptions {
   podsPerNode: number;
   /** The agents' --proxy-mode (default nftables). */
   proxyMode?: ProxyMode;
+  /** More agent flags, after the lab's own (e.g. the bench's `--vxlan-notrack off`). */
+  agentArgs?: string[];
   prefix?: string;
   log?: (line: string) => void;
 }
@@ -181,7 +183,7 @@ export async function restartControlPlane(c: LabCluster): Promise<void> {
   await waitControlPlane(c.admin, path.join(c.dir, 'controlplane', 'api.sock'));
 }
 
-export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend, proxyMode: ProxyMode = 'nftables'): Promise<ClusterNode> {
+export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir: string, backend: Backend, proxyMode: ProxyMode = 'nftables', extraArgs: string[] = []): Promise<ClusterNode> {
   const nodeDir = path.join(dir, node.name); // clusterFiles(prefix).nodeDir
   fs.mkdirSync(nodeDir, { recursive: true, mode: 0o700 });
   const { token } = await admin.request<{ token: string }>('POST', `/api/v1/nodes/${node.name}/token`);
@@ -198,7 +200,7 @@ export async function startAgent(lab: Lab, admin: ApiClient, node: LabNode, dir:
     '--debug-listen', `${node.underlayIp}:${AGENT_DEBUG_PORT}`,
     // The cluster DNS forwards other names to the lab's outside host, never to this machine's
     // resolvers (the node netns would otherwise read the machine's /etc/resolv.conf).
-    '--dns-upstream', OUTSIDE_IP];
+    '--dns-upstream', OUTSIDE_IP, ...extraArgs];
   const agent = lab.spawn(node.netns, process.execPath, args, { stdio: ['ignore', out, out] });
   fs.closeSync(out);
   const { spec } = await admin.request<ClusterConfig>('GET', '/api/v1/clusterconfig');
@@ -356,7 +358,7 @@ export async function createCluster(opts: ClusterOptions): Promise<LabCluster> {
     await startEcho(lab, outside.netns, 'outside');
     log(`outside host: ${OUTSIDE_IP} (not in the cluster), echo server on :${ECHO_PORT}`);
     const nodes: ClusterNode[] = [];
-    for (const n of lab.nodes.slice(0, opts.startNodes ?? lab.nodes.length)) nodes.push(await startAgent(lab, admin, n, dir, opts.backend, opts.proxyMode));
+    for (const n of lab.nodes.slice(0, opts.startNodes ?? lab.nodes.length)) nodes.push(await startAgent(lab, admin, n, dir, opts.backend, opts.proxyMode, opts.agentArgs));
     for (const n of nodes) {
       const st = await waitAgentSynced(n, nodes.length - 1);
       log(`${n.name}: agent up, podCIDR ${st.podCidr}, ${st.peers.length} peers, backend ${opts.backend}`);

@@ -18,7 +18,7 @@ import { freshNetns, isRoot, run } from '../lib/netns.js';
 
 const installed = (cmd: string): boolean =>
   (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(':').some((dir) => existsSync(`${dir}/${cmd}`));
-const missing = ['nft', 'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'socat'].filter((c) => !installed(c));
+const missing = ['nft', 'iptables-save', 'iptables-restore', 'ip6tables-save', 'ip6tables-restore', 'socat', 'conntrack'].filter((c) => !installed(c));
 const skip = !isRoot ? 'needs root (CAP_NET_ADMIN) and network namespaces: run the tests as root' : missing.length ? `not installed: ${missing.join(', ')}` : false;
 
 const INPUT: MasqInput = { clusterCidrs: ['10.244.0.0/16'], podCidr: '10.244.1.0/24' };
@@ -192,6 +192,30 @@ t.test('nftables: our chain with another priority is recreated, drift is repaire
   t.equal(masq.sync(INPUT), true, 'flushed by someone: rewritten');
   t.equal(list().match(/comment "podwire: /g)?.length, 4);
   t.equal(masq.sync(INPUT), false);
+});
+
+t.test('nftables, VXLAN port: its outer packets are not tracked (sent and received), other UDP is; dropped with the port', { skip, timeout: 30_000 }, async (t) => {
+  const { node, outside } = buildTopology(t);
+  const masq = new Masquerade(netnsRunner(node), 'nftables');
+  t.equal(masq.sync({ ...INPUT, vxlanPort: 8472 }), true);
+  t.equal(masq.sync({ ...INPUT, vxlanPort: 8472 }), false, 'resync: no write');
+  const tracked = (port: number) => run(node, 'conntrack', ['-L', '-p', 'udp', '--dport', String(port)]).split('\n').filter((l) => l.startsWith('udp')).length;
+  const send = (ns: string, to: string, port: number) => run(ns, 'socat', ['-u', '-', `UDP:${to}:${port}`], 'x\n');
+  const traffic = () => {
+    for (const port of [8472, 9999]) {
+      send(outside, '192.0.2.11', port); // received by the node
+      send(node, OUTSIDE, port); // sent by the node
+    }
+  };
+  traffic();
+  t.equal(tracked(8472), 0, 'UDP to 8472, both directions: no conntrack entry');
+  t.equal(tracked(9999), 2, 'UDP to 9999: tracked as usual (one entry per direction)');
+  t.match(run(node, 'nft', ['list', 'chain', 'inet', NFT_TABLE, 'overlay-notrack-in']), /type filter hook prerouting priority raw; policy accept;\n\s+udp dport 8472 notrack/);
+  t.equal(masq.sync(INPUT), true, 'no VXLAN port any more');
+  run(node, 'conntrack', ['-F']);
+  traffic();
+  t.equal(tracked(8472), 2, 'notrack chains gone: 8472 is tracked again');
+  t.notMatch(run(node, 'nft', ['list', 'table', 'inet', NFT_TABLE]), /notrack/);
 });
 
 t.test('iptables: dual-stack writes both families; dropping IPv6 removes the ip6tables chain', { skip, timeout: 20_000 }, async (t) => {

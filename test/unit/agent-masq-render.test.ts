@@ -13,17 +13,29 @@ const DUAL: MasqInput = {
   clusterCidrs: ['10.244.0.0/16', 'fd00:10:244::/56'], podCidr: '10.244.1.0/24', podCidrs: ['10.244.1.0/24', 'fd00:10:244:1::/64'],
 };
 
-t.test('nftables goldens: IPv4, dual-stack, removal', async (t) => {
+const VXLAN: MasqInput = { ...IPV4, vxlanPort: 8472 };
+
+t.test('nftables goldens: IPv4, dual-stack, VXLAN notrack, removal', async (t) => {
   matchesGolden(t, 'agent-masq-ipv4.nft', renderNftMasq(IPV4));
+  matchesGolden(t, 'agent-masq-vxlan.nft', renderNftMasq(VXLAN));
   matchesGolden(t, 'agent-masq-dual.nft', renderNftMasq(DUAL));
   matchesGolden(t, 'agent-masq-remove.nft', renderNftMasqRemove());
   const script = renderNftMasq(DUAL);
-  t.notMatch(script, /flush table|delete table|delete chain/, 'never flushes or deletes the shared table, nor deletes the chain');
+  t.notMatch(script, /flush table|delete table|delete chain inet podwire pod-masquerade/, 'never flushes or deletes the shared table, nor deletes the masquerade chain');
+  t.match(script, /^delete chain inet podwire overlay-notrack-in\n/m, 'no VXLAN port: the notrack chains are removed');
+  const vxlan = renderNftMasq(VXLAN);
+  t.notMatch(vxlan, /delete chain/, 'with a VXLAN port nothing is deleted');
+  for (const [chain, hook] of [['overlay-notrack-in', 'prerouting'], ['overlay-notrack-out', 'output']]) {
+    t.match(vxlan, `add chain inet podwire ${chain} { type filter hook ${hook} priority raw; }\nflush chain inet podwire ${chain}\nadd rule inet podwire ${chain} meta l4proto udp th dport 8472 notrack`, `${chain}: raw priority at ${hook}, only UDP to the VXLAN port`);
+  }
+  t.equal(vxlan.split('\n').filter((l) => l.startsWith('add rule')).length, 6, 'four masquerade rules, two notrack rules');
   t.match(script, /^add table inet podwire\nadd chain inet podwire pod-masquerade \{ type nat hook postrouting priority srcnat \+ 10; \}\nflush chain inet podwire pod-masquerade\n/);
   t.equal(script.split('\n').filter((l) => l.startsWith('add rule')).length, 8, 'four rules per family');
-  const recreate = renderNftMasq(IPV4, { recreate: true });
-  t.equal(recreate, 'add table inet podwire\n' + renderNftMasqRemove() + renderNftMasq(IPV4).slice('add table inet podwire\n'.length),
-    'recreate: delete our chain first, in the same transaction');
+  const body = (x: string) => x.slice('add table inet podwire\n'.length);
+  t.equal(renderNftMasq(VXLAN, { recreate: true }), 'add table inet podwire\n' + renderNftMasqRemove() + body(vxlan),
+    'recreate: delete our chains first, in the same transaction');
+  t.equal(renderNftMasq(IPV4, { recreate: true }), 'add table inet podwire\n' + renderNftMasqRemove() + body(renderNftMasq(IPV4)).replace(/^(add|flush|delete) chain inet podwire overlay-notrack-.*\n/gm, ''),
+    'recreate without VXLAN: our chains deleted once, the masquerade chain added back');
 });
 
 t.test('iptables goldens: IPv4, dual-stack IPv6 part, removal', async (t) => {
@@ -52,6 +64,8 @@ t.test('validation and canonical CIDRs', async (t) => {
     [{ clusterCidrs: DUAL.clusterCidrs, podCidr: '10.244.1.0/24' }, /needs an IPv6 pod CIDR/],
     [{ clusterCidrs: ['10.244.0.0'], podCidr: '10.244.1.0/24' }, /cluster CIDR: invalid CIDR/],
     [{ clusterCidrs: ['10.244.0.0/16'], podCidr: '10.244.1.0/24"; flush ruleset' }, /pod CIDR: invalid/],
+    [{ ...IPV4, vxlanPort: 0 }, /vxlanPort must be an integer port 1-65535, got 0/],
+    [{ ...IPV4, vxlanPort: '8472; flush ruleset' as unknown as number }, /vxlanPort must be an integer port/],
   ];
   for (const [input, message] of bad) t.throws(() => renderNftMasq(input), { code: 'EINVAL', message }, message.source);
 });
@@ -95,6 +109,33 @@ t.test('fake, nftables: sync twice → one write; change → write; drift → wr
   t.equal(fake.writes().at(-1)?.input, renderNftMasq(DUAL, { recreate: true }), 'wrong priority: delete + add in one transaction');
   t.equal(fake.nftChainSpec, 'type nat hook postrouting priority srcnat + 10;');
   t.equal(new Masquerade(fake, 'nftables').sync(DUAL), true, 'a new instance (agent restart) writes once');
+});
+
+t.test('fake, nftables: VXLAN notrack chains follow the input; drift and a wrong priority are repaired; remove takes all', async (t) => {
+  const fake = new FakeRunner();
+  const masq = new Masquerade(fake, 'nftables');
+  t.equal(masq.sync(VXLAN), true);
+  t.same([...fake.nftChains.keys()], ['pod-masquerade', 'overlay-notrack-in', 'overlay-notrack-out']);
+  t.same(fake.nftChains.get('overlay-notrack-out'), { rules: ['meta l4proto udp th dport 8472 notrack comment "podwire: VXLAN outer packets, not tracked"'], spec: 'type filter hook output priority raw;' });
+  t.equal(masq.sync(VXLAN), false, 'in sync: no write');
+  t.same(fake.calls.slice(-3).map((c) => c.args.at(-1)), ['pod-masquerade', 'overlay-notrack-in', 'overlay-notrack-out'], 'a sync lists each of our chains');
+  fake.nftChains.get('overlay-notrack-in')!.rules = [];
+  t.equal(masq.sync(VXLAN), true, 'a flushed notrack chain is drift');
+  t.equal(fake.nftChains.get('overlay-notrack-in')!.rules.length, 1);
+  fake.nftChains.get('overlay-notrack-in')!.spec = 'type filter hook prerouting priority raw + 5;';
+  t.equal(masq.sync(VXLAN), true);
+  t.equal(fake.writes().at(-1)?.input, renderNftMasq(VXLAN, { recreate: true }), 'a notrack chain with another priority: all recreated in one transaction');
+  t.equal(fake.nftChains.get('overlay-notrack-in')!.spec, 'type filter hook prerouting priority raw;');
+  t.equal(masq.sync(IPV4), true, 'no VXLAN device any more (host-gw)');
+  t.same([...fake.nftChains.keys()], ['pod-masquerade'], 'notrack chains removed');
+  t.equal(masq.sync(IPV4), false);
+  masq.sync(VXLAN);
+  t.equal(masq.remove(), true);
+  t.same(fake.nftChains.size, 0, 'remove: none of our chains left');
+  t.equal(fake.nftTable, true, 'the shared table stays');
+  fake.nftChains.set('overlay-notrack-out', { rules: [], spec: 'type filter hook output priority raw;' });
+  t.equal(masq.remove(), true, 'a notrack chain alone is still ours to remove');
+  t.same(fake.nftChains.size, 0);
 });
 
 t.test('fake, iptables: sync twice → one write per family; jump only once; drift repaired', async (t) => {

@@ -1,11 +1,11 @@
 // The file-reading parts of the doctor's fact gathering (src/agent/debug/doctor.ts): the CNI conf
 // dir in the runtime's order with podwire's config recognised, and IPAM reservations no netns
-// holds (recent ones and released ones never flagged).
+// holds (recent ones and released ones never flagged); the nft chains a node should have.
 import t, { type Test } from 'tap';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { ipamOrphans, readCniConf } from '../../src/agent/debug/doctor.js';
+import { expectedNftChains, ipamOrphans, readCniConf } from '../../src/agent/debug/doctor.js';
 
 const tmp = (t: Test) => {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'doctor-'));
@@ -47,4 +47,17 @@ t.test('ipamOrphans', async (t) => {
   const held = new Set(['10.244.1.5']);
   t.same(ipamOrphans(d, now, (ip) => held.has(ip)), [{ network: 'podwire', ip: '10.244.1.6', containerId: 'gone-container', ifname: 'eth0' }], 'only the old reservation no netns holds');
   t.same(ipamOrphans(path.join(d, 'absent'), now, () => false), []);
+});
+
+t.test('expectedNftChains: masquerade, VXLAN notrack with a VXLAN device, the proxy once synced', async (t) => {
+  const base = { masqMode: 'nftables' as const, proxyMode: 'none' as const, proxySynced: false };
+  const notrack = ['overlay-notrack-in', 'overlay-notrack-out'];
+  t.same(expectedNftChains({ ...base, backend: 'vxlan' }), ['pod-masquerade', ...notrack]);
+  t.same(expectedNftChains({ ...base, backend: 'auto' }), ['pod-masquerade', ...notrack], 'auto keeps the VXLAN device');
+  t.same(expectedNftChains({ ...base, backend: 'host-gw' }), ['pod-masquerade'], 'host-gw: no VXLAN device, no notrack chains');
+  t.same(expectedNftChains({ ...base, backend: 'vxlan', vxlanNotrack: false }), ['pod-masquerade'], '--vxlan-notrack off');
+  t.same(expectedNftChains({ ...base }), ['pod-masquerade'], 'before registration the backend is unknown');
+  t.same(expectedNftChains({ ...base, masqMode: 'iptables', backend: 'vxlan' }), [], 'iptables masq mode: none in nft');
+  t.ok(expectedNftChains({ ...base, backend: 'vxlan', proxyMode: 'nftables', proxySynced: true }).includes('svc-nat-prerouting'));
+  t.notOk(expectedNftChains({ ...base, backend: 'vxlan', proxyMode: 'nftables', proxySynced: false }).includes('svc-nat-prerouting'), 'proxy not synced yet');
 });

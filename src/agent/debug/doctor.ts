@@ -11,7 +11,7 @@ import type { Handle } from '../../netlink/handle.js';
 import type { ProxyMode } from '../../proxy/backend.js';
 import { desiredNetwork } from '../network/desired.js';
 import { execRunner, type CommandRunner } from '../../exec/runner.js';
-import { NFT_MASQ_CHAIN, NFT_TABLE } from '../../exec/names.js';
+import { NFT_MASQ_CHAIN, NFT_NOTRACK_CHAINS, NFT_TABLE } from '../../exec/names.js';
 import { CHAINS } from '../../proxy/nft/layout.js';
 import { findPodNetns } from './pod-netns.js';
 import { doctorChecks, type DnsFacts, type DoctorFacts, type Finding } from './doctor-checks.js';
@@ -29,6 +29,8 @@ export interface DoctorRouteDeps {
   proxy: () => ServiceProxy | undefined;
   proxyMode: ProxyMode | 'none';
   masqMode: 'nftables' | 'iptables';
+  /** --vxlan-notrack (default on): with a VXLAN device, the notrack chains are expected too. */
+  vxlanNotrack?: boolean;
   ipamDataDir: string;
   cniConfDir: string;
   /** The node-local cluster DNS's status (undefined: not running). */
@@ -101,12 +103,25 @@ export function ipamOrphans(dataDir: string, now: number, holds: (ip: string) =>
   return out;
 }
 
-function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nft'] {
+/**
+ * The chains of table inet podwire this node should have: the masquerade chain (nftables masq
+ * mode), the VXLAN notrack chains (also with a VXLAN device: any backend but host-gw, unless
+ * --vxlan-notrack off), and the proxy's base and fixed chains once it has synced.
+ */
+export function expectedNftChains(o: { masqMode: 'nftables' | 'iptables'; vxlanNotrack?: boolean; backend?: string; proxyMode: ProxyMode | 'none'; proxySynced: boolean }): string[] {
   const want: string[] = [];
-  if (deps.masqMode === 'nftables') want.push(NFT_MASQ_CHAIN);
-  const synced = deps.proxy()?.status.lastSync !== undefined;
-  if (synced && deps.proxyMode === 'nftables') want.push(...Object.values(CHAINS));
-  if (synced && deps.proxyMode === 'ipvs') want.push(...Object.values(IPVS_CHAINS));
+  if (o.masqMode === 'nftables') want.push(NFT_MASQ_CHAIN);
+  if (o.masqMode === 'nftables' && o.vxlanNotrack !== false && o.backend !== undefined && o.backend !== 'host-gw') want.push(...Object.values(NFT_NOTRACK_CHAINS));
+  if (o.proxySynced && o.proxyMode === 'nftables') want.push(...Object.values(CHAINS));
+  if (o.proxySynced && o.proxyMode === 'ipvs') want.push(...Object.values(IPVS_CHAINS));
+  return want;
+}
+
+function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nft'] {
+  const want = expectedNftChains({
+    masqMode: deps.masqMode, vxlanNotrack: deps.vxlanNotrack, backend: deps.agent.state.backend,
+    proxyMode: deps.proxyMode, proxySynced: deps.proxy()?.status.lastSync !== undefined,
+  });
   if (!want.length) return undefined;
   const base = { tableFamily: 'inet', table: NFT_TABLE };
   let r;

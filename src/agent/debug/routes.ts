@@ -33,6 +33,8 @@ export interface DebugDeps {
   dns?: () => NodeDnsStatus | undefined;
   proxyMode: ProxyMode | 'none';
   masqMode: 'nftables' | 'iptables';
+  /** --vxlan-notrack (doctor expects the notrack chains with a VXLAN device). */
+  vxlanNotrack?: boolean;
   runDir: string;
   /** The CNI plugin's IPAM dataDir (reservations under <dir>/<network name>/). */
   ipamDataDir: string;

@@ -2,7 +2,7 @@
 // iptables/ip6tables (nat table) for the command forms masq.ts uses. The real runners are
 // src/exec/runner.ts's.
 import { CommandError, type CommandResult, type CommandRunner } from '../../exec/runner.js';
-import { IPT_CHAIN, NFT_CHAIN, NFT_TABLE } from './render.js';
+import { IPT_CHAIN, NFT_CHAIN, NFT_NOTRACK_CHAINS, NFT_TABLE } from './render.js';
 
 interface IptState {
   chain: string[] | undefined;
@@ -11,7 +11,14 @@ interface IptState {
 
 const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
 const fail = (stderr: string): CommandResult => ({ code: 1, stdout: '', stderr });
-const NFT_PREFIX = `inet ${NFT_TABLE} ${NFT_CHAIN}`;
+/** The chains the fake knows: the masquerade chain and the notrack chains. */
+const NFT_NAMES = [NFT_CHAIN, ...Object.values(NFT_NOTRACK_CHAINS)];
+
+interface NftChainState {
+  rules: string[];
+  /** `type … hook … priority …;` ('' for a regular chain). */
+  spec: string;
+}
 
 /**
  * Simulates our chain in nft and in iptables/ip6tables (nat table), for the command forms this
@@ -22,9 +29,8 @@ export class FakeRunner implements CommandRunner {
   /** Commands to report as not installed. */
   readonly missing = new Set<string>();
   nftTable = false;
-  nftChain: string[] | undefined;
-  /** The chain's `type … hook … priority …;` ('' for a regular chain). */
-  nftChainSpec = '';
+  /** Our chains in the table, by name (absent: no such chain). */
+  nftChains = new Map<string, NftChainState>();
   readonly ipt: Record<'iptables' | 'ip6tables', IptState> = {
     iptables: { chain: undefined, postrouting: [] },
     ip6tables: { chain: undefined, postrouting: [] },
@@ -40,7 +46,8 @@ export class FakeRunner implements CommandRunner {
     if (this.missing.has(cmd)) throw new CommandError(`${cmd} is not installed (not in PATH)`, 'CMD_MISSING');
     const joined = args.join(' ');
     if (cmd === 'nft' && joined === '-f -') return this.nftApply(input ?? '');
-    if (cmd === 'nft' && joined === `list chain ${NFT_PREFIX}`) return this.nftList();
+    const listed = NFT_NAMES.find((c) => joined === `list chain inet ${NFT_TABLE} ${c}`);
+    if (cmd === 'nft' && listed) return this.nftList(listed);
     const fam = cmd.replace(/-(save|restore)$/, '');
     if (fam !== 'iptables' && fam !== 'ip6tables') return fail(`fake: unsupported command ${cmd}`);
     if (cmd.endsWith('-save') && joined === '-t nat') return ok(this.iptSave(this.ipt[fam]));
@@ -48,31 +55,53 @@ export class FakeRunner implements CommandRunner {
     return fail(`fake: unsupported arguments ${cmd} ${joined}`);
   }
 
-  private nftList(): CommandResult {
-    if (!this.nftTable || !this.nftChain) return fail('Error: No such file or directory');
-    const spec = this.nftChainSpec ? `\t\t${this.nftChainSpec} policy accept;\n` : '';
-    const rules = this.nftChain.map((r) => `\t\t${r}\n`).join('');
-    return ok(`table inet ${NFT_TABLE} {\n\tchain ${NFT_CHAIN} {\n${spec}${rules}\t}\n}\n`);
+  /** The masquerade chain's rules (undefined: no chain); setting it keeps the spec (or makes a regular chain). */
+  get nftChain(): string[] | undefined {
+    return this.nftChains.get(NFT_CHAIN)?.rules;
+  }
+  set nftChain(rules: string[] | undefined) {
+    if (rules === undefined) this.nftChains.delete(NFT_CHAIN);
+    else this.nftChains.set(NFT_CHAIN, { rules, spec: this.nftChains.get(NFT_CHAIN)?.spec ?? '' });
+  }
+  /** The masquerade chain's `type … hook … priority …;`. */
+  get nftChainSpec(): string {
+    return this.nftChains.get(NFT_CHAIN)?.spec ?? '';
+  }
+  set nftChainSpec(spec: string) {
+    const c = this.nftChains.get(NFT_CHAIN);
+    if (c) c.spec = spec;
+  }
+
+  private nftList(name: string): CommandResult {
+    const c = this.nftChains.get(name);
+    if (!this.nftTable || !c) return fail('Error: No such file or directory');
+    const spec = c.spec ? `\t\t${c.spec} policy accept;\n` : '';
+    const rules = c.rules.map((r) => `\t\t${r}\n`).join('');
+    return ok(`table inet ${NFT_TABLE} {\n\tchain ${name} {\n${spec}${rules}\t}\n}\n`);
   }
 
   private nftApply(script: string): CommandResult {
     let table = this.nftTable;
-    let chain = this.nftChain ? [...this.nftChain] : undefined;
-    let spec = this.nftChainSpec;
+    const chains = new Map([...this.nftChains].map(([k, v]) => [k, { rules: [...v.rules], spec: v.spec }]));
     for (const line of script.split('\n').filter((l) => l.trim() !== '')) {
+      const m = /^(add chain|flush chain|delete chain|add rule) inet (\S+) (\S+)(?: (.*))?$/.exec(line);
       if (line === `add table inet ${NFT_TABLE}`) table = true;
       else if (!table) return fail(`Error: No such file or directory: ${line}`);
-      else if (line.startsWith(`add chain ${NFT_PREFIX}`)) {
-        const wanted = /\{ (.*) \}$/.exec(line)?.[1];
-        if (chain && wanted !== undefined && wanted !== spec) return fail('Error: Could not process rule: Operation not supported');
-        if (!chain) [chain, spec] = [[], wanted ?? ''];
+      else if (!m || m[2] !== NFT_TABLE || !NFT_NAMES.includes(m[3]!)) return fail(`fake nft: cannot apply: ${line}`);
+      else {
+        const [, verb, , name, rest] = m;
+        const chain = chains.get(name!);
+        if (verb === 'add chain') {
+          const wanted = rest === undefined ? undefined : /^\{ (.*) \}$/.exec(rest)?.[1];
+          if (chain && wanted !== undefined && wanted !== chain.spec) return fail('Error: Could not process rule: Operation not supported');
+          if (!chain) chains.set(name!, { rules: [], spec: wanted ?? '' });
+        } else if (!chain) return fail(`Error: No such file or directory: ${line}`);
+        else if (verb === 'flush chain') chain.rules = [];
+        else if (verb === 'delete chain') chains.delete(name!);
+        else chain.rules.push(rest!);
       }
-      else if (line === `flush chain ${NFT_PREFIX}` && chain) chain = [];
-      else if (line === `delete chain ${NFT_PREFIX}` && chain) chain = undefined;
-      else if (line.startsWith(`add rule ${NFT_PREFIX} `) && chain) chain.push(line.slice(`add rule ${NFT_PREFIX} `.length));
-      else return fail(`fake nft: cannot apply: ${line}`);
     }
-    [this.nftTable, this.nftChain, this.nftChainSpec] = [table, chain, spec];
+    [this.nftTable, this.nftChains] = [table, chains];
     return ok();
   }
 

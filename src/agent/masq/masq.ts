@@ -5,6 +5,8 @@
 // the listing differs from what this instance wrote and then listed last time. Comparing with
 // our own post-write listing, instead of predicting how nft/iptables print rules, is exact for any
 // tool version and still catches drift (someone flushed, edited or deleted our chain or jump).
+// In nftables mode "our chain" is three: the masquerade chain and the overlay's two notrack
+// chains (render.ts), listed one by one (three `nft list chain`) and written in one transaction.
 // The price: a new Masquerade (agent restart) writes once on its first sync, which is harmless:
 // each write is one atomic transaction (nft -f / *-restore) that leaves established NAT
 // mappings (conntrack) alone.
@@ -15,7 +17,7 @@
 import fs from 'node:fs';
 import type { Family } from '../../net/ip.js';
 import {
-  IPT_CHAIN, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
+  IPT_CHAIN, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_NOTRACK_CHAINS, NFT_NOTRACK_SPECS, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
   renderIptablesMasqRemove, renderNftMasq, renderNftMasqRemove, type MasqInput, type MasqMode,
 } from './render.js';
 import { CommandError, type CommandRunner } from '../../exec/runner.js';
@@ -32,14 +34,23 @@ export interface IptablesMasqState {
 
 export interface MasqObservation {
   mode: MasqMode;
-  /** `nft list chain inet podwire pod-masquerade` output; undefined when absent or nft is not installed. */
+  /**
+   * `nft list chain inet podwire pod-masquerade` output, then each notrack chain's (`# absent: NAME`
+   * for one that does not exist); undefined when none of them exists or nft is not installed.
+   */
   nftables: string | undefined;
   /** Per family; undefined when that iptables-save is not installed. */
   iptables: Record<Family, IptablesMasqState | undefined>;
 }
 
 const FAMILIES = [4, 6] as const;
-const NFT_LIST = ['list', 'chain', 'inet', NFT_TABLE, NFT_CHAIN];
+/** Our nftables chains, each with the `type … hook … priority …;` it must have. */
+const NFT_CHAINS: [string, string][] = [[NFT_CHAIN, NFT_CHAIN_SPEC], ...Object.values(NFT_NOTRACK_CHAINS).map((c): [string, string] => [c, NFT_NOTRACK_SPECS[c]!])];
+
+/** Each of our nft chains as `nft list chain` prints it (undefined: absent). */
+type NftListing = Map<string, string | undefined>;
+const listingText = (l: NftListing): string | undefined =>
+  [...l.values()].every((v) => v === undefined) ? undefined : [...l].map(([name, v]) => v ?? `# absent: ${name}\n`).join('');
 
 function tolerateMissing<T>(fn: () => T, absent: T): T {
   try {
@@ -132,7 +143,7 @@ export class Masquerade {
   observe(): MasqObservation {
     return {
       mode: this.mode,
-      nftables: tolerateMissing(() => this.nftListing(), undefined),
+      nftables: tolerateMissing(() => listingText(this.nftListing()), undefined),
       iptables: { 4: tolerateMissing(() => this.iptablesState(4), undefined), 6: tolerateMissing(() => this.iptablesState(6), undefined) },
     };
   }
@@ -143,30 +154,36 @@ export class Masquerade {
   private syncNft(input: MasqInput): boolean {
     const script = renderNftMasq(input);
     const listing = this.nftListing();
-    if (listing !== undefined && this.lastNft?.script === script && this.lastNft.listing === listing) return false;
-    // Our chain with another type/hook/priority cannot be updated in place (EOPNOTSUPP).
-    const recreate = listing !== undefined && !listing.includes(NFT_CHAIN_SPEC);
+    const text = listingText(listing);
+    if (text !== undefined && this.lastNft?.script === script && this.lastNft.listing === text) return false;
+    // One of our chains with another type/hook/priority cannot be updated in place (EOPNOTSUPP).
+    const recreate = NFT_CHAINS.some(([name, spec]) => listing.get(name) !== undefined && !listing.get(name)!.includes(spec));
     this.nftApply(recreate ? renderNftMasq(input, { recreate }) : script, 'sync');
     const after = this.nftListing();
-    if (after === undefined) throw new CommandError(`masquerade: nft -f succeeded but chain ${NFT_CHAIN} is not listed`, 'VERIFY_FAILED');
-    this.lastNft = { script, listing: after };
+    if (after.get(NFT_CHAIN) === undefined) throw new CommandError(`masquerade: nft -f succeeded but chain ${NFT_CHAIN} is not listed`, 'VERIFY_FAILED');
+    this.lastNft = { script, listing: listingText(after)! };
     return true;
   }
 
   private removeNft(): boolean {
     this.lastNft = undefined;
-    const listing = tolerateMissing(() => this.nftListing(), undefined);
+    const listing = tolerateMissing(() => listingText(this.nftListing()), undefined);
     if (listing === undefined) return false;
     this.nftApply(renderNftMasqRemove(), 'remove');
     return true;
   }
 
-  /** Our chain as `nft list` prints it, or undefined when it (or the table) does not exist. */
-  private nftListing(): string | undefined {
-    const r = this.runner.run('nft', NFT_LIST);
-    if (r.code === 0) return r.stdout;
-    if (/No such file or directory/.test(r.stderr)) return undefined;
-    throw new CommandError(`masquerade: nft ${NFT_LIST.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
+  /** Our chains as `nft list chain` prints them; a chain (or the table) that does not exist is undefined. */
+  private nftListing(): NftListing {
+    const out: NftListing = new Map();
+    for (const [name] of NFT_CHAINS) {
+      const args = ['list', 'chain', 'inet', NFT_TABLE, name];
+      const r = this.runner.run('nft', args);
+      if (r.code === 0) out.set(name, r.stdout);
+      else if (/No such file or directory/.test(r.stderr)) out.set(name, undefined);
+      else throw new CommandError(`masquerade: nft ${args.join(' ')} failed (exit ${r.code}): ${r.stderr.trim()}`, 'CMD_FAILED');
+    }
+    return out;
   }
 
   private nftApply(script: string, what: string): void {

@@ -7,6 +7,13 @@
 //   saddr !in C, daddr in P              → return                      (outside → local pod: keep source)
 //   saddr !in C, daddr in C              → masquerade fully-random     (node/outside → remote pod: replies come back here)
 //
+// With a VXLAN overlay (input.vxlanPort), the nftables rendering also keeps the overlay's outer
+// packets (UDP to that port) out of conntrack: `udp dport PORT notrack` in NFT_NOTRACK_CHAINS at
+// priority raw of prerouting (received) and output (sent); without one those chains are removed.
+// Only the inner packets need tracking (this masquerade, service DNAT): tracking the outer ones
+// too costs a conntrack lookup and entry per tunnel flow for nothing (flannel as deployed pays it).
+// The iptables rendering has no such rules (its raw table is left alone): there the outer packets stay tracked.
+//
 // nftables: chain NFT_CHAIN in table `inet podwire`, as a Transaction of src/exec/nft (the nft
 // text is written there). The table is shared (the service proxy
 // lives there too): we add it but never flush or delete it, and own only our chain. The chain
@@ -17,12 +24,12 @@
 import { cidrCovers, formatCidr, networkOf, parseCidr, type Cidr } from '../../net/cidr.js';
 import type { Family } from '../../net/ip.js';
 
-import { IPT_MASQ_CHAIN as IPT_CHAIN, NFT_MASQ_CHAIN as NFT_CHAIN, NFT_TABLE } from '../../exec/names.js';
+import { IPT_MASQ_CHAIN as IPT_CHAIN, NFT_MASQ_CHAIN as NFT_CHAIN, NFT_NOTRACK_CHAINS, NFT_TABLE } from '../../exec/names.js';
 import { CommandError } from '../../exec/runner.js';
 import { baseSpecText, type AddrField, type BaseChainSpec, type Match as NftMatch, type Rule } from '../../exec/nft/objects.js';
 import { Transaction } from '../../exec/nft/transaction.js';
 
-export { IPT_CHAIN, NFT_CHAIN, NFT_TABLE };
+export { IPT_CHAIN, NFT_CHAIN, NFT_NOTRACK_CHAINS, NFT_TABLE };
 export const IPT_JUMP_COMMENT = 'podwire: pod masquerade';
 
 export type MasqMode = 'nftables' | 'iptables';
@@ -34,6 +41,8 @@ export interface MasqInput {
   podCidr: string;
   /** All of this node's pod CIDRs, one per family (Node spec.podCIDRs); podCidr is added to them. */
   podCidrs?: string[];
+  /** The VXLAN overlay's UDP port when this node has a VXLAN device (nftables: its outer packets are not tracked). */
+  vxlanPort?: number;
 }
 
 /** One family's validated, canonical CIDRs (host bits cleared). */
@@ -83,6 +92,7 @@ export function planFamilies(input: MasqInput): FamilyMasq[] {
     throw new CommandError('masquerade: clusterCidrs must be a non-empty array of CIDRs');
   }
   if (input.podCidrs !== undefined && !Array.isArray(input.podCidrs)) throw new CommandError('masquerade: podCidrs must be an array');
+  checkVxlanPort(input.vxlanPort);
   const clusters = onePerFamily('cluster CIDR', input.clusterCidrs);
   const pods = onePerFamily('pod CIDR', [input.podCidr, ...(input.podCidrs ?? [])]);
   for (const [family, pod] of pods) {
@@ -144,15 +154,40 @@ function nftRule(r: MasqRule): Rule {
 }
 
 /**
- * The table (created if missing, never flushed), our chain created and flushed, then our rules:
- * idempotent and atomic. `recreate` first deletes the chain, for when it exists with another
+ * The table (created if missing, never flushed), our chain created and flushed, then our rules,
+ * and the overlay's notrack chains the same way (or removed, without a VXLAN port): idempotent
+ * and atomic. `recreate` first deletes all of them, for when one exists with another
  * type/hook/priority (nft refuses to change those of an existing base chain: EOPNOTSUPP).
  */
 export function nftMasqTransaction(input: MasqInput, opts: { recreate?: boolean } = {}): Transaction {
   const rules = planFamilies(input).flatMap(masqRules).map(nftRule);
   const tx = new Transaction(NFT_TABLE).addTable();
-  if (opts.recreate) removeChain(tx);
-  return tx.addChain({ name: NFT_CHAIN, base: NFT_BASE }).flush('chain', NFT_CHAIN).addRules(NFT_CHAIN, rules);
+  if (opts.recreate) for (const name of [NFT_CHAIN, ...NOTRACK_HOOKS.map((h) => NFT_NOTRACK_CHAINS[h])]) removeChain(tx, name);
+  tx.addChain({ name: NFT_CHAIN, base: NFT_BASE }).flush('chain', NFT_CHAIN).addRules(NFT_CHAIN, rules);
+  for (const hook of NOTRACK_HOOKS) {
+    const name = NFT_NOTRACK_CHAINS[hook];
+    if (input.vxlanPort === undefined) {
+      if (!opts.recreate) removeChain(tx, name);
+    }
+    else tx.addChain({ name, base: notrackBase(hook) }).flush('chain', name).addRules(name, [notrackRule(input.vxlanPort)]);
+  }
+  return tx;
+}
+
+const NOTRACK_HOOKS = ['prerouting', 'output'] as const;
+const notrackBase = (hook: (typeof NOTRACK_HOOKS)[number]): BaseChainSpec => ({ type: 'filter', hook, priority: 'raw' });
+/** The notrack chains' `type … hook … priority …;`, as `nft list chain` prints them (masq.ts looks for them). */
+export const NFT_NOTRACK_SPECS: Record<string, string> = Object.fromEntries(NOTRACK_HOOKS.map((h) => [NFT_NOTRACK_CHAINS[h], baseSpecText(notrackBase(h))]));
+
+function notrackRule(port: number): Rule {
+  return { matches: [{ kind: 'l4proto', proto: 'udp' }, { kind: 'dport', port }], action: { kind: 'notrack' }, comment: 'podwire: VXLAN outer packets, not tracked' };
+}
+
+function checkVxlanPort(port: unknown): void {
+  if (port === undefined) return;
+  if (typeof port !== 'number' || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new CommandError(`masquerade: vxlanPort must be an integer port 1-65535, got ${JSON.stringify(port)}`);
+  }
 }
 
 /** nftMasqTransaction's text. */
@@ -164,13 +199,15 @@ export function renderNftMasq(input: MasqInput, opts: { recreate?: boolean } = {
 // no-op when the chain exists) makes the delete succeed when the chain is already gone. Flush
 // first: old kernels refuse to delete a chain with rules. The caller checks that the table
 // exists, so nothing is created where nothing was.
-function removeChain(tx: Transaction): Transaction {
-  return tx.addChain({ name: NFT_CHAIN }).flush('chain', NFT_CHAIN).delete('chain', NFT_CHAIN);
+function removeChain(tx: Transaction, name: string): Transaction {
+  return tx.addChain({ name }).flush('chain', name).delete('chain', name);
 }
 
-/** Removes only our chain; the table stays (it is shared). Needs the table to exist. */
+/** Removes only our chains (masquerade and notrack); the table stays (it is shared). Needs the table to exist. */
 export function nftMasqRemoveTransaction(): Transaction {
-  return removeChain(new Transaction(NFT_TABLE));
+  const tx = removeChain(new Transaction(NFT_TABLE), NFT_CHAIN);
+  for (const hook of NOTRACK_HOOKS) removeChain(tx, NFT_NOTRACK_CHAINS[hook]);
+  return tx;
 }
 
 /** nftMasqRemoveTransaction's text. */

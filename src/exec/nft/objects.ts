@@ -106,6 +106,8 @@ export type Action =
   /** `masquerade`, or `masquerade fully-random` (source ports picked at random, not in sequence). */
   | { kind: 'masquerade'; fullyRandom?: boolean }
   | { kind: 'reject'; with: 'tcp-reset' | 'icmpx-port-unreachable' }
+  /** `notrack`: conntrack skips the packet (a raw-priority chain only: before conntrack sees it). */
+  | { kind: 'notrack' }
   /** update @set { ip saddr }: refreshes the element's timeout, adds it if missing */
   | { kind: 'updateSet'; set: string };
 
@@ -253,6 +255,7 @@ export function actionText(a: Action): string {
     case 'mark': return `meta mark set meta mark ${a.op === 'or' ? '|' : '^'} ${hex(a.value)}`;
     case 'masquerade': return a.fullyRandom ? 'masquerade fully-random' : 'masquerade';
     case 'reject': return a.with === 'tcp-reset' ? 'reject with tcp reset' : 'reject with icmpx port-unreachable';
+    case 'notrack': return 'notrack';
     case 'updateSet': return `update @${checkName(a.set)} { ip saddr }`;
   }
 }

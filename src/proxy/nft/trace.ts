@@ -136,6 +136,7 @@ class Tracer extends PacketState {
         this.masquerade = true;
         return { end: 'accept' };
       case 'reject': return { end: 'reject' };
+      case 'notrack': return 'next'; // the proxy renders none; it changes no verdict
       case 'updateSet':
         this.namedSet(a.set).add(this.saddr);
         return 'next';
