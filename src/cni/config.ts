@@ -42,7 +42,15 @@ export interface NetConf {
   bridge: string;
   isGateway: boolean;
   isDefaultGateway: boolean;
+  /** Per-pod masquerade entries (masq.ts); never when ipMasqByNode. */
   ipMasq: boolean;
+  /**
+   * subnet.env says PODWIRE_IPMASQ=true: the node agent masquerades this node's pods with its own
+   * node-level rules (flannel's FLANNEL_IPMASQ), so the plugin writes no per-pod rule even when the
+   * config asks for ipMasq: pod start and stop cost no firewall exec. GC still removes per-pod
+   * entries of this network left from before (cmdGc).
+   */
+  ipMasqByNode: boolean;
   mtu: number;
   hairpinMode: boolean;
   ipam: IpamConf;
@@ -240,7 +248,8 @@ export function parseConfig(stdin: string, opts: ParseOptions = {}): NetConf {
     bridge,
     isDefaultGateway,
     isGateway: optBool(o, 'isGateway', fromFile) || isDefaultGateway,
-    ipMasq: optBool(o, 'ipMasq', subnetEnv ? subnetEnv.ipMasq !== true : false),
+    ipMasq: optBool(o, 'ipMasq', subnetEnv ? subnetEnv.ipMasq !== true : false) && subnetEnv?.ipMasq !== true,
+    ipMasqByNode: subnetEnv?.ipMasq === true,
     mtu: parseMtu(o, subnetEnv?.mtu ?? 1500),
     hairpinMode: optBool(o, 'hairpinMode', fromFile),
     ipam: parseIpam(o, subnetEnv),

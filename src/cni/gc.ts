@@ -52,7 +52,9 @@ export function cmdGc(env: CniEnv, conf: NetConf): GcReport {
   // Links first, reservations last: a GC killed half way leaves reservations that name the owners
   // of whatever is left, so the next GC finds it again.
   const deletedLinks = deleteHostVeths(conf, ipam.stale(valid), keep);
-  if (conf.ipMasq) masqGcFor(conf, valid);
+  // With the node agent masquerading (ipMasqByNode) no per-pod entry of this network is current:
+  // any left from before go, whoever owned them.
+  if (conf.ipMasq || conf.ipMasqByNode) masqGcFor(conf, conf.ipMasq ? valid : []);
   const released = ipam.gc(valid);
   return { released, deletedLinks };
 }

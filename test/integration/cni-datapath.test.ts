@@ -111,6 +111,11 @@ t.test('podwire: no ipam → node subnet and MTU from subnet.env, flannel defaul
   t.equal(hv?.linkinfo?.info_slave_data?.hairpin, true, 'hairpin on by default, like flannel');
   t.ok(ping(pods[0].name, ip2.address.split('/')[0]), 'pods ping each other');
   t.notMatch(run(host, 'nft', ['list', 'ruleset']), /masquerade/, 'flannel convention: PODWIRE_IPMASQ=true means the agent masquerades, not the plugin');
+  const explicit = podNetns(t, 'p3');
+  const r3 = await addOne(t, bin, host, explicit, { ...conf, ipMasq: true });
+  if (r3.exitCode !== 0) return;
+  t.notMatch(run(host, 'nft', ['list', 'ruleset']), /masquerade/, 'ipMasq: true in the config while the agent masquerades: still no per-pod rule (no firewall exec per pod)');
+  t.equal((await del1(bin, host, explicit, { ...conf, ipMasq: true }, r3.result)).exitCode, 0, 'DEL of the ipMasq: true pod');
   for (const [i, pod] of pods.entries()) {
     const del = await del1(bin, host, pod, conf, results[i]);
     t.equal(del.exitCode, 0, `DEL ${describe(del)}`);
@@ -133,5 +138,20 @@ t.test('podwire: subnet.env with PODWIRE_IPMASQ=false → the plugin masquerades
   const del = await del1(bin, host, pod, conf, r.result);
   t.equal(del.exitCode, 0, `DEL ${describe(del)}`);
   t.notMatch(run(host, 'nft', ['list', 'ruleset']), new RegExp(`\\b${ip.replace(/\./g, '\\.')}\\b`), 'the pod IP is gone from the ruleset');
+  t.same(reservations(store), [], 'released');
+
+  // The agent starts masquerading the node (PODWIRE_IPMASQ=true): a per-pod entry left from before
+  // is no longer current; the next GC removes it although its pod is still valid.
+  const pod2 = podNetns(t, 'p2');
+  const r2 = await addOne(t, bin, host, pod2, conf);
+  if (r2.exitCode !== 0) return;
+  const ip2 = r2.result.ips[0].address.split('/')[0];
+  t.match(run(host, 'nft', ['list', 'ruleset']), new RegExp(`\\b${ip2.replace(/\./g, '\\.')}\\b`), `per-pod entry for ${ip2}`);
+  fs.writeFileSync(conf.subnetFile, fs.readFileSync(conf.subnetFile, 'utf8').replace('PODWIRE_IPMASQ=false', 'PODWIRE_IPMASQ=true'));
+  const gc = await invokePlugin({ pluginDir: bin, hostNetns: host, type: 'podwire', command: 'GC', config: { ...conf, cniVersion: '1.1.0', 'cni.dev/valid-attachments': [{ containerID: pod2.containerId, ifname: 'eth0' }] } });
+  t.equal(gc.exitCode, 0, `GC ${describe(gc)}`);
+  t.notMatch(run(host, 'nft', ['list', 'ruleset']), new RegExp(`\\b${ip2.replace(/\./g, '\\.')}\\b`), 'GC under PODWIRE_IPMASQ=true removed the obsolete per-pod entry');
+  t.ok(ping(pod2.name, '10.244.7.1'), 'the pod itself is untouched (still reaches its gateway)');
+  t.equal((await del1(bin, host, pod2, conf, r2.result)).exitCode, 0, 'DEL');
   t.same(reservations(store), [], 'released');
 });

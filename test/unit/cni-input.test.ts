@@ -112,7 +112,14 @@ t.test('config without ipam: the node subnet from subnet.env, flannel defaults',
   const file = path.join(dir, 'subnet.env');
   fs.writeFileSync(file, 'PODWIRE_NETWORK=10.244.0.0/16\nPODWIRE_SUBNET=10.244.3.1/24\nPODWIRE_MTU=1450\nPODWIRE_IPMASQ=true\n');
   const c = parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', type: 'podwire', subnetFile: file }));
-  t.match(c, { isGateway: true, isDefaultGateway: true, hairpinMode: true, ipMasq: false, mtu: 1450 });
+  t.match(c, { isGateway: true, isDefaultGateway: true, hairpinMode: true, ipMasq: false, ipMasqByNode: true, mtu: 1450 });
+  const explicit = parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', type: 'podwire', subnetFile: file, ipMasq: true }));
+  t.match(explicit, { ipMasq: false, ipMasqByNode: true }, 'ipMasq: true while the agent masquerades the node (PODWIRE_IPMASQ=true): no per-pod rule');
+  t.equal(code(() => parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', type: 'podwire', subnetFile: file, ipMasq: 'yes' }))), 7, 'ipMasq is still validated');
+  const noAgentMasq = path.join(dir, 'nomasq.env');
+  fs.writeFileSync(noAgentMasq, 'PODWIRE_NETWORK=10.244.0.0/16\nPODWIRE_SUBNET=10.244.3.1/24\nPODWIRE_IPMASQ=false\n');
+  t.match(parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', type: 'podwire', subnetFile: noAgentMasq })), { ipMasq: true, ipMasqByNode: false }, 'PODWIRE_IPMASQ=false: the plugin masquerades per pod');
+  t.match(parseConfig(conf({ ipMasq: true })), { ipMasq: true, ipMasqByNode: false }, 'an ipam section (no agent file): per pod, as the bridge plugin');
   t.same(c.ipam.ranges, [[{ subnet: '10.244.3.0/24', gateway: '10.244.3.1' }]]);
   t.same(c.ipam.routes, [{ dst: '10.244.0.0/16' }]);
   t.equal(code(() => parseConfig(JSON.stringify({ cniVersion: '1.0.0', name: 'pw', subnetFile: path.join(dir, 'missing') }))), 11, 'no agent yet: try again later');
