@@ -35,7 +35,7 @@ t.test('nftables proxy: base chains of an older release with another hook are re
   run(ns, 'nft', ['add table ip other; add chain ip other keep { type filter hook forward priority 0; }; add rule ip other keep counter']);
   const masqBefore = run(ns, 'nft', ['list', 'chain', 'inet', 'podwire', 'pod-masquerade']);
   const otherBefore = run(ns, 'nft', ['list', 'table', 'ip', 'other']);
-  // The "older release": prerouting DNAT at -110, filter output at -100, postrouting a regular
+  // The "older release": prerouting DNAT at -110, a filter (not nat) output chain at -100, postrouting a regular
   // chain and svc-services a base chain (nat output -50); each with a rule, as a ruleset has.
   run(ns, 'nft', ['-f', '-'], [
     `add chain inet podwire ${CHAINS.natPrerouting} { type nat hook prerouting priority -110; policy accept; }`,
@@ -58,8 +58,8 @@ t.test('nftables proxy: base chains of an older release with another hook are re
   t.equal(after[CHAINS.natPrerouting], `nat prerouting ${PRIORITY.dstnat}`, 'prerouting DNAT at the rendered priority');
   t.equal(after[CHAINS.natOutput], `nat output ${PRIORITY.dstnat}`);
   t.equal(after[CHAINS.natPostrouting], `nat postrouting ${PRIORITY.srcnat}`, 'the regular chain became the base chain');
-  t.equal(after[CHAINS.filterOutput], `filter output ${PRIORITY.filter}`);
-  t.equal(after[CHAINS.filterPrerouting], `filter prerouting ${PRIORITY.filter}`);
+  t.equal(after[CHAINS.filterOutput], `nat output ${PRIORITY.filter}`, 'the filter chain of the older release became a nat chain');
+  t.equal(after[CHAINS.filterPrerouting], `nat prerouting ${PRIORITY.filter}`);
   t.equal(after[CHAINS.services], 'regular', 'the base chain became a regular chain again');
   t.match(run(ns, 'nft', ['list', 'chain', 'inet', 'podwire', CHAINS.natPrerouting]), /jump svc-services/, 'with its rules');
   for (const c of [CHAINS.natPrerouting, CHAINS.filterOutput, CHAINS.natPostrouting, CHAINS.services]) {

@@ -123,7 +123,7 @@ t.test('full sync: recreateBaseChains replaces a base chain whose priority chang
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const file = join(dir, 'x.nft');
   const apply = (script: string) => (writeFileSync(file, script), run(ns, 'nft', ['-f', file]));
-  apply(`add table inet podwire\nadd chain inet podwire ${CHAINS.filterOutput} { type filter hook output priority -110; }\n`);
+  apply(`add table inet podwire\nadd chain inet podwire ${CHAINS.filterOutput} { type nat hook output priority -110; }\n`);
   const existing = { chains: [CHAINS.filterOutput], maps: [], sets: [] };
   t.throws(() => apply(renderScript(undefined, irA, { existing })), 'nft refuses another priority on an existing base chain');
   apply(renderScript(undefined, irA, { existing, recreateBaseChains: true }));

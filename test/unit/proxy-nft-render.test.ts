@@ -345,11 +345,20 @@ t.test('the fake refuses a sync transaction in the wrong order', async (t) => {
 
 t.test('full sync: recreateBaseChains replaces a base chain whose priority changed (fake nftables)', async (t) => {
   const fake = new FakeNftables();
-  fake.run(new Transaction('podwire').addTable().addChain({ name: CHAINS.filterOutput, base: { type: 'filter', hook: 'output', priority: -110 } }));
+  fake.run(new Transaction('podwire').addTable().addChain({ name: CHAINS.filterOutput, base: { type: 'nat', hook: 'output', priority: -110 } }));
   const existing = { chains: [CHAINS.filterOutput], maps: [], sets: [] };
   t.throws(() => fake.check(renderTransaction(undefined, irA, { existing })), { code: 'EOPNOTSUPP' }, 'another priority on an existing base chain is refused');
   fake.run(renderTransaction(undefined, irA, { existing, recreateBaseChains: true }));
-  t.same(fake.list('chain').find((c) => c.name === CHAINS.filterOutput)?.base, { type: 'filter', hook: 'output', priority: -90, policy: 'accept' });
+  t.same(fake.list('chain').find((c) => c.name === CHAINS.filterOutput)?.base, { type: 'nat', hook: 'output', priority: -90, policy: 'accept' });
+  // An agent upgraded from a release whose reject chains were filter chains: the full sync, given
+  // the listed hooks, recreates both as nat chains in one transaction.
+  const upgraded = new FakeNftables();
+  const old = new Transaction('podwire').addTable();
+  for (const [name, hook] of [[CHAINS.filterPrerouting, 'prerouting'], [CHAINS.filterOutput, 'output']] as const) old.addChain({ name, base: { type: 'filter', hook, priority: -90, policy: 'accept' } });
+  upgraded.run(old);
+  const oldHooks = { [CHAINS.filterPrerouting]: { type: 'filter' as const, hook: 'prerouting' as const, priority: -90 }, [CHAINS.filterOutput]: { type: 'filter' as const, hook: 'output' as const, priority: -90 } };
+  upgraded.run(renderTransaction(undefined, irA, { existing: { chains: [CHAINS.filterPrerouting, CHAINS.filterOutput], maps: [], sets: [], hooks: oldHooks } }));
+  t.same([CHAINS.filterPrerouting, CHAINS.filterOutput].map((n) => upgraded.list('chain').find((c) => c.name === n)?.base?.type), ['nat', 'nat'], 'filter reject chains of an older release become nat chains');
   const listedHook = new FakeNftables();
   listedHook.run(new Transaction('podwire').addTable().addChain({ name: CHAINS.filterOutput, base: { type: 'filter', hook: 'output', priority: -110 } }));
   const hooks = { [CHAINS.filterOutput]: { type: 'filter' as const, hook: 'output' as const, priority: -110 } };

@@ -37,12 +37,18 @@ export const OWNED_PREFIXES = ['svc-', 'ep-', 'aff-'] as const;
  * 10): the NAT core consults a hook's nat chains in priority order until one binds, so service
  * masquerading (hairpin, node→ClusterIP, NodePort) is decided here and the mark is consumed
  * before the generic pod rules; pod-masquerade's `return`s never bind, so they cannot block it.
- * The filter chains run at -90, after the dstnat chains of their hook, so they see only packets
- * that were *not* DNATed: a node process reaching a Local service's external IP is
- * short-circuited to the cluster-wide endpoints and must not be rejected first. They sit in
+ * The reject chains (svc-filter-*) run at -90, after the dstnat chains of their hook, so they see
+ * only connections that were *not* DNATed: a node process reaching a Local service's external IP
+ * is short-circuited to the cluster-wide endpoints and must not be rejected first. They sit in
  * prerouting (not input/forward as kube-proxy's) so that a service without endpoints is
  * rejected even on a node with no route for the service CIDR, where the routing decision would
- * fail before input or forward (reject in prerouting needs kernel ≥ 5.9).
+ * fail before input or forward (reject in prerouting needs kernel ≥ 5.9). They are nat chains
+ * (the kernel takes reject in any chain type at these hooks): the NAT core runs a hook's nat
+ * chains for a connection's first packet only, in priority order, and stops at the first that
+ * binds, so a DNATed connection never reaches them and every later packet skips them. As filter
+ * chains (podwire ≤ 2026-12-03) they ran for every packet of every flow through the node, pods'
+ * and tunnels' alike, to match only `ct state new`: measured, removing them gave pod↔pod across
+ * nodes +16% (BENCHMARKS.md, "overlay against flannel as deployed").
  */
 export const PRIORITY = { dstnat: -100, srcnat: 100, filter: -90 } as const;
 
@@ -56,9 +62,10 @@ export const jump = (chain: string): Verdict => ({ kind: 'jump', chain });
 export const verdictRule = (v: Verdict, comment?: string): Rule => ({ matches: [], action: { kind: 'verdict', verdict: v }, comment });
 
 function baseChains(): Chain[] {
-  const noEndpoints: Rule = { matches: [{ kind: 'ctStateNew' }], action: { kind: 'vmap', key: 'daddr.proto.dport', map: MAPS.noEndpoints } };
+  // Nat chains see only a connection's first packet: no `ct state new` needed.
+  const noEndpoints: Rule = { matches: [], action: { kind: 'vmap', key: 'daddr.proto.dport', map: MAPS.noEndpoints } };
   const noEndpointNodePorts: Rule = {
-    matches: [{ kind: 'ctStateNew' }, { kind: 'addrInSet', field: 'daddr', set: NODEPORT_IPS_SET }],
+    matches: [{ kind: 'addrInSet', field: 'daddr', set: NODEPORT_IPS_SET }],
     action: { kind: 'vmap', key: 'proto.dport', map: MAPS.noEndpointNodePorts },
   };
   const base = (name: string, type: 'nat' | 'filter', hook: NonNullable<Chain['base']>['hook'], priority: number, rules: Rule[]): Chain => ({
@@ -77,8 +84,8 @@ function baseChains(): Chain[] {
       { matches: [], action: { kind: 'mark', op: 'xor', value: MASQ_MARK } },
       { matches: [], action: MASQUERADE },
     ]),
-    base(CHAINS.filterPrerouting, 'filter', 'prerouting', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
-    base(CHAINS.filterOutput, 'filter', 'output', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
+    base(CHAINS.filterPrerouting, 'nat', 'prerouting', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
+    base(CHAINS.filterOutput, 'nat', 'output', PRIORITY.filter, [noEndpoints, noEndpointNodePorts]),
     { name: CHAINS.services, rules: [
       { matches: [], action: { kind: 'vmap', key: 'daddr.proto.dport', map: MAPS.serviceIps } },
       { matches: [{ kind: 'addrInSet', field: 'daddr', set: NODEPORT_IPS_SET }], action: { kind: 'vmap', key: 'proto.dport', map: MAPS.nodePorts } },

@@ -32,8 +32,10 @@
 //   svc-<h>-all         Local policy only: cluster-wide endpoints for pod and node traffic, when they differ from svc-<h>'s
 //   ep-<h>              affinity only: update @aff-<h> { ip saddr }, dnat ip to IP:PORT
 //   svc-nat-postrouting nat  postrouting  100 (srcnat)  hairpin (@svc-hairpin) and what carries MASQ_MARK: masquerade
-//   svc-filter-prerouting filter prerouting -90  new packets still addressed to a service → @svc-no-endpoints, NodePorts too
-//   svc-filter-output   filter output   -90  the same for the node's own processes
+//   svc-filter-prerouting nat  prerouting  -90  connections still addressed to a service → @svc-no-endpoints, NodePorts too
+//   svc-filter-output   nat  output      -90  the same for the node's own processes
+//                       (type nat although named filter, the name older releases used: a nat chain runs for a
+//                       connection's first packet only, so no per-packet cost; layout.ts says why)
 //   svc-reject          tcp reset, else ICMP port unreachable
 import type { ProxyInput } from '../types.js';
 import type { MapElement } from '../../exec/nft/objects.js';
