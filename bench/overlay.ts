@@ -8,7 +8,8 @@
 //     tracks every connection as on a flannel node,
 //   - podwire's vxlan backend (and the same with --vxlan-notrack off, the A/B of its notrack
 //     chains), host-gw backend and auto backend (on the lab's shared L2: direct routes) —
-//     createCluster: control plane, agents, pods made by the CNI plugin.
+//     createCluster: control plane, agents, pods made by the CNI plugin,
+//   - and on one node: two podwire pods against two veths on a bare bridge (no netfilter rule).
 // Each scenario gets a fresh lab per measurement, torn down right after it; the order alternates
 // between repeats so a drift of the machine's load hits all alike. Then node-join convergence on a
 // vxlan cluster: a third node's agent starts, a pod is added on it, and a pod on node1 polls it.
@@ -38,6 +39,7 @@ const now = () => performance.now();
 export const SCENARIOS = [
   'underlay', 'hand-built vxlan', 'flannel vxlan', 'podwire vxlan', 'podwire vxlan, tracked',
   'hand-built direct', 'flannel host-gw', 'podwire host-gw', 'podwire auto',
+  'bare bridge, same node', 'podwire, same node',
 ] as const;
 type ScenarioName = (typeof SCENARIOS)[number];
 /**
@@ -49,6 +51,7 @@ type ScenarioName = (typeof SCENARIOS)[number];
 export const RATIOS: [ScenarioName, ScenarioName, number?][] = [
   ['podwire vxlan', 'flannel vxlan', 1.0], ['podwire host-gw', 'flannel host-gw', 1.0], ['podwire auto', 'flannel vxlan', 1.25],
   ['podwire vxlan', 'hand-built vxlan', 0.97], ['podwire host-gw', 'hand-built direct', 0.97],
+  ['podwire, same node', 'bare bridge, same node', 0.97],
   ['podwire vxlan', 'podwire vxlan, tracked'], ['flannel vxlan', 'hand-built vxlan'], ['flannel host-gw', 'hand-built direct'],
   ['hand-built vxlan', 'underlay'], ['podwire vxlan', 'underlay'], ['hand-built direct', 'underlay'], ['podwire host-gw', 'underlay'],
 ];
@@ -164,6 +167,41 @@ function handBuilt(vxlan: boolean, flannel = false): Pair {
   }
 }
 
+/** Two pods on one node's bare cni0 (veths, no netfilter rule at all): the same-node baseline. */
+function bareBridge(): Pair {
+  const lab = Lab.create({ nodes: 1, prefix: nextPrefix() });
+  try {
+    const n = lab.nodes[0]!;
+    handNode(n, 1, false);
+    const pods = [1, 2].map((k) => {
+      const pod = `${lab.prefix}${n.name}-p${k}`;
+      createNetns(pod);
+      const host = `veth${n.name}p${k}`;
+      nsExec(n.netns, 'ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod]);
+      nsExec(n.netns, 'ip', ['link', 'set', host, 'master', 'cni0', 'up']);
+      nsExec(pod, 'ip', ['link', 'set', 'lo', 'up']);
+      nsExec(pod, 'ip', ['addr', 'add', `${podNet(1)}.${k + 1}/24`, 'dev', 'eth0']);
+      nsExec(pod, 'ip', ['link', 'set', 'eth0', 'up']);
+      return pod;
+    });
+    return { lab, client: pods[0]!, server: pods[1]!, serverIp: `${podNet(1)}.3`, teardown: () => lab.destroy() };
+  } catch (err) {
+    lab.destroy();
+    throw err;
+  }
+}
+
+/** Two podwire pods on the same node (a one-node cluster; host-gw: pod MTU 1500, as the bare bridge's veths). */
+async function podwireSameNode(): Promise<Pair> {
+  const c = await createCluster({ nodes: 1, backend: 'host-gw', podsPerNode: 2, prefix: nextPrefix() });
+  const [a, b] = c.pods;
+  if (!a || !b || a.node !== b.node) {
+    destroyCluster(c);
+    throw new Error('podwire, same node: expected two pods on one node');
+  }
+  return { lab: c.lab, client: a.netns, server: b.netns, serverIp: b.ip, teardown: () => destroyCluster(c) };
+}
+
 function underlay(): Pair {
   const lab = bareLab();
   const [a, b] = lab.nodes as [LabNode, LabNode];
@@ -190,6 +228,8 @@ const SETUP: Record<ScenarioName, () => Pair | Promise<Pair>> = {
   'flannel host-gw': () => handBuilt(false, true),
   'podwire host-gw': () => podwire('host-gw'),
   'podwire auto': () => podwire('auto'),
+  'bare bridge, same node': bareBridge,
+  'podwire, same node': podwireSameNode,
 };
 
 // ---- iperf3 --------------------------------------------------------------------------------------
