@@ -45,10 +45,11 @@ export const OWNED_PREFIXES = ['svc-', 'ep-', 'aff-'] as const;
  * fail before input or forward (reject in prerouting needs kernel ≥ 5.9). They are nat chains
  * (the kernel takes reject in any chain type at these hooks): the NAT core runs a hook's nat
  * chains for a connection's first packet only, in priority order, and stops at the first that
- * binds, so a DNATed connection never reaches them and every later packet skips them. As filter
- * chains (podwire ≤ 2026-12-03) they ran for every packet of every flow through the node, pods'
- * and tunnels' alike, to match only `ct state new`: measured, removing them gave pod↔pod across
- * nodes +16% (BENCHMARKS.md, "overlay against flannel as deployed").
+ * binds, so a DNATed connection never reaches them and every later packet skips them (all nat
+ * chains of a hook share the NAT core's one hook entry). As filter chains (podwire ≤ 2026-12-03)
+ * they were two more hook entries that every packet of every flow through the node ran, only to
+ * match `ct state new`. The throughput effect is within this machine's noise (BENCHMARKS.md,
+ * "overlay against flannel as deployed"); the saving is by construction.
  */
 export const PRIORITY = { dstnat: -100, srcnat: 100, filter: -90 } as const;
 
