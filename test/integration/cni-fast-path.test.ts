@@ -10,7 +10,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { asNetnsPath, describe, invokePlugin, makePluginDir, netConf, PODWIRE, podNetns, reservations, tempDir, veths, type InvokeResult } from '../lib/cni.js';
 import { clientPluginDir, SKIP_NO_CLIENT, startCniAgent } from '../lib/cni-agent.js';
-import { freshNetns, SKIP_NOT_ROOT } from '../lib/netns.js';
+import { freshNetns, ipJson, SKIP_NOT_ROOT } from '../lib/netns.js';
 
 const skip = SKIP_NOT_ROOT || SKIP_NO_CLIENT;
 
@@ -19,6 +19,28 @@ function shape(r: InvokeResult): unknown {
   return JSON.parse(JSON.stringify(r.result ?? r.error ?? null)
     .replace(/10\.244\.1\.\d+/g, 'IP').replace(/"mac":"[0-9a-f:]+"/g, '"mac":"MAC"')
     .replace(/"sandbox":"[^"]+"/g, '"sandbox":"NETNS"').replace(/"name":"pw[0-9a-f]{12}"/g, '"name":"VETH"'));
+}
+
+/**
+ * What the kernel holds for one pod, without what differs between two pods: in the pod netns its
+ * links (name, MTU, flags, kind, addresses) and routes; on the node its host veth (MTU, flags,
+ * master, hairpin and the other bridge-port settings). The pod IP is "IP", MACs, indexes and
+ * the veth name are left out (the IPv6 link-local address, derived from the MAC, is "LINK-LOCAL").
+ */
+function kernelState(node: string, pod: string, hostVeth: string): unknown {
+  const ip = (x: unknown) => JSON.parse(JSON.stringify(x).replace(/10\.244\.1\.(?!1")\d+/g, 'IP').replace(/"fe80::[0-9a-f:]+"/g, '"LINK-LOCAL"'));
+  const links = ipJson(pod, ['-d', 'addr', 'show']).map((l: any) => ({
+    ifname: l.ifname, mtu: l.mtu, flags: l.flags, operstate: l.operstate, kind: l.linkinfo?.info_kind,
+    addrs: (l.addr_info ?? []).map((a: any) => ({ family: a.family, local: a.local, prefixlen: a.prefixlen, scope: a.scope, noprefixroute: a.noprefixroute })),
+  }));
+  const routes = ipJson(pod, ['-4', 'route', 'show', 'table', 'all']).map((r: any) => ({ dst: r.dst, gateway: r.gateway, dev: r.dev, protocol: r.protocol, scope: r.scope, type: r.type, prefsrc: r.prefsrc, flags: r.flags }));
+  const [h] = ipJson(node, ['-d', 'link', 'show', 'dev', hostVeth]);
+  // The bridge port's settings, without what numbers or times it (port number and id, designated
+  // port/bridge/root, timers).
+  const port = Object.fromEntries(Object.entries(h?.linkinfo?.info_slave_data ?? {})
+    .filter(([k]) => !/^(no|id|ifindex|designated_.*|bridge_id|root_id|.*_timer)$/.test(k)));
+  const host = { mtu: h?.mtu, flags: h?.flags, master: h?.master, kind: h?.linkinfo?.info_kind, port };
+  return ip({ links, routes, host });
 }
 
 t.test('fast path and Node plugin: same results, errors and kernel state; fallback; agent gone mid-ADD', { skip, timeout: 180_000 }, async (t) => {
@@ -47,6 +69,13 @@ t.test('fast path and Node plugin: same results, errors and kernel state; fallba
   t.not(a1.result?.ips?.[0]?.address, a2.result?.ips?.[0]?.address, 'two IPs from the same IPAM store');
   t.equal(reservations(dataDir).length, 2, 'both reservations in the one store');
   t.equal(hostVeths().length, 2, 'two host veths on the node');
+  const hostVethOf = (r: InvokeResult) => r.result.interfaces.find((i: any) => !i.sandbox && /^pw[0-9a-f]{12}$/.test(i.name)).name as string;
+  const k1 = kernelState(node, slow.name, hostVethOf(a1));
+  t.same(kernelState(node, fast.name, hostVethOf(a2)), k1, 'the same kernel state: pod links, addresses, routes; host veth settings and bridge port');
+  const eth0 = (k1 as { links: { ifname: string; kind?: string; addrs: { local: string }[] }[] }).links.find((l) => l.ifname === 'eth0');
+  t.ok(eth0?.kind === 'veth' && eth0.addrs.some((a) => a.local === 'IP'), 'and that state is a pod: eth0 a veth holding the pod IP');
+  t.match(k1, { host: { master: 'cni0', kind: 'veth' } }, 'its host end on cni0');
+  t.ok((k1 as { routes: { dst: string; gateway?: string }[] }).routes.some((r) => r.dst === 'default' && r.gateway === '10.244.1.1'), 'its default route via the gateway');
 
   before = await agent.requests();
   for (const [bin, pod, name, what] of [[nodeBin, slow, 'slow', 'Node plugin'], [fastBin, fast, 'fast', 'fast path']] as const) {

@@ -166,10 +166,8 @@ export function nftMasqTransaction(input: MasqInput, opts: { recreate?: boolean 
   tx.addChain({ name: NFT_CHAIN, base: NFT_BASE }).flush('chain', NFT_CHAIN).addRules(NFT_CHAIN, rules);
   for (const hook of NOTRACK_HOOKS) {
     const name = NFT_NOTRACK_CHAINS[hook];
-    if (input.vxlanPort === undefined) {
-      if (!opts.recreate) removeChain(tx, name);
-    }
-    else tx.addChain({ name, base: notrackBase(hook) }).flush('chain', name).addRules(name, [notrackRule(input.vxlanPort)]);
+    if (input.vxlanPort !== undefined) tx.addChain({ name, base: notrackBase(hook) }).flush('chain', name).addRules(name, [notrackRule(input.vxlanPort)]);
+    else if (!opts.recreate) removeChain(tx, name); // (recreate removed it above)
   }
   return tx;
 }
