@@ -21,6 +21,7 @@ export const summary = 'N pods ADD then DEL, podwire vs reference bridge+host-lo
 export const flags: FlagSpecs = {
   pods: { type: 'int', default: 100, min: 1, max: 250, help: 'pods per implementation and masq setting (default 100; one /24)' },
   masq: { type: 'string', default: 'off,on', help: 'ipMasq settings to run: off, on or off,on (default off,on)' },
+  concurrency: { type: 'int', default: 1, min: 1, max: 100, help: 'CNI commands in flight at once (default 1: one after another, implementations interleaved pod by pod; N > 1: each implementation alone, N workers, as a runtime starting many pods)' },
   impls: { type: 'string', default: 'podwire-fast,podwire,reference', help: 'podwire-fast (the native client through an agent\'s CNI server), podwire (the Node plugin, also the fallback), podwire+host-local, reference (default podwire-fast,podwire,reference)' },
 };
 
@@ -88,6 +89,9 @@ interface Run {
   results: any[];
   addMs: number[];
   delMs: number[];
+  /** Wall time of the whole ADD and DEL phase (what a runtime starting N pods at once waits). */
+  addWallMs?: number;
+  delWallMs?: number;
 }
 
 const cid = (i: number) => `bench${String(i).padStart(4, '0')}`;
@@ -162,7 +166,7 @@ async function startCniServer(host: string): Promise<{ socket: string; stop: () 
   return { socket: path.join(dir, 'agent.sock'), stop: () => child.kill('SIGKILL') };
 }
 
-async function runMasq(masq: boolean, impls: string[], n: number, bins: { node: string; client: string }, tag: string, podsFor: (impl: string) => string[]): Promise<Run[]> {
+async function runMasq(masq: boolean, impls: string[], n: number, concurrency: number, bins: { node: string; client: string }, tag: string, podsFor: (impl: string) => string[]): Promise<Run[]> {
   const stops: (() => void)[] = [];
   try {
     const runs: Run[] = [];
@@ -179,13 +183,23 @@ async function runMasq(masq: boolean, impls: string[], n: number, bins: { node: 
       }
       runs.push({ impl, variant, masq, host, dataDir, conf, pods: podsFor(impl), bin: impl === 'podwire-fast' ? bins.client : bins.node, results: [], addMs: [], delMs: [] });
     }
-    return await measureRuns(runs, masq, n);
+    return await measureRuns(runs, masq, n, concurrency);
   } finally {
     for (const stop of stops) stop();
   }
 }
 
-async function measureRuns(runs: Run[], masq: boolean, n: number): Promise<Run[]> {
+/** Runs op(0..n-1) with `workers` in flight at once; the wall time of the whole phase. */
+async function phase(n: number, workers: number, op: (i: number) => Promise<void>): Promise<number> {
+  const t0 = performance.now();
+  let next = 0;
+  await Promise.all(Array.from({ length: Math.min(workers, n) }, async () => {
+    while (next < n) await op(next++);
+  }));
+  return performance.now() - t0;
+}
+
+async function measureRuns(runs: Run[], masq: boolean, n: number, concurrency: number): Promise<Run[]> {
   await sleep(SETTLE_MS);
   for (const r of runs) {
     // Warm-up outside the clock: page cache, bridge creation; pod n (spare) is left empty again.
@@ -194,9 +208,17 @@ async function measureRuns(runs: Run[], masq: boolean, n: number): Promise<Run[]
     const del = await invokeFor(r, 'DEL', -1, r.conf);
     if (del.exitCode !== 0) throw new Error(`${r.impl}: warm-up DEL: ${describe(del)}`);
   }
-  for (let i = 0; i < n; i++) for (const r of runs) r.addMs.push(await step(r, 'ADD', i));
-  for (const r of runs) verifyAdded(r, n);
-  for (let i = 0; i < n; i++) for (const r of runs) r.delMs.push(await step(r, 'DEL', i));
+  if (concurrency === 1) {
+    for (let i = 0; i < n; i++) for (const r of runs) r.addMs.push(await step(r, 'ADD', i));
+    for (const r of runs) verifyAdded(r, n);
+    for (let i = 0; i < n; i++) for (const r of runs) r.delMs.push(await step(r, 'DEL', i));
+  } else {
+    // Concurrent: one implementation at a time (they would compete for the CPU), N workers each
+    // taking the next pod; the DEL phase in the reverse order of implementations.
+    for (const r of runs) r.addWallMs = await phase(n, concurrency, async (i) => void (r.addMs[i] = await step(r, 'ADD', i)));
+    for (const r of runs) verifyAdded(r, n);
+    for (const r of [...runs].reverse()) r.delWallMs = await phase(n, concurrency, async (i) => void (r.delMs[i] = await step(r, 'DEL', i)));
+  }
   for (const r of runs) verifyDeleted(r, n);
   for (const r of runs) process.stderr.write(`  ${r.impl.padEnd(19)} ipMasq ${masq ? 'on ' : 'off'}  ADD p50 ${fmt(pct(r.addMs, 50))} ms  DEL p50 ${fmt(pct(r.delMs, 50))} ms  verified\n`);
   return runs;
@@ -260,15 +282,17 @@ function machineLine(): string {
   return `${baseMachine()}; load average at the end ${load}`;
 }
 
-function report(n: number, runs: Run[], floor: Floor): void {
+function report(n: number, runs: Run[], floor: Floor, concurrency = 1): void {
   const rows = [['implementation', 'ipMasq', 'ADD p50', 'ADD p99', 'DEL p50', 'DEL p99', 'ADD total s', 'DEL total s']];
   for (const r of runs) {
     rows.push([r.impl, r.masq ? 'on' : 'off', fmt(pct(r.addMs, 50)), fmt(pct(r.addMs, 99)), fmt(pct(r.delMs, 50)), fmt(pct(r.delMs, 99)), (sum(r.addMs) / 1000).toFixed(2), (sum(r.delMs) / 1000).toFixed(2)]);
   }
   const out = [
-    `podwire bench cni — ${n} pods ADD then DEL per implementation and ipMasq setting (ms per operation, wall time of the plugin process)`,
+    `podwire bench cni — ${n} pods ADD then DEL per implementation and ipMasq setting (ms per operation, wall time of the plugin process)${concurrency > 1 ? `, ${concurrency} in flight at once` : ''}`,
     `machine: ${machineLine()}; ${new Date().toISOString().slice(0, 10)}`,
-    'each implementation in its own fresh host netns, interleaved pod by pod; pod netns created beforehand; verified after each phase',
+    concurrency > 1
+      ? `each implementation in its own fresh host netns, alone, ${concurrency} commands at a time; pod netns created beforehand; verified after each phase`
+      : 'each implementation in its own fresh host netns, interleaved pod by pod; pod netns created beforehand; verified after each phase',
     '',
     table(rows),
     '',
@@ -281,6 +305,9 @@ function report(n: number, runs: Run[], floor: Floor): void {
     ratioRows.push([`${r.impl}/reference`, r.masq ? 'on' : 'off', ratio(r.addMs, ref.addMs, 50), ratio(r.addMs, ref.addMs, 99), ratio(r.delMs, ref.delMs, 50), ratio(r.delMs, ref.delMs, 99)]);
   }
   if (ratioRows.length > 1) out.push(table(ratioRows), '');
+  if (concurrency > 1) {
+    out.push(`phase wall time with ${concurrency} in flight (s): ${runs.map((r) => `${r.impl} ipMasq ${r.masq ? 'on' : 'off'} ADD ${((r.addWallMs ?? 0) / 1000).toFixed(2)} DEL ${((r.delWallMs ?? 0) / 1000).toFixed(2)}`).join('; ')}`, '');
+  }
   out.push('where the time goes (medians, ms):');
   out.push(`  process floor: \`node -e 0\` ${fmt(floor.nodeStart)}; podwire VERSION ${fmt(floor.podwireVersion)} (node start + entry module); reference VERSION ${fmt(floor.referenceVersion)} (Go binary start)`);
   for (const [op, x] of Object.entries(floor.modules)) out.push(`  node + importing podwire's ${op} modules (${OP_MODULES[op as keyof typeof OP_MODULES].join(', ')}) without running them: ${fmt(x)}`);
@@ -299,6 +326,7 @@ export async function run(f: Flags): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('needs root: it creates network namespaces (nothing outside them is touched)');
   if (!fs.existsSync('/usr/lib/cni/bridge')) throw new Error('reference plugins missing (/usr/lib/cni/bridge): apt-get install containernetworking-plugins');
   const n = Number(f.pods);
+  const concurrency = Number(f.concurrency);
   const masqs = listFlag(String(f.masq), ['off', 'on'], 'masq').map((m) => m === 'on');
   const impls = listFlag(String(f.impls), Object.keys(IMPLS), 'impls');
   const stale = listNetns().filter((x) => x.startsWith(PREFIX));
@@ -319,9 +347,9 @@ export async function run(f: Flags): Promise<void> {
     // n pods + 1 spare (warm-up) per implementation, created before any clock starts, reused across masq settings.
     const pods = new Map(impls.map((impl, k) => [impl, Array.from({ length: n + 1 }, (_, i) => newNetns(`i${k}p${i}`, tag))]));
     const runs: Run[] = [];
-    for (const masq of masqs) runs.push(...(await runMasq(masq, impls, n, { node: bin, client }, tag, (impl) => pods.get(impl)!)));
+    for (const masq of masqs) runs.push(...(await runMasq(masq, impls, n, concurrency, { node: bin, client }, tag, (impl) => pods.get(impl)!)));
     const floor = await measureFloor(bin, runs[0].host);
-    report(n, runs, floor);
+    report(n, runs, floor, concurrency);
   } finally {
     dropAll();
     for (const s of SIGNALS) process.off(s, onSignal);

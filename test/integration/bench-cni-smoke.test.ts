@@ -28,8 +28,20 @@ t.test('bench cni: a 3-pod run of podwire-fast, podwire and the reference, masq 
   t.same(benchDirs(), dirsBefore, 'no bench temp dir left');
 });
 
+t.test('bench cni --concurrency: commands in flight at once, each implementation alone, phase wall times', { skip: SKIP_NOT_ROOT || SKIP_NO_REFERENCE }, async (t) => {
+  const dirsBefore = benchDirs();
+  const out = execFileSync('node', [BENCH_MAIN, 'cni', '--pods', '4', '--concurrency', '3', '--masq', 'off'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+  t.match(out, /^podwire bench cni — 4 pods .*, 3 in flight at once$/m, 'title says so');
+  for (const impl of ['podwire-fast', 'podwire', 'reference']) {
+    t.match(out, new RegExp(`^${impl}\\s+off\\s+\\d+(\\.\\d)?\\s+\\d`, 'm'), `${impl} row`);
+    t.match(out, new RegExp(`${impl} ipMasq off ADD \\d+\\.\\d\\d DEL \\d+\\.\\d\\d`), `${impl} phase wall times`);
+  }
+  t.same(listNetns().filter((n) => n.startsWith(PREFIX)), [], 'no bench namespace left');
+  t.same(benchDirs(), dirsBefore, 'no bench temp dir left');
+});
+
 t.test('bench cni: bad flags are usage errors (exit 2) that change nothing', async (t) => {
-  for (const args of [['--pods', '0'], ['--pods', '251'], ['--masq', 'maybe'], ['--impls', 'podwire,flannel'], ['extra']]) {
+  for (const args of [['--concurrency', '0'], ['--concurrency', '101'], ['--pods', '0'], ['--pods', '251'], ['--masq', 'maybe'], ['--impls', 'podwire,flannel'], ['extra']]) {
     const r = spawnSync('node', [BENCH_MAIN, 'cni', ...args], { encoding: 'utf8' });
     t.equal(r.status, 2, `cni ${args.join(' ')} exits 2`);
     t.match(r.stderr, /^bench: /, `cni ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
