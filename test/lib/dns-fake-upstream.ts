@@ -34,14 +34,32 @@ function reply(msg: Buffer, transport: 'udp' | 'tcp', questions: string[]): Buff
   });
 }
 
+/**
+ * A fake upstream on UDP and TCP of one port. With bindPort 0 the UDP port is picked by the kernel
+ * and TCP takes the same number, which another process may hold (EADDRINUSE, seen under CI's
+ * parallel files): then it tries another UDP port, as the DnsServer does.
+ */
 export async function fakeUpstream(host = '127.0.0.1', bindPort = 0): Promise<FakeUpstream> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fakeUpstreamOnce(host, bindPort);
+    } catch (err) {
+      if (bindPort !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 10) throw err;
+    }
+  }
+}
+
+async function fakeUpstreamOnce(host: string, bindPort: number): Promise<FakeUpstream> {
   const sock = dgram.createSocket('udp4');
   const questions: string[] = [];
   sock.on('message', (msg, rinfo) => {
     const answer = reply(msg, 'udp', questions);
     if (answer) sock.send(answer, rinfo.port, rinfo.address);
   });
-  await new Promise<void>((r) => sock.bind(bindPort, host, () => r()));
+  await new Promise<void>((resolve, reject) => {
+    sock.once('error', reject);
+    sock.bind(bindPort, host, () => (sock.off('error', reject), resolve()));
+  });
   const port = sock.address().port;
   const tcp = net.createServer((conn) => {
     let buf = Buffer.alloc(0);
@@ -55,7 +73,15 @@ export async function fakeUpstream(host = '127.0.0.1', bindPort = 0): Promise<Fa
       }
     });
   });
-  await new Promise<void>((r) => tcp.listen(port, host, () => r()));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      tcp.once('error', reject);
+      tcp.listen(port, host, () => (tcp.off('error', reject), resolve()));
+    });
+  } catch (err) {
+    await new Promise<void>((r) => sock.close(() => r()));
+    throw err;
+  }
   const close = async (): Promise<void> => {
     await Promise.all([new Promise<void>((r) => sock.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
   };
