@@ -114,15 +114,15 @@ function handPeer(n: LabNode, peer: LabNode, j: number, vtepMac: string | undefi
   nsExec(n.netns, 'ip', ['route', 'replace', `${podNet(j)}.0/24`, 'via', `${podNet(j)}.0`, 'dev', 'podwire.1', 'onlink']);
 }
 
-/** A pod netns (lab prefix, so the lab's teardown removes it) on cni0 of node i by a veth: IP .2, default via .1. */
-function handPod(lab: Lab, n: LabNode, i: number, mtu: number): string {
-  const pod = `${lab.prefix}${n.name}-p1`;
+/** Pod k (default 1) of node i: a netns (lab prefix, so the lab's teardown removes it) on cni0 by a veth, IP .(k+1), default via .1. */
+function handPod(lab: Lab, n: LabNode, i: number, mtu: number, k = 1): string {
+  const pod = `${lab.prefix}${n.name}-p${k}`;
   createNetns(pod);
-  const host = `veth${n.name}p1`;
+  const host = `veth${n.name}p${k}`;
   nsExec(n.netns, 'ip', ['link', 'add', host, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', pod]);
   nsExec(n.netns, 'ip', ['link', 'set', host, 'master', 'cni0', 'up']);
   nsExec(pod, 'ip', ['link', 'set', 'lo', 'up']);
-  nsExec(pod, 'ip', ['addr', 'add', `${podNet(i)}.2/24`, 'dev', 'eth0']);
+  nsExec(pod, 'ip', ['addr', 'add', `${podNet(i)}.${k + 1}/24`, 'dev', 'eth0']);
   nsExec(pod, 'ip', ['link', 'set', 'eth0', 'up']);
   nsExec(pod, 'ip', ['route', 'add', 'default', 'via', `${podNet(i)}.1`]);
   return pod;
@@ -173,17 +173,7 @@ function bareBridge(): Pair {
   try {
     const n = lab.nodes[0]!;
     handNode(n, 1, false);
-    const pods = [1, 2].map((k) => {
-      const pod = `${lab.prefix}${n.name}-p${k}`;
-      createNetns(pod);
-      const host = `veth${n.name}p${k}`;
-      nsExec(n.netns, 'ip', ['link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', pod]);
-      nsExec(n.netns, 'ip', ['link', 'set', host, 'master', 'cni0', 'up']);
-      nsExec(pod, 'ip', ['link', 'set', 'lo', 'up']);
-      nsExec(pod, 'ip', ['addr', 'add', `${podNet(1)}.${k + 1}/24`, 'dev', 'eth0']);
-      nsExec(pod, 'ip', ['link', 'set', 'eth0', 'up']);
-      return pod;
-    });
+    const pods = [1, 2].map((k) => handPod(lab, n, 1, 1500, k));
     return { lab, client: pods[0]!, server: pods[1]!, serverIp: `${podNet(1)}.3`, teardown: () => lab.destroy() };
   } catch (err) {
     lab.destroy();
