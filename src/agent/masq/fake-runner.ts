@@ -2,7 +2,7 @@
 // iptables/ip6tables (nat table) for the command forms masq.ts uses. The real runners are
 // src/exec/runner.ts's.
 import { CommandError, type CommandResult, type CommandRunner } from '../../exec/runner.js';
-import { IPT_CHAIN, NFT_CHAIN, NFT_NOTRACK_CHAINS, NFT_TABLE } from './render.js';
+import { IPT_CHAIN, NFT_CHAIN, NFT_CHAIN_SPECS, NFT_TABLE } from './render.js';
 
 interface IptState {
   chain: string[] | undefined;
@@ -12,7 +12,7 @@ interface IptState {
 const ok = (stdout = ''): CommandResult => ({ code: 0, stdout, stderr: '' });
 const fail = (stderr: string): CommandResult => ({ code: 1, stdout: '', stderr });
 /** The chains the fake knows: the masquerade chain and the notrack chains. */
-const NFT_NAMES = [NFT_CHAIN, ...Object.values(NFT_NOTRACK_CHAINS)];
+const NFT_NAMES = NFT_CHAIN_SPECS.map(([name]) => name);
 
 interface NftChainState {
   rules: string[];

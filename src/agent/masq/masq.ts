@@ -17,7 +17,7 @@
 import fs from 'node:fs';
 import type { Family } from '../../net/ip.js';
 import {
-  IPT_CHAIN, NFT_CHAIN, NFT_CHAIN_SPEC, NFT_NOTRACK_CHAINS, NFT_NOTRACK_SPECS, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
+  IPT_CHAIN, NFT_CHAIN, NFT_CHAIN_SPECS, NFT_TABLE, iptablesBinary, planFamilies, renderIptablesMasq,
   renderIptablesMasqRemove, renderNftMasq, renderNftMasqRemove, type MasqInput, type MasqMode,
 } from './render.js';
 import { CommandError, type CommandRunner } from '../../exec/runner.js';
@@ -44,9 +44,6 @@ export interface MasqObservation {
 }
 
 const FAMILIES = [4, 6] as const;
-/** Our nftables chains, each with the `type … hook … priority …;` it must have. */
-const NFT_CHAINS: [string, string][] = [[NFT_CHAIN, NFT_CHAIN_SPEC], ...Object.values(NFT_NOTRACK_CHAINS).map((c): [string, string] => [c, NFT_NOTRACK_SPECS[c]!])];
-
 /** Each of our nft chains as `nft list chain` prints it (undefined: absent). */
 type NftListing = Map<string, string | undefined>;
 const listingText = (l: NftListing): string | undefined =>
@@ -157,7 +154,7 @@ export class Masquerade {
     const text = listingText(listing);
     if (text !== undefined && this.lastNft?.script === script && this.lastNft.listing === text) return false;
     // One of our chains with another type/hook/priority cannot be updated in place (EOPNOTSUPP).
-    const recreate = NFT_CHAINS.some(([name, spec]) => listing.get(name) !== undefined && !listing.get(name)!.includes(spec));
+    const recreate = NFT_CHAIN_SPECS.some(([name, spec]) => listing.get(name) !== undefined && !listing.get(name)!.includes(spec));
     this.nftApply(recreate ? renderNftMasq(input, { recreate }) : script, 'sync');
     const after = this.nftListing();
     if (after.get(NFT_CHAIN) === undefined) throw new CommandError(`masquerade: nft -f succeeded but chain ${NFT_CHAIN} is not listed`, 'VERIFY_FAILED');
@@ -176,7 +173,7 @@ export class Masquerade {
   /** Our chains as `nft list chain` prints them; a chain (or the table) that does not exist is undefined. */
   private nftListing(): NftListing {
     const out: NftListing = new Map();
-    for (const [name] of NFT_CHAINS) {
+    for (const [name] of NFT_CHAIN_SPECS) {
       const args = ['list', 'chain', 'inet', NFT_TABLE, name];
       const r = this.runner.run('nft', args);
       if (r.code === 0) out.set(name, r.stdout);

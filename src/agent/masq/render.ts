@@ -162,7 +162,7 @@ function nftRule(r: MasqRule): Rule {
 export function nftMasqTransaction(input: MasqInput, opts: { recreate?: boolean } = {}): Transaction {
   const rules = planFamilies(input).flatMap(masqRules).map(nftRule);
   const tx = new Transaction(NFT_TABLE).addTable();
-  if (opts.recreate) for (const name of [NFT_CHAIN, ...NOTRACK_HOOKS.map((h) => NFT_NOTRACK_CHAINS[h])]) removeChain(tx, name);
+  if (opts.recreate) for (const [name] of NFT_CHAIN_SPECS) removeChain(tx, name);
   tx.addChain({ name: NFT_CHAIN, base: NFT_BASE }).flush('chain', NFT_CHAIN).addRules(NFT_CHAIN, rules);
   for (const hook of NOTRACK_HOOKS) {
     const name = NFT_NOTRACK_CHAINS[hook];
@@ -174,8 +174,14 @@ export function nftMasqTransaction(input: MasqInput, opts: { recreate?: boolean 
 
 const NOTRACK_HOOKS = ['prerouting', 'output'] as const;
 const notrackBase = (hook: (typeof NOTRACK_HOOKS)[number]): BaseChainSpec => ({ type: 'filter', hook, priority: 'raw' });
-/** The notrack chains' `type … hook … priority …;`, as `nft list chain` prints them (masq.ts looks for them). */
-export const NFT_NOTRACK_SPECS: Record<string, string> = Object.fromEntries(NOTRACK_HOOKS.map((h) => [NFT_NOTRACK_CHAINS[h], baseSpecText(notrackBase(h))]));
+/**
+ * All of our nft chains, each with the `type … hook … priority …;` it must have, as `nft list
+ * chain` prints it: the masquerade chain, then the notrack chains (masq.ts lists and checks them).
+ */
+export const NFT_CHAIN_SPECS: readonly (readonly [string, string])[] = [
+  [NFT_CHAIN, NFT_CHAIN_SPEC],
+  ...NOTRACK_HOOKS.map((h) => [NFT_NOTRACK_CHAINS[h], baseSpecText(notrackBase(h))] as const),
+];
 
 function notrackRule(port: number): Rule {
   return { matches: [{ kind: 'l4proto', proto: 'udp' }, { kind: 'dport', port }], action: { kind: 'notrack' }, comment: 'podwire: VXLAN outer packets, not tracked' };
@@ -203,8 +209,8 @@ function removeChain(tx: Transaction, name: string): Transaction {
 
 /** Removes only our chains (masquerade and notrack); the table stays (it is shared). Needs the table to exist. */
 export function nftMasqRemoveTransaction(): Transaction {
-  const tx = removeChain(new Transaction(NFT_TABLE), NFT_CHAIN);
-  for (const hook of NOTRACK_HOOKS) removeChain(tx, NFT_NOTRACK_CHAINS[hook]);
+  const tx = new Transaction(NFT_TABLE);
+  for (const [name] of NFT_CHAIN_SPECS) removeChain(tx, name);
   return tx;
 }
 
