@@ -50,14 +50,12 @@ t.test('ipamOrphans', async (t) => {
 });
 
 t.test('expectedNftChains: masquerade, VXLAN notrack with a VXLAN device, the proxy once synced', async (t) => {
-  const base = { masqMode: 'nftables' as const, proxyMode: 'none' as const, proxySynced: false };
+  const base = { masqMode: 'nftables' as const, proxyMode: 'none' as const, proxySynced: false, vxlanDevice: true };
   const notrack = ['overlay-notrack-in', 'overlay-notrack-out'];
-  t.same(expectedNftChains({ ...base, backend: 'vxlan' }), ['pod-masquerade', ...notrack]);
-  t.same(expectedNftChains({ ...base, backend: 'auto' }), ['pod-masquerade', ...notrack], 'auto keeps the VXLAN device');
-  t.same(expectedNftChains({ ...base, backend: 'host-gw' }), ['pod-masquerade'], 'host-gw: no VXLAN device, no notrack chains');
-  t.same(expectedNftChains({ ...base, backend: 'vxlan', vxlanNotrack: false }), ['pod-masquerade'], '--vxlan-notrack off');
-  t.same(expectedNftChains({ ...base }), ['pod-masquerade'], 'before registration the backend is unknown');
-  t.same(expectedNftChains({ ...base, masqMode: 'iptables', backend: 'vxlan' }), [], 'iptables masq mode: none in nft');
-  t.ok(expectedNftChains({ ...base, backend: 'vxlan', proxyMode: 'nftables', proxySynced: true }).includes('svc-nat-prerouting'));
-  t.notOk(expectedNftChains({ ...base, backend: 'vxlan', proxyMode: 'nftables', proxySynced: false }).includes('svc-nat-prerouting'), 'proxy not synced yet');
+  t.same(expectedNftChains(base), ['pod-masquerade', ...notrack], 'a VXLAN device (backend vxlan, or auto)');
+  t.same(expectedNftChains({ ...base, vxlanDevice: false }), ['pod-masquerade'], 'no VXLAN device (host-gw, or before registration): no notrack chains');
+  t.same(expectedNftChains({ ...base, vxlanNotrack: false }), ['pod-masquerade'], '--vxlan-notrack off');
+  t.same(expectedNftChains({ ...base, masqMode: 'iptables' }), [], 'iptables masq mode: none in nft');
+  t.ok(expectedNftChains({ ...base, proxyMode: 'nftables', proxySynced: true }).includes('svc-nat-prerouting'));
+  t.notOk(expectedNftChains({ ...base, proxyMode: 'nftables', proxySynced: false }).includes('svc-nat-prerouting'), 'proxy not synced yet');
 });

@@ -10,6 +10,7 @@ import type { ServiceProxy } from '../service-proxy.js';
 import type { Handle } from '../../netlink/handle.js';
 import type { ProxyMode } from '../../proxy/backend.js';
 import { desiredNetwork } from '../network/desired.js';
+import type { DesiredNetwork } from '../network/types.js';
 import { execRunner, type CommandRunner } from '../../exec/runner.js';
 import { NFT_MASQ_CHAIN, NFT_NOTRACK_CHAINS, NFT_TABLE } from '../../exec/names.js';
 import { CHAINS } from '../../proxy/nft/layout.js';
@@ -105,21 +106,21 @@ export function ipamOrphans(dataDir: string, now: number, holds: (ip: string) =>
 
 /**
  * The chains of table inet podwire this node should have: the masquerade chain (nftables masq
- * mode), the VXLAN notrack chains (also with a VXLAN device: any backend but host-gw, unless
- * --vxlan-notrack off), and the proxy's base and fixed chains once it has synced.
+ * mode), the VXLAN notrack chains (also when the network plan has a VXLAN device, as the agent's
+ * sync writes them, unless --vxlan-notrack off), and the proxy's base and fixed chains once it has synced.
  */
-export function expectedNftChains(o: { masqMode: 'nftables' | 'iptables'; vxlanNotrack?: boolean; backend?: string; proxyMode: ProxyMode | 'none'; proxySynced: boolean }): string[] {
+export function expectedNftChains(o: { masqMode: 'nftables' | 'iptables'; vxlanNotrack?: boolean; vxlanDevice: boolean; proxyMode: ProxyMode | 'none'; proxySynced: boolean }): string[] {
   const want: string[] = [];
   if (o.masqMode === 'nftables') want.push(NFT_MASQ_CHAIN);
-  if (o.masqMode === 'nftables' && o.vxlanNotrack !== false && o.backend !== undefined && o.backend !== 'host-gw') want.push(...Object.values(NFT_NOTRACK_CHAINS));
+  if (o.masqMode === 'nftables' && o.vxlanNotrack !== false && o.vxlanDevice) want.push(...Object.values(NFT_NOTRACK_CHAINS));
   if (o.proxySynced && o.proxyMode === 'nftables') want.push(...Object.values(CHAINS));
   if (o.proxySynced && o.proxyMode === 'ipvs') want.push(...Object.values(IPVS_CHAINS));
   return want;
 }
 
-function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner): DoctorFacts['nft'] {
+function nftFacts(deps: DoctorRouteDeps, runner: CommandRunner, desired: DesiredNetwork | undefined): DoctorFacts['nft'] {
   const want = expectedNftChains({
-    masqMode: deps.masqMode, vxlanNotrack: deps.vxlanNotrack, backend: deps.agent.state.backend,
+    masqMode: deps.masqMode, vxlanNotrack: deps.vxlanNotrack, vxlanDevice: desired?.vxlan !== undefined,
     proxyMode: deps.proxyMode, proxySynced: deps.proxy()?.status.lastSync !== undefined,
   });
   if (!want.length) return undefined;
@@ -198,7 +199,7 @@ export function gatherDoctorFacts(deps: DoctorRouteDeps, runner: CommandRunner =
     bridgeAddrs: bridge ? deps.handle.addrList({ ifindex: bridge.index }).filter((a) => !a.cidr.includes(':')).map((a) => a.cidr) : [],
     ...(outOfSync ? { outOfSync } : {}),
     ...(outOfSyncError ? { outOfSyncError } : {}),
-    ...(() => { const nft = nftFacts(deps, runner); return nft ? { nft } : {}; })(),
+    ...(() => { const nft = nftFacts(deps, runner, desired); return nft ? { nft } : {}; })(),
     cni: readCniConf(deps.cniConfDir),
     // A reservation is live while a pod of this node holds it, even one left outside a podCIDR
     // that changed since (its veth is here): the range is the cluster CIDR, not the podCIDR.
