@@ -3,7 +3,10 @@
 // locks) for the native client (native/podwire-cni.c), which prints the answer and exits with its
 // status. Requests for one container ID run one after another, in arrival order (a DEL that comes
 // while its ADD runs waits for it); different containers' requests overlap; a bounded number wait
-// at all, beyond which the answer is CNI error 11 (try again later) at once.
+// at all, beyond which the answer is CNI error 11 (try again later) at once. With a CniDel, a DEL
+// is answered once the pod is cut off and finished in the background (cni-del.ts); the container's
+// next request waits for that too, and an ADD that finds no free IP while DELs are still releasing
+// theirs is retried once they have.
 //
 // Wire format (a contract with the C client):
 //   request  POST /v1/cni, application/json {"env": {"CNI_COMMAND": "ADD", ...}, "stdin": "<config>"}
@@ -12,7 +15,8 @@
 //            other 4xx/5xx: the request itself was refused (the client answers CNI error 4 / 11)
 import type { FastifyInstance } from 'fastify';
 import { CNI_ERR, CniError } from '../cni/errors.js';
-import { errorVersion, executeCni, type CniOutcome } from '../cni/dispatch.js';
+import { errorVersion, executeCni, type CniHooks, type CniOutcome } from '../cni/dispatch.js';
+import type { CniDel } from './cni-del.js';
 
 /** A request's limits: a CNI config is small (the plugin itself refuses stdin over 16 MiB). */
 export const CNI_STDIN_LIMIT = 16 << 20;
@@ -24,7 +28,9 @@ export interface CniServerOptions {
   /** Requests admitted at once, running or waiting (default 64); more get CNI error 11. */
   maxPending?: number;
   /** The command runner (tests); default the plugin's own dispatch. */
-  execute?: (vars: Readonly<Record<string, string>>, stdin: string) => Promise<CniOutcome>;
+  execute?: (vars: Readonly<Record<string, string>>, stdin: string, hooks?: CniHooks) => Promise<CniOutcome>;
+  /** Fast DELs (answered once the pod is cut off); without it a DEL does all its work before answering. */
+  del?: CniDel;
   /** After each request (metrics, logs). */
   onDone?: (r: { command: string; code: number; seconds: number }) => void;
 }
@@ -70,8 +76,8 @@ export class CniServer {
   }
 
   /** For /v1/status: requests answered (failed: a CNI error; refused: over the limit) and in flight. */
-  stats(): { requests: number; failed: number; refused: number; inFlight: number } {
-    return { ...this.counts, inFlight: this.pending };
+  stats(): { requests: number; failed: number; refused: number; inFlight: number; del?: ReturnType<CniDel['stats']> } {
+    return { ...this.counts, inFlight: this.pending, ...(this.opts.del ? { del: this.opts.del.stats() } : {}) };
   }
 
   /** Runs one request in its container's order; never throws. */
@@ -87,9 +93,23 @@ export class CniServer {
     // VERSION, STATUS and GC name no container: they need no order.
     const key = req.env.CNI_CONTAINERID ?? '';
     const before = key ? this.tails.get(key) : undefined;
-    const mine = (before ?? Promise.resolve()).then(() => this.execute(req.env, req.stdin));
-    const tail = mine.catch(() => undefined);
-    if (key) this.tails.set(key, tail);
+    let settled: Promise<void> | undefined;
+    const del = this.opts.del;
+    const hooks: CniHooks | undefined = del && {
+      del: (env, conf) => {
+        settled = del.detach(req.env, req.stdin, env, conf);
+        settled.catch(() => undefined); // handled: CniDel reports its failures, and the tail below waits for it
+      },
+    };
+    const mine = (before ?? Promise.resolve()).then(() => this.run(command, req, hooks));
+    const tail = mine.then(() => settled).catch(() => undefined);
+    if (key) {
+      this.tails.set(key, tail);
+      // Forgotten once done, DEL's background part included (unless a later request queued behind it).
+      void tail.then(() => {
+        if (this.tails.get(key) === tail) this.tails.delete(key);
+      });
+    }
     let out: CniOutcome | undefined;
     try {
       out = await mine.catch((err: unknown) => {
@@ -101,9 +121,16 @@ export class CniServer {
       this.pending--;
       this.counts.requests++;
       if (out?.code !== 0) this.counts.failed++;
-      if (key && this.tails.get(key) === tail) this.tails.delete(key);
       this.opts.onDone?.({ command, code: out?.code ?? 1, seconds: (performance.now() - t0) / 1000 });
     }
+  }
+
+  /** One command; an ADD that found no free IP is run again once pending DELs have released theirs. */
+  private async run(command: string, req: CniRequestBody, hooks: CniHooks | undefined): Promise<CniOutcome> {
+    const out = await this.execute(req.env, req.stdin, hooks);
+    if (command !== 'ADD' || out.code === 0 || !this.opts.del?.pending || errorCode(out.stdout) !== CNI_ERR.IPAM_EXHAUSTED) return out;
+    await this.opts.del.drain();
+    return this.execute(req.env, req.stdin, hooks);
   }
 
   /** POST /v1/cni on the local API. */
@@ -118,5 +145,13 @@ export class CniServer {
       const out = await this.handle(body);
       return reply.code(200).header('x-cni-exit', String(out.code)).type('text/plain').send(out.stdout);
     });
+  }
+}
+
+function errorCode(stdout: string): number | undefined {
+  try {
+    return (JSON.parse(stdout) as { code?: number }).code;
+  } catch {
+    return undefined;
   }
 }

@@ -22,6 +22,7 @@ import { parseListen, startMetricsServer, type MetricsServer } from './metrics-s
 import { collectGarbage } from './runtime.js';
 import { startLocalApi } from './local-api.js';
 import { CniServer } from './cni-server.js';
+import { CniDel } from './cni-del.js';
 import type { DebugDeps } from './debug/routes.js';
 import { debugEndpointUrl, DEFAULT_DEBUG_PORT, parseDebugListen, startDebugEndpoint, type DebugEndpoint } from './debug-endpoint.js';
 import { loadOrCreateDebugCert } from './debug-cert.js';
@@ -77,6 +78,7 @@ const FLAGS: FlagSpecs = {
   'dns-ttl': { type: 'int', default: 5, min: 0, max: 3600, help: 'TTL of cluster DNS answers, seconds (CoreDNS\'s ttl)' },
   'dns-negative-ttl': { type: 'int', default: 1, min: 0, max: 3600, help: 'how long NXDOMAIN/NODATA may be cached, seconds (the SOA\'s TTL and minimum)' },
   'cni-server': { type: 'enum', choices: ['on', 'off'], default: 'on', help: 'run CNI commands for the native CNI client on the local socket (POST /v1/cni: no Node start per pod); off: the client runs the Node plugin itself' },
+  'cni-fast-del': { type: 'enum', choices: ['on', 'off'], default: 'on', help: 'answer a CNI DEL once the pod\'s veth is down, then delete the veths of many DELs in one request and release their IPs (journal in --run-dir/cni-del); off: each DEL deletes its veth before answering' },
   'dns-pods': { type: 'enum', choices: ['insecure', 'verified', 'disabled'], default: 'insecure', help: 'pod records a-b-c-d.NS.pod.ZONE, as CoreDNS\'s pods option' },
 };
 
@@ -146,6 +148,8 @@ interface AgentOptions {
   installCni?: { binDir: string; confDir: string };
   /** --cni-server on: the CNI fast path on the local socket. */
   cniServer: boolean;
+  /** --cni-fast-del on: DELs answered once the pod is cut off (src/agent/cni-del.ts). */
+  cniFastDel: boolean;
   metricsListen?: { host: string; port: number };
   ipamDataDir: string;
   cniConfDir: string;
@@ -191,6 +195,7 @@ function optionsFrom(flags: Record<string, unknown>): AgentOptions {
     publicIp: flags['public-ip'] as string | undefined,
     installCni: flags['install-cni'] ? { binDir: flags['cni-bin-dir'] as string, confDir: flags['cni-conf-dir'] as string } : undefined,
     cniServer: flags['cni-server'] === 'on',
+    cniFastDel: flags['cni-fast-del'] === 'on',
     metricsListen,
     ipamDataDir: path.resolve(flags['ipam-data-dir'] as string),
     cniConfDir: path.resolve(flags['cni-conf-dir'] as string),
@@ -241,13 +246,16 @@ async function serve(o: AgentOptions): Promise<number> {
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
   // The local socket and the HTTPS debug endpoint serve the same routes and the same /v1/status.
   const debug = debugDeps(o, agent, handle, running);
-  const cni = o.cniServer ? new CniServer({ onDone: (r) => log.debug(r, 'CNI request') }) : undefined;
+  const cniDel = startCniDel(o, log);
+  const cni = o.cniServer ? new CniServer({ onDone: (r) => log.debug(r, 'CNI request'), ...(o.cniFastDel ? { del: cniDel } : {}) }) : undefined;
   const status = () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), cni: cni?.stats(), process: processStats(), ...networkDrift(agent) });
   const api = await startLocalApi({ socketPath: o.socketPath, client, state: status, debug, ...(cni ? { cni } : {}), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
   const debugServer = o.debugListen ? await serveDebug(o, underlay.ip, client, status, debug, log) : undefined;
   if (debugServer) published.debugEndpoint = { url: debugEndpointUrl(debugServer.address, underlay.ip), certSha256: debugServer.certSha256 };
-  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), running.dns?.stop(), api.close(), metricsServer?.close(), debugServer?.close()], () => {
+  // cniDel.drain(): the DELs answered and not finished yet get their veths deleted, their IPs released.
+  onShutdownSignals(log, () => [agent.stop(), running.proxy?.stop(), running.dns?.stop(), api.close(), cniDel.drain(), metricsServer?.close(), debugServer?.close()], () => {
+    cniDel.close();
     client.close();
     handle.close();
   });
@@ -265,6 +273,17 @@ async function serve(o: AgentOptions): Promise<number> {
   }
   running.dns = startNodeDns(o, agent.state, { client, handle, log }, metrics);
   return -1;
+}
+
+/** Fast DELs' state; the DELs a killed agent answered and did not finish are finished first. */
+function startCniDel(o: AgentOptions, log: pino.Logger): CniDel {
+  const del = new CniDel({
+    journalDir: path.join(o.runDir, 'cni-del'),
+    onError: (err, who) => log.error({ err: err.message, ...who }, 'CNI DEL: finishing it failed; its journal entry stays for the next start (CNI GC also releases it)'),
+  });
+  const finished = del.replay();
+  if (finished > 0) log.info({ finished }, 'CNI DEL: finished the DELs a previous agent had answered');
+  return del;
 }
 
 /** The node-local cluster DNS, once registration gave the cluster DNS address and this node's podCIDR. */

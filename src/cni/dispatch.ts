@@ -18,7 +18,17 @@ function requireVersion(conf: NetConf, command: string, min: string): void {
   }
 }
 
-export async function runCommand(env: CniEnv, stdin: string): Promise<unknown> {
+/** What the node agent does its own way (src/agent/cni-server.ts); the plugin passes none. */
+export interface CniHooks {
+  /**
+   * DEL's local cleanup: returns once the pod is cut off (the runtime may be answered), and finishes
+   * the rest (veth deletion, masquerade entry, IP) itself (src/agent/cni-del.ts). Throws when
+   * nothing could be done: the DEL fails and the runtime retries it.
+   */
+  del?: (env: CniEnv, conf: NetConf) => void;
+}
+
+export async function runCommand(env: CniEnv, stdin: string, hooks: CniHooks = {}): Promise<unknown> {
   if (env.command === 'VERSION') return versionResult();
   const { parseConfig } = await import('./config.js');
   const conf = parseConfig(stdin, { cniArgs: env.args });
@@ -37,7 +47,8 @@ export async function runCommand(env: CniEnv, stdin: string): Promise<unknown> {
       return formatResult(result, conf.cniVersion);
     }
     case 'DEL':
-      (await import('./del.js')).cmdDel(env, conf);
+      if (hooks.del) hooks.del(env, conf);
+      else (await import('./del.js')).cmdDel(env, conf);
       // After the local cleanup: a control plane that is down makes DEL fail (the runtime retries;
       // DEL is idempotent), but never leaves the node half cleaned.
       if (conf.controlPlane) await (await import('./register.js')).unregisterPod(conf.controlPlane, env);
@@ -93,9 +104,9 @@ export interface CniOutcome {
  * One plugin run from its environment (only the CNI_* variables are read) and its stdin. Never
  * throws: every failure is a CNI error in the config's cniVersion.
  */
-export async function executeCni(vars: Readonly<Record<string, string | undefined>>, stdin: string): Promise<CniOutcome> {
+export async function executeCni(vars: Readonly<Record<string, string | undefined>>, stdin: string, hooks?: CniHooks): Promise<CniOutcome> {
   try {
-    const out = await runCommand(parseEnv(vars), stdin);
+    const out = await runCommand(parseEnv(vars), stdin, hooks);
     return { code: 0, stdout: out === undefined ? '' : JSON.stringify(out) + '\n' };
   } catch (err) {
     const e = asCniError(err, CNI_ERR.KERNEL);

@@ -4,7 +4,7 @@
 import { NETLINK_GENERIC, NETLINK_ROUTE } from './constants.js';
 import { NetlinkSocket } from './socket.js';
 import type { SocketOptions } from './transport.js';
-import { linkAdd, linkDel, linkFind, linkGet, linkList, linkSet, linkSetBridgePort, type Link, type LinkChanges, type LinkRef, type LinkSpec } from './link.js';
+import { linkAdd, linkDel, linkDelGroup, linkDelGroupAsync, linkFind, linkGet, linkList, linkSet, linkSetBridgePort, type Link, type LinkChanges, type LinkRef, type LinkSpec } from './link.js';
 import { addrAdd, addrBatch, addrDel, addrList, addrReplace, type Address, type AddressSpec } from './address.js';
 import { routeAdd, routeDel, routeGet, routeList, routeReplace, type Route, type RouteFilter, type RouteLookup, type RouteQuery, type RouteSpec } from './route.js';
 import { neighDel, neighList, neighReplace, type Neigh, type NeighSpec } from './neigh.js';
@@ -43,6 +43,9 @@ export class Handle {
   linkFind(ref: LinkRef): Link | undefined { return linkFind(this.route, ref); }
   linkAdd(spec: LinkSpec): void { linkAdd(this.route, spec); }
   linkDel(ref: LinkRef): void { linkDel(this.route, ref); }
+  linkDelGroup(group: number): void { linkDelGroup(this.route, group); }
+  /** The group's deletion with the kernel's wait off this thread; nothing else may use this handle meanwhile. */
+  linkDelGroupAsync(group: number): Promise<void> { return linkDelGroupAsync(this.route, group); }
   linkSet(ref: LinkRef, changes: LinkChanges): void { linkSet(this.route, ref, changes); }
   linkSetBridgePort(ref: LinkRef, changes: { hairpin?: boolean }): void { linkSetBridgePort(this.route, ref, changes); }
 

@@ -63,6 +63,19 @@ export class NetlinkSocket {
     return this.roundTrip(type, NLM_F_REQUEST | NLM_F_ACK | flags, payload, ctx);
   }
 
+  /**
+   * exec, with the kernel's handling of the request off this thread (Transport.sendAsync): for a
+   * request that waits in the kernel. The reply is read as exec reads it once the send returned (the
+   * kernel has queued it by then). The socket must not be used for anything else meanwhile.
+   */
+  async execAsync(type: number, flags: number, payload: Buffer, ctx: RequestContext): Promise<NlMsg[]> {
+    const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
+    const datagram = encodeMsg({ type, flags: NLM_F_REQUEST | NLM_F_ACK | flags, seq, pid: 0, payload });
+    if (this.transport.sendAsync) await this.transport.sendAsync(datagram);
+    else this.transport.send(datagram);
+    return this.collect(seq, ctx);
+  }
+
   /** A dump: all parts until NLMSG_DONE; an interrupted dump (table changed meanwhile) is redone. */
   dump(type: number, payload: Buffer, ctx: RequestContext): NlMsg[] {
     for (let attempt = 1; ; attempt++) {
@@ -125,6 +138,10 @@ export class NetlinkSocket {
   private roundTrip(type: number, flags: number, payload: Buffer, ctx: RequestContext): NlMsg[] {
     const seq = (this.seq = (this.seq + 1) & 0x7fffffff);
     this.transport.send(encodeMsg({ type, flags, seq, pid: 0, payload }));
+    return this.collect(seq, ctx);
+  }
+
+  private collect(seq: number, ctx: RequestContext): NlMsg[] {
     const replies: NlMsg[] = [];
     let interrupted = false;
     for (;;) {

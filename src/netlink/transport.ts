@@ -6,6 +6,8 @@ import { withNetns, type NetnsRef, type NetnsSpec } from '../netns/netns.js';
 export interface Transport {
   readonly portId: number;
   send(datagram: Buffer): void;
+  /** send, without blocking this thread while the kernel handles the request (optional: else send). */
+  sendAsync?(datagram: Buffer): Promise<void>;
   /** Block until one datagram arrives (or the receive timeout elapses: then ETIMEDOUT/EAGAIN). */
   recv(): Buffer;
   close(): void;
@@ -53,6 +55,12 @@ export class KernelTransport implements Transport {
     const kernel = Buffer.alloc(12);
     kernel.writeUInt16LE(libc.AF_NETLINK, 0);
     libc.sendto(this.fd, datagram, kernel);
+  }
+
+  async sendAsync(datagram: Buffer): Promise<void> {
+    const kernel = Buffer.alloc(12);
+    kernel.writeUInt16LE(libc.AF_NETLINK, 0);
+    await libc.sendtoAsync(this.fd, datagram, kernel);
   }
 
   recv(): Buffer {

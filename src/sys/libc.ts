@@ -112,6 +112,22 @@ export function sendto(fd: number, buf: Buffer, addr: Buffer): number {
   return check(c.sendto(fd, buf, buf.length, 0, addr, addr.length), 'sendto');
 }
 
+/**
+ * sendto(2) on a thread of libuv's pool (koffi's asynchronous call): for a netlink request the
+ * kernel does all its work inside sendto, so one that waits (deleting links waits for an RCU grace
+ * period) does not stop this thread. errno is that thread's, not readable here: a failure says so.
+ */
+export function sendtoAsync(fd: number, buf: Buffer, addr: Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    c.sendto.async(fd, buf, buf.length, 0, addr, addr.length, (err: unknown, ret: number | bigint) => {
+      if (err) return reject(err as Error);
+      const n = Number(ret);
+      if (n < 0) return reject(new Error(`sendto on fd ${fd} failed (on a worker thread: its errno is not known here)`));
+      resolve(n);
+    });
+  });
+}
+
 /** recv(2); returns the byte count (with MSG_TRUNC: the real datagram size, which may exceed buf). */
 export function recv(fd: number, buf: Buffer, flags = 0): number {
   for (;;) {

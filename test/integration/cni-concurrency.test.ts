@@ -66,6 +66,11 @@ for (const [v, fast] of [[PODWIRE, false], [PODWIRE, true], [REFERENCE, false]] 
     t.comment(`${PODS} concurrent DELs: ${Math.round(delMs)} ms`);
     t.ok(delMs < TIME_LIMIT_MS, `DEL phase within ${TIME_LIMIT_MS} ms`);
     t.same(dels.flatMap((r, i) => (r.exitCode === 0 ? [] : [`pod ${i}: ${describe(r)}`])), [], 'every DEL succeeded');
+    // The fast path answers a DEL once the pod is cut off and deletes the veths after (cni-del.ts).
+    if (agent) {
+      await agent.settled(30_000);
+      t.ok(((await agent.status()).del?.batches ?? 0) < PODS, `the agent deleted the ${PODS} veths in ${(await agent.status()).del?.batches} requests`);
+    }
     t.same(veths(host).map((l) => l.ifname), [], 'no veth left in the host netns');
     t.same(reservations(dataDir), [], 'no reservation left');
     t.same(strayTmpFiles(dataDir), [], 'no temp file left');

@@ -91,6 +91,7 @@ t.test('fast path and Node plugin: same results, errors and kernel state; fallba
   t.equal(d1.exitCode, 0, `the fast path DELs the Node plugin's pod: ${describe(d1)}`);
   t.equal(d2.exitCode, 0, `the Node plugin DELs the fast path's pod: ${describe(d2)}`);
   t.equal(await agent.requests(), before + 3, 'CHECK, CHECK, DEL through the agent');
+  await agent.settled();
   t.same(reservations(dataDir), [], 'no reservation left');
   t.same(hostVeths(), [], 'no host veth left');
 
@@ -153,6 +154,7 @@ t.test('fast path and Node plugin: same results, errors and kernel state; fallba
     t.equal(retry.exitCode, 0, `the retried ADD: ${describe(retry)}`);
     const del = await call(fastBin, 'DEL', pod, 'held');
     t.equal(del.exitCode, 0, `DEL: ${describe(del)}`);
+    await agent.settled();
     t.same(reservations(dataDir), [], 'nothing left');
   });
   t.ok(fs.existsSync(asNetnsPath(node)), 'the node netns is still there');

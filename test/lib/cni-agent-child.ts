@@ -5,8 +5,9 @@
 // (POST /v1/cni). GET /v1/status answers {"cniRequests": N}. With hold-ms, an ADD whose
 // CNI_CONTAINERID starts with "hold" is answered only after hold-ms (the test kills this process
 // in between: an agent gone mid-request after doing the work). With a third argument "bare" there
-// is no control plane (configs without controlPlane: bench cni's fast-path runs). Prints "ready"
-// once serving.
+// is no control plane (configs without controlPlane: bench cni's fast-path runs). DELs are the
+// agent's fast ones (src/agent/cni-del.ts, journal in DIR/cni-del, replayed at start) unless
+// CNI_AGENT_SYNC_DEL=1; CNI_AGENT_DEL_BATCH_MS holds their deletion that long. Prints "ready" once serving.
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { buildServer } from '../../src/controlplane/api/server.js';
@@ -14,6 +15,7 @@ import { MemoryStore } from '../../src/controlplane/store/memory.js';
 import { ApiClient } from '../../src/client/api-client.js';
 import { startLocalApi } from '../../src/agent/local-api.js';
 import { CniServer } from '../../src/agent/cni-server.js';
+import { CniDel } from '../../src/agent/cni-del.js';
 import { executeCni } from '../../src/cni/dispatch.js';
 import type { AgentState } from '../../src/agent/agent.js';
 
@@ -35,10 +37,13 @@ async function controlPlane() {
 // bare: pod requests to the control plane fail (nothing listens on port 1); CNI configs of such runs name none.
 const cp = mode === 'bare' ? { server: 'http://127.0.0.1:1', token: 'none', close: async () => undefined } : await controlPlane();
 
+const del = process.env.CNI_AGENT_SYNC_DEL === '1' ? undefined : new CniDel({ journalDir: path.join(dir, 'cni-del'), batchMs: Number(process.env.CNI_AGENT_DEL_BATCH_MS ?? 0), onError: (err) => console.error(`CNI DEL: ${err.message}`) });
+const replayed = del?.replay() ?? 0;
 let handled = 0;
 const cni = new CniServer({
-  execute: async (vars, stdin) => {
-    const out = await executeCni(vars, stdin);
+  ...(del ? { del } : {}),
+  execute: async (vars, stdin, hooks) => {
+    const out = await executeCni(vars, stdin, hooks);
     if (holdMs > 0 && vars.CNI_COMMAND === 'ADD' && vars.CNI_CONTAINERID?.startsWith('hold')) {
       console.log(`holding ${vars.CNI_CONTAINERID}`);
       await new Promise((r) => setTimeout(r, holdMs));
@@ -50,10 +55,13 @@ const cni = new CniServer({
 const api = await startLocalApi({
   socketPath: path.join(dir, 'agent.sock'),
   client: new ApiClient({ server: cp.server, token: cp.token }),
-  state: () => ({ cniRequests: handled }) as unknown as AgentState & Record<string, unknown>,
+  state: () => ({ cniRequests: handled, replayed, del: del?.stats() }) as unknown as AgentState & Record<string, unknown>,
   cni,
 });
 process.on('SIGTERM', () => {
-  void Promise.all([api.close(), cp.close()]).then(() => process.exit(0));
+  void Promise.all([api.close(), cp.close(), del?.drain()]).then(() => {
+    del?.close();
+    process.exit(0);
+  });
 });
 console.log('ready');

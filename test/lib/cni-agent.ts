@@ -20,11 +20,22 @@ export interface TestAgent {
   out: () => string;
   /** CNI requests the server answered (its /v1/status). */
   requests: () => Promise<number>;
+  /** Its /v1/status: cniRequests, replayed (journal entries finished at start), del (CniDel stats). */
+  status: () => Promise<AgentChildStatus>;
+  /** Resolves once no fast DEL is pending (veths deleted, IPs released); throws after `ms`. */
+  settled: (ms?: number) => Promise<void>;
+}
+
+export interface AgentChildStatus {
+  cniRequests: number;
+  replayed: number;
+  del?: { pending: number; deleted: number; batches: number; failed: number };
 }
 
 /** The CNI server in `node` (a pw- netns); `bare`: no control plane (configs without controlPlane). Killed at teardown. */
-export async function startCniAgent(t: Teardown, node: string, dir: string, o: { holdMs?: number; bare?: boolean } = {}): Promise<TestAgent> {
-  const child = spawn('ip', ['netns', 'exec', node, process.execPath, CHILD, dir, String(o.holdMs ?? 0), ...(o.bare ? ['bare'] : [])], { stdio: ['ignore', 'pipe', 'pipe'] });
+export async function startCniAgent(t: Teardown, node: string, dir: string, o: { holdMs?: number; bare?: boolean; delBatchMs?: number } = {}): Promise<TestAgent> {
+  const env = { ...process.env, ...(o.delBatchMs ? { CNI_AGENT_DEL_BATCH_MS: String(o.delBatchMs) } : {}) };
+  const child = spawn('ip', ['netns', 'exec', node, process.execPath, CHILD, dir, String(o.holdMs ?? 0), ...(o.bare ? ['bare'] : [])], { stdio: ['ignore', 'pipe', 'pipe'], env });
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -37,13 +48,23 @@ export async function startCniAgent(t: Teardown, node: string, dir: string, o: {
     await new Promise((r) => setTimeout(r, 50));
   }
   const socket = path.join(dir, 'agent.sock');
-  const requests = () => new Promise<number>((resolve, reject) => {
+  const status = () => new Promise<AgentChildStatus>((resolve, reject) => {
     http.get({ socketPath: socket, path: '/v1/status' }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve((JSON.parse(body) as { cniRequests: number }).cniRequests));
+      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(JSON.parse(body) as AgentChildStatus));
     }).on('error', reject);
   });
-  return { socket, child, out: () => out, requests };
+  const requests = async () => (await status()).cniRequests;
+  const settled = async (ms = 5000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await status();
+      if (!s.del?.pending) return;
+      if (Date.now() > deadline) throw new Error(`fast DELs still pending after ${ms} ms: ${JSON.stringify(s.del)}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+  return { socket, child, out: () => out, requests, status, settled };
 }
 
 /** A CNI_PATH dir whose `podwire` is the native client (it finds podwire-node beside its real path). */

@@ -87,3 +87,72 @@ t.test('parseCniRequest: only CNI_* variables pass; bad bodies are refused with 
   ];
   for (const [body, re] of bad) t.throws(() => parseCniRequest(body), re);
 });
+
+/** A CniDel stand-in: detach() returns a promise the test settles; drain() settles them all. */
+function fakeDel() {
+  const waiting: Array<() => void> = [];
+  const del = {
+    detached: 0,
+    get pending() {
+      return waiting.length;
+    },
+    detach: () => {
+      del.detached++;
+      return new Promise<void>((resolve) => waiting.push(resolve));
+    },
+    drain: async () => {
+      while (waiting.length) waiting.shift()!();
+    },
+    stats: () => ({ pending: waiting.length, deleted: 0, batches: 0, failed: 0 }),
+    releaseOne: () => waiting.shift()?.(),
+  };
+  return del;
+}
+
+t.test('fast DEL: answered at once, the container\'s next request waits for its background part', async (t) => {
+  const del = fakeDel();
+  const log: string[] = [];
+  const s = new CniServer({
+    del: del as unknown as import('../../src/agent/cni-del.js').CniDel,
+    execute: async (vars, _stdin, hooks) => {
+      log.push(`${vars.CNI_COMMAND} ${vars.CNI_CONTAINERID}`);
+      if (vars.CNI_COMMAND === 'DEL') hooks!.del!({} as never, {} as never);
+      return { code: 0, stdout: '' };
+    },
+  });
+  t.same(await s.handle(req('DEL', 'a')), { code: 0, stdout: '' }, 'the DEL is answered while its background part is pending');
+  t.equal(del.detached, 1, 'through the del hook');
+  const add = s.handle(req('ADD', 'a'));
+  const other = s.handle(req('ADD', 'b'));
+  await other;
+  await new Promise((r) => setImmediate(r));
+  t.same(log, ['DEL a', 'ADD b'], 'ADD a waits for DEL a\'s background part; ADD b does not');
+  del.releaseOne();
+  await add;
+  t.same(log, ['DEL a', 'ADD b', 'ADD a'], 'then ADD a runs');
+  t.match(s.stats(), { del: { pending: 0 } }, 'stats carry the CniDel\'s');
+});
+
+t.test('an ADD that found no free IP while DELs are releasing theirs is run again after them', async (t) => {
+  const del = fakeDel();
+  let free = 0;
+  const s = new CniServer({
+    del: del as unknown as import('../../src/agent/cni-del.js').CniDel,
+    execute: async (vars, _stdin, hooks) => {
+      if (vars.CNI_COMMAND === 'DEL') {
+        hooks!.del!({} as never, {} as never);
+        return { code: 0, stdout: '' };
+      }
+      return free > 0 ? { code: 0, stdout: 'ip\n' } : { code: 1, stdout: '{"code":101,"msg":"no free IP address"}\n' };
+    },
+  });
+  await s.handle(req('DEL', 'old'));
+  const drain = del.drain;
+  del.drain = async () => {
+    free = 1;
+    await drain();
+  };
+  t.same(await s.handle(req('ADD', 'new')), { code: 0, stdout: 'ip\n' }, 'retried once the pending DEL released its IP');
+  free = 0;
+  t.match(await s.handle(req('ADD', 'new2')), { code: 1 }, 'with none pending, the exhausted answer stands');
+});

@@ -3,7 +3,7 @@
 import t from 'tap';
 import { decodeMsgs } from '../../src/netlink/codec.js';
 import { RTM_DELLINK, RTM_NEWADDR, RTM_NEWLINK } from '../../src/netlink/constants.js';
-import { decodeLink, encodeBridgePortSet, encodeLinkAdd, encodeLinkSet, linkDel, type LinkSpec } from '../../src/netlink/link.js';
+import { decodeLink, encodeBridgePortSet, encodeLinkAdd, encodeLinkDelGroup, encodeLinkSet, linkDel, linkDelGroup, type LinkSpec } from '../../src/netlink/link.js';
 import { decodeAddress, encodeAddressMsg } from '../../src/netlink/address.js';
 import { NetlinkSocket } from '../../src/netlink/socket.js';
 import { golden } from '../lib/fixtures.js';
@@ -27,6 +27,18 @@ t.test('link set requests are byte-identical to ip link set', async (t) => {
   t.equal(hex(encodeLinkSet(6, { mtu: 1400, mac: '02:00:00:00:05:00' })), hex(golden('link-set-mtu-mac')));
   t.equal(hex(encodeLinkSet(9, { masterIndex: 6 })), hex(golden('link-set-master')));
   t.equal(hex(encodeLinkSet(9, { masterIndex: null })), hex(golden('link-set-nomaster')));
+  t.equal(hex(encodeLinkSet(9, { up: false, group: 7 })), hex(golden('link-set-down-group')));
+  t.throws(() => encodeLinkSet(9, { group: -1 }), /invalid link group -1/);
+  t.throws(() => encodeLinkSet(9, { group: 2 ** 32 }), /invalid link group/);
+});
+
+t.test('link del by group sends what ip link del group sends, and never group 0', async (t) => {
+  t.equal(hex(encodeLinkDelGroup(7)), hex(golden('link-del-group')));
+  t.throws(() => encodeLinkDelGroup(0), /refusing to delete link group 0/);
+  const fake = new FakeTransport({ responder: (req) => [datagram(ackMsg(req))] });
+  linkDelGroup(new NetlinkSocket(fake), 7);
+  t.equal(fake.requests[0].type, RTM_DELLINK);
+  t.equal(hex(fake.requests[0].payload), hex(golden('link-del-group')));
 });
 
 t.test('link del by index sends what ip link del sends', async (t) => {
