@@ -7,12 +7,14 @@
 // so a figure never comes from a run that did nothing. Also measured: the process floor (node's
 // start, podwire's VERSION, the reference's VERSION, node + podwire's ADD module graph).
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine as baseMachine, sleep, table } from './util.js';
+import { renderNftMasq } from '../src/agent/masq/render.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath } from '../src/netns/netns.js';
 import { bridgePorts, describe, inetAddrs, invokePlugin, netConf, PODWIRE, PODWIRE_CNI_MAIN, PODWIRE_HOSTLOCAL, populatePluginDir, REFERENCE, reservations, veths, type Variant } from '../test/lib/cni.js';
 
@@ -22,6 +24,8 @@ export const flags: FlagSpecs = {
   pods: { type: 'int', default: 100, min: 1, max: 250, help: 'pods per implementation and masq setting (default 100; one /24)' },
   masq: { type: 'string', default: 'off,on', help: 'ipMasq settings to run: off, on or off,on (default off,on)' },
   concurrency: { type: 'int', default: 1, min: 1, max: 100, help: 'CNI commands in flight at once (default 1: one after another, implementations interleaved pod by pod; N > 1: each implementation alone, N workers, as a runtime starting many pods)' },
+  repeat: { type: 'int', default: 1, min: 1, max: 20, help: 'runs of the whole measurement, the implementations\' order alternating; with 2 or more, the ratios are the medians of the per-run ratios (default 1)' },
+  'fast-masq': { type: 'enum', choices: ['node', 'pod'], default: 'node', help: 'podwire-fast with ipMasq on: node (the agent masquerades the node: subnet.env PODWIRE_IPMASQ=true and its one node-level rule, no per-pod work) or pod (a config with ipMasq: true and no agent subnet.env: one nft transaction per pod) (default node)' },
   impls: { type: 'string', default: 'podwire-fast,podwire,reference', help: 'podwire-fast (the native client through an agent\'s CNI server), podwire (the Node plugin, also the fallback), podwire+host-local, reference (default podwire-fast,podwire,reference)' },
 };
 
@@ -89,6 +93,10 @@ interface Run {
   results: any[];
   addMs: number[];
   delMs: number[];
+  /** podwire-fast: resolves once the CNI server has no DEL pending (its fast DELs finish after answering). */
+  settled?: () => Promise<void>;
+  /** ipMasq on through the agent's node-level rule (subnet.env PODWIRE_IPMASQ=true), not per pod. */
+  nodeMasq?: boolean;
   /** Wall time of the whole ADD and DEL phase (what a runtime starting N pods at once waits). */
   addWallMs?: number;
   delWallMs?: number;
@@ -126,9 +134,10 @@ function verifyAdded(r: Run, n: number): void {
   const held = new Set(reservations(r.dataDir).map((x) => x.ip));
   if (held.size !== n || ips.some((a) => !held.has(a.split('/')[0]))) problems.push(`${held.size} reservation files, not matching the ${n} result IPs`);
   const rules = r.masq ? rulesetText(r.host) : '';
+  if (r.nodeMasq && !/chain pod-masquerade[\s\S]*10\.244\.1\.0\/24/.test(rules)) problems.push('no node-level masquerade rule for 10.244.1.0/24 (table inet podwire, chain pod-masquerade)');
   for (let i = 0; i < n && problems.length < 5; i++) {
     if (inetAddrs(r.pods[i], 'eth0').join() !== ips[i]) problems.push(`pod ${i}: eth0 lacks ${ips[i]}`);
-    if (r.masq && !ipIn(rules, ips[i].split('/')[0])) problems.push(`pod ${i}: no masquerade rule for ${ips[i]}`);
+    if (r.masq && !r.nodeMasq && !ipIn(rules, ips[i].split('/')[0])) problems.push(`pod ${i}: no masquerade rule for ${ips[i]}`);
   }
   if (problems.length) throw new Error(`${r.impl} ipMasq ${r.masq ? 'on' : 'off'} after ADD: ${problems.slice(0, 5).join('; ')}`);
 }
@@ -149,7 +158,7 @@ function verifyDeleted(r: Run, n: number): void {
 
 /** All implementations for one masq setting, interleaved pod by pod; each in its own fresh host netns. */
 /** The CNI server of a podwire-fast run, in its host netns; stopped by PID when the run ends. */
-async function startCniServer(host: string): Promise<{ socket: string; stop: () => void }> {
+async function startCniServer(host: string): Promise<{ socket: string; stop: () => void; settled: () => Promise<void> }> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}agent-`));
   live.dirs.add(dir);
   const child = spawn('ip', ['netns', 'exec', host, process.execPath, CNI_SERVER_CHILD, dir, '0', 'bare'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -163,10 +172,36 @@ async function startCniServer(host: string): Promise<{ socket: string; stop: () 
     }
     await sleep(50);
   }
-  return { socket: path.join(dir, 'agent.sock'), stop: () => child.kill('SIGKILL') };
+  const socket = path.join(dir, 'agent.sock');
+  const pending = () => new Promise<number>((resolve, reject) => {
+    http.get({ socketPath: socket, path: '/v1/status' }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve((JSON.parse(body) as { del?: { pending: number } }).del?.pending ?? 0));
+    }).on('error', reject);
+  });
+  const settled = async () => {
+    const deadline = Date.now() + 30_000;
+    while ((await pending()) > 0) {
+      if (Date.now() > deadline) throw new Error(`podwire-fast: the CNI server in ${host} still has DELs pending after 30 s`);
+      await sleep(10);
+    }
+  };
+  return { socket, stop: () => child.kill('SIGKILL'), settled };
 }
 
-async function runMasq(masq: boolean, impls: string[], n: number, concurrency: number, bins: { node: string; client: string }, tag: string, podsFor: (impl: string) => string[]): Promise<Run[]> {
+/** subnet.env as the agent writes it for node 10.244.1.0/24, masquerading the node's pods itself. */
+function agentSubnetEnv(dir: string): string {
+  const file = path.join(dir, 'subnet.env');
+  fs.writeFileSync(file, 'PODWIRE_NETWORK=10.244.0.0/16\nPODWIRE_SUBNET=10.244.1.1/24\nPODWIRE_MTU=1500\nPODWIRE_IPMASQ=true\n');
+  return file;
+}
+
+/** The agent's node-level masquerade (src/agent/masq), written once into the host netns: setup, not timed. */
+function installNodeMasq(host: string): void {
+  execFileSync('ip', ['netns', 'exec', host, 'nft', '-f', '-'], { input: renderNftMasq({ clusterCidrs: ['10.244.0.0/16'], podCidr: '10.244.1.0/24' }) });
+}
+
+async function runMasq(masq: boolean, impls: string[], n: number, concurrency: number, bins: { node: string; client: string }, tag: string, podsFor: (impl: string) => string[], fastMasq: 'node' | 'pod'): Promise<Run[]> {
   const stops: (() => void)[] = [];
   try {
     const runs: Run[] = [];
@@ -176,12 +211,22 @@ async function runMasq(masq: boolean, impls: string[], n: number, concurrency: n
       live.dirs.add(dataDir);
       const variant = IMPLS[impl];
       let conf = netConf(variant, { dataDir, ipMasq: masq });
+      let settled: (() => Promise<void>) | undefined;
+      const nodeMasq = impl === 'podwire-fast' && masq && fastMasq === 'node';
       if (impl === 'podwire-fast') {
         const server = await startCniServer(host);
         stops.push(server.stop);
+        settled = server.settled;
         conf = { ...conf, agentSocket: server.socket };
       }
-      runs.push({ impl, variant, masq, host, dataDir, conf, pods: podsFor(impl), bin: impl === 'podwire-fast' ? bins.client : bins.node, results: [], addMs: [], delMs: [] });
+      if (nodeMasq) {
+        // As on a node with the agent: no ipam section, the node subnet and PODWIRE_IPMASQ=true from
+        // subnet.env, reservations under the top-level dataDir; the agent's one rule masquerades.
+        const { ipam: _ipam, ipMasq: _ipMasq, ...rest } = conf;
+        conf = { ...rest, subnetFile: agentSubnetEnv(dataDir), dataDir };
+        installNodeMasq(host);
+      }
+      runs.push({ impl, variant, masq, host, dataDir, conf, pods: podsFor(impl), bin: impl === 'podwire-fast' ? bins.client : bins.node, results: [], addMs: [], delMs: [], ...(settled ? { settled } : {}), ...(nodeMasq ? { nodeMasq } : {}) });
     }
     return await measureRuns(runs, masq, n, concurrency);
   } finally {
@@ -219,6 +264,7 @@ async function measureRuns(runs: Run[], masq: boolean, n: number, concurrency: n
     for (const r of runs) verifyAdded(r, n);
     for (const r of [...runs].reverse()) r.delWallMs = await phase(n, concurrency, async (i) => void (r.delMs[i] = await step(r, 'DEL', i)));
   }
+  for (const r of runs) await r.settled?.();
   for (const r of runs) verifyDeleted(r, n);
   for (const r of runs) process.stderr.write(`  ${r.impl.padEnd(19)} ipMasq ${masq ? 'on ' : 'off'}  ADD p50 ${fmt(pct(r.addMs, 50))} ms  DEL p50 ${fmt(pct(r.delMs, 50))} ms  verified\n`);
   return runs;
@@ -282,7 +328,31 @@ function machineLine(): string {
   return `${baseMachine()}; load average at the end ${load}`;
 }
 
-function report(n: number, runs: Run[], floor: Floor, concurrency = 1): void {
+/** Each implementation and masq setting's samples of every run together (the percentiles' table). */
+function pooled(reps: Run[][], impls: string[], masqs: boolean[]): Run[] {
+  const out: Run[] = [];
+  for (const masq of masqs) {
+    for (const impl of impls) {
+      const mine = reps.flatMap((runs) => runs.filter((r) => r.impl === impl && r.masq === masq));
+      if (mine.length === 0) continue;
+      const wall = (k: 'addWallMs' | 'delWallMs') => (mine.every((r) => r[k] !== undefined) ? { [k]: pct(mine.map((r) => r[k]!), 50) } : {});
+      out.push({ ...mine[0], addMs: mine.flatMap((r) => r.addMs), delMs: mine.flatMap((r) => r.delMs), ...wall('addWallMs'), ...wall('delWallMs') });
+    }
+  }
+  return out;
+}
+
+/** Per run, an implementation's percentile over the reference's in that run; their median and all of them. */
+function pairedRatios(reps: Run[][], impl: string, masq: boolean, op: 'addMs' | 'delMs', p: number): { median: number; all: number[] } {
+  const all = reps.flatMap((runs) => {
+    const mine = runs.find((r) => r.impl === impl && r.masq === masq);
+    const ref = runs.find((r) => r.impl === 'reference' && r.masq === masq);
+    return mine && ref ? [pct(mine[op], p) / pct(ref[op], p)] : [];
+  });
+  return { median: pct(all, 50), all };
+}
+
+function report(n: number, runs: Run[], floor: Floor, concurrency = 1, reps: Run[][] = [runs], fastMasq: 'node' | 'pod' = 'node'): void {
   const rows = [['implementation', 'ipMasq', 'ADD p50', 'ADD p99', 'DEL p50', 'DEL p99', 'ADD total s', 'DEL total s']];
   for (const r of runs) {
     rows.push([r.impl, r.masq ? 'on' : 'off', fmt(pct(r.addMs, 50)), fmt(pct(r.addMs, 99)), fmt(pct(r.delMs, 50)), fmt(pct(r.delMs, 99)), (sum(r.addMs) / 1000).toFixed(2), (sum(r.delMs) / 1000).toFixed(2)]);
@@ -293,18 +363,22 @@ function report(n: number, runs: Run[], floor: Floor, concurrency = 1): void {
     concurrency > 1
       ? `each implementation in its own fresh host netns, alone, ${concurrency} commands at a time; pod netns created beforehand; verified after each phase`
       : 'each implementation in its own fresh host netns, interleaved pod by pod; pod netns created beforehand; verified after each phase',
+    `podwire-fast: the native client through the agent's CNI server (fast DEL: answered once the pod is cut off, its veth deleted after); ipMasq on: ${fastMasq === 'node' ? 'node-level, as with the agent (subnet.env PODWIRE_IPMASQ=true, one rule for the node, nothing per pod)' : 'per pod (ipMasq: true, no agent subnet.env)'}`,
+    ...(reps.length > 1 ? [`${reps.length} runs, the implementations' order alternating; the table pools every run's samples; ratios are the medians of the per-run ratios`] : []),
     '',
     table(rows),
     '',
   ];
   const ratioRows = [['ratio vs reference', 'ipMasq', 'ADD p50', 'ADD p99', 'DEL p50', 'DEL p99']];
+  const perRun: string[] = [];
   for (const r of runs) {
-    const ref = runs.find((x) => x.impl === 'reference' && x.masq === r.masq);
-    if (!ref || r === ref) continue;
-    const ratio = (a: number[], b: number[], p: number) => `${(pct(a, p) / pct(b, p)).toFixed(2)}×`;
-    ratioRows.push([`${r.impl}/reference`, r.masq ? 'on' : 'off', ratio(r.addMs, ref.addMs, 50), ratio(r.addMs, ref.addMs, 99), ratio(r.delMs, ref.delMs, 50), ratio(r.delMs, ref.delMs, 99)]);
+    if (r.impl === 'reference' || !runs.some((x) => x.impl === 'reference' && x.masq === r.masq)) continue;
+    const cells = ([['addMs', 50], ['addMs', 99], ['delMs', 50], ['delMs', 99]] as const).map(([op, p]) => pairedRatios(reps, r.impl, r.masq, op, p));
+    ratioRows.push([`${r.impl}/reference`, r.masq ? 'on' : 'off', ...cells.map((c) => `${c.median.toFixed(2)}×`)]);
+    if (reps.length > 1) perRun.push(`  ${r.impl} ipMasq ${r.masq ? 'on' : 'off'}: ADD p50 ${cells[0].all.map((x) => x.toFixed(2)).join(' ')}; DEL p50 ${cells[2].all.map((x) => x.toFixed(2)).join(' ')}`);
   }
   if (ratioRows.length > 1) out.push(table(ratioRows), '');
+  if (perRun.length) out.push('per-run ratios:', ...perRun, '');
   if (concurrency > 1) {
     out.push(`phase wall time with ${concurrency} in flight (s): ${runs.map((r) => `${r.impl} ipMasq ${r.masq ? 'on' : 'off'} ADD ${((r.addWallMs ?? 0) / 1000).toFixed(2)} DEL ${((r.delWallMs ?? 0) / 1000).toFixed(2)}`).join('; ')}`, '');
   }
@@ -346,10 +420,18 @@ export async function run(f: Flags): Promise<void> {
     }
     // n pods + 1 spare (warm-up) per implementation, created before any clock starts, reused across masq settings.
     const pods = new Map(impls.map((impl, k) => [impl, Array.from({ length: n + 1 }, (_, i) => newNetns(`i${k}p${i}`, tag))]));
-    const runs: Run[] = [];
-    for (const masq of masqs) runs.push(...(await runMasq(masq, impls, n, concurrency, { node: bin, client }, tag, (impl) => pods.get(impl)!)));
-    const floor = await measureFloor(bin, runs[0].host);
-    report(n, runs, floor, concurrency);
+    const repeat = Number(f.repeat);
+    const fastMasq = f['fast-masq'] === 'pod' ? 'pod' : 'node';
+    const reps: Run[][] = [];
+    for (let k = 0; k < repeat; k++) {
+      if (repeat > 1) process.stderr.write(`run ${k + 1}/${repeat}\n`);
+      const order = k % 2 === 0 ? impls : [...impls].reverse();
+      const runs: Run[] = [];
+      for (const masq of masqs) runs.push(...(await runMasq(masq, order, n, concurrency, { node: bin, client }, `${tag}${k}`, (impl) => pods.get(impl)!, fastMasq)));
+      reps.push(runs);
+    }
+    const floor = await measureFloor(bin, reps[0][0].host);
+    report(n, pooled(reps, impls, masqs), floor, concurrency, reps, fastMasq);
   } finally {
     dropAll();
     for (const s of SIGNALS) process.off(s, onSignal);
