@@ -6,7 +6,7 @@
 // cni0 and N reservations with the pod IPs on the pods' eth0, masquerade rules when on; then none),
 // so a figure never comes from a run that did nothing. Also measured: the process floor (node's
 // start, podwire's VERSION, the reference's VERSION, node + podwire's ADD module graph).
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
@@ -46,7 +46,7 @@ export function check(f: Flags): void {
 
 // ---- namespaces and temp dirs: always removed, also on SIGINT/SIGTERM/SIGHUP ------------------
 
-const live = { netns: new Set<string>(), dirs: new Set<string>() };
+const live = { netns: new Set<string>(), dirs: new Set<string>(), children: new Set<ChildProcess>() };
 
 function newNetns(label: string, tag: string): string {
   const name = `${PREFIX}${tag}-${label}`;
@@ -57,6 +57,11 @@ function newNetns(label: string, tag: string): string {
 }
 
 function dropAll(): void {
+  // The CNI servers this run started (by their PIDs), before their namespaces go.
+  for (const child of [...live.children]) {
+    live.children.delete(child);
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
   for (const name of [...live.netns]) {
     live.netns.delete(name);
     try {
@@ -97,6 +102,8 @@ interface Run {
   settled?: () => Promise<void>;
   /** ipMasq on through the agent's node-level rule (subnet.env PODWIRE_IPMASQ=true), not per pod. */
   nodeMasq?: boolean;
+  /** podwire-fast with N in flight: after the DEL phase's last answer, until every veth was deleted and IP released. */
+  delSettleMs?: number;
   /** Wall time of the whole ADD and DEL phase (what a runtime starting N pods at once waits). */
   addWallMs?: number;
   delWallMs?: number;
@@ -162,12 +169,14 @@ async function startCniServer(host: string): Promise<{ socket: string; stop: () 
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${PREFIX}agent-`));
   live.dirs.add(dir);
   const child = spawn('ip', ['netns', 'exec', host, process.execPath, CNI_SERVER_CHILD, dir, '0', 'bare'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  live.children.add(child);
   let out = '';
   child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
   const deadline = Date.now() + 30_000;
   while (!out.includes('ready')) {
     if (child.exitCode !== null || Date.now() > deadline) {
       child.kill('SIGKILL');
+      live.children.delete(child);
       throw new Error(`podwire-fast: the CNI server did not start in ${host}: ${out}`);
     }
     await sleep(50);
@@ -186,7 +195,14 @@ async function startCniServer(host: string): Promise<{ socket: string; stop: () 
       await sleep(10);
     }
   };
-  return { socket, stop: () => child.kill('SIGKILL'), settled };
+  return {
+    socket,
+    stop: () => {
+      child.kill('SIGKILL');
+      live.children.delete(child);
+    },
+    settled,
+  };
 }
 
 /** subnet.env as the agent writes it for node 10.244.1.0/24, masquerading the node's pods itself. */
@@ -256,13 +272,25 @@ async function measureRuns(runs: Run[], masq: boolean, n: number, concurrency: n
   if (concurrency === 1) {
     for (let i = 0; i < n; i++) for (const r of runs) r.addMs.push(await step(r, 'ADD', i));
     for (const r of runs) verifyAdded(r, n);
-    for (let i = 0; i < n; i++) for (const r of runs) r.delMs.push(await step(r, 'DEL', i));
+    // A fast DEL's veth is deleted after its answer: let that finish (untimed) before the next
+    // implementation's DEL, so neither waits for the other's kernel work.
+    for (let i = 0; i < n; i++) {
+      for (const r of runs) {
+        r.delMs.push(await step(r, 'DEL', i));
+        await r.settled?.();
+      }
+    }
   } else {
     // Concurrent: one implementation at a time (they would compete for the CPU), N workers each
     // taking the next pod; the DEL phase in the reverse order of implementations.
     for (const r of runs) r.addWallMs = await phase(n, concurrency, async (i) => void (r.addMs[i] = await step(r, 'ADD', i)));
     for (const r of runs) verifyAdded(r, n);
-    for (const r of [...runs].reverse()) r.delWallMs = await phase(n, concurrency, async (i) => void (r.delMs[i] = await step(r, 'DEL', i)));
+    for (const r of [...runs].reverse()) {
+      r.delWallMs = await phase(n, concurrency, async (i) => void (r.delMs[i] = await step(r, 'DEL', i)));
+      const t0 = performance.now();
+      await r.settled?.();
+      if (r.settled) r.delSettleMs = performance.now() - t0;
+    }
   }
   for (const r of runs) await r.settled?.();
   for (const r of runs) verifyDeleted(r, n);
@@ -335,8 +363,8 @@ function pooled(reps: Run[][], impls: string[], masqs: boolean[]): Run[] {
     for (const impl of impls) {
       const mine = reps.flatMap((runs) => runs.filter((r) => r.impl === impl && r.masq === masq));
       if (mine.length === 0) continue;
-      const wall = (k: 'addWallMs' | 'delWallMs') => (mine.every((r) => r[k] !== undefined) ? { [k]: pct(mine.map((r) => r[k]!), 50) } : {});
-      out.push({ ...mine[0], addMs: mine.flatMap((r) => r.addMs), delMs: mine.flatMap((r) => r.delMs), ...wall('addWallMs'), ...wall('delWallMs') });
+      const wall = (k: 'addWallMs' | 'delWallMs' | 'delSettleMs') => (mine.every((r) => r[k] !== undefined) ? { [k]: pct(mine.map((r) => r[k]!), 50) } : {});
+      out.push({ ...mine[0], addMs: mine.flatMap((r) => r.addMs), delMs: mine.flatMap((r) => r.delMs), ...wall('addWallMs'), ...wall('delWallMs'), ...wall('delSettleMs') });
     }
   }
   return out;
@@ -380,7 +408,7 @@ function report(n: number, runs: Run[], floor: Floor, concurrency = 1, reps: Run
   if (ratioRows.length > 1) out.push(table(ratioRows), '');
   if (perRun.length) out.push('per-run ratios:', ...perRun, '');
   if (concurrency > 1) {
-    out.push(`phase wall time with ${concurrency} in flight (s): ${runs.map((r) => `${r.impl} ipMasq ${r.masq ? 'on' : 'off'} ADD ${((r.addWallMs ?? 0) / 1000).toFixed(2)} DEL ${((r.delWallMs ?? 0) / 1000).toFixed(2)}`).join('; ')}`, '');
+    out.push(`phase wall time with ${concurrency} in flight (s): ${runs.map((r) => `${r.impl} ipMasq ${r.masq ? 'on' : 'off'} ADD ${((r.addWallMs ?? 0) / 1000).toFixed(2)} DEL ${((r.delWallMs ?? 0) / 1000).toFixed(2)}${r.delSettleMs !== undefined ? ` (+${(r.delSettleMs / 1000).toFixed(2)} until the last veth was deleted)` : ''}`).join('; ')}`, '');
   }
   out.push('where the time goes (medians, ms):');
   out.push(`  process floor: \`node -e 0\` ${fmt(floor.nodeStart)}; podwire VERSION ${fmt(floor.podwireVersion)} (node start + entry module); reference VERSION ${fmt(floor.referenceVersion)} (Go binary start)`);
