@@ -239,15 +239,19 @@ async function serve(o: AgentOptions): Promise<number> {
   const client = new ApiClient({ server: o.server, token: o.token, ca: o.ca, timeoutMs: 10_000 });
   fs.mkdirSync(o.runDir, { recursive: true, mode: 0o755 });
   // The service proxy starts after registration, but the agent's callbacks and the local API see it.
-  const running: { proxy?: ServiceProxy; agent?: Agent; dns?: NodeDns } = {};
+  const running: { proxy?: ServiceProxy; agent?: Agent; dns?: NodeDns; cniDel?: CniDel } = {};
   const metrics = o.metricsListen ? createMetrics(o, running) : undefined;
   const published: { debugEndpoint?: { url: string; certSha256: string } } = {};
   const agent = (running.agent = createAgent(o, { client, handle, underlay, log }, running, metrics, () => published.debugEndpoint));
   log.info({ version: VERSION, underlay, server: o.server }, 'starting');
   // The local socket and the HTTPS debug endpoint serve the same routes and the same /v1/status.
   const debug = debugDeps(o, agent, handle, running);
-  const cniDel = startCniDel(o, log);
-  const cni = o.cniServer ? new CniServer({ onDone: (r) => log.debug(r, 'CNI request'), ...(o.cniFastDel ? { del: cniDel } : {}) }) : undefined;
+  const cniDel = (running.cniDel = startCniDel(o, log));
+  const onCniDone = (r: { command: string; code: number; seconds: number }) => {
+    log.debug(r, 'CNI request');
+    metrics?.cniRequest(r);
+  };
+  const cni = o.cniServer ? new CniServer({ onDone: onCniDone, ...(o.cniFastDel ? { del: cniDel } : {}) }) : undefined;
   const status = () => ({ ...agent.state, proxy: running.proxy?.status, dns: running.dns?.status(), cni: cni?.stats(), process: processStats(), ...networkDrift(agent) });
   const api = await startLocalApi({ socketPath: o.socketPath, client, state: status, debug, ...(cni ? { cni } : {}), onForwarded: metrics && ((r) => metrics.podRequest(r)) });
   const metricsServer = metrics && o.metricsListen ? serveMetrics(o.metricsListen, metrics, log) : undefined;
@@ -318,13 +322,14 @@ function debugDeps(o: AgentOptions, agent: Agent, handle: Handle, running: { pro
 }
 
 /** The gauges read the agent's and the proxy's state, and the IPAM directory, when scraped. */
-function createMetrics(o: AgentOptions, running: { proxy?: ServiceProxy; agent?: Agent }): AgentMetrics {
+function createMetrics(o: AgentOptions, running: { proxy?: ServiceProxy; agent?: Agent; cniDel?: CniDel }): AgentMetrics {
   return new AgentMetrics({
     network: () => {
       const s = running.agent?.state;
       return s?.lastSync ? { peers: s.peers.length, objects: s.lastSync.objects } : undefined;
     },
     proxy: () => running.proxy?.status,
+    cniDel: () => (o.cniServer && o.cniFastDel ? running.cniDel?.stats() : undefined),
     ipam: () => {
       const podCidr = running.agent?.state.podCidr;
       return podCidr ? readIpamUsage(path.join(o.ipamDataDir, CNI_NETWORK_NAME), podCidr) : undefined;

@@ -22,6 +22,8 @@ export interface AgentMetricsSources {
   network(): { peers: number; objects?: NetworkObjectCounts } | undefined;
   proxy(): { services: number; servicePorts: number; endpoints: number } | undefined;
   ipam(): { used: number; free: number } | undefined;
+  /** The fast DELs' state (cni-del.ts); undefined without the CNI server. */
+  cniDel?(): { pending: number; failed: number } | undefined;
 }
 
 // kube-proxy's sync buckets (1 ms doubling to ~16 s).
@@ -40,6 +42,8 @@ export class AgentMetrics {
   private readonly podRequests: client.Counter<'method' | 'code'>;
   private readonly podRequestErrors: client.Counter<'method'>;
   private readonly podRequestDuration: client.Histogram<'method'>;
+  private readonly cniRequests: client.Counter<'command' | 'result'>;
+  private readonly cniRequestDuration: client.Histogram<'command'>;
   private readonly now: () => number;
   private dns: DnsMetrics | undefined;
 
@@ -61,6 +65,8 @@ export class AgentMetrics {
     this.podRequests = new client.Counter({ name: 'podwire_cni_pod_requests_total', help: 'Pod registrations the CNI plugin made through the local API (ADD: POST/PUT/GET, DEL: GET/DELETE), by method and the answer\'s code', labelNames: ['method', 'code'] as const, registers });
     this.podRequestErrors = new client.Counter({ name: 'podwire_cni_pod_request_errors_total', help: 'Pod registrations through the local API that failed on the agent\'s or control plane\'s side (5xx; 503: control plane unreachable)', labelNames: ['method'] as const, registers });
     this.podRequestDuration = new client.Histogram({ name: 'podwire_cni_pod_request_duration_seconds', help: 'Duration of a pod registration through the local API, control plane round trip included', labelNames: ['method'] as const, buckets: REQUEST_BUCKETS, registers });
+    this.cniRequests = new client.Counter({ name: 'podwire_cni_requests_total', help: 'CNI commands the agent ran for the native client (the fast path, POST /v1/cni), by command and result (ok, error: a CNI error answered)', labelNames: ['command', 'result'] as const, registers });
+    this.cniRequestDuration = new client.Histogram({ name: 'podwire_cni_request_duration_seconds', help: 'Duration of a CNI command through the agent, queueing behind its container\'s earlier requests included (a fast DEL: until it was answered)', labelNames: ['command'] as const, buckets: REQUEST_BUCKETS, registers });
     this.gauges(sources, registers);
     this.now = now;
   }
@@ -86,6 +92,14 @@ export class AgentMetrics {
     this.podRequests.inc({ method: r.method, code: String(r.code) });
     this.podRequestDuration.observe({ method: r.method }, r.seconds);
     if (r.code >= 500) this.podRequestErrors.inc({ method: r.method });
+  }
+
+  /** The CNI server's onDone. */
+  cniRequest(r: { command: string; code: number; seconds: number }): void {
+    // Unknown commands are answered with a CNI error: one label value for them all keeps the set bounded.
+    const command = ['ADD', 'DEL', 'CHECK', 'GC', 'STATUS', 'VERSION'].includes(r.command) ? r.command : 'other';
+    this.cniRequests.inc({ command, result: r.code === 0 ? 'ok' : 'error' });
+    this.cniRequestDuration.observe({ command }, r.seconds);
   }
 
   /**
@@ -127,6 +141,14 @@ export class AgentMetrics {
     gauge('podwire_proxy_endpoints', 'Endpoints the rules send traffic to, summed over service ports (as of the last good proxy sync)', [], (g) => {
       const p = sources.proxy();
       if (p) g.set(p.endpoints);
+    });
+    gauge('podwire_cni_del_pending', 'DELs answered whose veth deletion and IP release have not finished yet (normally 0 within milliseconds)', [], (g) => {
+      const d = sources.cniDel?.();
+      if (d) g.set(d.pending);
+    });
+    gauge('podwire_cni_del_failures', 'Fast DELs whose veth deletion or release failed since the agent started (their journal entries stay for the next start)', [], (g) => {
+      const d = sources.cniDel?.();
+      if (d) g.set(d.failed);
     });
     gauge('podwire_ipam_addresses', 'Pod addresses of this node\'s podCIDR, by state (used: reserved by the CNI plugin; free: allocatable and not reserved)', ['state'], (g) => {
       const u = sources.ipam();

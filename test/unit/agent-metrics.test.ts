@@ -199,6 +199,26 @@ t.test('pod requests through the local API: counted by method and code, 5xx as e
   t.equal(sampleValue(e, 'podwire_cni_pod_request_duration_seconds_count', { method: 'POST' }), 2);
 });
 
+t.test('CNI commands through the agent: counted by command and result, timed; the fast DELs\' gauges', async (t) => {
+  const del = { pending: 2, failed: 1 };
+  const metrics = new AgentMetrics({ ...noSources, cniDel: () => del }, { processMetrics: false });
+  metrics.cniRequest({ command: 'ADD', code: 0, seconds: 0.008 });
+  metrics.cniRequest({ command: 'ADD', code: 1, seconds: 0.002 });
+  metrics.cniRequest({ command: 'DEL', code: 0, seconds: 0.004 });
+  metrics.cniRequest({ command: 'FROB', code: 1, seconds: 0.001 });
+  const e = await scrape(metrics);
+  t.equal(sampleValue(e, 'podwire_cni_requests_total', { command: 'ADD', result: 'ok' }), 1);
+  t.equal(sampleValue(e, 'podwire_cni_requests_total', { command: 'ADD', result: 'error' }), 1);
+  t.equal(sampleValue(e, 'podwire_cni_requests_total', { command: 'DEL', result: 'ok' }), 1);
+  t.equal(sampleValue(e, 'podwire_cni_requests_total', { command: 'other', result: 'error' }), 1, 'an unknown command under one bounded label');
+  t.equal(sampleValue(e, 'podwire_cni_request_duration_seconds_count', { command: 'ADD' }), 2);
+  t.equal(sampleValue(e, 'podwire_cni_request_duration_seconds_bucket', { command: 'DEL', le: '0.005' }), 1, 'a 4 ms DEL in the 5 ms bucket');
+  t.equal(sampleValue(e, 'podwire_cni_del_pending'), 2);
+  t.equal(sampleValue(e, 'podwire_cni_del_failures'), 1);
+  const none = await scrape(new AgentMetrics(noSources, { processMetrics: false }));
+  t.equal(sampleValue(none, 'podwire_cni_del_pending'), 0, 'without a CNI server the gauge reads 0');
+});
+
 t.test('metrics server: /metrics in the text format, /healthz, 404, bounded close; --metrics-listen parsing', async (t) => {
   t.same(parseListen('127.0.0.1:10249'), { host: '127.0.0.1', port: 10249 });
   t.same(parseListen('[::1]:9000'), { host: '::1', port: 9000 });
