@@ -19,6 +19,7 @@ BENCHMARKS.services = await import('./services.js');
 BENCHMARKS.render = await import('./render.js');
 BENCHMARKS.dns = await import('./dns.js');
 BENCHMARKS.ipvs = await import('./ipvs.js');
+BENCHMARKS.offload = await import('./offload.js');
 
 function usage(): string {
   const lines = ['usage: npm run bench -- NAME [flags]   (or: node dist/bench/main.js NAME [flags])', '', 'benchmarks:'];

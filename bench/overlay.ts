@@ -69,7 +69,7 @@ function nextPrefix(): string {
 }
 
 /** Two endpoints to measure between, and how to remove everything they live in. */
-interface Pair {
+export interface Pair {
   lab: Lab;
   client: string;
   server: string;
@@ -198,7 +198,7 @@ function underlay(): Pair {
   return { lab, client: a.netns, server: b.netns, serverIp: b.underlayIp, teardown: () => lab.destroy() };
 }
 
-async function podwire(backend: 'vxlan' | 'host-gw' | 'auto', agentArgs: string[] = []): Promise<Pair> {
+export async function podwire(backend: 'vxlan' | 'host-gw' | 'auto', agentArgs: string[] = []): Promise<Pair> {
   const c = await createCluster({ nodes: 2, backend, podsPerNode: 1, prefix: nextPrefix(), agentArgs });
   const [a, b] = c.pods;
   if (!a || !b || a.node === b.node) {
@@ -251,7 +251,7 @@ function collect(child: ChildProcess, timeoutMs: number, until?: RegExp): Promis
 }
 
 /** One iperf3 TCP measurement from p.client to p.server; Gbit/s received. */
-async function iperf(p: Pair, seconds: number, parallel: number): Promise<number> {
+export async function iperf(p: Pair, seconds: number, parallel: number): Promise<number> {
   const stdio: ['ignore', 'pipe', 'pipe'] = ['ignore', 'pipe', 'pipe'];
   const server = p.lab.spawn(p.server, 'iperf3', ['-s', '-1', '-p', String(IPERF_PORT), '--forceflush'], { stdio });
   const serverDone = collect(server, (seconds + 60) * 1000);

@@ -138,17 +138,18 @@ export class CniDel {
         fs.rmSync(file, { force: true });
         continue;
       }
-      const link = host.linkFind(hostVethName(env.containerId, env.ifname));
-      if (link && link.index !== entry.index) {
-        fs.rmSync(file, { force: true });
-        continue;
-      }
-      if (link) this.deleteLinks(host, [link.index]);
       try {
+        const link = host.linkFind(hostVethName(env.containerId, env.ifname));
+        if (link && link.index !== entry.index) {
+          fs.rmSync(file, { force: true });
+          continue;
+        }
+        if (link) this.deleteLinks(host, [link.index]);
         releaseDel(env, conf);
         fs.rmSync(file, { force: true });
         finished++;
       } catch (err) {
+        // Kept for the next start; the agent starts anyway (CNI GC also finds the owner stale).
         this.counts.failed++;
         this.opts.onError?.(err as Error, { containerId: env.containerId, ifname: env.ifname });
       }
