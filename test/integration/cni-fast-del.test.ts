@@ -25,8 +25,8 @@ t.test('fast DEL: pod cut off at the answer, veths deleted together, IPs release
   const nodeBin = makePluginDir(t);
   const dataDir = path.join(dir, 'ipam');
   const conf = { ...netConf(PODWIRE, { dataDir, cniVersion: '1.1.0' }), agentSocket: agent.socket };
-  const call = (command: string, pod: Pod, bin = fastBin) =>
-    invokePlugin({ pluginDir: bin, hostNetns: node, type: 'podwire', command, config: conf, containerId: pod.containerId, netns: pod.path, ifname: 'eth0' });
+  const call = (command: string, pod: Pod, bin = fastBin, config: object = conf) =>
+    invokePlugin({ pluginDir: bin, hostNetns: node, type: 'podwire', command, config, containerId: pod.containerId, netns: pod.path, ifname: 'eth0' });
   const ok = (r: InvokeResult, what: string) => t.equal(r.exitCode, 0, `${what}: ${describe(r)}`);
   const ipOf = (r: InvokeResult) => (r.result.ips[0].address as string).split('/')[0];
   const hostVethOf = (r: InvokeResult) => r.result.interfaces.find((i: any) => !i.sandbox && /^pw[0-9a-f]{12}$/.test(i.name)).name as string;
@@ -111,5 +111,31 @@ t.test('fast DEL: pod cut off at the answer, veths deleted together, IPs release
     await agent.settled(10_000);
     t.same(veths(node), [], 'nothing left at the end');
     t.same(reservations(dataDir), [], 'no reservation left at the end');
+  });
+
+  await t.test('the agent killed during a DEL, before answering: error 11; the retried DEL converges; the next agent finishes nothing twice', async (t) => {
+    const dir2 = tempDir(t, 'holddel');
+    let held = await startCniAgent(top, node, dir2, { bare: true, holdMs: 20_000, delBatchMs: 20_000 });
+    const conf2 = { ...conf, agentSocket: held.socket };
+    const pod = { ...podNetnsList(t, 1, 'hd')[0]!, containerId: `holddel${'0'.repeat(57)}` };
+    const add = await call('ADD', pod, fastBin, conf2);
+    t.equal(add.exitCode, 0, `ADD: ${describe(add)}`);
+    const pending = call('DEL', pod, fastBin, conf2);
+    const deadline = Date.now() + 20_000;
+    while (!held.out().includes('holding') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    t.ok(held.out().includes('holding'), 'the agent detached the veth and holds its answer');
+    t.equal(hostLink(hostVethOf(add))?.group, String(DEL_LINK_GROUP), 'the veth is down in the deletion group');
+    held.child.kill('SIGKILL');
+    const del = await pending;
+    t.match(del, { exitCode: 1, error: { code: 11 } }, `DEL: ${describe(del)}`);
+    const retry = await call('DEL', pod, fastBin, conf2);
+    t.equal(retry.exitCode, 0, `the runtime's retry (the Node plugin: no agent answers): ${describe(retry)}`);
+    t.same(veths(node), [], 'no veth left');
+    t.same(reservations(dataDir), [], 'no reservation left');
+    held = await startCniAgent(top, node, dir2, { bare: true });
+    t.equal((await held.status()).replayed, 1, 'the next agent took the journal entry (nothing left to delete or release)');
+    t.same(fs.readdirSync(path.join(dir2, 'cni-del')), [], 'and removed it');
+    t.same(veths(node), [], 'still no veth');
+    t.same(reservations(dataDir), [], 'still no reservation');
   });
 });

@@ -3,7 +3,7 @@
 // control plane (in memory, on the netns's loopback), registers node-a with podCIDR 10.244.1.0/24,
 // and serves the agent's local API on DIR/agent.sock with the node's token and the CNI server
 // (POST /v1/cni). GET /v1/status answers {"cniRequests": N}. With hold-ms, an ADD whose
-// CNI_CONTAINERID starts with "hold" is answered only after hold-ms (the test kills this process
+// CNI_CONTAINERID starts with "hold" is answered only after hold-ms (a DEL instead when it starts with "holddel") (the test kills this process
 // in between: an agent gone mid-request after doing the work). With a third argument "bare" there
 // is no control plane (configs without controlPlane: bench cni's fast-path runs). DELs are the
 // agent's fast ones (src/agent/cni-del.ts, journal in DIR/cni-del, replayed at start) unless
@@ -44,7 +44,10 @@ const cni = new CniServer({
   ...(del ? { del } : {}),
   execute: async (vars, stdin, hooks) => {
     const out = await executeCni(vars, stdin, hooks);
-    if (holdMs > 0 && vars.CNI_COMMAND === 'ADD' && vars.CNI_CONTAINERID?.startsWith('hold')) {
+    // "holddel…": its DEL is held (after the fast DEL's detach), not its ADD; other "hold…": the ADD.
+    const id = vars.CNI_CONTAINERID ?? '';
+    const held = id.startsWith('holddel') ? vars.CNI_COMMAND === 'DEL' : id.startsWith('hold') && vars.CNI_COMMAND === 'ADD';
+    if (holdMs > 0 && held) {
       console.log(`holding ${vars.CNI_CONTAINERID}`);
       await new Promise((r) => setTimeout(r, holdMs));
     }
