@@ -14,6 +14,7 @@
 // between repeats so a drift of the machine's load hits all alike. Then node-join convergence on a
 // vxlan cluster: a third node's agent starts, a pod is added on it, and a pod on node1 polls it.
 import { execFileSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import os from 'node:os';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine, table } from './util.js';
@@ -189,6 +190,12 @@ async function podwireSameNode(): Promise<Pair> {
     destroyCluster(c);
     throw new Error('podwire, same node: expected two pods on one node');
   }
+  try {
+    await settle(c);
+  } catch (err) {
+    destroyCluster(c);
+    throw err;
+  }
   return { lab: c.lab, client: a.netns, server: b.netns, serverIp: b.ip, teardown: () => destroyCluster(c) };
 }
 
@@ -198,12 +205,58 @@ function underlay(): Pair {
   return { lab, client: a.netns, server: b.netns, serverIp: b.underlayIp, teardown: () => lab.destroy() };
 }
 
+/** CPU time of a process and its waited-for children (nft, ip …), in clock ticks; 0 once it is gone. */
+function cpuTicks(pid: number | undefined): number {
+  if (pid === undefined) return 0;
+  try {
+    const f = fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14]);
+  } catch {
+    return 0;
+  }
+}
+
+/** How long each podwire lab took to settle before its measurement (ms). */
+export const settleMs: number[] = [];
+const SETTLE_WINDOW_MS = 1000;
+const SETTLE_QUIET_WINDOWS = 3;
+const SETTLE_MAX_MS = 20_000;
+
+/**
+ * Waits until the lab's own processes (control plane, agents) used at most 10 ms of CPU each in
+ * each of 3 windows of 1 s in a row (one clock tick; an idle agent uses about that), at most 20 s:
+ * for some seconds after its start a cluster still publishes its nodes' endpoints and syncs the
+ * rules for them, and each agent has a burst or two of 50-70 ms of CPU a second (measured from
+ * /proc, cause not pinned down): work of a new node, not of its data path. The hand-built
+ * references run no process at all; flanneld's own periodic iptables checks are not in them
+ * either, while podwire's periodic resyncs (every 30 s) stay in its measurements.
+ */
+async function settle(c: LabCluster): Promise<void> {
+  const pids = [c.controlPlane.child.pid, ...c.nodes.map((n) => n.agent.pid)];
+  const total = (): number => pids.reduce<number>((sum, pid) => sum + cpuTicks(pid), 0);
+  const t0 = now();
+  let before = total();
+  for (let quiet = 0; quiet < SETTLE_QUIET_WINDOWS && now() - t0 < SETTLE_MAX_MS; ) {
+    await new Promise((r) => setTimeout(r, SETTLE_WINDOW_MS));
+    const after = total();
+    quiet = after - before <= pids.length ? quiet + 1 : 0;
+    before = after;
+  }
+  settleMs.push(now() - t0);
+}
+
 export async function podwire(backend: 'vxlan' | 'host-gw' | 'auto', agentArgs: string[] = []): Promise<Pair> {
   const c = await createCluster({ nodes: 2, backend, podsPerNode: 1, prefix: nextPrefix(), agentArgs });
   const [a, b] = c.pods;
   if (!a || !b || a.node === b.node) {
     destroyCluster(c);
     throw new Error(`podwire ${backend}: expected one pod on each of 2 nodes`);
+  }
+  try {
+    await settle(c);
+  } catch (err) {
+    destroyCluster(c);
+    throw err;
   }
   return { lab: c.lab, client: a.netns, server: b.netns, serverIp: b.ip, teardown: () => destroyCluster(c) };
 }
@@ -431,6 +484,7 @@ export async function run(f: Flags): Promise<void> {
     `podwire bench overlay — iperf3 TCP pod↔pod across 2 nodes, ${seconds} s per measurement, -P ${parallel}, ${repeat} run(s) per scenario (order alternating), medians`,
     `machine: ${machine()}; ${started.slice(0, 10)}; load average (1/5/15 min) at the start ${loadStart}, at the end ${loadavg()}`,
     'every measurement in a fresh lab (netns nodes on a bridge in its own netns), torn down right after; hand-built = the recipe in measured.md',
+    `podwire's labs are measured once their control plane and agents are idle (at most 10 ms of CPU each in 3 s in a row; waited ${settleMs.length ? `median ${(median(settleMs) / 1000).toFixed(1)} s, max ${(Math.max(...settleMs) / 1000).toFixed(1)} s` : 'never'}): the start-up work of a new cluster is not data path; their periodic resyncs stay in`,
     '',
     ...throughputReport(results, repeat),
     '',

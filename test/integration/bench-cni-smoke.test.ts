@@ -40,8 +40,20 @@ t.test('bench cni --concurrency: commands in flight at once, each implementation
   t.same(benchDirs(), dirsBefore, 'no bench temp dir left');
 });
 
+t.test('bench cni --repeat: runs in alternating order, medians of the per-run ratios; podwire-fast\'s ipMasq on is node-level', { skip: SKIP_NOT_ROOT || SKIP_NO_REFERENCE }, async (t) => {
+  const dirsBefore = benchDirs();
+  const r = spawnSync('node', [BENCH_MAIN, 'cni', '--pods', '3', '--repeat', '2', '--impls', 'podwire-fast,reference'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, `exits 0${r.status === 0 ? '' : `: ${r.stderr}`}`);
+  t.match(r.stdout, /^2 runs, the implementations' order alternating; .*medians of the per-run ratios$/m, 'says how the ratios are made');
+  t.match(r.stdout, /ipMasq on: node-level, as with the agent/, 'podwire-fast\'s ipMasq on is the agent\'s node-level masquerade');
+  t.match(r.stdout, /^ {2}podwire-fast ipMasq off: ADD p50 \d+\.\d\d \d+\.\d\d; DEL p50 \d+\.\d\d \d+\.\d\d$/m, 'two per-run ratios each');
+  t.match(r.stderr, /^run 2\/2$/m, 'two runs');
+  t.same(listNetns().filter((n) => n.startsWith(PREFIX)), [], 'no bench namespace left');
+  t.same(benchDirs(), dirsBefore, 'no bench temp dir left');
+});
+
 t.test('bench cni: bad flags are usage errors (exit 2) that change nothing', async (t) => {
-  for (const args of [['--concurrency', '0'], ['--concurrency', '101'], ['--pods', '0'], ['--pods', '251'], ['--masq', 'maybe'], ['--impls', 'podwire,flannel'], ['extra']]) {
+  for (const args of [['--concurrency', '0'], ['--concurrency', '101'], ['--pods', '0'], ['--pods', '251'], ['--masq', 'maybe'], ['--impls', 'podwire,flannel'], ['--repeat', '0'], ['--fast-masq', 'both'], ['extra']]) {
     const r = spawnSync('node', [BENCH_MAIN, 'cni', ...args], { encoding: 'utf8' });
     t.equal(r.status, 2, `cni ${args.join(' ')} exits 2`);
     t.match(r.stderr, /^bench: /, `cni ${args.join(' ')} explains: ${r.stderr.split('\n')[0]}`);
