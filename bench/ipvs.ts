@@ -58,10 +58,17 @@ function inVm(f: Flags): void {
   // The modules loaded and nft run once first: their first load under TCG from the 9p root takes
   // longer than a command's 15 s limit in src/exec/runner.ts.
   const mods = 'ip_vs ip_vs_rr dummy veth nf_tables nft_ct nft_nat nft_masq nft_reject_inet nft_chain_nat nf_nat nft_numgen';
-  fs.writeFileSync(job, `set -e\nmodprobe -a ${mods}\nnft list ruleset >/dev/null\nipvsadm -Ln >/dev/null\ncd ${JSON.stringify(ROOT)}\nexec node dist/bench/main.js ipvs ${args.join(' ')}\n`);
+  // The VM runs a job script (sh, in ROOT: --cwd). Its only variable part is the bench's own
+  // arguments, numbers and comma lists checked against a strict character set and single-quoted,
+  // so none can be read as shell syntax.
+  const quoted = args.map((a) => {
+    if (!/^[A-Za-z0-9,._=-]+$/.test(a)) throw new Error(`bench ipvs: argument ${JSON.stringify(a)} cannot go to the kernel VM (letters, digits and ,._=- only)`);
+    return `'${a}'`;
+  });
+  fs.writeFileSync(job, `set -e\nmodprobe -a ${mods}\nnft list ruleset >/dev/null\nipvsadm -Ln >/dev/null\nexec node dist/bench/main.js ipvs ${quoted.join(' ')}\n`);
   say(`this kernel has no IPVS: running in the kernel VM (scripts/kernel-vm, ${f['vm-mem']} MiB, TCG; several minutes)`);
   try {
-    const r = spawnSync('bash', [run, '--mem', String(f['vm-mem']), job, '3600'], { stdio: ['ignore', 'inherit', 'inherit'] });
+    const r = spawnSync('bash', [run, '--mem', String(f['vm-mem']), '--cwd', ROOT, job, '3600'], { stdio: ['ignore', 'inherit', 'inherit'] });
     if (r.status !== 0) throw new Error(`the kernel VM run failed (exit ${r.status}): see its output above; is the VM built (bash scripts/kernel-vm/build)?`);
   } finally {
     fs.rmSync(path.dirname(job), { recursive: true, force: true });
