@@ -7,7 +7,6 @@
 // so a figure never comes from a run that did nothing. Also measured: the process floor (node's
 // start, podwire's VERSION, the reference's VERSION, node + podwire's ADD module graph).
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -15,6 +14,7 @@ import path from 'node:path';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine as baseMachine, sleep, table } from './util.js';
 import { renderNftMasq } from '../src/agent/masq/render.js';
+import { delsSettled } from '../test/lib/cni-agent.js';
 import { createNetns, deleteNetns, listNetns, netnsExists, netnsPath } from '../src/netns/netns.js';
 import { bridgePorts, describe, inetAddrs, invokePlugin, netConf, PODWIRE, PODWIRE_CNI_MAIN, PODWIRE_HOSTLOCAL, populatePluginDir, REFERENCE, reservations, veths, type Variant } from '../test/lib/cni.js';
 
@@ -182,19 +182,7 @@ async function startCniServer(host: string): Promise<{ socket: string; stop: () 
     await sleep(50);
   }
   const socket = path.join(dir, 'agent.sock');
-  const pending = () => new Promise<number>((resolve, reject) => {
-    http.get({ socketPath: socket, path: '/v1/status' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve((JSON.parse(body) as { del?: { pending: number } }).del?.pending ?? 0));
-    }).on('error', reject);
-  });
-  const settled = async () => {
-    const deadline = Date.now() + 30_000;
-    while ((await pending()) > 0) {
-      if (Date.now() > deadline) throw new Error(`podwire-fast: the CNI server in ${host} still has DELs pending after 30 s`);
-      await sleep(10);
-    }
-  };
+  const settled = () => delsSettled(socket, 30_000);
   return {
     socket,
     stop: () => {

@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import type { FlagSpecs, Flags } from '../src/flags/flags.js';
 import { listFlag, machine, table } from './util.js';
+import { listNetns } from '../src/netns/netns.js';
 import { iperf, podwire, type Pair } from './overlay.js';
 
 export const summary = 'VXLAN and underlay offload settings (ethtool -K) A/B in place on a podwire vxlan lab: iperf3 Gbit/s default vs changed, median per-round ratio';
@@ -98,6 +99,8 @@ export async function run(f: Flags): Promise<void> {
     const leaks = pair.teardown();
     if (leaks.length) process.stderr.write(`bench offload: left behind: ${leaks.join(', ')}\n`);
   }
+  const prefix = pair.lab.prefix;
+  const left = listNetns().filter((n) => n.startsWith(prefix));
   process.stdout.write([
     `podwire bench offload — ethtool -K A/B in place on one 2-node podwire vxlan lab, iperf3 pod→pod ${seconds} s, ${rounds} round(s) per setting, order alternating`,
     `machine: ${machine()}; ${new Date().toISOString().slice(0, 10)}`,
@@ -105,5 +108,7 @@ export async function run(f: Flags): Promise<void> {
     table(rows),
     '',
     ...names.map((n) => `${n}: ${SETTINGS[n]!.why}`),
+    '',
+    left.length ? `cleanup: LEFT BEHIND ${left.join(' ')}` : `cleanup: lab ${prefix} created and removed, no namespace of it left`,
   ].join('\n') + '\n');
 }

@@ -6,9 +6,10 @@
 // no frame passes either way, and its IP, still reserved, answers nothing. The veth is moved to link
 // group DEL_LINK_GROUP, and one RTM_DELLINK of that group deletes every veth detached since the last
 // one (they share one grace period), sent from a thread of libuv's pool so that the agent keeps
-// answering meanwhile (the kernel does the whole deletion inside that sendto). Only then are masquerade entries and IPs released, so an IP is
-// never reusable while a link that held it exists. The container's next CNI request waits for all
-// of it (cni-server.ts chains it on the container's queue).
+// answering meanwhile (the kernel does the whole deletion inside that sendto). Only then are
+// masquerade entries and IPs released, so an IP is never reusable while a link that held it exists.
+// The container's next CNI request waits for all of it (cni-server.ts chains it on the container's
+// queue).
 //
 // A journal (one file per pending DEL in <run-dir>/cni-del, written before the veth is touched) lets
 // a restarted agent finish what a killed one left: replay() runs before the socket serves. The run

@@ -48,23 +48,30 @@ export async function startCniAgent(t: Teardown, node: string, dir: string, o: {
     await new Promise((r) => setTimeout(r, 50));
   }
   const socket = path.join(dir, 'agent.sock');
-  const status = () => new Promise<AgentChildStatus>((resolve, reject) => {
+  const status = () => agentChildStatus(socket);
+  const requests = async () => (await status()).cniRequests;
+  return { socket, child, out: () => out, requests, status, settled: (ms?: number) => delsSettled(socket, ms) };
+}
+
+/** GET /v1/status of a cni-agent-child on its socket. */
+export function agentChildStatus(socket: string): Promise<AgentChildStatus> {
+  return new Promise((resolve, reject) => {
     http.get({ socketPath: socket, path: '/v1/status' }, (res) => {
       let body = '';
       res.setEncoding('utf8').on('data', (d: string) => (body += d)).on('end', () => resolve(JSON.parse(body) as AgentChildStatus));
     }).on('error', reject);
   });
-  const requests = async () => (await status()).cniRequests;
-  const settled = async (ms = 5000) => {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const s = await status();
-      if (!s.del?.pending) return;
-      if (Date.now() > deadline) throw new Error(`fast DELs still pending after ${ms} ms: ${JSON.stringify(s.del)}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-  };
-  return { socket, child, out: () => out, requests, status, settled };
+}
+
+/** Resolves once the cni-agent-child on `socket` has no fast DEL pending; throws after `ms` (default 5 s). */
+export async function delsSettled(socket: string, ms = 5000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const s = await agentChildStatus(socket);
+    if (!s.del?.pending) return;
+    if (Date.now() > deadline) throw new Error(`fast DELs still pending on ${socket} after ${ms} ms: ${JSON.stringify(s.del)}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
 }
 
 /** A CNI_PATH dir whose `podwire` is the native client (it finds podwire-node beside its real path). */
