@@ -91,7 +91,7 @@ export class CniDel {
     const index = host.linkFind(name)?.index;
     const file = this.journal({ vars: { ...vars }, stdin, ...(index !== undefined ? { index } : {}) }, name);
     try {
-      if (index !== undefined) detachHostVeth(host, env, DEL_LINK_GROUP);
+      if (index !== undefined) detachHostVeth(host, index, DEL_LINK_GROUP);
     } catch (err) {
       fs.rmSync(file, { force: true });
       throw err;

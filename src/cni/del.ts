@@ -33,28 +33,20 @@ export function cmdDel(env: CniEnv, conf: NetConf): void {
   releaseDel(env, conf);
 }
 
-/** A host veth taken down for deletion: its ifindex tells it from a later ADD's veth of the same name. */
-export interface DetachedVeth {
-  name: string;
-  index: number;
-}
-
 /**
- * The first half of a deferred DEL: the attachment's host veth down (the pod end loses its carrier:
- * no frame passes either way, so its IP answers nothing) and moved to `group` for a later
- * `linkDelGroup`. undefined when there is no such veth (the netns went first, or a second DEL).
+ * The first half of a deferred DEL: the attachment's host veth (found by the caller, which also
+ * journals its ifindex) down, so the pod end loses its carrier: no frame passes either way and its
+ * IP answers nothing; and moved to `group` for a later `linkDelGroup`. false when the veth went in
+ * between (the netns was destroyed, or another DEL).
  */
-export function detachHostVeth(host: Handle, env: CniEnv, group: number): DetachedVeth | undefined {
-  const name = hostVethName(env.containerId, env.ifname);
-  const link = host.linkFind(name);
-  if (!link) return undefined;
+export function detachHostVeth(host: Handle, index: number, group: number): boolean {
   try {
-    host.linkSet(link.index, { up: false, group });
+    host.linkSet(index, { up: false, group });
   } catch (err) {
-    if (gone(err)) return undefined;
+    if (gone(err)) return false;
     throw err;
   }
-  return { name, index: link.index };
+  return true;
 }
 
 /**
